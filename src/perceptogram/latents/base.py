@@ -1,0 +1,142 @@
+"""The latent-space protocol and the registry that maps names to implementations.
+
+A latent space turns images into vectors (``encode``) and, where a generator or an
+exact linear inverse exists, vectors back into images (``decode``). Token-sequence
+latents (e.g. CLIP tokens, ``shape = (257, 768)``) are flattened to ``dim`` columns so
+that every latent space gives the linear decoder a 2-D target matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from perceptogram.errors import PerceptogramError
+
+
+@runtime_checkable
+class LatentSpace(Protocol):
+    """What every latent space provides.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"effnet"``.
+    shape : tuple of int
+        Shape of one latent: ``(d,)`` for a vector, ``(n_tokens, d)`` for tokens,
+        ``(4, 96, 96)`` for a VAE latent.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def dim(self) -> int:
+        """Number of columns of :meth:`encode`'s output (``prod(shape)``)."""
+        ...
+
+    def fingerprint(self) -> str:
+        """Identify model, weights revision and preprocessing, for the feature cache."""
+        ...
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Embed images.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n_images, height, width, 3)
+            RGB images.
+
+        Returns
+        -------
+        latents : ndarray of float32, shape (n_images, dim)
+        """
+        ...
+
+
+@runtime_checkable
+class DecodableLatentSpace(LatentSpace, Protocol):
+    """A latent space that can turn latents back into images."""
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Render latents as images.
+
+        Parameters
+        ----------
+        latents : ndarray, shape (n_images, dim)
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_images, height, width, 3)
+        """
+        ...
+
+
+_REGISTRY: dict[str, Callable[..., LatentSpace]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., LatentSpace]], Callable[..., LatentSpace]]:
+    """Class or factory decorator that makes a latent space available by ``name``."""
+
+    def decorator(factory: Callable[..., LatentSpace]) -> Callable[..., LatentSpace]:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise ValueError(f"a latent space named {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def _import_builtin() -> None:
+    # Importing the modules runs their @register decorators; heavy dependencies
+    # (torch, diffusers) are imported lazily inside them, not here.
+    from perceptogram.latents import attributes, effnet, pca, unclip  # noqa: F401
+
+
+def available_latent_spaces() -> list[str]:
+    """Names of all registered latent spaces, sorted."""
+    _import_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_latent_space(name: str, **kwargs: Any) -> LatentSpace:
+    """Build the latent space registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available_latent_spaces`.
+    **kwargs
+        Passed to the implementation (e.g. ``device``, ``model_path``).
+    """
+    _import_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise PerceptogramError(
+            f"unknown latent space {name!r}; available latent spaces: {known}"
+        ) from None
+    return factory(**kwargs)
+
+
+def check_images(images: np.ndarray) -> np.ndarray:
+    """Validate an image batch: uint8, shape (n_images, height, width, 3).
+
+    Raises
+    ------
+    perceptogram.errors.DataFormatError
+        If the array is not a batch of RGB uint8 images.
+    """
+    from perceptogram.errors import DataFormatError
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise DataFormatError(
+            f"images must have shape (n_images, height, width, 3); got {images.shape}"
+        )
+    if images.dtype != np.uint8:
+        raise DataFormatError(f"images must be uint8 RGB; got dtype {images.dtype}")
+    return images
