@@ -2,7 +2,97 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from perceptogram.cli._common import EXIT_USAGE, console, err_console, friendly_errors
 
 data_app = typer.Typer(help="Download THINGS-EEG2 and inspect what a data folder holds.",
                        no_args_is_help=True)
+
+
+def _size(n_bytes: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n_bytes >= factor:
+            return f"{n_bytes / factor:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+@data_app.command("info")
+@friendly_errors
+def info_command(
+    path: Path = typer.Argument(..., help="Folder in the THINGS-EEG2 layout."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON document instead."),
+) -> None:
+    """Show the subjects, arrays, channels, times and images a data folder holds.
+
+    Every file is read through the safe loader; a corrupt or unsafe file makes the
+    command fail (exit code 1) with the reason.
+    """
+    from perceptogram.data.epochs import sampling_frequency
+    from perceptogram.data.things_eeg2 import describe
+
+    info = describe(path)
+    if as_json:
+        console.print_json(json.dumps(info.to_dict()))
+        return
+    console.print(f"[bold]{info.root}[/bold]")
+    table = Table("subject", "split", "shape", "size", "cached",
+                  caption="shape: images x repetitions x channels x times")
+    for subject in info.subjects:
+        for split, split_info in subject.splits.items():
+            table.add_row(f"sub-{subject.subject:02d}", split,
+                          " x ".join(str(n) for n in split_info.shape),
+                          _size(split_info.size_bytes), "yes" if split_info.cached else "no")
+    if info.subjects:
+        console.print(table)
+        first = info.subjects[0]
+        console.print(f"Channels ({len(first.ch_names)}): {', '.join(first.ch_names)}")
+        console.print(f"Times: {first.times[0]:.3f} to {first.times[-1]:.3f} s, "
+                      f"{len(first.times)} samples at "
+                      f"{sampling_frequency(first.times):.4g} Hz")
+    else:
+        console.print("No subject folder (sub-XX/preprocessed_eeg_*.npy).")
+    if info.has_metadata:
+        console.print(f"Images: {info.n_train_images} training ({info.n_train_concepts} "
+                      f"concepts), {info.n_test_images} test ({info.n_test_concepts} "
+                      "concepts) in image_metadata.npy")
+    else:
+        console.print("No image_metadata.npy.")
+    console.print(f"Image files on disk: {info.n_train_image_files} training, "
+                  f"{info.n_test_image_files} test")
+    console.print(f"On disk: EEG {_size(info.eeg_bytes)}, images {_size(info.image_bytes)}, "
+                  f"cache {_size(info.cache_bytes)}")
+
+
+@data_app.command("download")
+@friendly_errors
+def download_command(
+    root: Path = typer.Argument(..., help="Destination folder (THINGS-EEG2 layout)."),
+    subject: list[int] = typer.Option(
+        [], "--subject", "-s",
+        help="Subject number (1-10); repeat for several. None: only the image set."),
+    images: bool = typer.Option(True, "--images/--no-images",
+                                help="Also get image_metadata.npy and the image set."),
+    keep_archives: bool = typer.Option(False, "--keep-archives",
+                                       help="Keep the .zip files after unpacking."),
+    osf_api: str = typer.Option("https://api.osf.io/v2", "--osf-api",
+                                help="OSF API base URL (for a mirror)."),
+) -> None:
+    """Download preprocessed EEG and images from OSF (resumable, checksummed).
+
+    Run the same command again after an interruption: finished files are skipped
+    and a partial download continues where it stopped.
+    """
+    from perceptogram.data.download import download
+
+    if not subject and not images:
+        err_console.print("Nothing to download: give --subject N or drop --no-images.")
+        raise typer.Exit(EXIT_USAGE)
+    paths = download(root, subject, images=images, keep_archives=keep_archives,
+                     api_url=osf_api)
+    for path in paths:
+        console.print(str(path))

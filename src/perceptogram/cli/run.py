@@ -1,9 +1,165 @@
-"""``perceptogram demo``, ``run``, the per-stage commands and ``report``."""
+"""``perceptogram demo``, ``run``, the per-stage commands, ``report`` and ``config``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from perceptogram.cli._common import console, friendly_errors
+
+_STAGE_HELP = {
+    "features": "Prepare EEG features and encode the stimuli in each latent space.",
+    "fit": "Fit the ridge decoders (alpha chosen by cross-validation on training data).",
+    "predict": "Decode the test EEG into latents.",
+    "reconstruct": "Turn decoded latents into images (PCA decoding, retrieval, unCLIP).",
+    "evaluate": "Score decoded latents and reconstructions.",
+    "interpret": "Compute and draw perceptograms, electrode preference and time courses.",
+}
+
+_FORCE = typer.Option(
+    None, "--force", "-f", metavar="STAGE",
+    help="Recompute this stage and everything downstream (repeatable).",
+)
+_JOBS = typer.Option(
+    None, "--jobs", "-j", min=1,
+    help="Parallel processes for subjects (default: as many as memory and CPUs allow).",
+)
+
+
+def _print_timings(summary) -> None:
+    from rich.table import Table
+
+    table = Table(title="Wall time per stage", show_edge=False)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in summary.stage_seconds.items():
+        table.add_row(stage, f"{seconds:.1f}")
+    table.add_row("[bold]total[/bold]", f"[bold]{summary.total_seconds:.1f}[/bold]")
+    console.print(table)
+    console.print(f"{len(summary.computed)} units computed, {len(summary.skipped)} up to date"
+                  f" ({summary.jobs} process{'es' * (summary.jobs != 1)}).")
+
+
+def _finish(config, summary, quiet: bool) -> None:
+    import json
+
+    from perceptogram._progress import is_quiet
+    from perceptogram.pipeline.rundir import RunDir
+
+    run_dir = RunDir(config.output)
+    quiet = quiet or is_quiet()
+    if not quiet:
+        _print_timings(summary)
+    report = run_dir.report_path
+    if report.is_file():
+        if not quiet:
+            headline = run_dir.unit_dir("report") / "headline.json"
+            for line in json.loads(headline.read_text(encoding="utf-8")):
+                console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"Report: {report}", highlight=False, soft_wrap=True)
+
+
+def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: int | None,
+         out: Path | None) -> None:
+    from perceptogram.config import load_config
+    from perceptogram.pipeline.runner import run_pipeline
+    from perceptogram.pipeline.stages import PIPELINE
+
+    config = load_config(config_path)
+    if out is not None:
+        config = config.model_copy(update={"output": out})
+    summary = run_pipeline(config, PIPELINE, until=until, force=force or (), jobs=jobs)
+    _finish(config, summary, quiet=False)
+
+
+def _stage_command(app: typer.Typer, stage: str) -> None:
+    @app.command(stage, help=_STAGE_HELP[stage] + " Runs the stages it needs first; "
+                 "up-to-date results are reused.")
+    @friendly_errors
+    def command(
+        config: Path = typer.Argument(..., help="Run configuration (YAML)."),
+        force: list[str] = _FORCE,
+        jobs: int = _JOBS,
+    ) -> None:
+        _run(config, stage, force, jobs, None)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the pipeline commands to the root ``app``."""
+
+    @app.command("demo")
+    @friendly_errors
+    def demo(
+        out: Path = typer.Option(Path("perceptogram-demo"), "--out", "-o",
+                                 help="Run directory (an earlier demo there is resumed)."),
+        size: str = typer.Option("default", "--size", help="tiny | small | default."),
+        jobs: int = _JOBS,
+        force: list[str] = _FORCE,
+        quiet: bool = typer.Option(False, "--quiet", "-q",
+                                   help="Only print the report's path."),
+    ) -> None:
+        """Run everything offline on a simulated THINGS-EEG2-style dataset and write a report.
+
+        Simulates EEG with planted patterns, encodes the stimuli (EfficientNet-Lite0,
+        pixel PCA, image attributes), fits ridge decoders with cross-validation,
+        reconstructs (PCA decoding + retrieval), evaluates, draws perceptograms.
+        """
+        from perceptogram._progress import set_quiet
+        from perceptogram.pipeline.demo import DEMO_SIZES, demo_config
+        from perceptogram.pipeline.runner import run_pipeline
+        from perceptogram.pipeline.stages import PIPELINE
+
+        if size not in DEMO_SIZES:
+            raise ValueError(f"--size must be one of {', '.join(DEMO_SIZES)}, not {size!r}")
+        if quiet:
+            set_quiet(True)
+        config = demo_config(out, size, jobs)
+        summary = run_pipeline(config, PIPELINE, force=force or ())
+        _finish(config, summary, quiet)
+
+    @app.command("run")
+    @friendly_errors
+    def run(
+        config: Path = typer.Argument(..., help="Run configuration (YAML); see "
+                                      "`perceptogram config`."),
+        force: list[str] = _FORCE,
+        jobs: int = _JOBS,
+        out: Path = typer.Option(None, "--out", "-o", help="Override the config's output."),
+    ) -> None:
+        """Run every stage of a configuration, reusing up-to-date results."""
+        _run(config, None, force, jobs, out)
+
+    for stage in _STAGE_HELP:
+        _stage_command(app, stage)
+
+    @app.command("report")
+    @friendly_errors
+    def report(
+        run_dir: Path = typer.Argument(..., help="A run directory."),
+    ) -> None:
+        """(Re)write the HTML report of a run directory (computing what is missing)."""
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+        _run(run_dir / "config.yaml", "report", None, None, run_dir)
+
+    @app.command("config")
+    @friendly_errors
+    def config_cmd(
+        write: Path = typer.Option(None, "--write", "-w",
+                                   help="Write the commented default here instead of printing."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    ) -> None:
+        """Print (or write) the default run configuration, with a comment on every key."""
+        from perceptogram._io import write_text_atomic
+        from perceptogram.config import default_config_yaml
+        from perceptogram.errors import PerceptogramError
+
+        text = default_config_yaml()
+        if write is None:
+            typer.echo(text, nl=False)
+            return
+        if write.exists() and not overwrite:
+            raise PerceptogramError(f"{write} exists; pass --overwrite to replace it")
+        write_text_atomic(write, text)
+        console.print(f"Wrote {write}", highlight=False)

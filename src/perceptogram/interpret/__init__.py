@@ -1,1 +1,118 @@
-"""interpret."""
+"""Reading the linear model back into EEG space.
+
+- :mod:`~perceptogram.interpret.groupings`: groups of images by attribute
+  (semantic clusters, hue, texture, brightness, user CSV);
+- :mod:`~perceptogram.interpret.perceptogram`: latent-filtered EEG patterns,
+  group means and contrasts, negative-part and winner-take-all views, Haufe
+  patterns along a latent direction, subject averages;
+- :mod:`~perceptogram.interpret.significance`: cluster permutation tests over
+  channel × time;
+- :mod:`~perceptogram.interpret.electrodes` and
+  :mod:`~perceptogram.interpret.perturb`: mirroring, channel subsets, channel
+  importance;
+- :mod:`~perceptogram.interpret.timecourse`: time windows and the time-swap
+  probe;
+- :mod:`~perceptogram.interpret.rsa`: representational similarity over time.
+"""
+
+from perceptogram.interpret.electrodes import (
+    CHANNEL_SUBSETS,
+    channel_indices,
+    mirror_permutation,
+    pattern_energy,
+)
+from perceptogram.interpret.groupings import (
+    Grouping,
+    categorical_grouping,
+    grouping_from_csv,
+    hue_grouping,
+    semantic_grouping,
+    split_grouping,
+)
+from perceptogram.interpret.perceptogram import (
+    LatentEncoder,
+    average_subjects,
+    contrast,
+    direction_pattern,
+    group_means,
+    latent_direction,
+    latent_filtered_patterns,
+    negative_part,
+    to_eeg_units,
+    winner_take_all,
+)
+from perceptogram.interpret.perturb import (
+    ChannelImportance,
+    channel_removal_importance,
+    channel_scramble_importance,
+    mirror_features,
+    scramble_channel,
+    select_channels,
+    subset_quality,
+)
+from perceptogram.interpret.quality import (
+    column_correlation,
+    dimension_correlation,
+    fit_ridge,
+    mean_correlation,
+)
+from perceptogram.interpret.rsa import rdm, rsa_timecourse
+from perceptogram.interpret.significance import (
+    ClusterResult,
+    channel_time_adjacency,
+    group_cluster_test,
+    subjects_cluster_test,
+)
+from perceptogram.interpret.timecourse import (
+    QualityCurve,
+    TimeSwapResult,
+    select_times,
+    sliding_window_curve,
+    time_swap_probe,
+    window_length_curve,
+)
+
+__all__ = [
+    "CHANNEL_SUBSETS",
+    "ChannelImportance",
+    "ClusterResult",
+    "Grouping",
+    "LatentEncoder",
+    "QualityCurve",
+    "TimeSwapResult",
+    "average_subjects",
+    "categorical_grouping",
+    "channel_indices",
+    "channel_removal_importance",
+    "channel_scramble_importance",
+    "channel_time_adjacency",
+    "column_correlation",
+    "contrast",
+    "dimension_correlation",
+    "direction_pattern",
+    "fit_ridge",
+    "group_cluster_test",
+    "group_means",
+    "grouping_from_csv",
+    "hue_grouping",
+    "latent_direction",
+    "latent_filtered_patterns",
+    "mean_correlation",
+    "mirror_features",
+    "mirror_permutation",
+    "negative_part",
+    "pattern_energy",
+    "rdm",
+    "rsa_timecourse",
+    "scramble_channel",
+    "select_channels",
+    "select_times",
+    "semantic_grouping",
+    "sliding_window_curve",
+    "split_grouping",
+    "subjects_cluster_test",
+    "subset_quality",
+    "time_swap_probe",
+    "to_eeg_units",
+    "window_length_curve",
+]

@@ -1,1 +1,22 @@
-"""viz."""
+"""Figures (matplotlib, headless): scalp-map strips, channel × time heatmaps,
+time courses with confidence bands, image grids; saved as PNG and SVG."""
+
+from perceptogram.viz.figure import DIVERGING_CMAP, save_figure, symmetric_limit
+from perceptogram.viz.grids import plot_image_grid
+from perceptogram.viz.heatmap import plot_channel_time, plot_winner_take_all
+from perceptogram.viz.timecourse import mean_confidence_band, plot_timecourse
+from perceptogram.viz.topomap import head_sphere, plot_topomap, plot_topomap_strip
+
+__all__ = [
+    "DIVERGING_CMAP",
+    "head_sphere",
+    "mean_confidence_band",
+    "plot_channel_time",
+    "plot_image_grid",
+    "plot_timecourse",
+    "plot_topomap",
+    "plot_topomap_strip",
+    "plot_winner_take_all",
+    "save_figure",
+    "symmetric_limit",
+]

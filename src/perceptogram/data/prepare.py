@@ -1,0 +1,154 @@
+"""Turn epoched EEG into decoder input: average, window, select, flatten, z-score.
+
+This is the published input pipeline: the repetitions of each image are
+averaged, the post-stimulus samples ``tmin <= t < tmax`` are kept (0-0.79 s by
+default, dropping the 20 baseline samples of THINGS-EEG2), the channels are
+flattened channel-major (all samples of the first channel, then the second,
+...) and every feature is z-scored with the *training* mean and standard
+deviation, applied unchanged to the test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from perceptogram.data.containers import EEGEpochs, EEGFeatures
+from perceptogram.errors import ChannelMismatchError, DataFormatError
+
+# Sample times are compared with this tolerance (seconds) to absorb float rounding.
+_TIME_TOLERANCE = 1e-6
+
+
+def _repetitions_per_split(n_repetitions: int | tuple[int, int] | None,
+                           train: EEGEpochs, test: EEGEpochs) -> tuple[int, int]:
+    if n_repetitions is None:
+        return train.n_repetitions, test.n_repetitions
+    if isinstance(n_repetitions, (int, np.integer)):
+        wanted = (int(n_repetitions), int(n_repetitions))
+    else:
+        wanted = tuple(int(n) for n in n_repetitions)
+        if len(wanted) != 2:
+            raise ValueError("n_repetitions must be an int or a (train, test) pair, "
+                             f"got {n_repetitions!r}")
+    for n, epochs, split in zip(wanted, (train, test), ("training", "test")):
+        if not 1 <= n <= epochs.n_repetitions:
+            raise ValueError(f"n_repetitions={n} for the {split} split, which has "
+                             f"{epochs.n_repetitions} repetitions")
+    return wanted
+
+
+def _channel_indices(ch_names: Sequence[str], channels: Sequence[str] | None) -> list[int]:
+    if channels is None:
+        return list(range(len(ch_names)))
+    if isinstance(channels, str):
+        channels = [channels]
+    unknown = [name for name in channels if name not in ch_names]
+    if unknown:
+        raise ChannelMismatchError(
+            f"unknown channel(s) {unknown}; available: {', '.join(ch_names)}"
+        )
+    if len(set(channels)) != len(channels):
+        raise ValueError(f"channels lists a name twice: {list(channels)}")
+    return [list(ch_names).index(name) for name in channels]
+
+
+def time_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
+    """Boolean mask of the samples with ``tmin <= t < tmax``.
+
+    Parameters
+    ----------
+    times : ndarray, shape (n_times,)
+        Seconds.
+    tmin, tmax : float
+        Window start (included) and end (excluded), in seconds; a sample within
+        1 microsecond of a bound counts as on it.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_times,)
+    """
+    times = np.asarray(times, dtype=float)
+    return (times >= tmin - _TIME_TOLERANCE) & (times < tmax - _TIME_TOLERANCE)
+
+
+def _average(epochs: EEGEpochs, n_repetitions: int, channels: list[int],
+             window: np.ndarray) -> np.ndarray:
+    mean = np.mean(epochs.data[:, :n_repetitions], axis=1, dtype=np.float64)
+    return mean[:, channels][:, :, window].reshape(epochs.n_images, -1)
+
+
+def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float = 0.8,
+            channels: Sequence[str] | None = None,
+            n_repetitions: int | tuple[int, int] | None = None,
+            zscore: bool = True) -> tuple[EEGFeatures, EEGFeatures]:
+    """Average repetitions, select a time window and channels, flatten and z-score.
+
+    Parameters
+    ----------
+    train, test : EEGEpochs
+        ``data`` of shape (n_images, n_repetitions, n_channels, n_times); both
+        splits must have the same channels and sample times.
+    tmin, tmax : float
+        Keep samples with ``tmin <= t < tmax`` (seconds). The default keeps the
+        80 post-stimulus samples 0-0.79 s of THINGS-EEG2.
+    channels : sequence of str or None
+        Channels to keep, in this order; None keeps all, in file order.
+    n_repetitions : int, (int, int) or None
+        Average only the first N repetitions (one number for both splits, or a
+        ``(train, test)`` pair); None averages all of them.
+    zscore : bool
+        Standardise every feature with the training split's mean and standard
+        deviation (population, ``ddof=0``; a constant feature gets scale 1, as
+        in :class:`sklearn.preprocessing.StandardScaler`). The test split is
+        transformed with the training statistics, never its own.
+
+    Returns
+    -------
+    train_features, test_features : EEGFeatures
+        ``X`` of shape (n_images, n_selected_channels * n_selected_times),
+        float32, flattened channel-major; ``mean`` and ``scale`` are the
+        training statistics (None when ``zscore=False``).
+
+    Raises
+    ------
+    ChannelMismatchError
+        The splits disagree on channels or times, or a requested channel does
+        not exist.
+    DataFormatError
+        No sample falls in the time window.
+    """
+    if train.ch_names != test.ch_names:
+        raise ChannelMismatchError(f"training channels {list(train.ch_names)} differ from "
+                                   f"test channels {list(test.ch_names)}")
+    if train.times.shape != test.times.shape or not np.allclose(
+            train.times, test.times, rtol=0, atol=_TIME_TOLERANCE):
+        raise ChannelMismatchError("training and test splits have different sample times")
+    reps = _repetitions_per_split(n_repetitions, train, test)
+    picks = _channel_indices(train.ch_names, channels)
+    window = time_mask(train.times, tmin, tmax)
+    if not window.any():
+        raise DataFormatError(
+            f"no sample in the window {tmin} <= t < {tmax} s; the data cover "
+            f"{train.times[0]:.3f} to {train.times[-1]:.3f} s"
+        )
+    X_train = _average(train, reps[0], picks, window)
+    X_test = _average(test, reps[1], picks, window)
+    mean = scale = None
+    if zscore:
+        mean = X_train.mean(axis=0)
+        scale = X_train.std(axis=0)
+        scale[scale == 0] = 1.0
+        X_train = (X_train - mean) / scale
+        X_test = (X_test - mean) / scale
+        mean, scale = mean.astype(np.float32), scale.astype(np.float32)
+    ch_names = tuple(train.ch_names[i] for i in picks)
+    times = train.times[window]
+    features = [
+        EEGFeatures(X=X.astype(np.float32), ch_names=ch_names, times=times,
+                    image_files=split.image_files, concepts=split.concepts,
+                    mean=mean, scale=scale)
+        for X, split in ((X_train, train), (X_test, test))
+    ]
+    return features[0], features[1]

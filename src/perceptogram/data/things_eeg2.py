@@ -1,0 +1,521 @@
+"""THINGS-EEG2: safe loading, validation, native cache and inventory of a data folder.
+
+On-disk layout (that of the official release, see ``docs/contracts.md``)::
+
+    root/
+      image_metadata.npy
+      sub-01/preprocessed_eeg_training.npy   # (16540, 4, 17, 100)
+      sub-01/preprocessed_eeg_test.npy       # (200, 80, 17, 100)
+      training_images/<concept>/<file>
+      test_images/<concept>/<file>
+      .perceptogram-cache/sub-01/...         # written by this module
+
+The ``.npy`` files are pickled dictionaries. They are read with a restricted
+unpickler (:mod:`perceptogram.data.safe_pickle`), validated, and converted once
+into a memory-mapped float32 cache (:mod:`perceptogram.data.native_cache`), so
+that the pickle is never read again. Input files are never modified.
+
+The EEG values are those of the release: multivariate-noise-normalised
+(whitened), hence unitless.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptogram.data import native_cache
+from perceptogram.data.containers import EEGEpochs
+from perceptogram.data.download import download
+from perceptogram.data.safe_pickle import safe_load_pickled_dict
+from perceptogram.errors import ChannelMismatchError, DataFormatError
+
+__all__ = [
+    "THINGS_CHANNELS", "SPLIT_FILES", "IMAGE_FOLDERS", "METADATA_FILE", "CACHE_DIRNAME",
+    "ImageMetadata", "SplitInfo", "SubjectInfo", "DatasetInfo",
+    "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "load_split",
+    "load_subject", "subject_dir", "describe", "download",
+]
+
+#: The 17 posterior channels of the preprocessed release, in file order.
+THINGS_CHANNELS: tuple[str, ...] = (
+    "Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1", "P5", "PO7", "PO3", "POz",
+    "PO4", "PO8", "P6", "P2",
+)
+#: File name of each split inside a subject folder.
+SPLIT_FILES: dict[str, str] = {
+    "train": "preprocessed_eeg_training.npy",
+    "test": "preprocessed_eeg_test.npy",
+}
+#: Folder of the image files of each split, below the root.
+IMAGE_FOLDERS: dict[str, str] = {"train": "training_images", "test": "test_images"}
+METADATA_FILE = "image_metadata.npy"
+CACHE_DIRNAME = ".perceptogram-cache"
+
+_EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
+_METADATA_KEYS = ("train_img_files", "train_img_concepts", "test_img_files",
+                  "test_img_concepts")
+_SUBJECT_DIR = re.compile(r"^sub-(\d+)$")
+_CHECK_CHUNK_BYTES = 64 << 20
+
+
+def subject_dir(root: str | os.PathLike, subject: int) -> Path:
+    """Folder of one subject: ``root/sub-01`` for ``subject=1``."""
+    return Path(root) / f"sub-{int(subject):02d}"
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """Which image each EEG row shows (``image_metadata.npy``).
+
+    Parameters
+    ----------
+    root : Path
+        Dataset root; images live in ``root/training_images/<concept>/<file>`` and
+        ``root/test_images/<concept>/<file>``.
+    train_img_files, train_img_concepts : tuple of str, length n_train_images
+        File name and concept (e.g. ``"00001_aardvark"``) of each training row.
+    test_img_files, test_img_concepts : tuple of str, length n_test_images
+    """
+
+    root: Path
+    train_img_files: tuple[str, ...]
+    train_img_concepts: tuple[str, ...]
+    test_img_files: tuple[str, ...]
+    test_img_concepts: tuple[str, ...]
+
+    def files(self, split: str) -> tuple[str, ...]:
+        """Image file names of ``split`` (``"train"`` or ``"test"``), in EEG row order."""
+        return self.train_img_files if _check_split(split) == "train" else self.test_img_files
+
+    def concepts(self, split: str) -> tuple[str, ...]:
+        """Concepts of ``split`` (``"train"`` or ``"test"``), in EEG row order."""
+        return (self.train_img_concepts if _check_split(split) == "train"
+                else self.test_img_concepts)
+
+    def image_paths(self, split: str) -> list[Path]:
+        """Paths of the image files of ``split`` (``"train"`` or ``"test"``), in row order."""
+        folder = self.root / IMAGE_FOLDERS[_check_split(split)]
+        return [folder / concept / name
+                for concept, name in zip(self.concepts(split), self.files(split))]
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLIT_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split
+
+
+def _string_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise DataFormatError(f"{path}: '{key}' must be a list of strings, "
+                              f"got {type(value).__name__}")
+    return tuple(value)
+
+
+def _require_keys(content: dict, keys: tuple[str, ...], path: Path) -> None:
+    missing = [key for key in keys if key not in content]
+    if missing:
+        raise DataFormatError(
+            f"{path} lacks the key(s) {', '.join(repr(k) for k in missing)} "
+            f"(it has {', '.join(repr(k) for k in content) or 'no keys'})"
+        )
+
+
+def load_image_metadata(root: str | os.PathLike) -> ImageMetadata:
+    """Read ``root/image_metadata.npy`` with the safe loader.
+
+    Parameters
+    ----------
+    root : path-like
+        Dataset root.
+
+    Returns
+    -------
+    metadata : ImageMetadata
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing (the message says how to download it).
+    UnsafePickleError, DataFormatError
+        The file is unsafe, corrupt, or lacks a key.
+    """
+    root = Path(root)
+    path = root / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found; get it with: perceptogram data download {root}"
+        )
+    content = safe_load_pickled_dict(path)
+    _require_keys(content, _METADATA_KEYS, path)
+    fields = {key: _string_tuple(content[key], key, path) for key in _METADATA_KEYS}
+    for split in ("train", "test"):
+        files, concepts = fields[f"{split}_img_files"], fields[f"{split}_img_concepts"]
+        if len(files) != len(concepts):
+            raise DataFormatError(f"{path}: {len(files)} {split}_img_files but "
+                                  f"{len(concepts)} {split}_img_concepts")
+    return ImageMetadata(root=root, **fields)
+
+
+# --------------------------------------------------------------------------- EEG files
+
+
+def _check_finite(data: np.ndarray, path: Path, ch_names: tuple[str, ...],
+                  times: np.ndarray) -> None:
+    n_bad = n_bad_images = 0
+    first = None
+    step = max(1, _CHECK_CHUNK_BYTES // max(1, data[:1].nbytes))
+    for start in range(0, data.shape[0], step):
+        bad = ~np.isfinite(data[start:start + step])
+        if not bad.any():
+            continue
+        n_bad += int(bad.sum())
+        n_bad_images += int(bad.reshape(bad.shape[0], -1).any(axis=1).sum())
+        if first is None:
+            first = np.argwhere(bad)[0] + (start, 0, 0, 0)
+    if n_bad:
+        image, rep, ch, t = (int(i) for i in first)
+        raise DataFormatError(
+            f"{path} holds {n_bad} non-finite value(s) (NaN or inf) in {n_bad_images} of "
+            f"{data.shape[0]} images; the first is at image {image}, repetition {rep}, "
+            f"channel {ch_names[ch]}, t = {times[t]:.3f} s"
+        )
+
+
+def read_eeg_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Safely read and validate one ``preprocessed_eeg_{training,test}.npy`` file.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    data : ndarray, shape (n_images, n_repetitions, n_channels, n_times)
+        As stored (float64 in the release).
+    ch_names : tuple of str, length n_channels
+    times : ndarray, shape (n_times,)
+        Seconds relative to stimulus onset.
+
+    Raises
+    ------
+    UnsafePickleError
+        The file asks to run code.
+    DataFormatError
+        Truncated or corrupt file, missing key, wrong dimensions or dtype,
+        non-finite values, or non-increasing times.
+    ChannelMismatchError
+        The number of channel names or times disagrees with the data.
+    """
+    path = Path(path)
+    content = safe_load_pickled_dict(path)
+    _require_keys(content, _EEG_KEYS, path)
+    data = content["preprocessed_eeg_data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 4:
+        shape = getattr(data, "shape", None)
+        raise DataFormatError(
+            f"{path}: 'preprocessed_eeg_data' must be a 4-D array (images x repetitions x "
+            f"channels x times), got {type(data).__name__} with shape {shape}"
+        )
+    if not np.issubdtype(data.dtype, np.floating):
+        raise DataFormatError(f"{path}: 'preprocessed_eeg_data' must hold floats, "
+                              f"got dtype {data.dtype}")
+    ch_names = _string_tuple(content["ch_names"], "ch_names", path)
+    times = np.asarray(content["times"])
+    if times.ndim != 1 or not np.issubdtype(times.dtype, np.number):
+        raise DataFormatError(f"{path}: 'times' must be a 1-D numeric array, "
+                              f"got shape {times.shape} dtype {times.dtype}")
+    times = times.astype(float)
+    if len(ch_names) != data.shape[2]:
+        raise ChannelMismatchError(f"{path}: {len(ch_names)} channel names for "
+                                   f"{data.shape[2]} channels on axis 2 of the data")
+    if len(set(ch_names)) != len(ch_names):
+        raise ChannelMismatchError(f"{path}: duplicate channel names in {list(ch_names)}")
+    if len(times) != data.shape[3]:
+        raise ChannelMismatchError(f"{path}: {len(times)} sample times for "
+                                   f"{data.shape[3]} samples on axis 3 of the data")
+    if not (np.isfinite(times).all() and np.all(np.diff(times) > 0)):
+        raise DataFormatError(f"{path}: 'times' must be finite and strictly increasing")
+    _check_finite(data, path, ch_names, times)
+    return data, ch_names, times
+
+
+def load_split(path: str | os.PathLike, cache: bool = True,
+               cache_dir: str | os.PathLike | None = None
+               ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Load one EEG file as float32, through the native cache.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``preprocessed_eeg_{training,test}.npy`` file.
+    cache : bool
+        Use (and create on first use) the memory-mapped float32 cache. If the cache
+        folder cannot be written, a warning is issued and the data are returned
+        in memory.
+    cache_dir : path-like or None
+        Cache folder; default ``<file's folder>/../.perceptogram-cache/<subject>``.
+
+    Returns
+    -------
+    data : ndarray of float32, shape (n_images, n_repetitions, n_channels, n_times)
+        A read-only memory map when cached.
+    ch_names : tuple of str
+    times : ndarray, shape (n_times,)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    if cache_dir is None:
+        cache_dir = path.parent.parent / CACHE_DIRNAME / path.parent.name
+    if cache:
+        hit = native_cache.load_cached(path, cache_dir)
+        if hit is not None:
+            data, meta = hit
+            return data, tuple(meta["ch_names"]), np.asarray(meta["times"], dtype=float)
+    raw, ch_names, times = read_eeg_file(path)
+    if cache:
+        try:
+            data, _ = native_cache.store(path, cache_dir, raw,
+                                         {"ch_names": list(ch_names), "times": times.tolist()})
+            return data, ch_names, times
+        except OSError as exc:
+            warnings.warn(f"cannot write the cache in {cache_dir} ({exc}); the data are "
+                          "kept in memory and the file will be read again next time",
+                          stacklevel=2)
+    data = raw.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise DataFormatError(f"{path} holds values beyond the float32 range (|x| > 3.4e38)")
+    return data, ch_names, times
+
+
+def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
+                 cache_dir: str | os.PathLike | None = None) -> tuple[EEGEpochs, EEGEpochs]:
+    """Load one subject's training and test EEG with the image of each row.
+
+    Parameters
+    ----------
+    root : path-like
+        Dataset root in the THINGS-EEG2 layout.
+    subject : int
+        Subject number (1 for ``sub-01``).
+    cache : bool
+        Read through the memory-mapped float32 cache (built on first use).
+    cache_dir : path-like or None
+        Cache folder; default ``root/.perceptogram-cache/sub-XX``.
+
+    Returns
+    -------
+    train, test : EEGEpochs
+        ``data`` of shape (n_images, n_repetitions, n_channels, n_times), float32;
+        rows in the order of ``image_metadata.npy``'s ``{train,test}_img_files``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing.
+    ChannelMismatchError
+        Training and test files disagree on channels or sample times.
+    DataFormatError, UnsafePickleError
+        A file is corrupt, inconsistent with the metadata, or unsafe.
+    """
+    root = Path(root)
+    folder = subject_dir(root, subject)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} not found; get it with: perceptogram data download {root} "
+            f"--subject {int(subject)}"
+        )
+    if cache_dir is None:
+        cache_dir = root / CACHE_DIRNAME / folder.name
+    metadata = load_image_metadata(root)
+    splits = {split: load_split(folder / name, cache=cache, cache_dir=cache_dir)
+              for split, name in SPLIT_FILES.items()}
+    _check_same_axes(splits["train"][1:], splits["test"][1:], folder)
+    epochs = []
+    for split, (data, ch_names, times) in splits.items():
+        files, concepts = metadata.files(split), metadata.concepts(split)
+        if len(files) != data.shape[0]:
+            raise DataFormatError(
+                f"{folder / SPLIT_FILES[split]} has {data.shape[0]} images but "
+                f"{root / METADATA_FILE} lists {len(files)} {split} images"
+            )
+        epochs.append(EEGEpochs(data=data, ch_names=ch_names, times=times,
+                                image_files=files, concepts=concepts))
+    return epochs[0], epochs[1]
+
+
+def _check_same_axes(train: tuple[tuple[str, ...], np.ndarray],
+                     test: tuple[tuple[str, ...], np.ndarray], folder: Path) -> None:
+    (train_ch, train_times), (test_ch, test_times) = train, test
+    if train_ch != test_ch:
+        raise ChannelMismatchError(
+            f"{folder}: training channels {list(train_ch)} differ from test channels "
+            f"{list(test_ch)}"
+        )
+    if train_times.shape != test_times.shape or not np.allclose(train_times, test_times,
+                                                                rtol=0, atol=1e-9):
+        raise ChannelMismatchError(f"{folder}: training and test files have different "
+                                   "sample times")
+
+
+# --------------------------------------------------------------------------- describe
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """One EEG file: where, what shape, how big, whether the native cache is current."""
+
+    file: Path
+    shape: tuple[int, ...]
+    size_bytes: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """One subject folder: its splits (``"train"``, ``"test"``), channels and times."""
+
+    subject: int
+    splits: dict[str, SplitInfo]
+    ch_names: tuple[str, ...]
+    times: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a THINGS-EEG2-layout folder holds (see :func:`describe`).
+
+    ``n_*_images`` and ``n_*_concepts`` come from ``image_metadata.npy`` (None
+    without it); ``n_*_image_files`` count the image files on disk. Sizes are in
+    bytes: ``eeg_bytes`` for the EEG files, ``image_bytes`` for the image folders
+    and the metadata file, ``cache_bytes`` for the native cache.
+    """
+
+    root: Path
+    subjects: tuple[SubjectInfo, ...]
+    has_metadata: bool
+    n_train_images: int | None
+    n_test_images: int | None
+    n_train_concepts: int | None
+    n_test_concepts: int | None
+    n_train_image_files: int
+    n_test_image_files: int
+    eeg_bytes: int
+    image_bytes: int
+    cache_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly nested dictionary (paths as strings)."""
+        def convert(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {str(k): convert(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [convert(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        return convert(asdict(self))
+
+
+def _folder_stats(folder: Path) -> tuple[int, int]:
+    n_files = n_bytes = 0
+    if folder.is_dir():
+        for dirpath, _, filenames in os.walk(folder):
+            for name in filenames:
+                n_files += 1
+                n_bytes += (Path(dirpath) / name).stat().st_size
+    return n_files, n_bytes
+
+
+def _describe_split(path: Path, cache_dir: Path) -> tuple[SplitInfo, tuple[str, ...], np.ndarray]:
+    hit = native_cache.load_cached(path, cache_dir)
+    if hit is not None:
+        data, meta = hit
+        ch_names, times = tuple(meta["ch_names"]), np.asarray(meta["times"], dtype=float)
+    else:
+        data, ch_names, times = read_eeg_file(path)
+    info = SplitInfo(file=path, shape=tuple(int(n) for n in data.shape),
+                     size_bytes=path.stat().st_size, cached=hit is not None)
+    return info, ch_names, times
+
+
+def describe(root: str | os.PathLike) -> DatasetInfo:
+    """Inventory of a THINGS-EEG2-layout folder, read through the safe loader.
+
+    Every EEG file is read (from the native cache when current, otherwise with
+    the restricted unpickler, without writing a cache) and validated.
+
+    Parameters
+    ----------
+    root : path-like
+
+    Returns
+    -------
+    info : DatasetInfo
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` does not exist.
+    DataFormatError, UnsafePickleError, ChannelMismatchError
+        A file is corrupt, unsafe or inconsistent, or the folder holds no
+        THINGS-EEG2 data.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    subjects = []
+    eeg_bytes = 0
+    folders = sorted((int(m.group(1)), p) for p in root.iterdir()
+                     if p.is_dir() and (m := _SUBJECT_DIR.match(p.name)))
+    for number, folder in folders:
+        splits, axes = {}, {}
+        for split, name in SPLIT_FILES.items():
+            if (folder / name).is_file():
+                info, ch_names, times = _describe_split(folder / name,
+                                                        root / CACHE_DIRNAME / folder.name)
+                splits[split], axes[split] = info, (ch_names, times)
+                eeg_bytes += info.size_bytes
+        if not splits:
+            continue
+        if len(axes) == 2:
+            _check_same_axes(axes["train"], axes["test"], folder)
+        ch_names, times = next(iter(axes.values()))
+        subjects.append(SubjectInfo(subject=number, splits=splits, ch_names=ch_names,
+                                    times=tuple(float(t) for t in times)))
+    has_metadata = (root / METADATA_FILE).is_file()
+    if not subjects and not has_metadata:
+        raise DataFormatError(
+            f"{root} holds no THINGS-EEG2 data: expected sub-XX/{SPLIT_FILES['train']} "
+            f"or {METADATA_FILE}"
+        )
+    metadata = load_image_metadata(root) if has_metadata else None
+    n_train_files, train_bytes = _folder_stats(root / IMAGE_FOLDERS["train"])
+    n_test_files, test_bytes = _folder_stats(root / IMAGE_FOLDERS["test"])
+    metadata_bytes = (root / METADATA_FILE).stat().st_size if has_metadata else 0
+    return DatasetInfo(
+        root=root,
+        subjects=tuple(subjects),
+        has_metadata=has_metadata,
+        n_train_images=len(metadata.train_img_files) if metadata else None,
+        n_test_images=len(metadata.test_img_files) if metadata else None,
+        n_train_concepts=len(set(metadata.train_img_concepts)) if metadata else None,
+        n_test_concepts=len(set(metadata.test_img_concepts)) if metadata else None,
+        n_train_image_files=n_train_files,
+        n_test_image_files=n_test_files,
+        eeg_bytes=eeg_bytes,
+        image_bytes=train_bytes + test_bytes + metadata_bytes,
+        cache_bytes=_folder_stats(root / CACHE_DIRNAME)[1],
+    )

@@ -1,0 +1,357 @@
+"""The field's reconstruction and latent-space metrics, as pure functions.
+
+Every metric returns **one score per image** (shape ``(n_images,)``); the number
+reported in papers is the mean over images. Keeping the per-image scores lets
+:mod:`perceptogram.evaluate.stats` bootstrap confidence intervals over images.
+
+Pairwise comparisons are vectorised: rows are z-scored once and all
+``n_images × n_images`` correlations come from one matrix product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from perceptogram.errors import DataFormatError
+from perceptogram.evaluate.images import (
+    DEFAULT_IMAGE_SIZE,
+    check_pairs,
+    resized_pairs,
+    rgb_to_gray,
+)
+
+# SSIM constants of Wang et al. (2004), as scikit-image applies them with
+# ``gaussian_weights=True``: an 11-tap Gaussian window (sigma 1.5, truncated at
+# 3.5 sigma), K1 = 0.01, K2 = 0.03, population covariances, data range 1.
+_SSIM_SIGMA = 1.5
+_SSIM_TRUNCATE = 3.5
+_SSIM_K1, _SSIM_K2 = 0.01, 0.03
+
+
+def pixcorr(
+    recons: np.ndarray,
+    ground_truths: np.ndarray,
+    *,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Pixel correlation (PixCorr) of each reconstruction with its ground truth.
+
+    Both images are resized to ``image_size`` px (bilinear, antialiased), scaled
+    to ``[0, 1]``, flattened over pixels and RGB channels, and correlated
+    (Pearson r).
+
+    Parameters
+    ----------
+    recons : ndarray, shape (n_images, height, width, 3)
+        Reconstructions, ``uint8`` or float in ``[0, 1]``.
+    ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
+        The images that were seen, paired with ``recons`` by index.
+    image_size : int or None
+        Common side length; the default 425 follows the MindEye /
+        Brain-Diffuser evaluation code (see
+        :data:`perceptogram.evaluate.images.DEFAULT_IMAGE_SIZE`). ``None``
+        compares the images at their own (equal) size.
+    batch_size : int
+        Images resized at a time.
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_images,)
+        Pearson r per image; PixCorr is ``scores.mean()``.
+    """
+    recons, ground_truths = check_pairs(recons, ground_truths)
+    scores = []
+    for rec, gt in resized_pairs(recons, ground_truths, image_size, batch_size):
+        scores.append(paired_correlation(rec.reshape(len(rec), -1), gt.reshape(len(gt), -1)))
+    return np.concatenate(scores)
+
+
+def ssim(
+    recons: np.ndarray,
+    ground_truths: np.ndarray,
+    *,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Structural similarity (SSIM) of each reconstruction with its ground truth.
+
+    The field's convention: both images resized to ``image_size`` px, converted
+    to grayscale with :func:`skimage.color.rgb2gray`, and compared with
+    ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=1.0)``. This function computes
+    exactly that, vectorised over a batch of images (one Gaussian filter call
+    per statistic instead of one per image).
+
+    Parameters
+    ----------
+    recons : ndarray, shape (n_images, height, width, 3)
+        Reconstructions, ``uint8`` or float in ``[0, 1]``.
+    ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
+        The images that were seen, paired with ``recons`` by index.
+    image_size : int or None
+        Common side length (default 425, as in the MindEye evaluation code).
+    batch_size : int
+        Images processed at a time.
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_images,)
+        Mean SSIM per image; the reported SSIM is ``scores.mean()``.
+    """
+    recons, ground_truths = check_pairs(recons, ground_truths)
+    scores = []
+    for rec, gt in resized_pairs(recons, ground_truths, image_size, batch_size):
+        scores.append(_ssim_gray(rgb_to_gray(rec), rgb_to_gray(gt)))
+    return np.concatenate(scores)
+
+
+def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean SSIM of matched grayscale images, shape (n, height, width) -> (n,)."""
+    radius = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)
+    if min(x.shape[1:]) < 2 * radius + 1:
+        raise DataFormatError(
+            f"SSIM needs images of at least {2 * radius + 1} px; got {x.shape[1:]}"
+        )
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(
+            a, sigma=_SSIM_SIGMA, truncate=_SSIM_TRUNCATE, mode="reflect", axes=(1, 2)
+        )
+
+    ux, uy = blur(x), blur(y)
+    vx = blur(x * x) - ux * ux
+    vy = blur(y * y) - uy * uy
+    vxy = blur(x * y) - ux * uy
+    c1, c2 = _SSIM_K1**2, _SSIM_K2**2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return s[:, radius:-radius, radius:-radius].mean(axis=(1, 2), dtype=np.float64)
+
+
+def _zscore_rows(a: np.ndarray) -> np.ndarray:
+    """Centre each row and scale it to unit norm (so that dot products are r)."""
+    a = np.asarray(a, dtype=np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return a / norm
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    """Scale each row to unit Euclidean norm (so that dot products are cosines)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def _check_features(a: np.ndarray, b: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a)
+    b = np.asarray(b)
+    a = a.reshape(len(a), -1)
+    b = b.reshape(len(b), -1)
+    if a.shape != b.shape:
+        raise DataFormatError(
+            f"{what} must have matching shapes (n_images, n_features); got {a.shape} and {b.shape}"
+        )
+    if len(a) < 2:
+        raise DataFormatError(f"{what} need at least 2 images")
+    return a, b
+
+
+def paired_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r between matched rows of two arrays.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (n_images, n_features)
+
+    Returns
+    -------
+    r : ndarray, shape (n_images,)
+        ``r[i] = pearsonr(a[i], b[i])``; NaN where a row is constant.
+    """
+    return np.einsum("ij,ij->i", _zscore_rows(a), _zscore_rows(b))
+
+
+def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """All Pearson correlations between the rows of ``a`` and the rows of ``b``.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_a, n_features)
+    b : ndarray, shape (n_b, n_features)
+
+    Returns
+    -------
+    r : ndarray, shape (n_a, n_b)
+        ``r[i, j] = pearsonr(a[i], b[j])``.
+    """
+    return _zscore_rows(a) @ _zscore_rows(b).T
+
+
+def similarity_matrix(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
+    """Cosine similarity or Pearson correlation between all rows of ``a`` and ``b``.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_a, n_features)
+    b : ndarray, shape (n_b, n_features)
+    metric : {"cosine", "correlation"}
+
+    Returns
+    -------
+    s : ndarray, shape (n_a, n_b)
+    """
+    if metric == "cosine":
+        return _unit_rows(a) @ _unit_rows(b).T
+    if metric == "correlation":
+        return correlation_matrix(a, b)
+    raise ValueError(f"metric must be 'cosine' or 'correlation'; got {metric!r}")
+
+
+def two_way_identification(recon_features: np.ndarray, gt_features: np.ndarray) -> np.ndarray:
+    """Two-way identification score of each reconstruction.
+
+    For reconstruction *i*, the fraction of the other N − 1 ground truths *j*
+    whose correlation with it, ``r(recon_i, gt_j)``, is strictly lower than its
+    correlation with its own ground truth, ``r(recon_i, gt_i)``; chance is 0.5.
+    This is the variant of the MindEye / Brain-Diffuser evaluation code
+    (MedARC-AI/fMRI-reconstruction-NSD ``src/Reconstruction_Metrics.ipynb``:
+    ``r = corrcoef(gt, recon)[:N, N:]; success = r < diag(r)`` summed over the
+    ground-truth axis and divided by N − 1): the reconstruction is fixed and the
+    candidate ground truths vary. Ties count as failures.
+
+    Parameters
+    ----------
+    recon_features : ndarray, shape (n_images, ...)
+        Features of the reconstructions (flattened per image).
+    gt_features : ndarray, shape (n_images, ...)
+        Features of the ground truths, paired by index.
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_images,)
+        Per-reconstruction fraction in ``[0, 1]``; the metric is ``scores.mean()``.
+    """
+    recon_features, gt_features = _check_features(
+        recon_features, gt_features, "reconstruction and ground-truth features"
+    )
+    r = correlation_matrix(recon_features, gt_features)
+    return (r < np.diag(r)[:, None]).sum(axis=1) / (len(r) - 1)
+
+
+def correlation_distance(recon_features: np.ndarray, gt_features: np.ndarray) -> np.ndarray:
+    """Correlation distance ``1 − r`` between each reconstruction and its ground truth.
+
+    Used with EfficientNet-B1 and SwAV ResNet-50 average-pooled features (lower is
+    better); equals :func:`scipy.spatial.distance.correlation` per pair.
+
+    Parameters
+    ----------
+    recon_features : ndarray, shape (n_images, ...)
+    gt_features : ndarray, shape (n_images, ...)
+
+    Returns
+    -------
+    distances : ndarray of float64, shape (n_images,)
+        In ``[0, 2]``; the metric is ``distances.mean()``.
+    """
+    recon_features, gt_features = _check_features(
+        recon_features, gt_features, "reconstruction and ground-truth features"
+    )
+    return 1.0 - paired_correlation(recon_features, gt_features)
+
+
+def retrieval_ranks(decoded: np.ndarray, candidates: np.ndarray, metric: str = "cosine") -> np.ndarray:
+    """Rank of each image's own candidate among all N candidates (0 = best).
+
+    The rank is the number of *other* candidates at least as similar to the
+    decoded vector as the true one, so ties count against the decoder.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+        Decoded latents.
+    candidates : ndarray, shape (n_images, n_latent)
+        True latents of the same images, paired by index (the N-way gallery).
+    metric : {"cosine", "correlation"}
+        Similarity used to rank the candidates.
+
+    Returns
+    -------
+    ranks : ndarray of int, shape (n_images,)
+    """
+    decoded, candidates = _check_features(decoded, candidates, "decoded and true latents")
+    s = similarity_matrix(decoded, candidates, metric)
+    own = np.diag(s)[:, None]
+    return (s >= own).sum(axis=1) - 1
+
+
+def retrieval_accuracy(
+    decoded: np.ndarray, candidates: np.ndarray, k: int = 1, metric: str = "cosine"
+) -> np.ndarray:
+    """Zero-shot N-way top-``k`` retrieval hits.
+
+    For each decoded latent, the N candidate latents (one per test image) are
+    ranked by similarity; a hit is the true image among the ``k`` best. Chance
+    is ``k / N``.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+    candidates : ndarray, shape (n_images, n_latent)
+    k : int
+        How many top-ranked candidates count as a hit.
+    metric : {"cosine", "correlation"}
+
+    Returns
+    -------
+    hits : ndarray of float64, shape (n_images,)
+        1.0 for a hit, 0.0 otherwise; top-``k`` accuracy is ``hits.mean()``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1; got {k}")
+    return (retrieval_ranks(decoded, candidates, metric) < k).astype(np.float64)
+
+
+def latent_correlation(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Pearson r between decoded and true values of each latent dimension, across images.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+    true : ndarray, shape (n_images, n_latent)
+
+    Returns
+    -------
+    r : ndarray of float64, shape (n_latent,)
+        NaN for a dimension that is constant in either array.
+    """
+    decoded, true = _check_features(decoded, true, "decoded and true latents")
+    return paired_correlation(decoded.T, true.T)
+
+
+def latent_r2(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Coefficient of determination of each decoded latent dimension.
+
+    ``R² = 1 − Σ (true − decoded)² / Σ (true − mean(true))²`` over images, as
+    :func:`sklearn.metrics.r2_score` with ``multioutput="raw_values"``.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+    true : ndarray, shape (n_images, n_latent)
+
+    Returns
+    -------
+    r2 : ndarray of float64, shape (n_latent,)
+        NaN for a dimension whose true values are constant.
+    """
+    decoded, true = _check_features(decoded, true, "decoded and true latents")
+    decoded = decoded.astype(np.float64)
+    true = true.astype(np.float64)
+    ss_res = ((true - decoded) ** 2).sum(axis=0)
+    ss_tot = ((true - true.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)

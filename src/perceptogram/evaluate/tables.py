@@ -1,0 +1,455 @@
+"""Tidy result rows, subject summaries and the comparison with published numbers.
+
+One :class:`MetricRow` per subject × method × metric, saved as CSV and JSON and
+printed as a rich table. :func:`summarize_subjects` gives mean ± SEM over
+subjects; :func:`comparison_table` puts those means beside the published rows
+(shipped in ``published.json`` with their source and scope). Every row carries
+its scope ("mean of 10 subjects", "subject 8 only"), so a single-subject number
+is never presented as a mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from perceptogram._io import write_json_atomic, write_text_atomic
+from perceptogram.errors import DataFormatError
+from perceptogram.evaluate.stats import mean_sem
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric of one method for one subject.
+
+    Attributes
+    ----------
+    subject : int, str or None
+        Subject identifier (``None`` when not given).
+    method : str
+        Decoding / reconstruction method, e.g. ``"perceptogram-unclip"``.
+    metric : str
+        Metric name, e.g. ``"PixCorr"``, ``"AlexNet(2)"``, ``"top-1 (cosine)"``.
+    value : float
+        Mean over images (NaN when skipped).
+    ci_low, ci_high : float or None
+        Bootstrap confidence interval over images.
+    p_value : float or None
+        Test against chance (identification and retrieval metrics only).
+    n_images : int
+        Number of test images.
+    chance : float or None
+        Chance level of the metric, where one exists.
+    higher_is_better : bool
+    status : str
+        ``"ok"`` or ``"skipped: <reason>"``.
+    notes : str
+        How the value, interval and p-value were obtained.
+    """
+
+    subject: int | str | None
+    method: str
+    metric: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    n_images: int = 0
+    chance: float | None = None
+    higher_is_better: bool = True
+    status: str = "ok"
+    notes: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the metric was computed (not skipped)."""
+        return self.status == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+#: Column order of saved tables.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MetricRow))
+
+
+@dataclass(frozen=True)
+class SubjectSummary:
+    """Mean ± SEM of one method's metric over subjects.
+
+    Attributes
+    ----------
+    method, metric : str
+    mean, sem : float
+        Over the subjects where the metric ran; ``sem`` is NaN for one subject.
+    subjects : tuple
+        The subjects averaged.
+    higher_is_better : bool
+    chance : float or None
+    status : str
+        ``"ok"``, or the reason every subject skipped it.
+    """
+
+    method: str
+    metric: str
+    mean: float
+    sem: float
+    subjects: tuple = ()
+    higher_is_better: bool = True
+    chance: float | None = None
+    status: str = "ok"
+
+    @property
+    def n_subjects(self) -> int:
+        """Number of subjects averaged."""
+        return len(self.subjects)
+
+    @property
+    def scope(self) -> str:
+        """``"mean of N subjects"`` or ``"subject X only"``."""
+        if self.n_subjects == 1:
+            return f"subject {self.subjects[0]} only"
+        return f"mean of {self.n_subjects} subjects"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One line of the comparison table: ours (mean ± SEM) or a published row.
+
+    Attributes
+    ----------
+    method : str
+    scope : str
+        ``"mean of 10"``, ``"subject 8 only"``, ``"mean of 3 subjects"``...
+    values : dict of str to float or None
+        Metric → value (fractions, also for retrieval).
+    sems : dict of str to float or None
+        Metric → SEM over subjects (ours only).
+    ours : bool
+        Whether the row was computed here.
+    secondary : bool
+        Published number read from a third-party table.
+    source : str
+    """
+
+    method: str
+    scope: str
+    values: dict[str, float | None]
+    sems: dict[str, float | None] = field(default_factory=dict)
+    ours: bool = False
+    secondary: bool = False
+    source: str = ""
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def _csv_text(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if record.get(k) is None else record.get(k) for k in columns})
+    return buffer.getvalue()
+
+
+def save_table(rows: Iterable[MetricRow], path: str | os.PathLike) -> tuple[Path, Path]:
+    """Save rows as ``<path>.csv`` and ``<path>.json`` (atomic writes).
+
+    Parameters
+    ----------
+    rows : iterable of MetricRow
+    path : path-like
+        Destination without (or with either) suffix, e.g. ``run/metrics``.
+
+    Returns
+    -------
+    csv_path, json_path : Path
+    """
+    records = [row.as_dict() for row in rows]
+    base = Path(path)
+    if base.suffix in (".csv", ".json"):
+        base = base.with_suffix("")
+    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
+    write_text_atomic(csv_path, _csv_text(records, COLUMNS))
+    write_json_atomic(json_path, [_json_safe(r) for r in records])
+    return csv_path, json_path
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """Replace NaN by ``None`` so the JSON is standard."""
+    return {
+        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()
+    }
+
+
+def load_table(path: str | os.PathLike) -> list[MetricRow]:
+    """Read rows written by :func:`save_table` (the JSON file).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.json`` file, or the same base path given to :func:`save_table`.
+
+    Returns
+    -------
+    rows : list of MetricRow
+    """
+    path = Path(path)
+    if path.suffix != ".json":
+        path = path.with_suffix(".json")
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        return [
+            MetricRow(**{**r, "value": math.nan if r["value"] is None else r["value"]})
+            for r in records
+        ]
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise DataFormatError(f"{path} is not a metrics table written by save_table: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summarize_subjects(rows: Iterable[MetricRow]) -> list[SubjectSummary]:
+    """Mean ± SEM over subjects of every (method, metric).
+
+    Skipped rows do not enter the mean; a metric skipped for every subject keeps
+    the skip reason as its status.
+
+    Parameters
+    ----------
+    rows : iterable of MetricRow
+        Per-subject rows (one per subject × method × metric).
+
+    Returns
+    -------
+    summaries : list of SubjectSummary
+        In first-seen order of (method, metric).
+    """
+    groups: dict[tuple[str, str], list[MetricRow]] = {}
+    for row in rows:
+        groups.setdefault((row.method, row.metric), []).append(row)
+    summaries = []
+    for (method, metric), members in groups.items():
+        subjects = [row.subject for row in members]
+        if len(set(map(str, subjects))) != len(subjects):
+            raise DataFormatError(
+                f"{method} / {metric} has several rows for one subject ({subjects}); "
+                "give each evaluation its own subject"
+            )
+        ran = [row for row in members if row.ok and math.isfinite(row.value)]
+        mean, sem = mean_sem([row.value for row in ran])
+        summaries.append(
+            SubjectSummary(
+                method=method,
+                metric=metric,
+                mean=mean,
+                sem=sem,
+                subjects=tuple(row.subject for row in ran),
+                higher_is_better=members[0].higher_is_better,
+                chance=members[0].chance,
+                status="ok" if ran else members[0].status,
+            )
+        )
+    return summaries
+
+
+# --------------------------------------------------------------------------- published
+
+
+def published_results() -> dict[str, Any]:
+    """The published THINGS-EEG2 numbers shipped with Perceptogram.
+
+    Returns
+    -------
+    published : dict
+        ``{"reconstruction": {...}, "retrieval": {...}, "notes": str}``; each
+        section lists its ``metrics`` and ``rows`` with ``method``, ``scope``,
+        ``n_subjects``, ``secondary`` (read from a third-party table),
+        ``source`` and ``values``.
+    """
+    text = resources.files("perceptogram.evaluate").joinpath("published.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def comparison_table(
+    rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction"
+) -> list[ComparisonRow]:
+    """Our subject means beside the published rows.
+
+    Parameters
+    ----------
+    rows : iterable of MetricRow or SubjectSummary
+        Per-subject rows (summarised here) or summaries.
+    kind : {"reconstruction", "retrieval"}
+        Which published table to compare with.
+
+    Returns
+    -------
+    table : list of ComparisonRow
+        Our methods first (one row per method, scope from its subject count),
+        then the published rows, on the published table's metrics. Retrieval
+        percentages are converted to fractions.
+    """
+    published = published_results()
+    if kind not in ("reconstruction", "retrieval"):
+        raise ValueError(f"kind must be 'reconstruction' or 'retrieval'; got {kind!r}")
+    section = published[kind]
+    metrics = section["metrics"]
+    rows = list(rows)
+    summaries = rows if rows and isinstance(rows[0], SubjectSummary) else summarize_subjects(rows)
+    table: list[ComparisonRow] = []
+    by_method: dict[str, list[SubjectSummary]] = {}
+    for summary in summaries:
+        if summary.metric in metrics and summary.status == "ok":
+            by_method.setdefault(summary.method, []).append(summary)
+    for method, items in by_method.items():
+        scopes = {s.scope for s in items}
+        table.append(
+            ComparisonRow(
+                method=method,
+                scope=scopes.pop() if len(scopes) == 1 else "varies by metric: "
+                + "; ".join(f"{s.metric}: {s.scope}" for s in items),
+                values={m: next((s.mean for s in items if s.metric == m), None) for m in metrics},
+                sems={m: next((s.sem for s in items if s.metric == m), None) for m in metrics},
+                ours=True,
+                source="this run",
+            )
+        )
+    scale = 0.01 if section.get("unit") == "percent" else 1.0
+    for entry in section["rows"]:
+        table.append(
+            ComparisonRow(
+                method=entry["method"],
+                scope=entry["scope"],
+                values={m: entry["values"].get(m) * scale if m in entry["values"] else None
+                        for m in metrics},
+                ours=False,
+                secondary=bool(entry.get("secondary", False)),
+                source=entry["source"],
+            )
+        )
+    return table
+
+
+def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
+    """Flatten a comparison table into records (one column per metric, plus ``<metric> sem``)."""
+    records = []
+    for row in table:
+        record: dict[str, Any] = {"method": row.method, "scope": row.scope,
+                                  "ours": row.ours, "secondary": row.secondary,
+                                  "source": row.source}
+        for metric, value in row.values.items():
+            record[metric] = value
+            if row.ours:
+                record[f"{metric} sem"] = row.sems.get(metric)
+        records.append(_json_safe(record))
+    return records
+
+
+def save_comparison(table: Sequence[ComparisonRow], path: str | os.PathLike) -> tuple[Path, Path]:
+    """Save a comparison table as ``<path>.csv`` and ``<path>.json`` (atomic writes)."""
+    records = comparison_records(table)
+    columns: list[str] = []
+    for record in records:
+        columns += [k for k in record if k not in columns]
+    base = Path(path)
+    if base.suffix in (".csv", ".json"):
+        base = base.with_suffix("")
+    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
+    write_text_atomic(csv_path, _csv_text(records, columns))
+    write_json_atomic(json_path, records)
+    return csv_path, json_path
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "—"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def print_table(rows: Iterable[MetricRow], console: Any = None, title: str = "Evaluation") -> None:
+    """Print per-subject rows as a rich table (skipped metrics show their reason).
+
+    Parameters
+    ----------
+    rows : iterable of MetricRow
+    console : rich.console.Console or None
+        Where to print (default: a new console on stdout).
+    title : str
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("subject", "method", "metric", "value", "CI", "p", "chance", "n", "status"):
+        table.add_column(name, justify="right" if name in ("value", "p", "chance", "n") else "left")
+    reasons: dict[str, int] = {}  # skip reason -> footnote number
+    for row in rows:
+        arrow = "" if row.higher_is_better else " ↓"
+        ci = "—" if row.ci_low is None else f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
+        status = row.status
+        if not row.ok:
+            reason = row.status.removeprefix("skipped: ")
+            status = f"skipped [{reasons.setdefault(reason, len(reasons) + 1)}]"
+        table.add_row(
+            str(row.subject if row.subject is not None else "—"), row.method, row.metric + arrow,
+            _fmt(row.value), ci, _fmt_p(row.p_value), _fmt(row.chance), str(row.n_images),
+            status,
+        )
+    console = console or Console()
+    console.print(table)
+    for reason, number in reasons.items():
+        console.print(f"[{number}] {reason}", markup=False)
+
+
+def print_comparison(
+    table: Sequence[ComparisonRow], console: Any = None, title: str = "Comparison with published"
+) -> None:
+    """Print a comparison table: ours as mean ± SEM with its scope, published rows with theirs.
+
+    Parameters
+    ----------
+    table : sequence of ComparisonRow
+    console : rich.console.Console or None
+    title : str
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = list(table[0].values) if table else []
+    out = Table(title=title, caption="* secondary: read from a third-party table")
+    out.add_column("method")
+    out.add_column("scope")
+    for metric in metrics:
+        out.add_column(metric, justify="right")
+    for row in table:
+        cells = []
+        for metric in metrics:
+            value, sem = row.values.get(metric), row.sems.get(metric)
+            cell = _fmt(value)
+            if row.ours and sem is not None and not math.isnan(sem) and cell != "—":
+                cell += f" ± {_fmt(sem)}"
+            cells.append(cell)
+        name = row.method + (" *" if row.secondary else "") + (" (ours)" if row.ours else "")
+        out.add_row(name, row.scope, *cells)
+    (console or Console()).print(out)

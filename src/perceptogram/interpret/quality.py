@@ -1,0 +1,90 @@
+"""Decoding quality functions and the default decoder used by the probes.
+
+Every probe (channel removal, mirroring, time windows) takes a ``quality``
+callable ``quality(Y_true, Y_pred) -> float or ndarray`` and a ``fit_decoder``
+callable ``fit_decoder(X, Y, groups) -> fitted model with predict``, so any
+metric and any linear (or non-linear) decoder can be probed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from perceptogram.errors import DataFormatError
+
+
+class Predictor(Protocol):
+    """A fitted decoder: ``predict(X (n, n_features)) -> (n, n_targets)``."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+#: ``fit_decoder(X (n, n_features), Y (n, n_targets), groups (n,) or None) -> Predictor``
+DecoderFit = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], Predictor]
+#: ``quality(Y_true (n, n_targets), Y_pred (n, n_targets)) -> float or ndarray``
+Quality = Callable[[np.ndarray, np.ndarray], "float | np.ndarray"]
+
+
+def dimension_correlation(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
+    """Pearson correlation between true and decoded values, per latent dimension.
+
+    Parameters
+    ----------
+    Y_true, Y_pred : ndarray, shape (n_images, n_targets)
+
+    Returns
+    -------
+    ndarray, shape (n_targets,)
+        ``nan``-free: a constant column gives 0.
+    """
+    Y_true = np.asarray(Y_true, dtype=np.float64)
+    Y_pred = np.asarray(Y_pred, dtype=np.float64)
+    if Y_true.ndim == 1:
+        Y_true, Y_pred = Y_true[:, None], np.reshape(Y_pred, (-1, 1))
+    if Y_true.shape != Y_pred.shape:
+        raise DataFormatError(
+            f"dimension_correlation: shapes differ, {Y_true.shape} vs {Y_pred.shape}"
+        )
+    a = Y_true - Y_true.mean(axis=0)
+    b = Y_pred - Y_pred.mean(axis=0)
+    denom = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=0) / denom
+    return np.where(denom > 0, r, 0.0)
+
+
+def mean_correlation(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
+    """Mean over latent dimensions of :func:`dimension_correlation`."""
+    return float(np.mean(dimension_correlation(Y_true, Y_pred)))
+
+
+def column_correlation(column: int) -> Quality:
+    """Quality = correlation of one latent dimension (e.g. one attribute).
+
+    Parameters
+    ----------
+    column : int
+        Index of the latent dimension.
+    """
+
+    def quality(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
+        return float(dimension_correlation(np.asarray(Y_true)[:, column],
+                                           np.asarray(Y_pred)[:, column])[0])
+
+    quality.__name__ = f"correlation[{column}]"
+    return quality
+
+
+def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None = None) -> Predictor:
+    """Default decoder: :class:`perceptogram.linear.ridge.RidgeCV`.
+
+    The regularisation is chosen by cross-validation on ``(X, Y)`` only,
+    grouped by ``groups`` (concepts) when given.
+    """
+    from perceptogram.linear.ridge import RidgeCV
+
+    cv = "group" if groups is not None else "kfold"
+    return RidgeCV(cv=cv).fit(X, Y, groups=groups)

@@ -1,0 +1,276 @@
+"""Cluster-based permutation tests over channel × time maps (MNE).
+
+Two tests cover the two questions of a perceptogram:
+
+- between groups of images (:func:`group_cluster_test`): do images of group A
+  and group B give different maps? Group labels are shuffled over images;
+- across subjects (:func:`subjects_cluster_test`): is a per-subject contrast
+  map different from zero? Signs are flipped per subject.
+
+Both use MNE's cluster permutation tests with a channel × time adjacency built
+from the montage, so a map can show only the clusters that survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from perceptogram.errors import DataFormatError
+from perceptogram.interpret.groupings import Grouping
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """Outcome of a cluster permutation test over channel × time.
+
+    Parameters
+    ----------
+    statistic : ndarray, shape (n_channels, n_times)
+        Observed t statistic.
+    clusters : list of ndarray of bool, each shape (n_channels, n_times)
+        Every supra-threshold cluster.
+    p_values : ndarray, shape (n_clusters,)
+        Cluster-level permutation p-value of each cluster.
+    alpha : float
+        Significance level defining :attr:`mask`.
+    ch_names : tuple of str
+    times : ndarray, shape (n_times,)
+    """
+
+    statistic: np.ndarray
+    clusters: list[np.ndarray]
+    p_values: np.ndarray
+    alpha: float
+    ch_names: tuple[str, ...]
+    times: np.ndarray
+
+    @property
+    def significant(self) -> list[np.ndarray]:
+        """Masks of the clusters with ``p < alpha``."""
+        return [c for c, p in zip(self.clusters, self.p_values) if p < self.alpha]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Boolean mask, shape (n_channels, n_times), of significant samples."""
+        mask = np.zeros(self.statistic.shape, dtype=bool)
+        for c in self.significant:
+            mask |= c
+        return mask
+
+    @property
+    def min_p(self) -> float:
+        """Smallest cluster p-value (1.0 when there is no cluster)."""
+        return float(self.p_values.min()) if len(self.p_values) else 1.0
+
+
+def channel_time_adjacency(ch_names: Sequence[str], n_times: int, *,
+                           max_distance: float = 0.07):
+    """Adjacency of channel × time samples for MNE's cluster tests.
+
+    Channels are neighbours by MNE's Delaunay triangulation of the montage
+    positions (:func:`mne.channels.find_ch_adjacency` on an Info built by
+    :func:`perceptogram.data.montage.make_info`), minus the triangulation's
+    long edges across the border of a partial cap (e.g. P3–P4 on the 17
+    posterior channels); consecutive time samples are neighbours
+    (:func:`mne.stats.combine_adjacency`).
+
+    Parameters
+    ----------
+    ch_names : sequence of str, length n_channels
+    n_times : int
+    max_distance : float
+        Longest neighbour edge kept, in metres (3-D distance).
+
+    Returns
+    -------
+    scipy.sparse matrix, shape (n_times * n_channels, n_times * n_channels)
+        Ordered time-major, as MNE expects for data of shape
+        ``(n_observations, n_times, n_channels)``.
+    """
+    import mne
+    from scipy import sparse
+    from scipy.spatial.distance import cdist
+
+    from perceptogram.data.montage import channel_positions, make_info
+
+    info = make_info(list(ch_names), 100.0)
+    with mne.utils.use_log_level("warning"):
+        ch_adjacency, names = mne.channels.find_ch_adjacency(info, ch_type="eeg")
+    if list(names) != list(ch_names):
+        raise DataFormatError(
+            f"channel adjacency came back for {names}, expected {list(ch_names)}"
+        )
+    positions = channel_positions(list(ch_names))
+    near = cdist(positions, positions) <= max_distance
+    ch_adjacency = sparse.csr_matrix(ch_adjacency.toarray() & near)
+    return mne.stats.combine_adjacency(n_times, ch_adjacency)
+
+
+def _t_threshold(alpha: float, df: int, tail: int) -> float:
+    from scipy import stats
+
+    q = 1.0 - alpha / 2.0 if tail == 0 else 1.0 - alpha
+    t = float(stats.t.ppf(q, df))
+    return -t if tail == -1 else t
+
+
+def _check_maps(data: np.ndarray, ch_names: Sequence[str], times: np.ndarray, what: str):
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 3 or data.shape[1:] != (len(ch_names), len(times)):
+        raise DataFormatError(
+            f"{what}: data must have shape (n, {len(ch_names)} channels, "
+            f"{len(times)} times), got {data.shape}"
+        )
+    if not np.all(np.isfinite(data)):
+        raise DataFormatError(f"{what}: data contain NaN or inf")
+    return data
+
+
+def _result(t_obs, clusters, p_values, alpha, ch_names, times) -> ClusterResult:
+    # MNE returns time-major (n_times, n_channels) statistics and masks.
+    return ClusterResult(
+        statistic=np.asarray(t_obs).T.copy(),
+        clusters=[np.asarray(c).T.copy() for c in clusters],
+        p_values=np.asarray(p_values, dtype=float),
+        alpha=alpha,
+        ch_names=tuple(ch_names),
+        times=np.asarray(times, dtype=float),
+    )
+
+
+def group_cluster_test(
+    data: np.ndarray,
+    grouping: Grouping,
+    group_a: str | int,
+    group_b: str | int,
+    *,
+    ch_names: Sequence[str],
+    times: np.ndarray,
+    n_permutations: int = 1000,
+    cluster_alpha: float = 0.05,
+    alpha: float = 0.05,
+    tail: int = 0,
+    seed: int = 0,
+    n_jobs: int | None = None,
+) -> ClusterResult:
+    """Cluster permutation test of group A vs group B over images.
+
+    The statistic is Student's t (A − B, equal variances) per channel × time;
+    samples beyond the t threshold of ``cluster_alpha`` form clusters over the
+    channel × time adjacency; the null distribution of the largest cluster
+    mass comes from shuffling the group labels over images
+    (:func:`mne.stats.permutation_cluster_test`).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_images, n_channels, n_times)
+        One map per image (EEG features or latent-filtered patterns).
+    grouping : Grouping
+        Groups of the same images, in the same order.
+    group_a, group_b : str or int
+        The two groups compared (A − B).
+    ch_names : sequence of str, length n_channels
+    times : ndarray, shape (n_times,)
+        Sample times in seconds.
+    n_permutations : int
+        Number of label shuffles.
+    cluster_alpha : float
+        Two-sided (or one-sided, see ``tail``) level of the cluster-forming
+        t threshold.
+    alpha : float
+        Cluster-level significance for :attr:`ClusterResult.mask`.
+    tail : {0, 1, -1}
+        Two-sided, A > B, or A < B.
+    seed : int
+        Seed of the permutations.
+    n_jobs : int or None
+        Parallel jobs for MNE.
+
+    Returns
+    -------
+    ClusterResult
+    """
+    import mne
+
+    data = _check_maps(data, ch_names, times, "group_cluster_test")
+    if grouping.n_images != data.shape[0]:
+        raise DataFormatError(
+            f"group_cluster_test: grouping has {grouping.n_images} images, data "
+            f"has {data.shape[0]}"
+        )
+    xa = data[grouping.mask(group_a)].transpose(0, 2, 1)
+    xb = data[grouping.mask(group_b)].transpose(0, 2, 1)
+    if len(xa) < 2 or len(xb) < 2:
+        raise DataFormatError(
+            f"group_cluster_test: need at least 2 images per group, got "
+            f"{len(xa)} and {len(xb)}"
+        )
+    threshold = _t_threshold(cluster_alpha, len(xa) + len(xb) - 2, tail)
+    t_obs, clusters, p_values, _ = mne.stats.permutation_cluster_test(
+        [xa, xb],
+        threshold=threshold,
+        n_permutations=n_permutations,
+        tail=tail,
+        stat_fun=_ttest_ind,
+        adjacency=channel_time_adjacency(ch_names, len(times)),
+        rng=seed,
+        out_type="mask",
+        n_jobs=n_jobs,
+        verbose=False,
+    )
+    return _result(t_obs, clusters, p_values, alpha, ch_names, times)
+
+
+def _ttest_ind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import mne
+
+    return mne.stats.ttest_ind_no_p(a, b, equal_var=True)
+
+
+def subjects_cluster_test(
+    data: np.ndarray,
+    *,
+    ch_names: Sequence[str],
+    times: np.ndarray,
+    n_permutations: int = 1000,
+    cluster_alpha: float = 0.05,
+    alpha: float = 0.05,
+    tail: int = 0,
+    seed: int = 0,
+    n_jobs: int | None = None,
+) -> ClusterResult:
+    """One-sample cluster permutation test of per-subject maps against zero.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_subjects, n_channels, n_times)
+        One map per subject (e.g. each subject's A − B perceptogram).
+    ch_names, times, n_permutations, cluster_alpha, alpha, tail, seed, n_jobs
+        As in :func:`group_cluster_test`; permutations flip the sign of whole
+        subject maps (:func:`mne.stats.permutation_cluster_1samp_test`).
+
+    Returns
+    -------
+    ClusterResult
+    """
+    import mne
+
+    data = _check_maps(data, ch_names, times, "subjects_cluster_test")
+    if data.shape[0] < 2:
+        raise DataFormatError("subjects_cluster_test: need at least 2 subjects")
+    threshold = _t_threshold(cluster_alpha, data.shape[0] - 1, tail)
+    t_obs, clusters, p_values, _ = mne.stats.permutation_cluster_1samp_test(
+        data.transpose(0, 2, 1),
+        threshold=threshold,
+        n_permutations=n_permutations,
+        tail=tail,
+        adjacency=channel_time_adjacency(ch_names, len(times)),
+        rng=seed,
+        out_type="mask",
+        n_jobs=n_jobs,
+        verbose=False,
+    )
+    return _result(t_obs, clusters, p_values, alpha, ch_names, times)

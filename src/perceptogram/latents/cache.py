@@ -1,0 +1,236 @@
+"""Content-addressed, resumable feature cache for latent-space encodings.
+
+A cache entry is keyed by the SHA-256 of: the cache format, the image set (the
+content hash of every file, in list order), the latent space's name and
+``fingerprint()`` (model, weights revision, preprocessing), the size images are
+loaded at and the Perceptogram version. Changing any image, their order, the model
+or the preprocessing gives a new key, so stale features are never read.
+
+On disk, under ``cache_dir``::
+
+    <space>-<key>.npy           float32 (n_images, dim), complete entries only
+    <space>-<key>.json          manifest: key parts, shape, completed image ranges
+    .<space>-<key>.partial.npy  memory-mapped features while encoding
+
+Each encoded batch is flushed to the partial file before the manifest (written
+atomically) records it, so an interrupted run resumes where it stopped and never
+trusts a half-written batch. When every image is encoded the partial file is renamed
+to its final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import perceptogram
+from perceptogram._io import write_json_atomic
+from perceptogram._progress import track
+from perceptogram.data.images import ImageFileError, load_images
+from perceptogram.errors import DataFormatError
+from perceptogram.latents.base import LatentSpace
+
+CACHE_FORMAT = 1
+
+
+def hash_files(paths: Sequence[str | os.PathLike]) -> str:
+    """SHA-256 of an ordered image set: the content hash of each file, in order.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+
+    Returns
+    -------
+    digest : str
+        Hexadecimal SHA-256.
+
+    Raises
+    ------
+    perceptogram.data.images.ImageFileError
+        If a file is missing.
+    """
+    hasher = hashlib.sha256(f"{len(paths)} files\n".encode())
+    for path in track(paths, "hashing images"):
+        try:
+            with open(path, "rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise ImageFileError(f"image file not found: {os.fspath(path)}") from None
+        hasher.update(f"{digest}\n".encode())
+    return hasher.hexdigest()
+
+
+def cache_key(space: LatentSpace, image_set_hash: str, image_size: int | None) -> str:
+    """Key of the features of ``space`` on an image set loaded at ``image_size``.
+
+    Parameters
+    ----------
+    space : LatentSpace
+    image_set_hash : str
+        From :func:`hash_files`.
+    image_size : int or None
+        Side the images are loaded at (``None``: native size).
+
+    Returns
+    -------
+    key : str
+        Hexadecimal SHA-256.
+    """
+    parts = {
+        "cache_format": CACHE_FORMAT,
+        "image_set": image_set_hash,
+        "latent_space": space.name,
+        "fingerprint": space.fingerprint(),
+        "image_size": image_size,
+        "perceptogram_version": perceptogram.__version__,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def encode_cached(
+    space: LatentSpace,
+    paths: Sequence[str | os.PathLike],
+    cache_dir: str | os.PathLike,
+    batch_size: int = 32,
+    image_size: int | None = None,
+) -> np.ndarray:
+    """Encode image files with ``space``, reading from / writing to the feature cache.
+
+    Parameters
+    ----------
+    space : LatentSpace
+        The latent space (for fitted spaces such as ``pca``, fitted already).
+    paths : sequence of path-like
+        Image files; row ``i`` of the result belongs to ``paths[i]``.
+    cache_dir : path-like
+        Directory of the cache (created if needed).
+    batch_size : int
+        Images loaded and encoded per step; also the unit of resumption.
+    image_size : int or None
+        Side (px) images are loaded at (shorter side + centre crop). ``None`` uses
+        ``space.image_size`` when the space has one, else the files' native size.
+
+    Returns
+    -------
+    features : numpy.memmap of float32, shape (n_images, dim)
+        Read-only, memory-mapped from the cache file.
+
+    Raises
+    ------
+    perceptogram.data.images.ImageFileError
+        If an image file is missing or unreadable.
+    perceptogram.errors.DataFormatError
+        If ``space.encode`` returns an array of the wrong shape.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    paths = list(paths)
+    if not paths:
+        raise DataFormatError("encode_cached needs at least one image file")
+    if image_size is None:
+        image_size = getattr(space, "image_size", None)
+    key = cache_key(space, hash_files(paths), image_size)
+    entry = _Entry(Path(cache_dir), space.name, key)
+    shape = (len(paths), space.dim)
+
+    features = entry.read_complete(shape)
+    if features is not None:
+        return features
+
+    manifest = entry.read_manifest()
+    if manifest is not None and tuple(manifest["shape"]) == shape and entry.partial.is_file():
+        out = np.lib.format.open_memmap(entry.partial, mode="r+")
+        done = [tuple(r) for r in manifest["completed_ranges"]]
+    else:
+        entry.directory.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(entry.partial, mode="w+", dtype=np.float32, shape=shape)
+        done = []
+        manifest = {
+            "key": key,
+            "latent_space": space.name,
+            "fingerprint": space.fingerprint(),
+            "image_size": image_size,
+            "n_images": len(paths),
+            "shape": list(shape),
+            "dtype": "float32",
+            "perceptogram_version": perceptogram.__version__,
+            "cache_format": CACHE_FORMAT,
+            "complete": False,
+            "completed_ranges": [],
+        }
+    manifest["batch_size"] = batch_size
+
+    todo = [
+        (start, min(start + batch_size, len(paths)))
+        for start in range(0, len(paths), batch_size)
+        if not _covered(done, start, min(start + batch_size, len(paths)))
+    ]
+    for start, stop in track(todo, f"encoding {space.name}"):
+        latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
+        if latents.shape != (stop - start, shape[1]):
+            raise DataFormatError(
+                f"latent space {space.name!r} returned shape {latents.shape} for "
+                f"{stop - start} images; expected {(stop - start, shape[1])}"
+            )
+        out[start:stop] = latents
+        out.flush()
+        done = _merge(done, (start, stop))
+        manifest["completed_ranges"] = [list(r) for r in done]
+        write_json_atomic(entry.manifest, manifest)
+    del out
+
+    os.replace(entry.partial, entry.features)
+    manifest["complete"] = True
+    write_json_atomic(entry.manifest, manifest)
+    return np.load(entry.features, mmap_mode="r")
+
+
+class _Entry:
+    """File names of one cache entry."""
+
+    def __init__(self, directory: Path, space_name: str, key: str) -> None:
+        stem = f"{space_name}-{key[:24]}"
+        self.directory = directory
+        self.features = directory / f"{stem}.npy"
+        self.manifest = directory / f"{stem}.json"
+        self.partial = directory / f".{stem}.partial.npy"
+
+    def read_manifest(self) -> dict | None:
+        try:
+            return json.loads(self.manifest.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def read_complete(self, shape: tuple[int, int]) -> np.ndarray | None:
+        manifest = self.read_manifest()
+        if manifest is None or not manifest.get("complete") or not self.features.is_file():
+            return None
+        try:
+            features = np.load(self.features, mmap_mode="r")
+        except ValueError:
+            return None
+        if features.shape != shape or features.dtype != np.float32:
+            return None
+        return features
+
+
+def _covered(ranges: list[tuple[int, int]], start: int, stop: int) -> bool:
+    """Whether ``[start, stop)`` lies inside one of the (merged) ``ranges``."""
+    return any(lo <= start and stop <= hi for lo, hi in ranges)
+
+
+def _merge(ranges: list[tuple[int, int]], new: tuple[int, int]) -> list[tuple[int, int]]:
+    """Add ``new`` to sorted, disjoint half-open ranges, merging touching ones."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted([*ranges, new]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged

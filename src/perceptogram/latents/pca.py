@@ -1,0 +1,550 @@
+"""``pca`` and ``ica``: pixel latent spaces with an exact linear decoder back to pixels.
+
+Both are fitted on a reference image set at a fixed side (e.g. 64 px), with pixels
+scaled to [0, 1] and flattened row-major as ``(row, column, RGB)``.
+
+``pca`` streams the images once. Once there are more images than pixel values it
+accumulates the pixel mean and the cross-product matrix in float64 (shifted by the
+first batch's mean to avoid cancellation) and takes the leading eigenvectors of the
+covariance; for smaller sets it keeps the pixels and takes their SVD. Either way this
+is the exact PCA of the whole set (the same as :class:`sklearn.decomposition.PCA` up
+to rounding), in at most ``n_pixels² × 8`` bytes of memory (1.2 GB at 64 px, 75 MB at
+32 px) whatever the number of images. ``ica`` runs :class:`sklearn.decomposition.FastICA` on the whitened PCA scores
+(a second pass over the images) and decodes through the mixing matrix and the PCA
+basis.
+
+Fitted spaces save to ``.safetensors`` (arrays) with a ``.json`` sidecar (parameters,
+fingerprint, package version).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+import perceptogram
+from perceptogram._io import atomic_path, write_json_atomic
+from perceptogram._progress import track
+from perceptogram.data.images import iter_image_batches, resize_images
+from perceptogram.errors import DataFormatError, PerceptogramError
+from perceptogram.latents.base import check_images, register
+
+ImageSource = Sequence[str | os.PathLike] | np.ndarray | Iterable[np.ndarray]
+
+
+def iter_pixel_batches(images: ImageSource, image_size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Stream an image source as uint8 batches of a fixed size.
+
+    Parameters
+    ----------
+    images : sequence of path-like, ndarray or iterable of ndarray
+        Image files; one uint8 array of shape (n_images, height, width, 3); or an
+        iterable of such arrays (batches).
+    image_size : int
+        Side of the yielded images (shorter side + centre crop).
+    batch_size : int
+        Images per batch when reading files or slicing one array.
+
+    Yields
+    ------
+    batch : ndarray of uint8, shape (n_batch, image_size, image_size, 3)
+    """
+    if isinstance(images, np.ndarray):
+        images = check_images(images)
+        for start in range(0, len(images), batch_size):
+            yield resize_images(images[start : start + batch_size], image_size)
+        return
+    if isinstance(images, Sequence) and images and isinstance(images[0], (str, os.PathLike)):
+        yield from iter_image_batches(images, image_size, batch_size)
+        return
+    for batch in images:
+        yield resize_images(check_images(batch), image_size)
+
+
+def _n_batches(images: ImageSource, batch_size: int) -> int | None:
+    """Number of batches :func:`iter_pixel_batches` yields, when known in advance."""
+    if isinstance(images, np.ndarray) or (
+        isinstance(images, Sequence) and images and isinstance(images[0], (str, os.PathLike))
+    ):
+        return -(-len(images) // batch_size)
+    return len(images) if isinstance(images, Sequence) else None
+
+
+def _to_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """uint8 (n, s, s, 3) → pixels in [0, 1], shape (n, s * s * 3)."""
+    return images.reshape(len(images), -1).astype(dtype) / 255.0
+
+
+def _to_images(pixels: np.ndarray, image_size: int) -> np.ndarray:
+    """Pixels in [0, 1], shape (n, s * s * 3) → uint8 (n, s, s, 3), clipped."""
+    out = np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+    return out.reshape(len(pixels), image_size, image_size, 3)
+
+
+class _StreamingMoments:
+    """Streaming summary of rows from which their exact PCA can be computed.
+
+    While there are no more rows than columns the rows themselves are kept (an SVD
+    of the ``n × p`` data is then cheaper than a ``p × p`` eigendecomposition); past
+    that, they are folded into a cross-product matrix around the first batch's mean.
+    """
+
+    def __init__(self) -> None:
+        self.n_samples = 0
+        self.n_features = 0
+        self.rows: list[np.ndarray] | None = []
+        self.shift: np.ndarray | None = None
+        self.total: np.ndarray | None = None
+        self.cross: np.ndarray | None = None
+
+    def update(self, X: np.ndarray) -> None:
+        self.n_samples += len(X)
+        self.n_features = X.shape[1]
+        if self.rows is not None:
+            self.rows.append(X)
+            if self.n_samples > X.shape[1]:
+                buffered, self.rows = np.concatenate(self.rows), None
+                self._accumulate(buffered)
+        else:
+            self._accumulate(X)
+
+    def _accumulate(self, X: np.ndarray) -> None:
+        from scipy.linalg.blas import dsyrk
+
+        if self.shift is None:
+            n_features = X.shape[1]
+            self.shift = X.mean(axis=0)
+            self.total = np.zeros(n_features)
+            # Fortran order lets BLAS syrk accumulate the upper triangle in place.
+            self.cross = np.zeros((n_features, n_features), order="F")
+        Xc = X - self.shift
+        self.total += Xc.sum(axis=0)
+        dsyrk(1.0, Xc.T, beta=1.0, c=self.cross, trans=0, lower=0, overwrite_c=1)
+
+    def pca(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Mean, top-``k`` components (rows), their variances and the total variance."""
+        from scipy.linalg import eigh, svd
+
+        n = self.n_samples
+        if self.rows is not None:
+            X = np.concatenate(self.rows)
+            mean = X.mean(axis=0)
+            _, singular, vt = svd(X - mean, full_matrices=False, overwrite_a=True, check_finite=False)
+            variance = singular**2 / (n - 1)
+            return mean, vt[:k], variance[:k], float(variance.sum())
+        centred_mean = self.total / n
+        cov = self.cross
+        cov -= n * np.outer(centred_mean, centred_mean)
+        cov /= n - 1
+        total_variance = float(np.trace(cov))
+        n_features = cov.shape[0]
+        subset = [n_features - k, n_features - 1] if k < n_features else None
+        values, vectors = eigh(
+            cov, lower=False, subset_by_index=subset, overwrite_a=True, check_finite=False,
+            driver="evr" if subset else None,
+        )
+        return self.shift + centred_mean, vectors[:, ::-1].T, values[::-1], total_variance
+
+
+def _flip_signs(components: np.ndarray) -> np.ndarray:
+    """Make the largest-magnitude entry of each row positive (scikit-learn's convention)."""
+    rows = np.arange(len(components))
+    signs = np.sign(components[rows, np.argmax(np.abs(components), axis=1)])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    hasher = hashlib.sha256()
+    for array in arrays:
+        hasher.update(np.ascontiguousarray(array).tobytes())
+    return hasher.hexdigest()[:16]
+
+
+class _PixelSpace(abc.ABC):
+    """Shared plumbing of the fitted pixel spaces: size checks, saving and loading."""
+
+    name: str
+
+    def __init__(self, n_components: int, image_size: int, batch_size: int) -> None:
+        self.n_components = n_components
+        self.image_size = image_size
+        self.batch_size = batch_size
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(n_components_,)`` once fitted."""
+        return (self.n_components_,)
+
+    @property
+    def dim(self) -> int:
+        """Number of latent dimensions (after capping to the fitted data)."""
+        return self.n_components_
+
+    @property
+    def n_components_(self) -> int:
+        self._check_fitted()
+        return len(self._basis())
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "components_"):
+            raise NotFittedError(
+                f"this {self.name!r} latent space is not fitted yet; call fit(images) or load(path)"
+            )
+
+    def _basis(self) -> np.ndarray:
+        return self.components_
+
+    def _validate_latents(self, latents: np.ndarray) -> np.ndarray:
+        latents = np.asarray(latents, dtype=np.float32)
+        if latents.ndim != 2 or latents.shape[1] != self.dim:
+            raise DataFormatError(
+                f"{self.name} latents must have shape (n_images, {self.dim}); got {latents.shape}"
+            )
+        return latents
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "n_components": self.n_components,
+            "image_size": self.image_size,
+            "batch_size": self.batch_size,
+        }
+
+    @abc.abstractmethod
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays, by name (what :meth:`save` writes)."""
+
+    @abc.abstractmethod
+    def _restore(self, arrays: dict[str, np.ndarray], n_samples_seen: int) -> None:
+        """Set the fitted state from :meth:`_arrays`' output (what :meth:`load` reads)."""
+
+    def fingerprint(self) -> str:
+        """Space name, image size, component count, hash of the fitted arrays, version."""
+        self._check_fitted()
+        arrays = self._arrays()
+        return (
+            f"{self.name}|image_size={self.image_size}|n_components={self.dim}"
+            f"|fit={_digest(*(arrays[key] for key in sorted(arrays)))}"
+            f"|perceptogram={perceptogram.__version__}"
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted state: arrays to ``path`` (.safetensors), metadata beside it (.json).
+
+        Parameters
+        ----------
+        path : path-like
+            Destination; the suffix ``.safetensors`` is added when missing.
+
+        Returns
+        -------
+        path : Path
+            The ``.safetensors`` file written.
+        """
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        arrays = {key: np.ascontiguousarray(value) for key, value in self._arrays().items()}
+        with atomic_path(path) as tmp:
+            save_file(arrays, str(tmp))
+        write_json_atomic(
+            path.with_suffix(".json"),
+            {
+                "latent_space": self.name,
+                "params": self._params(),
+                "n_samples_seen": int(self.n_samples_seen_),
+                "fingerprint": self.fingerprint(),
+                "perceptogram_version": perceptogram.__version__,
+            },
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Load a space written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.safetensors`` file (its ``.json`` sidecar must sit beside it).
+        """
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        meta_path = path.with_suffix(".json")
+        for required in (path, meta_path):
+            if not required.is_file():
+                raise PerceptogramError(f"cannot load the {cls.name} latent space: {required} is missing")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("latent_space") != cls.name:
+            raise DataFormatError(
+                f"{path} holds a {meta.get('latent_space')!r} latent space, not {cls.name!r}"
+            )
+        space = cls(**meta["params"])
+        space._restore(load_file(str(path)), int(meta["n_samples_seen"]))
+        return space
+
+
+@register("pca")
+class PixelPCA(_PixelSpace):
+    """Principal components of pixels, fitted by streaming, with an exact linear decoder.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components (the paper uses 1,000); capped to the number of images
+        and of pixel values seen in :meth:`fit`.
+    image_size : int
+        Side (px) images are resized to before flattening.
+    batch_size : int
+        Images read per step while fitting.
+
+    Attributes
+    ----------
+    mean_ : ndarray of float32, shape (n_pixels,)
+        Mean image, pixels in [0, 1], ``n_pixels = image_size² × 3``.
+    components_ : ndarray of float32, shape (n_components_, n_pixels)
+        Orthonormal principal axes, by decreasing variance; the largest-magnitude
+        entry of each axis is positive.
+    explained_variance_ : ndarray of float32, shape (n_components_,)
+        Variance of the scores (denominator ``n_samples - 1``).
+    explained_variance_ratio_ : ndarray of float32, shape (n_components_,)
+        Fraction of the total pixel variance per component.
+    n_samples_seen_ : int
+        Number of images the fit used.
+    """
+
+    name = "pca"
+
+    def __init__(self, n_components: int = 1000, image_size: int = 64, batch_size: int = 256) -> None:
+        super().__init__(n_components, image_size, batch_size)
+
+    def fit(self, images: ImageSource) -> PixelPCA:
+        """Fit on a reference image set, streaming it once.
+
+        Parameters
+        ----------
+        images : sequence of path-like, ndarray or iterable of ndarray
+            Image files; a uint8 array of shape (n_images, height, width, 3); or an
+            iterable of uint8 batches. Images are resized to ``image_size``.
+
+        Returns
+        -------
+        self : PixelPCA
+        """
+        if self.n_components < 1:
+            raise ValueError(f"n_components must be at least 1; got {self.n_components}")
+        moments = _StreamingMoments()
+        batches = iter_pixel_batches(images, self.image_size, self.batch_size)
+        for batch in track(batches, f"fitting {self.name}", total=_n_batches(images, self.batch_size)):
+            moments.update(_to_pixels(batch, np.float64))
+        if moments.n_samples < 2:
+            raise DataFormatError(f"fitting {self.name} needs at least 2 images; got {moments.n_samples}")
+        k = min(self.n_components, moments.n_samples, moments.n_features)
+        mean, components, variance, total_variance = moments.pca(k)
+        self.mean_ = mean.astype(np.float32)
+        self.components_ = _flip_signs(components).astype(np.float32)
+        self.explained_variance_ = np.maximum(variance, 0.0).astype(np.float32)
+        self.explained_variance_ratio_ = (self.explained_variance_ / total_variance).astype(np.float32)
+        self.n_samples_seen_ = moments.n_samples
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Project images on the principal axes.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n_images, height, width, 3)
+            Resized to ``image_size`` when needed.
+
+        Returns
+        -------
+        latents : ndarray of float32, shape (n_images, n_components_)
+        """
+        self._check_fitted()
+        pixels = _to_pixels(resize_images(check_images(images), self.image_size))
+        return (pixels - self.mean_) @ self.components_.T
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Render latents as images through the linear inverse (clipped to [0, 255]).
+
+        Parameters
+        ----------
+        latents : ndarray, shape (n_images, n_components_)
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_images, image_size, image_size, 3)
+        """
+        self._check_fitted()
+        latents = self._validate_latents(latents)
+        return _to_images(latents @ self.components_ + self.mean_, self.image_size)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {
+            "mean": self.mean_,
+            "components": self.components_,
+            "explained_variance": self.explained_variance_,
+            "explained_variance_ratio": self.explained_variance_ratio_,
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray], n_samples_seen: int) -> None:
+        self.mean_ = arrays["mean"]
+        self.components_ = arrays["components"]
+        self.explained_variance_ = arrays["explained_variance"]
+        self.explained_variance_ratio_ = arrays["explained_variance_ratio"]
+        self.n_samples_seen_ = n_samples_seen
+
+
+@register("ica")
+class PixelICA(_PixelSpace):
+    """Independent components of pixels: FastICA on whitened PCA scores, decodable.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of PCA components kept and unmixed (capped as in :class:`PixelPCA`, and
+        to the rank of the centred images, at most ``n_images - 1``).
+    image_size : int
+        Side (px) images are resized to before flattening.
+    batch_size : int
+        Images read per step while fitting.
+    max_iter, tol : int, float
+        Passed to :class:`sklearn.decomposition.FastICA`.
+    random_state : int
+        Seed of FastICA's initial unmixing matrix.
+
+    Attributes
+    ----------
+    pca_ : PixelPCA
+        The PCA basis the sources live in.
+    components_ : ndarray of float32, shape (n_components_, n_components_)
+        Unmixing matrix: ``sources = whitened_scores @ components_.T``.
+    mixing_ : ndarray of float32, shape (n_components_, n_components_)
+        Its inverse: ``whitened_scores = sources @ mixing_.T``.
+    n_samples_seen_ : int
+    """
+
+    name = "ica"
+
+    def __init__(
+        self,
+        n_components: int = 100,
+        image_size: int = 64,
+        batch_size: int = 256,
+        max_iter: int = 500,
+        tol: float = 1e-4,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(n_components, image_size, batch_size)
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(self, images: ImageSource) -> PixelICA:
+        """Fit PCA (first pass), then FastICA on the whitened scores (second pass).
+
+        Parameters
+        ----------
+        images : sequence of path-like or ndarray
+            Image files or a uint8 array (n_images, height, width, 3); the source is
+            read twice, so a one-shot iterator is refused.
+
+        Returns
+        -------
+        self : PixelICA
+        """
+        from sklearn.decomposition import FastICA
+
+        if iter(images) is images:
+            raise PerceptogramError(
+                "fitting ica reads the images twice; pass a list of image files or an array, "
+                "not a one-shot iterator"
+            )
+        pca = PixelPCA(self.n_components, self.image_size, self.batch_size).fit(images)
+        # Whitening needs full rank: drop directions without variance (n_images <= k).
+        rank = int(np.sum(pca.explained_variance_ > 1e-10 * pca.explained_variance_[0]))
+        pca._restore(
+            {key: value[:rank] for key, value in pca._arrays().items() if key != "mean"}
+            | {"mean": pca.mean_},
+            pca.n_samples_seen_,
+        )
+        self.pca_ = pca
+        scale = self._scale()
+        whitened = np.concatenate(
+            [pca.encode(batch) / scale for batch in iter_pixel_batches(images, self.image_size, self.batch_size)]
+        )
+        ica = FastICA(
+            whiten=False, max_iter=self.max_iter, tol=self.tol, random_state=self.random_state
+        ).fit(whitened.astype(np.float64))
+        self.components_ = ica.components_.astype(np.float32)
+        self.mixing_ = ica.mixing_.astype(np.float32)
+        self.n_samples_seen_ = pca.n_samples_seen_
+        return self
+
+    def _scale(self) -> np.ndarray:
+        return np.sqrt(self.pca_.explained_variance_)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Independent-component activations of images.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n_images, height, width, 3)
+
+        Returns
+        -------
+        latents : ndarray of float32, shape (n_images, n_components_)
+        """
+        self._check_fitted()
+        return (self.pca_.encode(images) / self._scale()) @ self.components_.T
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Render source activations as images (mixing, then the PCA inverse).
+
+        Parameters
+        ----------
+        latents : ndarray, shape (n_images, n_components_)
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_images, image_size, image_size, 3)
+        """
+        self._check_fitted()
+        latents = self._validate_latents(latents)
+        return self.pca_.decode((latents @ self.mixing_.T) * self._scale())
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            **super()._params(),
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "random_state": self.random_state,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        pca_arrays = {f"pca.{key}": value for key, value in self.pca_._arrays().items()}
+        return {**pca_arrays, "unmixing": self.components_, "mixing": self.mixing_}
+
+    def _restore(self, arrays: dict[str, np.ndarray], n_samples_seen: int) -> None:
+        pca = PixelPCA(self.n_components, self.image_size, self.batch_size)
+        pca_arrays = {key[4:]: value for key, value in arrays.items() if key.startswith("pca.")}
+        pca._restore(pca_arrays, n_samples_seen)
+        self.pca_ = pca
+        self.components_ = arrays["unmixing"]
+        self.mixing_ = arrays["mixing"]
+        self.n_samples_seen_ = n_samples_seen

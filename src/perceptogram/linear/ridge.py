@@ -1,0 +1,383 @@
+"""Ridge estimators with a scikit-learn API: fixed alpha and per-target cross-validation.
+
+Nothing here is specific to EEG: the same estimators decode (EEG -> latent) and
+encode (latent -> EEG). The numerical work lives in
+:mod:`perceptogram.linear.solvers`; these classes validate input, loop over
+batches of targets and store the learned attributes.
+
+Output rescaling (``rescale``), applied by ``predict`` after the linear map,
+per target dimension:
+
+- ``"none"``: the ridge predictions as they are.
+- ``"train"`` (non-transductive): ``(yhat - m_pred) / s_pred * s_y + m_y`` where
+  ``m_pred``, ``s_pred`` are the mean and standard deviation of the model's
+  predictions *on its training samples* (``train_pred_mean_``,
+  ``train_pred_scale_``) and ``m_y``, ``s_y`` those of the training targets
+  (``target_mean_``, ``target_scale_``). Uses training data only.
+- ``"transductive"``: ``(yhat - mean(yhat)) / std(yhat) * s_y + m_y`` where the
+  mean and standard deviation are taken over *the batch of samples being
+  predicted* (the reference implementation's trick). Each prediction then
+  depends on the other test samples: report it as transductive.
+
+All standard deviations use ``ddof=0``; a dimension whose predictions are
+constant is mapped to ``m_y``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from perceptogram._progress import track
+from perceptogram.linear import solvers
+from perceptogram.linear.backend import Backend, get_backend
+from perceptogram.linear.cv import CV_NAMES, make_splits
+
+RESCALE_MODES = ("none", "train", "transductive")
+
+#: Default grid of :class:`RidgeCV`: 13 values, log-spaced from 1e-1 to 1e5.
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))
+
+
+def check_alphas(alphas: Any, *, allow_zero: bool, name: str = "alphas") -> np.ndarray:
+    """Validate regularisation values.
+
+    Parameters
+    ----------
+    alphas : float or array-like
+    allow_zero : bool
+        Whether ``0`` (ordinary least squares) is allowed.
+    name : str
+        Parameter name for the error message.
+
+    Returns
+    -------
+    ndarray, shape (n_alphas,), float64
+    """
+    values = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got {alphas!r}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite, got {values.tolist()}")
+    bad = values < 0 if allow_zero else values <= 0
+    if np.any(bad):
+        bound = "non-negative" if allow_zero else "strictly positive"
+        raise ValueError(f"{name} must be {bound}, got {values.tolist()}")
+    return values
+
+
+class _BaseRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Validation, target batching, intercept and rescaling shared by the estimators."""
+
+    def _backend(self) -> Backend:
+        if self.rescale not in RESCALE_MODES:
+            raise ValueError(f"rescale must be one of {RESCALE_MODES}, got {self.rescale!r}")
+        return get_backend(self.backend, self.dtype, self.device)
+
+    def _validate_fit(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, int]:
+        X, Y = validate_data(self, X, Y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32], ensure_min_samples=2)
+        y_ndim = Y.ndim
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        return X, Y, y_ndim
+
+    def _batches(self, n_targets: int, n_samples: int) -> list[slice]:
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int or None, got {self.batch_size!r}")
+        return solvers.target_batches(n_targets, n_samples, self.batch_size)
+
+    def _store(self, coef: np.ndarray, design: solvers.Design, y_mean: np.ndarray,
+               y_var: np.ndarray, y_ndim: int, bk: Backend) -> None:
+        """Set ``coef_``, ``intercept_`` and the rescaling statistics."""
+        dtype = np.dtype(self.dtype)
+        intercept = (y_mean - coef.astype(np.float64) @ design.x_mean
+                     if self.fit_intercept else np.zeros(coef.shape[0]))
+        self.target_mean_ = y_mean.astype(dtype)
+        self.target_scale_ = np.sqrt(np.clip(y_var, 0.0, None)).astype(dtype)
+        if self.rescale == "train":
+            self.train_pred_mean_, self.train_pred_scale_ = self._train_prediction_stats(
+                coef, design, y_mean, bk)
+        self.coef_ = coef.astype(dtype, copy=False)
+        self.intercept_ = intercept.astype(dtype)
+        if y_ndim == 1:
+            self.coef_ = self.coef_[0]
+            self.intercept_ = dtype.type(self.intercept_[0])
+
+    def _train_prediction_stats(self, coef: np.ndarray, design: solvers.Design,
+                                y_mean: np.ndarray, bk: Backend
+                                ) -> tuple[np.ndarray, np.ndarray]:
+        dtype = np.dtype(self.dtype)
+        mean = np.empty(coef.shape[0], dtype=dtype)
+        scale = np.empty(coef.shape[0], dtype=dtype)
+        for batch in self._batches(coef.shape[0], design.n_samples):
+            pred = design.Xw @ bk.asarray(coef[batch]).T
+            m = pred.mean(0)
+            centered = pred - m
+            mean[batch] = bk.to_numpy(m) + (y_mean[batch] if self.fit_intercept else 0.0)
+            scale[batch] = np.sqrt(bk.to_numpy(bk.col_sumsq(centered)) / design.n_samples)
+        return mean, scale
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict targets (decoded latents, or EEG for an encoder).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_targets) or (n_samples,)
+            Rescaled according to ``rescale``; float32 for float32 input,
+            float64 otherwise (as scikit-learn estimators preserve dtypes).
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        coef = np.atleast_2d(self.coef_).astype(X.dtype, copy=False)
+        pred = X @ coef.T + np.atleast_1d(self.intercept_).astype(X.dtype, copy=False)
+        if self.rescale == "train":
+            pred = _affine_rescale(pred, self.train_pred_mean_, self.train_pred_scale_,
+                                   self.target_mean_, self.target_scale_)
+        elif self.rescale == "transductive":
+            if pred.shape[0] < 2:
+                raise ValueError("rescale='transductive' needs at least 2 samples to predict")
+            pred = _affine_rescale(pred, pred.mean(0), pred.std(0),
+                                   self.target_mean_, self.target_scale_)
+        return pred[:, 0] if np.ndim(self.coef_) == 1 else pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+def _affine_rescale(pred: np.ndarray, src_mean: Any, src_scale: Any, dst_mean: Any,
+                    dst_scale: Any) -> np.ndarray:
+    src_scale = np.asarray(src_scale)
+    ratio = np.divide(dst_scale, src_scale, out=np.zeros_like(src_scale),
+                      where=src_scale > 0)
+    return ((pred - src_mean) * ratio + dst_mean).astype(pred.dtype, copy=False)
+
+
+def _fit_loop(est: _BaseRidge, X: np.ndarray, Y: np.ndarray, bk: Backend,
+              description: str):
+    """Common preparation: design, target means and batches."""
+    design = solvers.prepare_design(X, est.fit_intercept, bk)
+    y_mean = np.mean(Y, axis=0, dtype=np.float64)
+    batches = est._batches(Y.shape[1], Y.shape[0])
+    y_var = np.empty(Y.shape[1])
+
+    def blocks():
+        for batch in track(batches, description):
+            block = solvers.target_block(Y, batch, y_mean if est.fit_intercept else None, bk)
+            mean_b = block.mean(0)
+            y_var[batch] = bk.to_numpy(bk.col_sumsq(block - mean_b)) / Y.shape[0]
+            yield batch, block
+
+    return design, y_mean, y_var, blocks
+
+
+class Ridge(_BaseRidge):
+    """Ridge regression with a fixed regularisation (the published setting).
+
+    Minimises ``||Y - X W^T - b||^2 + alpha ||W||^2`` for every target, the
+    intercept ``b`` unpenalised. Solved through one eigendecomposition of the
+    centred ``p x p`` Gram matrix (or the ``n x n`` kernel when ``p > n``), in
+    batches of targets.
+
+    Parameters
+    ----------
+    alpha : float or array-like of shape (n_targets,), default=1.0
+        Regularisation, ``>= 0`` (``0``: minimum-norm least squares).
+    fit_intercept : bool, default=True
+    backend : {"numpy", "torch"}, default="numpy"
+    device : str or None, default=None
+        Torch device (``"cpu"``, ``"cuda"``) for ``backend="torch"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Working precision and dtype of the learned attributes (decompositions
+        always run in float64).
+    rescale : {"none", "train", "transductive"}, default="none"
+        Output rescaling applied by :meth:`predict` (see the module docstring).
+    batch_size : int or None, default=None
+        Targets per batch (``None``: about 128 MiB per block of targets).
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_targets, n_features) or (n_features,)
+    intercept_ : ndarray, shape (n_targets,) or float
+    alpha_ : ndarray, shape (n_targets,) or float
+    target_mean_, target_scale_ : ndarray, shape (n_targets,)
+        Mean and standard deviation of the training targets.
+    train_pred_mean_, train_pred_scale_ : ndarray, shape (n_targets,)
+        Mean and standard deviation of the predictions on the training samples
+        (only with ``rescale="train"``).
+    n_features_in_ : int
+    """
+
+    def __init__(self, alpha: Any = 1.0, *, fit_intercept: bool = True,
+                 backend: str = "numpy", device: str | None = None,
+                 dtype: str = "float32", rescale: str = "none",
+                 batch_size: int | None = None) -> None:
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.rescale = rescale
+        self.batch_size = batch_size
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> Ridge:
+        """Fit the ridge weights.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        Y : array-like, shape (n_samples, n_targets) or (n_samples,)
+        groups : ignored
+            Accepted for API symmetry with :class:`RidgeCV`.
+
+        Returns
+        -------
+        self
+        """
+        bk = self._backend()
+        X, Y, y_ndim = self._validate_fit(X, Y)
+        alpha = check_alphas(self.alpha, allow_zero=True, name="alpha")
+        if alpha.size not in (1, Y.shape[1]):
+            raise ValueError(
+                f"alpha has {alpha.size} values for {Y.shape[1]} targets; give one value "
+                "or one per target"
+            )
+        alpha = np.broadcast_to(alpha, (Y.shape[1],))
+        design, y_mean, y_var, blocks = _fit_loop(self, X, Y, bk, "ridge: fitting")
+        decomp = solvers.decompose(design, bk)
+        coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
+        for batch, block in blocks():
+            coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, block,
+                                                         alpha[batch], bk))
+        self.alpha_ = alpha.copy() if y_ndim == 2 else float(alpha[0])
+        self._store(coef, design, y_mean, y_var, y_ndim, bk)
+        return self
+
+
+class RidgeCV(_BaseRidge):
+    """Ridge regression with alpha chosen by cross-validation on the training data.
+
+    Parameters
+    ----------
+    alphas : sequence of float, default=13 values log-spaced in [1e-1, 1e5]
+        Candidate regularisation values, strictly positive.
+    cv : {"group", "kfold", "loo"}, int or scikit-learn splitter, default="group"
+        ``"group"``: grouped K-fold (``n_splits`` folds,
+        :class:`~sklearn.model_selection.GroupKFold`) where ``groups`` passed to
+        :meth:`fit` (e.g. THINGS concepts) never straddle folds; ``groups`` is
+        then required. ``"kfold"``: unshuffled K-fold. ``"loo"``: efficient
+        exact leave-one-out, numerically equivalent to
+        :class:`sklearn.linear_model.RidgeCV` with ``cv=None`` (mean squared
+        error per target, ties to the first best alpha of the grid). An int
+        ``K``: ``GroupKFold(K)`` if groups are given, else ``KFold(K)``. A
+        splitter: its ``split(X, Y, groups)``.
+    n_splits : int, default=5
+        Folds for ``cv="group"`` and ``cv="kfold"``.
+    alpha_per_target : bool, default=True
+        Choose one alpha per target (``True``) or one alpha shared by all
+        targets, minimising the error summed over targets (``False``).
+    fit_intercept, backend, device, dtype, rescale, batch_size
+        As in :class:`Ridge`.
+
+    Attributes
+    ----------
+    alpha_ : ndarray, shape (n_targets,) or float
+        Selected regularisation.
+    cv_errors_ : ndarray, shape (n_alphas, n_targets)
+        Cross-validated mean squared error of each alpha and target (K-fold:
+        squared validation errors pooled over folds, divided by the number of
+        samples; leave-one-out: mean squared leave-one-out residual).
+    n_splits_ : int
+        Number of folds used (``n_samples`` for leave-one-out).
+    coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
+    train_pred_scale_, n_features_in_
+        As in :class:`Ridge`, refitted on all training samples with ``alpha_``.
+
+    Notes
+    -----
+    K-fold validation errors are computed without forming validation
+    predictions: per fold and alpha the cost is one ``p x p`` by
+    ``p x n_targets`` (triangular) product, independent of ``n_samples``.
+    """
+
+    def __init__(self, alphas: Any = DEFAULT_ALPHAS, *, cv: Any = "group",
+                 n_splits: int = 5, alpha_per_target: bool = True,
+                 fit_intercept: bool = True, backend: str = "numpy",
+                 device: str | None = None, dtype: str = "float32",
+                 rescale: str = "none", batch_size: int | None = None) -> None:
+        self.alphas = alphas
+        self.cv = cv
+        self.n_splits = n_splits
+        self.alpha_per_target = alpha_per_target
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.rescale = rescale
+        self.batch_size = batch_size
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
+        """Select alpha per target by cross-validation, then refit on all samples.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        Y : array-like, shape (n_samples, n_targets) or (n_samples,)
+        groups : array-like, shape (n_samples,) or None
+            Group of each sample (THINGS: the concept of each image); required
+            for ``cv="group"``.
+
+        Returns
+        -------
+        self
+        """
+        bk = self._backend()
+        alphas = check_alphas(self.alphas, allow_zero=False)
+        X, Y, y_ndim = self._validate_fit(X, Y)
+        loo = isinstance(self.cv, str) and self.cv == "loo"
+        if isinstance(self.cv, str) and self.cv not in CV_NAMES:
+            raise ValueError(f"cv must be one of {CV_NAMES}, an int or a splitter; got {self.cv!r}")
+        splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
+        design, y_mean, y_var, blocks = _fit_loop(self, X, Y, bk,
+                                                  "ridge: choosing alpha per target")
+        decomp = solvers.decompose(design, bk)
+        if loo:
+            basis = solvers.loo_basis(design, decomp, alphas, bk)
+        else:
+            folds = solvers.decompose_folds(design, splits, bk)
+        n_targets = Y.shape[1]
+        errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
+        coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
+        for batch, block in blocks():
+            err = (solvers.loo_errors(basis, block, bk) if loo
+                   else solvers.kfold_errors(design, folds, block, alphas, bk))
+            errors[:, batch] = bk.to_numpy(err)
+            if self.alpha_per_target:
+                best = np.argmin(errors[:, batch], axis=0)
+                coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, block,
+                                                             alphas[best], bk))
+        if not self.alpha_per_target:
+            shared = alphas[int(np.argmin(errors.astype(np.float64).sum(axis=1)))]
+            for batch, block in blocks():
+                coef[batch] = bk.to_numpy(solvers.ridge_coef(
+                    design, decomp, block, np.full(batch.stop - batch.start, shared), bk))
+            alpha = np.full(n_targets, shared)
+        else:
+            alpha = alphas[np.argmin(errors, axis=0)]
+        self.cv_errors_ = errors
+        self.n_splits_ = X.shape[0] if loo else len(splits)
+        self.alpha_ = alpha if y_ndim == 2 else float(alpha[0])
+        self._store(coef, design, y_mean, y_var, y_ndim, bk)
+        return self

@@ -1,0 +1,458 @@
+"""Pure numerical kernels for ridge regression with many targets.
+
+The problem shape of EEG decoding is ``n_samples`` (16,540) much larger than
+``n_features`` (1,360) and many targets (1,024 to 197,376). Every kernel here
+decomposes a small matrix once (the ``p x p`` Gram matrix of the centred design,
+or the ``n x n`` kernel matrix when ``p > n``) in float64 and reuses it for every
+regularisation value, every fold and every batch of targets; only the products
+whose size grows with the number of targets run in the working dtype.
+
+Notation: ``X`` is ``(n_samples, n_features)``, ``Y`` is ``(n_samples, n_targets)``,
+centred by the training means when an intercept is fitted (the intercept is never
+penalised). With the eigendecomposition ``Xc^T Xc = V diag(s) V^T`` the ridge
+solution is ``W = (Xc^T Xc + alpha I)^-1 Xc^T Yc = V diag(1 / (s + alpha)) V^T Xc^T Yc``.
+
+All functions take a backend from :mod:`perceptogram.linear.backend` and arrays of
+that backend; nothing here validates user input (the estimators do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from perceptogram.linear.backend import Backend
+
+#: Default number of floats in one ``(n_samples, batch)`` block of targets (128 MiB
+#: in float32): batches of targets are sized so that such a block stays below it.
+BLOCK_FLOATS = 2**25
+
+
+@dataclass
+class Design:
+    """A design matrix prepared once for all solvers.
+
+    Attributes
+    ----------
+    X64 : array, shape (n_samples, n_features), float64
+        The design, centred by its mean when ``fit_intercept``.
+    Xw : array, shape (n_samples, n_features), working dtype
+        The same values in the working dtype.
+    x_mean : ndarray, shape (n_features,), float64
+        The subtracted mean (zeros without intercept).
+    fit_intercept : bool
+    """
+
+    X64: Any
+    Xw: Any
+    x_mean: np.ndarray
+    fit_intercept: bool
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X64.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X64.shape[1])
+
+
+@dataclass
+class Decomposition:
+    """Eigendecomposition of the centred Gram (``p <= n``) or kernel (``p > n``) matrix.
+
+    Attributes
+    ----------
+    eigvals : array, shape (r,), float64
+        Eigenvalues ``s`` (clipped at zero).
+    eigvecs : array, shape (n_features, r) if ``primal`` else (n_samples, r)
+        Eigenvectors, in the working dtype.
+    primal : bool
+        ``True`` for ``Xc^T Xc = V diag(s) V^T``, ``False`` for
+        ``Xc Xc^T = Q diag(s) Q^T``.
+    """
+
+    eigvals: Any
+    eigvecs: Any
+    primal: bool
+
+
+@dataclass
+class Fold:
+    """One cross-validation fold, decomposed for fast validation errors.
+
+    Attributes
+    ----------
+    train, val : ndarray of int
+        Row indices (NumPy) of the training and validation samples.
+    train_index, val_index : backend index arrays of the same rows.
+    eigvals : array, shape (n_features,), float64
+        Eigenvalues of the fold-centred training Gram matrix.
+    eigvecs : array, shape (n_features, n_features), working dtype
+    factor : array, shape (m, n_features), working dtype
+        ``factor.T @ factor`` is the validation Gram matrix (centred with the
+        training means) in the eigenbasis.
+    upper : bool
+        Whether ``factor`` is upper triangular (Cholesky factor).
+    x_mean : array, shape (n_features,), working dtype
+        Training mean of the (globally centred) design, zeros without intercept.
+    x_sum_val : array, shape (n_features,), working dtype
+        Sum of the validation rows of the (globally centred) design.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    train_index: Any
+    val_index: Any
+    eigvals: Any
+    eigvecs: Any
+    factor: Any
+    upper: bool
+    x_mean: Any
+    x_sum_val: Any
+
+
+def target_batches(n_targets: int, n_samples: int, batch_size: int | None = None
+                   ) -> list[slice]:
+    """Split ``range(n_targets)`` into contiguous batches.
+
+    Parameters
+    ----------
+    n_targets, n_samples : int
+    batch_size : int or None
+        Targets per batch; ``None`` sizes batches so that an
+        ``(n_samples, batch)`` block holds at most :data:`BLOCK_FLOATS` floats.
+
+    Returns
+    -------
+    list of slice
+    """
+    if batch_size is None:
+        batch_size = max(256, BLOCK_FLOATS // max(n_samples, 1))
+    batch_size = max(1, int(batch_size))
+    return [slice(start, min(start + batch_size, n_targets))
+            for start in range(0, n_targets, batch_size)]
+
+
+def prepare_design(X: np.ndarray, fit_intercept: bool, bk: Backend) -> Design:
+    """Centre ``X`` (when fitting an intercept) and move it to the backend.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    fit_intercept : bool
+    bk : Backend
+
+    Returns
+    -------
+    Design
+    """
+    X64 = bk.asarray(X, dtype=bk.float64)
+    x_mean = X64.mean(0) if fit_intercept else bk.zeros((X64.shape[1],), dtype=bk.float64)
+    if fit_intercept:
+        X64 = X64 - x_mean
+    return Design(X64=X64, Xw=bk.asarray(X64), x_mean=bk.to_numpy(x_mean),
+                  fit_intercept=fit_intercept)
+
+
+def target_block(Y: np.ndarray, batch: slice, y_mean: np.ndarray | None, bk: Backend) -> Any:
+    """Targets ``Y[:, batch]`` in the working dtype, centred by ``y_mean[batch]``.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_samples, n_targets)
+    batch : slice
+    y_mean : ndarray, shape (n_targets,) or None
+        Training means (``None``: no centring).
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_samples, batch size)
+    """
+    block = bk.asarray(Y[:, batch])
+    if y_mean is not None:
+        block = block - bk.asarray(y_mean[batch])
+    return block
+
+
+def decompose(design: Design, bk: Backend) -> Decomposition:
+    """Eigendecompose the smaller of the Gram and kernel matrices (float64).
+
+    Parameters
+    ----------
+    design : Design
+    bk : Backend
+
+    Returns
+    -------
+    Decomposition
+    """
+    X64 = design.X64
+    primal = design.n_features <= design.n_samples
+    gram = X64.T @ X64 if primal else X64 @ X64.T
+    eigvals, eigvecs = bk.eigh(gram)
+    return Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=primal)
+
+
+def _inverse_shift(eigvals: Any, alphas: Any, bk: Backend) -> Any:
+    """``1 / (s + alpha)`` of shape (r, n_alphas), 0 where ``s + alpha`` vanishes."""
+    denom = eigvals[:, None] + alphas[None, :]
+    tol = float(eigvals.max()) * max(eigvals.shape[0], 1) * np.finfo(np.float64).eps
+    tol = max(tol, np.finfo(np.float64).tiny)
+    return (denom > tol) / denom.clip(min=tol)
+
+
+def ridge_coef(design: Design, decomp: Decomposition, Yb: Any, alpha: np.ndarray,
+               bk: Backend) -> Any:
+    """Ridge weights for one batch of targets, one regularisation per target.
+
+    Parameters
+    ----------
+    design : Design
+    decomp : Decomposition
+    Yb : array, shape (n_samples, n_batch)
+        Centred targets (working dtype).
+    alpha : ndarray, shape (n_batch,)
+        Regularisation of each target, ``>= 0`` (``0`` gives the minimum-norm
+        least-squares solution).
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_batch, n_features)
+        Weights in the working dtype.
+    """
+    alpha64 = bk.asarray(np.asarray(alpha, dtype=np.float64), dtype=bk.float64)
+    phi = bk.asarray(_inverse_shift(decomp.eigvals, alpha64, bk))
+    E = decomp.eigvecs
+    if decomp.primal:
+        proj = E.T @ (design.Xw.T @ Yb)
+        return (E @ (proj * phi)).T
+    proj = E.T @ Yb
+    return (design.Xw.T @ (E @ (proj * phi))).T
+
+
+@dataclass
+class LooBasis:
+    """Everything leave-one-out needs that does not depend on the targets.
+
+    Attributes
+    ----------
+    basis : array, shape (n_samples, r)
+        ``Xc V`` (primal) or ``Q`` (dual): the training predictions are
+        ``basis @ diag(shrink[a]) @ basis.T @ Y``.
+    shrink : array, shape (n_alphas, r)
+        ``1 / (s + alpha)`` (primal) or ``s / (s + alpha)`` (dual).
+    inv_one_minus_h : array, shape (n_alphas, n_samples)
+        ``1 / (1 - H_ii)`` with ``H`` the hat matrix, including the unpenalised
+        intercept (``+ 1/n``) when it is fitted.
+    """
+
+    basis: Any
+    shrink: Any
+    inv_one_minus_h: Any
+
+
+def loo_basis(design: Design, decomp: Decomposition, alphas: np.ndarray,
+              bk: Backend) -> LooBasis:
+    """Prepare the target-independent part of efficient leave-one-out.
+
+    Parameters
+    ----------
+    design : Design
+    decomp : Decomposition
+    alphas : ndarray, shape (n_alphas,)
+        Strictly positive regularisation values.
+    bk : Backend
+
+    Returns
+    -------
+    LooBasis
+    """
+    alphas64 = bk.asarray(np.asarray(alphas, dtype=np.float64), dtype=bk.float64)
+    s = decomp.eigvals
+    if decomp.primal:
+        basis = design.Xw @ decomp.eigvecs
+        shrink = 1.0 / (s[:, None] + alphas64[None, :])
+    else:
+        basis = decomp.eigvecs
+        shrink = s[:, None] / (s[:, None] + alphas64[None, :])
+    shrink = bk.asarray(shrink)
+    leverage = (basis * basis) @ shrink  # (n_samples, n_alphas)
+    if design.fit_intercept:
+        leverage = leverage + 1.0 / design.n_samples
+    return LooBasis(basis=basis, shrink=shrink.T, inv_one_minus_h=1.0 / (1.0 - leverage.T))
+
+
+def loo_errors(loo: LooBasis, Yb: Any, bk: Backend) -> Any:
+    """Mean squared leave-one-out error of every alpha for a batch of targets.
+
+    The leave-one-out residual of sample ``i`` is ``(y_i - yhat_i) / (1 - H_ii)``
+    (exact for ridge regression); the error is its mean square over samples,
+    as in :class:`sklearn.linear_model.RidgeCV` with ``cv=None``.
+
+    Parameters
+    ----------
+    loo : LooBasis
+    Yb : array, shape (n_samples, n_batch)
+        Centred targets.
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_alphas, n_batch)
+    """
+    n_samples = Yb.shape[0]
+    proj = loo.basis.T @ Yb
+    errors = bk.zeros((loo.shrink.shape[0], Yb.shape[1]))
+    for a in range(loo.shrink.shape[0]):
+        resid = loo.basis @ (loo.shrink[a][:, None] * proj)
+        resid -= Yb
+        resid *= loo.inv_one_minus_h[a][:, None]
+        errors[a] = bk.col_sumsq(resid) / n_samples
+    return errors
+
+
+def _index(idx: np.ndarray, bk: Backend) -> Any:
+    if bk.name == "torch":
+        return bk.torch.as_tensor(idx, device=bk.device)
+    return idx
+
+
+def is_partition(splits: list[tuple[np.ndarray, np.ndarray]], n_samples: int) -> bool:
+    """Whether validation sets partition the samples and each training set is the rest.
+
+    Parameters
+    ----------
+    splits : list of (train, val) index arrays
+    n_samples : int
+    """
+    vals = np.concatenate([val for _, val in splits])
+    if vals.shape[0] != n_samples or not np.array_equal(np.sort(vals), np.arange(n_samples)):
+        return False
+    return all(train.shape[0] + val.shape[0] == n_samples
+               and not np.intersect1d(train, val).size for train, val in splits)
+
+
+def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
+                    bk: Backend) -> list[Fold]:
+    """Decompose the training Gram matrix of every fold (float64).
+
+    Each fold is centred with its own training means, as if a separate ridge
+    were fitted on it. When the validation sets partition the samples, the
+    training Gram matrices are obtained by subtraction from the total.
+
+    Parameters
+    ----------
+    design : Design
+    splits : list of (train, val) index arrays
+    bk : Backend
+
+    Returns
+    -------
+    list of Fold
+    """
+    X64 = design.X64
+    partition = is_partition(splits, design.n_samples)
+    val_grams = []
+    for _, val in splits:
+        Xv = X64[_index(val, bk)]
+        val_grams.append(Xv.T @ Xv)
+    total = sum(val_grams[1:], val_grams[0]) if partition else None
+    folds = []
+    for (train, val), val_gram in zip(splits, val_grams):
+        tr_idx, va_idx = _index(train, bk), _index(val, bk)
+        if partition:
+            train_gram = total - val_gram
+        else:
+            Xt = X64[tr_idx]
+            train_gram = Xt.T @ Xt
+        sum_val = X64[va_idx].sum(0)
+        if design.fit_intercept:
+            mean = X64[tr_idx].mean(0)
+            n_tr, n_va = train.shape[0], val.shape[0]
+            train_gram = train_gram - n_tr * (mean[:, None] * mean[None, :])
+            cross = mean[:, None] * sum_val[None, :]
+            val_gram = val_gram - cross - cross.T + n_va * (mean[:, None] * mean[None, :])
+        else:
+            mean = bk.zeros((design.n_features,), dtype=bk.float64)
+        eigvals, eigvecs = bk.eigh(train_gram)
+        q = eigvecs.T @ val_gram @ eigvecs
+        factor, upper = bk.square_factor((q + q.T) / 2)
+        folds.append(Fold(train=train, val=val, train_index=tr_idx, val_index=va_idx,
+                          eigvals=eigvals, eigvecs=bk.asarray(eigvecs),
+                          factor=bk.asarray(factor), upper=upper,
+                          x_mean=bk.asarray(mean), x_sum_val=bk.asarray(sum_val)))
+    return folds
+
+
+def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
+                 bk: Backend) -> Any:
+    """Validation squared error of every alpha for a batch of targets.
+
+    For fold ``f`` with training projections ``z = V^T Xc_tr^T y_tr`` and
+    ``g = 1 / (s + alpha)``, the validation predictions are
+    ``(X_val - mean_tr) V diag(g) z + mean_y_tr``; their squared error is
+    expanded as ``|y_val|^2 - 2 (g * b) . z + |F (g * z)|^2`` with
+    ``b = V^T (X_val - mean_tr)^T (y_val - mean_y_tr)`` and ``F^T F`` the
+    validation Gram matrix, so no validation prediction is ever formed.
+
+    Parameters
+    ----------
+    design : Design
+    folds : list of Fold
+    Yb : array, shape (n_samples, n_batch)
+        Targets (centred by the global mean when fitting an intercept).
+    alphas : ndarray, shape (n_alphas,)
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_alphas, n_batch)
+        Sum over folds of the squared validation errors, divided by the total
+        number of validation samples (pooled mean squared error).
+    """
+    Xw = design.Xw
+    splits = [(fold.train, fold.val) for fold in folds]
+    partition = is_partition(splits, design.n_samples)
+    alphas64 = bk.asarray(np.asarray(alphas, dtype=np.float64), dtype=bk.float64)
+    val_cross, val_sum, val_sumsq = [], [], []
+    for fold in folds:
+        Yv = Yb[fold.val_index]
+        val_cross.append(Xw[fold.val_index].T @ Yv)
+        val_sum.append(Yv.sum(0))
+        val_sumsq.append(bk.col_sumsq(Yv))
+    if partition:
+        total_cross = sum(val_cross[1:], val_cross[0])
+        total_sum = sum(val_sum[1:], val_sum[0])
+    errors = bk.zeros((alphas.shape[0], Yb.shape[1]))
+    n_val_total = 0
+    for f, fold in enumerate(folds):
+        n_tr, n_va = fold.train.shape[0], fold.val.shape[0]
+        n_val_total += n_va
+        if partition:
+            cross_tr, sum_tr = total_cross - val_cross[f], total_sum - val_sum[f]
+        else:
+            Yt = Yb[fold.train_index]
+            cross_tr, sum_tr = Xw[fold.train_index].T @ Yt, Yt.sum(0)
+        mu, cross_va, sum_va = fold.x_mean, val_cross[f], val_sum[f]
+        yy = val_sumsq[f]
+        if design.fit_intercept:
+            nu = sum_tr / n_tr
+            cross_tr = cross_tr - n_tr * (mu[:, None] * nu[None, :])
+            cross_va = (cross_va - mu[:, None] * sum_va[None, :]
+                        - fold.x_sum_val[:, None] * nu[None, :]
+                        + n_va * (mu[:, None] * nu[None, :]))
+            yy = yy - 2 * nu * sum_va + n_va * nu * nu
+        z = (cross_tr.T @ fold.eigvecs).T  # = V^T cross_tr, Fortran-ordered for trmm
+        b = fold.eigvecs.T @ cross_va
+        inv = bk.asarray(_inverse_shift(fold.eigvals, alphas64, bk).T)  # (n_alphas, p)
+        linear = inv @ (b * z)
+        for a in range(alphas.shape[0]):
+            quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper,
+                                                 inv[a][:, None] * z))
+            errors[a] += yy - 2 * linear[a] + quad
+    return errors / n_val_total

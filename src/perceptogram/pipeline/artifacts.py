@@ -1,0 +1,131 @@
+"""Readers and writers of the run directory's artifacts, shared by the stages.
+
+Arrays go to ``.npy``/``.npz``, images to PNG, tables to CSV + JSON, all written
+atomically. The stages and the report read artifacts only through these helpers,
+so the on-disk layout is described in one place:
+
+========================================  =========================================
+``data/dataset.json``                     what the dataset holds (+ file signatures)
+``features/sub-XX/eeg.npz``               prepared EEG (train/test X, axes, z-score)
+``features/<space>/{train,test}.npy``     stimulus latents, float32 (n_images, dim)
+``features/<space>/space.safetensors``    fitted pixel space (pca/ica), if any
+``fit/sub-XX/<space>/decoder.*``          ridge decoder (safetensors + JSON)
+``predict/sub-XX/<space>/decoded.npy``    decoded test latents (n_test, dim)
+``reconstruct/sub-XX/<space>/<method>/``  ``NNNN.png`` per test image
+``evaluate/sub-XX/<space>/``              ``metrics.{csv,json}``, ``per_image.csv``,
+                                          ``ranks.npy`` (top-5 test candidates)
+``interpret/sub-XX/``                     ``maps.npz``, ``summary.json``, figures
+``report/``                               ``report.html`` and run-level tables
+========================================  =========================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
+from perceptogram.data.containers import EEGFeatures
+
+__all__ = [
+    "save_array",
+    "save_npz",
+    "save_eeg_features",
+    "load_eeg_features",
+    "save_pngs",
+    "load_pngs",
+    "write_rows",
+    "read_rows",
+]
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Save one array as ``.npy`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(array))
+
+
+def save_npz(path: Path, **arrays: Any) -> None:
+    """Save named arrays as ``.npz`` atomically (no pickled objects)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def save_eeg_features(path: Path, train: EEGFeatures, test: EEGFeatures) -> None:
+    """Save a prepared (train, test) pair to one ``.npz``."""
+    save_npz(
+        path,
+        X_train=train.X, X_test=test.X,
+        ch_names=np.array(train.ch_names), times=train.times,
+        train_files=np.array(train.image_files), train_concepts=np.array(train.concepts),
+        test_files=np.array(test.image_files), test_concepts=np.array(test.concepts),
+        mean=train.mean if train.mean is not None else np.zeros(0),
+        scale=train.scale if train.scale is not None else np.zeros(0),
+    )
+
+
+def load_eeg_features(path: Path) -> tuple[EEGFeatures, EEGFeatures]:
+    """Read what :func:`save_eeg_features` wrote.
+
+    Returns
+    -------
+    train, test : EEGFeatures
+    """
+    with np.load(path, allow_pickle=False) as z:
+        mean = z["mean"] if z["mean"].size else None
+        scale = z["scale"] if z["scale"].size else None
+        common = dict(ch_names=tuple(z["ch_names"].tolist()), times=z["times"],
+                      mean=mean, scale=scale)
+        train = EEGFeatures(X=z["X_train"], image_files=tuple(z["train_files"].tolist()),
+                            concepts=tuple(z["train_concepts"].tolist()), **common)
+        test = EEGFeatures(X=z["X_test"], image_files=tuple(z["test_files"].tolist()),
+                           concepts=tuple(z["test_concepts"].tolist()), **common)
+    return train, test
+
+
+def save_pngs(folder: Path, images: np.ndarray) -> None:
+    """Write ``images`` (uint8, shape (n, H, W, 3)) as ``folder/0000.png`` ..."""
+    from PIL import Image
+
+    for i, image in enumerate(np.asarray(images, dtype=np.uint8)):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        with atomic_path(folder / f"{i:04d}.png") as tmp:
+            tmp.write_bytes(buffer.getvalue())
+
+
+def load_pngs(folder: Path, indices: Sequence[int] | None = None) -> np.ndarray:
+    """Read ``NNNN.png`` files of ``folder`` (all, or the given indices) as uint8 (n, H, W, 3)."""
+    from PIL import Image
+
+    files = sorted(folder.glob("[0-9][0-9][0-9][0-9].png"))
+    if indices is not None:
+        files = [files[i] for i in indices]
+    if not files:
+        raise FileNotFoundError(f"no reconstructed images in {folder}")
+    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+
+
+def write_rows(stem: Path, rows: list[dict[str, Any]]) -> None:
+    """Write tidy rows as ``stem.csv`` and ``stem.json`` (atomically)."""
+    write_json_atomic(stem.with_suffix(".json"), rows)
+    columns: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, None)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(stem.with_suffix(".csv"), buffer.getvalue())
+
+
+def read_rows(stem: Path) -> list[dict[str, Any]]:
+    """Read tidy rows written by :func:`write_rows` (from the JSON copy)."""
+    return json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))

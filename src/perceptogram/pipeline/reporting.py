@@ -1,0 +1,226 @@
+"""The report stage: run-level tables, the three-line headline and ``report.html``.
+
+Reads every subject's evaluate and interpret artifacts, writes the run-level
+tables (``report/metrics.{csv,json}``, ``report/comparison_*.{csv,json}``,
+``report/headline.json``) and renders :mod:`perceptogram.report`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptogram._io import write_json_atomic
+from perceptogram.config import Config, config_to_dict
+from perceptogram.pipeline.artifacts import load_pngs, read_rows
+from perceptogram.pipeline.rundir import RunDir, subject_label
+from perceptogram.pipeline.stages import (
+    STAGE_NAMES,
+    latent_method,
+    reconstruction_method,
+    reconstruction_spaces,
+    run_subjects,
+)
+
+__all__ = ["build_report", "headline", "collect_metrics"]
+
+#: Subjects whose images and figures are shown (all subjects are in the tables).
+MAX_SUBJECTS_SHOWN = 3
+
+
+def collect_metrics(run_dir: RunDir, subjects: list[int], spaces: list[str]) -> list[Any]:
+    """Every subject's metric rows (:class:`perceptogram.evaluate.tables.MetricRow`)."""
+    from perceptogram.evaluate.tables import load_table
+
+    rows = []
+    for s in subjects:
+        for space in spaces:
+            rows += load_table(run_dir.unit_dir("evaluate", s, space) / "metrics.json")
+    return rows
+
+
+def _mean(rows: list[Any], method: str, metric: str) -> tuple[float, float | None]:
+    values = [r.value for r in rows if r.ok and r.method == method and r.metric == metric]
+    chance = next((r.chance for r in rows if r.method == method and r.metric == metric), None)
+    return (float(np.mean(values)) if values else float("nan")), chance
+
+
+def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
+    """Three sentences: retrieval vs chance, PixCorr/SSIM, the strongest perceptogram."""
+    subjects = run_subjects(config, run_dir)
+    n_sub = f"mean of {len(subjects)} subject{'s' * (len(subjects) != 1)}"
+    space = config.reconstruction.retrieval_space
+    top1, chance1 = _mean(rows, latent_method(space), "top-1 (cosine)")
+    top5, chance5 = _mean(rows, latent_method(space), "top-5 (cosine)")
+    n_test = next((r.n_images for r in rows if r.method == latent_method(space)), 0)
+    lines = [f"Retrieval ({n_test}-way, {space} latents, {n_sub}): top-1 {100 * top1:.1f} % "
+             f"(chance {100 * (chance1 or 0):.1f} %), top-5 {100 * top5:.1f} % "
+             f"(chance {100 * (chance5 or 0):.1f} %)."]
+    low_level = [m for m in ("pca", "retrieval", "unclip") if m in config.reconstruction.methods]
+    parts = []
+    for method in low_level:
+        name = reconstruction_method(config, method)
+        pix, _ = _mean(rows, name, "PixCorr")
+        ssim, _ = _mean(rows, name, "SSIM")
+        parts.append(f"{name}: PixCorr {pix:.3f}, SSIM {ssim:.3f}")
+    lines.append("Reconstruction (" + n_sub + "): " + "; ".join(parts) + "."
+                 if parts else "No reconstruction method was run.")
+    best: tuple[float, str, dict[str, Any]] | None = None
+    for attribute in config.interpretability.attributes:
+        infos = []
+        for s in subjects:
+            summary = json.loads((run_dir.unit_dir("interpret", s) / "summary.json")
+                                 .read_text(encoding="utf-8"))
+            info = summary["attributes"].get(attribute, {})
+            if "peak_abs_t" in info:
+                infos.append(info)
+        if infos:
+            strength = float(np.mean([i["peak_abs_t"] for i in infos]))
+            if best is None or strength > best[0]:
+                best = (strength, attribute, infos[0])
+    if best is None:
+        lines.append("No perceptogram could be computed (every grouping had fewer than two "
+                     "groups).")
+    else:
+        strength, attribute, info = best
+        lines.append(f"Strongest perceptogram: {attribute} ({info['contrast']}), peak |t| "
+                     f"{strength:.1f} ({n_sub}); in {subject_label(subjects[0])} at "
+                     f"{info['peak_time_ms']:.0f} ms over {info['peak_channel']}.")
+    return lines
+
+
+def _stage_seconds(run_dir: RunDir, config: Config, subjects: list[int]) -> dict[str, float]:
+    """Compute time per stage summed over its units (from their manifests)."""
+    totals: dict[str, float] = {}
+    for stage in STAGE_NAMES[:-1]:
+        folder = run_dir.root / stage
+        total = 0.0
+        for manifest in folder.rglob("manifest.json") if folder.is_dir() else []:
+            total += json.loads(manifest.read_text(encoding="utf-8")).get("elapsed_s", 0.0)
+        totals[stage] = total
+    return totals
+
+
+def _reconstruction_strips(config: Config, run_dir: RunDir, subject: int, space: str,
+                           method: str, truth: np.ndarray) -> list[Any]:
+    from perceptogram.report import ImageStrip
+
+    key = config.metrics.best_worst_metric
+    per_image = [r for r in read_rows(run_dir.unit_dir("evaluate", subject, space) / "per_image")
+                 if r["method"] == method]
+    order = sorted(range(len(per_image)), key=lambda i: -per_image[i][key])
+    n = len(order)
+    k = min(3, max(1, n // 3))
+    picks = order[:k] + order[n // 2 - k // 2: n // 2 - k // 2 + k] + order[n - k:]
+    labels = ["best"] * k + ["median"] * k + ["worst"] * k
+    recons = load_pngs(run_dir.unit_dir("reconstruct", subject, space) / method, picks)
+    captions = [f"{lab} {per_image[i][key]:.2f}" for lab, i in zip(labels, picks)]
+    return [ImageStrip("seen", truth[picks], captions=[f"#{i}" for i in picks]),
+            ImageStrip("reconstructed", recons, captions=captions)]
+
+
+def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarray,
+                      n_examples: int = 4) -> list[Any]:
+    from perceptogram.report import ImageStrip
+
+    ranks = np.load(run_dir.unit_dir("evaluate", subject, space) / "ranks.npy")
+    examples = np.linspace(0, len(ranks) - 1, min(n_examples, len(ranks))).astype(int)
+    strips = []
+    for i in examples:
+        candidates = ranks[i]
+        strips.append(ImageStrip(
+            f"image #{i}", np.concatenate([truth[i:i + 1], truth[candidates]]),
+            captions=["seen"] + [f"rank {r + 1}" for r in range(len(candidates))],
+            highlight=[False] + [bool(c == i) for c in candidates],
+        ))
+    return strips
+
+
+def build_report(config: Config, run_dir: RunDir) -> Path:
+    """Write the run-level tables and ``report/report.html``; return the page's path."""
+    from perceptogram.data.images import load_images
+    from perceptogram.data.things_eeg2 import load_image_metadata
+    from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
+    from perceptogram.report import FigureRef, ReportContent, write_report
+
+    out = run_dir.unit_dir("report")
+    subjects = run_subjects(config, run_dir)
+    spaces = list(config.latents.spaces)
+    rows = collect_metrics(run_dir, subjects, spaces)
+    save_table(rows, out / "metrics")
+    comparisons = {}
+    for kind, title in (("reconstruction", "Reconstruction vs published (THINGS-EEG2)"),
+                        ("retrieval", "Zero-shot retrieval vs published (200-way THINGS-EEG2)")):
+        table = comparison_table([r for r in rows if r.ok], kind=kind)
+        save_comparison(table, out / f"comparison_{kind}")
+        comparisons[title] = table
+    lines = headline(config, run_dir, rows)
+    write_json_atomic(out / "headline.json", lines)
+
+    notes = []
+    if config.dataset.kind == "simulated":
+        notes.append("Simulated dataset: the published rows are THINGS-EEG2 results "
+                     "(200 test images, real EEG); they set the scale, they are not a "
+                     "like-for-like comparison.")
+    if config.decoder.rescale == "transductive":
+        notes.append("Decoded latents were rescaled with the test batch's own statistics "
+                      "(transductive, as in the reference code): this uses test-set "
+                      "information.")
+    truth = load_images(load_image_metadata(config.data_root()).image_paths("test"))
+    shown = subjects[:MAX_SUBJECTS_SHOWN]
+    reconstructions, retrievals = {}, {}
+    for s in shown:
+        for space, methods in reconstruction_spaces(config).items():
+            for method in methods:
+                title = f"{subject_label(s)} · {reconstruction_method(config, method)}"
+                reconstructions[title] = _reconstruction_strips(config, run_dir, s, space,
+                                                                method, truth)
+        space = config.reconstruction.retrieval_space
+        retrievals[f"{subject_label(s)} · {space} latents, top-5 of {len(truth)} test "
+                   "images (outlined: the image that was seen)"] = _retrieval_strips(
+                       run_dir, s, space, truth)
+    perceptograms: dict[str, list[Any]] = {}
+    electrodes = []
+    for s in shown:
+        folder = run_dir.unit_dir("interpret", s)
+        for attribute in config.interpretability.attributes:
+            for kind, what in (("topomap", "scalp maps every 20 ms (group means and "
+                                "contrast)"), ("heatmap", "channel × time contrast")):
+                path = folder / f"{kind}_{attribute}.png"
+                if path.is_file():
+                    perceptograms.setdefault(attribute, []).append(
+                        FigureRef(path, f"{subject_label(s)}: {attribute}, {what}"))
+        for name, what in (("electrode_preference", "presumptive electrode preference"),
+                           ("timecourse", "contrast time courses")):
+            if (folder / f"{name}.png").is_file():
+                electrodes.append(FigureRef(folder / f"{name}.png",
+                                            f"{subject_label(s)}: {what}"))
+    artifacts = [("all metrics (CSV)", "metrics.csv"), ("all metrics (JSON)", "metrics.json"),
+                 ("reconstruction comparison (CSV)", "comparison_reconstruction.csv"),
+                 ("retrieval comparison (CSV)", "comparison_retrieval.csv"),
+                 ("configuration (YAML)", "../config.yaml"), ("timings (JSON)", "../timings.json")]
+    for s in subjects:
+        for space in spaces:
+            artifacts.append((f"{subject_label(s)} {space} metrics (CSV)",
+                              f"../evaluate/{subject_label(s)}/{space}/metrics.csv"))
+        artifacts.append((f"{subject_label(s)} perceptogram summary (JSON)",
+                          f"../interpret/{subject_label(s)}/summary.json"))
+    content = ReportContent(
+        title="Perceptogram run report",
+        settings=config_to_dict(config),
+        notes=notes,
+        timings=_stage_seconds(run_dir, config, subjects),
+        metrics=rows,
+        comparisons=comparisons,
+        reconstructions=reconstructions,
+        retrievals=retrievals,
+        perceptograms=perceptograms,
+        electrodes=electrodes,
+        artifacts=artifacts,
+        summary=lines,
+    )
+    return write_report(content, out / "report.html")
+

@@ -1,0 +1,314 @@
+"""Run stages in order over their units, skipping what is up to date.
+
+The runner knows nothing about EEG: a :class:`Pipeline` is an ordered list of
+:class:`Stage` objects, each a plain function of ``(config, subject, space,
+run_dir)`` plus two small callables that say which units it has and which
+settings it depends on. Units of one stage are independent, so they can run in
+parallel processes (``jobs``); stages run one after another.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from perceptogram._io import write_json_atomic
+from perceptogram._progress import is_quiet
+from perceptogram.config import Config, save_config
+from perceptogram.errors import PerceptogramError
+from perceptogram.pipeline.rundir import RunDir, Unit
+
+__all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs", "available_memory"]
+
+StageFunc = Callable[[Config, "int | None", "str | None", RunDir], None]
+UnitsFunc = Callable[[Config, Sequence[int]], list[tuple["int | None", "str | None"]]]
+SettingsFunc = Callable[[Config, "int | None", "str | None"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline.
+
+    Parameters
+    ----------
+    name : str
+        Stage name; also the folder of its artifacts in the run directory.
+    func : callable
+        ``func(config, subject, space, run_dir)`` writes the unit's artifacts into
+        ``run_dir.unit_dir(name, subject, space)``. Must be a module-level
+        function so that it can run in another process.
+    units : callable
+        ``units(config, subjects) -> list of (subject or None, space or None)``.
+    settings : callable
+        ``settings(config, subject, space) -> dict``: the configuration values the
+        unit's result depends on (nothing else, so unrelated edits do not
+        invalidate it).
+    requires : tuple of str
+        Upstream stages whose matching units this stage reads.
+    parallel : bool
+        Whether its units may run in separate processes.
+    """
+
+    name: str
+    func: StageFunc
+    units: UnitsFunc
+    settings: SettingsFunc
+    requires: tuple[str, ...] = ()
+    parallel: bool = True
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """An ordered list of stages and how to find the subjects of a run.
+
+    Parameters
+    ----------
+    stages : sequence of Stage
+        In execution order; every stage's ``requires`` must come before it.
+    subjects : callable
+        ``subjects(config, run_dir) -> list of int``, called after the first stage
+        (which typically provides the data).
+    memory_per_unit : callable or None
+        ``memory_per_unit(config, run_dir) -> bytes``: rough peak memory of one unit,
+        for the default number of parallel jobs.
+    """
+
+    stages: tuple[Stage, ...]
+    subjects: Callable[[Config, RunDir], list[int]]
+    memory_per_unit: Callable[[Config, RunDir], int] | None = None
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for stage in self.stages:
+            missing = [r for r in stage.requires if r not in seen]
+            if missing:
+                raise ValueError(f"stage {stage.name!r} requires {missing}, which run later")
+            if stage.name in seen:
+                raise ValueError(f"two stages are named {stage.name!r}")
+            seen.add(stage.name)
+
+    @property
+    def names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise PerceptogramError(
+            f"unknown stage {name!r}; the stages are: {', '.join(self.names)}"
+        )
+
+    def downstream(self, names: Iterable[str]) -> set[str]:
+        """The named stages and every stage that (transitively) requires them."""
+        closed = {self.stage(n).name for n in names}
+        for stage in self.stages:
+            if closed.intersection(stage.requires):
+                closed.add(stage.name)
+        return closed
+
+    def upstream(self, name: str) -> list[str]:
+        """The named stage and everything it (transitively) requires, in order."""
+        needed = {name}
+        for stage in reversed(self.stages):
+            if stage.name in needed:
+                needed.update(stage.requires)
+        return [n for n in self.names if n in needed]
+
+
+@dataclass
+class RunSummary:
+    """What a call to :func:`run_pipeline` did.
+
+    Attributes
+    ----------
+    computed : list of str
+        Labels of the units that were (re)computed.
+    skipped : list of str
+        Labels of the units that were up to date.
+    stage_seconds : dict of str to float
+        Wall time of each stage in this call (skipped units cost almost nothing).
+    subjects : list of int
+    jobs : int
+    """
+
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    subjects: list[int] = field(default_factory=list)
+    jobs: int = 1
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.stage_seconds.values()))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new processes (``MemAvailable`` on Linux)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
+                 n_cpus: int | None = None) -> int:
+    """Parallel processes that fit: at most one per CPU, per unit, and per memory share.
+
+    Parameters
+    ----------
+    n_units : int
+        Independent units waiting to run.
+    bytes_per_unit : int
+        Rough peak memory of one unit.
+    memory : int or None
+        Available memory in bytes (default: :func:`available_memory`); only half
+        of it is planned for, leaving room for the parent and the OS.
+    n_cpus : int or None
+        CPUs usable by this process (default: the affinity mask).
+    """
+    if memory is None:
+        memory = available_memory()
+    if n_cpus is None:
+        n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    by_memory = max(1, int(0.5 * memory // max(bytes_per_unit, 1)))
+    return max(1, min(n_units, n_cpus, by_memory))
+
+
+def _run_unit(stage: Stage, config: Config, unit: Unit, run_dir: RunDir,
+              key: str, settings: dict[str, Any], inputs: dict[str, str]) -> float:
+    run_dir.clear(unit)
+    run_dir.path(unit).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    stage.func(config, unit.subject, unit.space, run_dir)
+    elapsed = time.perf_counter() - start
+    run_dir.seal(unit, key, settings, inputs, elapsed)
+    return elapsed
+
+
+def _say(message: str) -> None:
+    if not is_quiet():
+        from rich.console import Console
+
+        Console(stderr=True).print(message, highlight=False)
+
+
+def run_pipeline(
+    config: Config,
+    pipeline: Pipeline,
+    *,
+    until: str | None = None,
+    force: Iterable[str] = (),
+    jobs: int | None = None,
+) -> RunSummary:
+    """Run the pipeline's stages in ``config.output``, skipping up-to-date units.
+
+    Parameters
+    ----------
+    config : Config
+    pipeline : Pipeline
+    until : str or None
+        Stop after this stage (and run only the stages it needs); None runs all.
+    force : iterable of str
+        Recompute these stages and everything downstream of them, even if their
+        units look up to date.
+    jobs : int or None
+        Parallel processes for the units of a stage; None uses ``config.jobs``,
+        then a memory-aware default.
+
+    Returns
+    -------
+    RunSummary
+
+    Notes
+    -----
+    Each completed unit is sealed by its manifest the moment it finishes, so an
+    interrupted run (Ctrl-C, a crash, a killed job) resumes at the first unit
+    without a manifest. Timings of this call are written to ``timings.json``.
+    """
+    names = pipeline.upstream(until) if until is not None else pipeline.names
+    forced = pipeline.downstream(force)
+    run_dir = RunDir(config.output)
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir.config_path)
+    jobs = jobs if jobs is not None else config.jobs
+    summary = RunSummary()
+    subjects: list[int] | None = None
+    done: dict[str, list[Unit]] = {}
+    unit_seconds: dict[str, float] = {}
+    try:
+        for stage in pipeline.stages:
+            if stage.name not in names:
+                continue
+            start = time.perf_counter()
+            pairs = stage.units(config, subjects if subjects is not None else [])
+            units = [Unit(stage.name, s, sp) for s, sp in pairs]
+            todo = []
+            for unit in units:
+                upstream = [u for r in stage.requires for u in done.get(r, []) if unit.reads(u)]
+                inputs = {u.label: run_dir.digest(u) for u in upstream}
+                settings = stage.settings(config, unit.subject, unit.space)
+                key = run_dir.unit_key(settings, inputs)
+                if stage.name not in forced and run_dir.is_current(unit, key):
+                    summary.skipped.append(unit.label)
+                else:
+                    todo.append((unit, key, settings, inputs))
+            if todo:
+                n_jobs = 1
+                if stage.parallel and len(todo) > 1:
+                    n_jobs = jobs if jobs is not None else _default_jobs(
+                        config, pipeline, run_dir, len(todo))
+                    n_jobs = min(n_jobs, len(todo))
+                summary.jobs = max(summary.jobs, n_jobs)
+                _say(f"[bold]{stage.name}[/bold]: {len(todo)} to compute, "
+                     f"{len(units) - len(todo)} up to date"
+                     + (f", {n_jobs} processes" if n_jobs > 1 else ""))
+                for (unit, *_), seconds in zip(todo, _map_units(stage, config, run_dir, todo,
+                                                                n_jobs)):
+                    unit_seconds[unit.label] = round(seconds, 3)
+                    summary.computed.append(unit.label)
+            done[stage.name] = units
+            summary.stage_seconds[stage.name] = round(time.perf_counter() - start, 3)
+            if subjects is None:
+                subjects = list(pipeline.subjects(config, run_dir))
+                summary.subjects = subjects
+    finally:
+        write_json_atomic(run_dir.timings_path, {
+            "stages_s": summary.stage_seconds,
+            "units_s": unit_seconds,
+            "total_s": round(summary.total_seconds, 3),
+            "jobs": summary.jobs,
+            "computed": summary.computed,
+            "skipped": summary.skipped,
+        })
+    return summary
+
+
+def _default_jobs(config: Config, pipeline: Pipeline, run_dir: RunDir, n_units: int) -> int:
+    per_unit = (pipeline.memory_per_unit(config, run_dir) if pipeline.memory_per_unit
+                else 2 << 30)
+    return default_jobs(n_units, per_unit)
+
+
+def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int
+               ) -> list[float]:
+    if n_jobs <= 1:
+        from perceptogram._progress import track
+
+        items = track(todo, f"{stage.name}") if len(todo) > 1 else todo
+        return [_run_unit(stage, config, unit, run_dir, key, settings, inputs)
+                for unit, key, settings, inputs in items]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_run_unit)(stage, config, unit, run_dir, key, settings, inputs)
+        for unit, key, settings, inputs in todo
+    )

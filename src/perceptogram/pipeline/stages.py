@@ -1,0 +1,420 @@
+"""The stages of a run: plain functions of ``(config, subject, space, run_dir)``.
+
+data -> features -> fit -> predict -> reconstruct -> evaluate -> interpret -> report.
+Each function reads its inputs from, and writes its outputs to, the run directory
+(layout in :mod:`perceptogram.pipeline.artifacts`); the runner decides which
+units are up to date. :data:`PIPELINE` ties them together.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptogram._io import write_json_atomic
+from perceptogram.config import Config, config_to_dict
+from perceptogram.errors import PerceptogramError
+from perceptogram.pipeline.artifacts import (
+    load_eeg_features,
+    load_pngs,
+    save_array,
+    save_eeg_features,
+    save_pngs,
+    write_rows,
+)
+from perceptogram.pipeline.rundir import RunDir
+from perceptogram.pipeline.runner import Pipeline, Stage
+
+__all__ = ["PIPELINE", "STAGE_NAMES", "run_subjects", "reconstruction_spaces"]
+
+#: Reconstruction method -> the latent space whose decoded vectors drive it.
+_METHOD_LABELS = {"pca": "pca decoding", "retrieval": "retrieval", "unclip": "unCLIP"}
+
+
+def _method_space(config: Config, method: str) -> str:
+    return config.reconstruction.retrieval_space if method == "retrieval" else method
+
+
+def reconstruction_spaces(config: Config) -> dict[str, list[str]]:
+    """Latent space -> the reconstruction methods it drives."""
+    out: dict[str, list[str]] = {}
+    for method in config.reconstruction.methods:
+        out.setdefault(_method_space(config, method), []).append(method)
+    return out
+
+
+# --------------------------------------------------------------------------- data
+def _dataset_signature(root: Path) -> list[list[Any]]:
+    """(file, size, mtime_ns) of a real dataset's EEG and metadata files."""
+    files = sorted(root.glob("sub-*/preprocessed_eeg_*.npy")) + [root / "image_metadata.npy"]
+    return [[f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns]
+            for f in files if f.is_file()]
+
+
+def data_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
+    settings = config_to_dict(config)["dataset"]
+    if config.dataset.kind == "things-eeg2":
+        settings["files"] = _dataset_signature(config.data_root())
+    else:
+        settings["path"] = str(config.data_root())
+    return settings
+
+
+def data_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
+    """Simulate the dataset (``simulated``) or check and describe it (``things-eeg2``)."""
+    root = config.data_root()
+    out = run_dir.unit_dir("data")
+    if config.dataset.kind == "simulated":
+        from perceptogram.data.synthetic import simulate_dataset, summarize
+
+        sim = config.dataset.simulation
+        simulate_dataset(
+            root, n_subjects=sim.n_subjects, n_train_concepts=sim.n_train_concepts,
+            images_per_concept=sim.images_per_concept, n_test_concepts=sim.n_test_concepts,
+            n_train_repetitions=sim.n_train_repetitions,
+            n_test_repetitions=sim.n_test_repetitions, image_size=sim.image_size,
+            seed=sim.seed,
+        )
+        info = {"kind": "simulated", "summary": summarize(root)}
+    else:
+        from perceptogram.data.things_eeg2 import describe
+
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"dataset folder {root} does not exist; get it with: "
+                f"perceptogram data download {root}"
+            )
+        info = {"kind": "things-eeg2", "summary": describe(root).to_dict()}
+    subjects = sorted(int(p.name[4:]) for p in root.glob("sub-[0-9]*") if p.is_dir())
+    write_json_atomic(out / "dataset.json", {
+        **info, "root": str(root), "subjects": subjects,
+        "files": _dataset_signature(root),
+    })
+
+
+def run_subjects(config: Config, run_dir: RunDir) -> list[int]:
+    """The run's subjects: ``config.subjects``, checked against the dataset, or all of them."""
+    info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
+    on_disk = info["subjects"]
+    if not on_disk:
+        raise PerceptogramError(f"no sub-XX folders in {info['root']}")
+    if config.subjects is None:
+        return list(on_disk)
+    missing = sorted(set(config.subjects) - set(on_disk))
+    if missing:
+        raise PerceptogramError(
+            f"subjects {missing} are not in {info['root']} (it holds {on_disk})"
+        )
+    return list(config.subjects)
+
+
+def memory_per_unit(config: Config, run_dir: RunDir) -> int:
+    """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models."""
+    info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
+    eeg = [size for name, size, _ in info["files"] if name.endswith(".npy") and "sub-" in name]
+    per_subject = (max(eeg) if eeg else 0) // 2  # float64 on disk -> float32 in memory
+    return 3 * per_subject + (1 << 30)
+
+
+# ----------------------------------------------------------------------- features
+def features_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
+    if subject is not None:
+        return {"tmin": config.tmin, "tmax": config.tmax, "repetitions": config.repetitions,
+                "channels": config.channels}
+    return {"space": space, "options": config.latents.options.get(space, {}),
+            "batch_size": config.latents.batch_size}
+
+
+def _latent_space(config: Config, name: str):
+    from perceptogram.latents.base import get_latent_space
+
+    options = dict(config.latents.options.get(name, {}))
+    space = get_latent_space(name, **options)
+    if "device" in inspect.signature(type(space)).parameters and "device" not in options:
+        space = get_latent_space(name, device=config.device, **options)
+    return space
+
+
+def _image_paths(config: Config, split: str) -> list[Path]:
+    from perceptogram.data.things_eeg2 import load_image_metadata
+
+    return load_image_metadata(config.data_root()).image_paths(split)
+
+
+def features_stage(config: Config, subject: int | None, space: str | None,
+                   run_dir: RunDir) -> None:
+    """EEG features of one subject, or stimulus latents of one latent space.
+
+    A subject unit averages, windows and z-scores the EEG
+    (:func:`perceptogram.data.prepare.prepare`). A latent-space unit fits the
+    space on the training images when it needs fitting (pixel PCA/ICA), then
+    encodes training and test images through the content-addressed feature cache.
+    """
+    if subject is not None:
+        from perceptogram.data.prepare import prepare
+        from perceptogram.data.things_eeg2 import load_subject
+
+        train, test = load_subject(config.data_root(), subject)
+        train_f, test_f = prepare(train, test, tmin=config.tmin, tmax=config.tmax,
+                                  channels=config.channels, n_repetitions=config.repetitions)
+        save_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz", train_f, test_f)
+        return
+    from perceptogram.latents.cache import encode_cached
+
+    out = run_dir.unit_dir("features", None, space)
+    latent_space = _latent_space(config, space)
+    train_paths = _image_paths(config, "train")
+    if callable(getattr(latent_space, "fit", None)):
+        latent_space.fit(train_paths)
+        latent_space.save(out / "space.safetensors")
+    cache_dir = run_dir.root / "cache" / "latents"
+    for split, paths in (("train", train_paths), ("test", _image_paths(config, "test"))):
+        latents = encode_cached(latent_space, paths, cache_dir,
+                                batch_size=config.latents.batch_size)
+        save_array(out / f"{split}.npy", np.asarray(latents, dtype=np.float32))
+
+
+def _load_latents(run_dir: RunDir, space: str, split: str) -> np.ndarray:
+    return np.load(run_dir.unit_dir("features", None, space) / f"{split}.npy")
+
+
+def _load_space(config: Config, run_dir: RunDir, space: str):
+    latent_space = _latent_space(config, space)
+    saved = run_dir.unit_dir("features", None, space) / "space.safetensors"
+    if saved.is_file():
+        latent_space = type(latent_space).load(saved)
+    return latent_space
+
+
+# ---------------------------------------------------------------------------- fit
+def fit_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
+    return {"decoder": config_to_dict(config)["decoder"], "seed": config.seed}
+
+
+def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
+    """Fit the ridge decoder EEG -> latent, alpha chosen by CV on training data only."""
+    from perceptogram.linear.io import save_model
+    from perceptogram.linear.ridge import RidgeCV
+
+    train, _ = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
+    Y = _load_latents(run_dir, space, "train")
+    dec = config.decoder
+    backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
+    model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
+                    alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
+    _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
+    model.fit(train.X, Y, groups=groups)
+    save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
+               ch_names=list(train.ch_names), times=train.times.tolist(), latent_space=space,
+               subject=subject, cv=dec.cv)
+
+
+# ------------------------------------------------------------------------ predict
+def no_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
+    return {}
+
+
+def predict_stage(config: Config, subject: int | None, space: str | None,
+                  run_dir: RunDir) -> None:
+    """Decode the test EEG into latents with the fitted decoder."""
+    from perceptogram.linear.io import load_model
+
+    _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
+    model = load_model(run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
+                       ch_names=test.ch_names, times=test.times)
+    decoded = np.asarray(model.predict(test.X), dtype=np.float32)
+    save_array(run_dir.unit_dir("predict", subject, space) / "decoded.npy", decoded)
+
+
+# -------------------------------------------------------------------- reconstruct
+def reconstruct_settings(config: Config, subject: int | None, space: str | None
+                         ) -> dict[str, Any]:
+    methods = reconstruction_spaces(config).get(space, [])
+    settings: dict[str, Any] = {"methods": methods}
+    if "unclip" in methods:
+        settings["unclip"] = config_to_dict(config)["reconstruction"]["unclip"]
+        settings["device"] = config.device
+    return settings
+
+
+def reconstruct_stage(config: Config, subject: int | None, space: str | None,
+                      run_dir: RunDir) -> None:
+    """Turn decoded latents into images with every method this space drives.
+
+    ``pca``: exact linear decoding through the fitted pixel space; ``retrieval``:
+    the training image whose latent is nearest (cosine) to the decoded one;
+    ``unclip``: Stable unCLIP conditioned on the decoded embedding.
+    """
+    decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
+    out = run_dir.unit_dir("reconstruct", subject, space)
+    for method in reconstruction_spaces(config)[space]:
+        if method == "pca":
+            from perceptogram.reconstruct.linear import decode_to_images
+
+            images = decode_to_images(_load_space(config, run_dir, space), decoded)
+        elif method == "retrieval":
+            from perceptogram.data.images import load_images
+            from perceptogram.reconstruct.retrieval import retrieve
+
+            nearest = retrieve(decoded, _load_latents(run_dir, space, "train"), k=1)[:, 0]
+            train_paths = _image_paths(config, "train")
+            images = load_images([train_paths[i] for i in nearest])
+            save_array(out / "retrieval" / "nearest_train.npy", nearest)
+        else:
+            from perceptogram.reconstruct.unclip import UnCLIPReconstructor
+
+            u = config.reconstruction.unclip
+            reconstructor = UnCLIPReconstructor(u.model, device=config.device)
+            images = reconstructor.reconstruct(decoded, steps=u.steps, guidance=u.guidance,
+                                               strength=u.strength, size=u.size, seed=u.seed)
+        save_pngs(out / method, images)
+
+
+# ----------------------------------------------------------------------- evaluate
+def evaluate_settings(config: Config, subject: int | None, space: str | None
+                      ) -> dict[str, Any]:
+    return {"metrics": config_to_dict(config)["metrics"],
+            "methods": reconstruction_spaces(config).get(space, [])}
+
+
+def evaluate_stage(config: Config, subject: int | None, space: str | None,
+                   run_dir: RunDir) -> None:
+    """Score decoded latents (zero-shot retrieval) and the reconstructions they drive.
+
+    Writes :class:`perceptogram.evaluate.tables.MetricRow` rows to
+    ``metrics.{csv,json}``, per-image PixCorr/SSIM to ``per_image.{csv,json}``
+    (to pick best, median and worst reconstructions) and the five best-ranked
+    test candidates of every image to ``ranks.npy``.
+    """
+    from perceptogram.evaluate import metrics as m
+    from perceptogram.evaluate.suite import evaluate_latents, evaluate_reconstructions
+    from perceptogram.evaluate.tables import save_table
+
+    out = run_dir.unit_dir("evaluate", subject, space)
+    decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
+    true = _load_latents(run_dir, space, "test")
+    stats = {"n_boot": config.metrics.n_boot, "n_perm": config.metrics.n_permutations,
+             "seed": config.seed}
+    rows = list(evaluate_latents(decoded, true, subject=subject, method=latent_method(space),
+                                 similarities=("cosine",), **stats))
+    ranks = np.argsort(-m.similarity_matrix(decoded, true, metric="cosine"), axis=1)
+    save_array(out / "ranks.npy", ranks[:, : min(5, len(true))])
+
+    per_image: list[dict[str, Any]] = []
+    methods = reconstruction_spaces(config).get(space, [])
+    if methods:
+        from perceptogram.data.images import load_images
+
+        truth = load_images(_image_paths(config, "test"))
+        size = config.metrics.image_size
+        for method in methods:
+            recons = load_pngs(run_dir.unit_dir("reconstruct", subject, space) / method)
+            rows += evaluate_reconstructions(
+                recons, truth, networks=config.metrics.networks, subject=subject,
+                method=reconstruction_method(config, method), image_size=size,
+                device=config.device, **stats)
+            pix = m.pixcorr(recons, truth, image_size=size)
+            ssim = m.ssim(recons, truth, image_size=size)
+            per_image += [{"subject": subject, "method": method, "image": i,
+                           "pixcorr": float(pix[i]), "ssim": float(ssim[i])}
+                          for i in range(len(truth))]
+    save_table(rows, out / "metrics")
+    write_rows(out / "per_image", per_image)
+
+
+def latent_method(space: str) -> str:
+    """Method name of decoded-latent rows in the metrics tables."""
+    return f"ridge → {space} latents"
+
+
+def reconstruction_method(config: Config, method: str) -> str:
+    """Method name of reconstruction rows in the metrics tables."""
+    return f"ridge → {_METHOD_LABELS[method]} ({_method_space(config, method)})"
+
+
+# ---------------------------------------------------------------------- interpret
+def interpret_settings(config: Config, subject: int | None, space: str | None
+                       ) -> dict[str, Any]:
+    return {"interpretability": config_to_dict(config)["interpretability"],
+            "seed": config.seed}
+
+
+def interpret_stage(config: Config, subject: int | None, space: str | None,
+                    run_dir: RunDir) -> None:
+    """Perceptograms of one subject: latent-filtered EEG patterns per attribute.
+
+    The decoded test latents of ``interpretability.space`` are pushed through an
+    encoding ridge (latent -> EEG) fitted on the training data; the patterns are
+    averaged per group of test images for each attribute (hue, texture,
+    brightness from the image descriptors; semantic from clustering the
+    latents) and contrasted. Figures: topomap strips and channel × time heatmaps
+    per attribute, pattern energy per electrode, and contrast time courses.
+    """
+    from perceptogram.pipeline.interpret import interpret_subject
+
+    interpret_subject(config, subject, run_dir)
+
+
+# ------------------------------------------------------------------------- report
+def report_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
+    settings = config_to_dict(config)
+    settings.pop("jobs")
+    return settings
+
+
+def report_stage(config: Config, subject: int | None, space: str | None,
+                 run_dir: RunDir) -> None:
+    """Collect every subject's tables and figures into ``report/report.html``."""
+    from perceptogram.pipeline.reporting import build_report
+
+    build_report(config, run_dir)
+
+
+def _run_unit(config: Config, subjects: list[int]) -> list[tuple[None, None]]:
+    return [(None, None)]
+
+
+def _features_units(config: Config, subjects: list[int]) -> list[tuple[Any, Any]]:
+    return [(s, None) for s in subjects] + [(None, sp) for sp in config.latents.spaces]
+
+
+def _subject_space_units(config: Config, subjects: list[int]) -> list[tuple[int, str]]:
+    return [(s, sp) for s in subjects for sp in config.latents.spaces]
+
+
+def _reconstruct_units(config: Config, subjects: list[int]) -> list[tuple[int, str]]:
+    spaces = reconstruction_spaces(config)
+    return [(s, sp) for s in subjects for sp in config.latents.spaces if sp in spaces]
+
+
+def _subject_units(config: Config, subjects: list[int]) -> list[tuple[int, None]]:
+    return [(s, None) for s in subjects]
+
+
+PIPELINE = Pipeline(
+    stages=(
+        Stage("data", data_stage, _run_unit, data_settings, parallel=False),
+        Stage("features", features_stage, _features_units, features_settings,
+              requires=("data",)),
+        Stage("fit", fit_stage, _subject_space_units, fit_settings, requires=("features",)),
+        Stage("predict", predict_stage, _subject_space_units, no_settings,
+              requires=("features", "fit")),
+        Stage("reconstruct", reconstruct_stage, _reconstruct_units, reconstruct_settings,
+              requires=("features", "predict")),
+        Stage("evaluate", evaluate_stage, _subject_space_units, evaluate_settings,
+              requires=("features", "predict", "reconstruct")),
+        Stage("interpret", interpret_stage, _subject_units, interpret_settings,
+              requires=("features", "predict")),
+        Stage("report", report_stage, _run_unit, report_settings,
+              requires=("data", "evaluate", "interpret"), parallel=False),
+    ),
+    subjects=run_subjects,
+    memory_per_unit=memory_per_unit,
+)
+
+#: Stage names in execution order.
+STAGE_NAMES = tuple(PIPELINE.names)

@@ -1,0 +1,113 @@
+"""Time courses with confidence bands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from perceptogram.errors import DataFormatError
+from perceptogram.viz.figure import pyplot
+
+
+def mean_confidence_band(
+    samples: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and Student-t confidence band over observations.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n_observations, n_points)
+        E.g. one curve per subject, image pair or cross-validation fold.
+    confidence : float
+        Coverage of the band.
+
+    Returns
+    -------
+    mean, lower, upper : ndarray, shape (n_points,)
+        With a single observation the band has zero width.
+    """
+    from scipy import stats
+
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim == 1:
+        samples = samples[None]
+    if samples.ndim != 2:
+        raise DataFormatError(
+            f"mean_confidence_band: samples must be 2-D, got shape {samples.shape}"
+        )
+    mean = samples.mean(axis=0)
+    n = samples.shape[0]
+    if n < 2:
+        return mean, mean.copy(), mean.copy()
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * samples.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def plot_timecourse(
+    x: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    *,
+    confidence: float = 0.95,
+    xlabel: str = "time (ms)",
+    ylabel: str = "",
+    chance: float | None = None,
+    markers: Mapping[str, float] | None = None,
+    title: str | None = None,
+    ax=None,
+):
+    """Mean curves with confidence bands.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_points,)
+        Abscissa (already in display units, e.g. ms).
+    curves : mapping of str to ndarray, shape (n_observations, n_points) or (n_points,)
+        Label → observations of the curve; the band is a Student-t
+        ``confidence`` interval of the mean over observations.
+    confidence : float
+        Coverage of the bands.
+    xlabel, ylabel : str
+        Axis labels (with units).
+    chance : float or None
+        Level drawn as a dashed horizontal line.
+    markers : mapping of str to float or None
+        Label → x position of a vertical reference line (e.g. a planted
+        latency).
+    title : str or None
+    ax : matplotlib Axes or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = np.asarray(x, dtype=float)
+    if ax is None:
+        fig, ax = pyplot().subplots(figsize=(5, 3))
+    else:
+        fig = ax.figure
+    for label, samples in curves.items():
+        samples = np.atleast_2d(np.asarray(samples, dtype=float))
+        if samples.shape[1] != x.shape[0]:
+            raise DataFormatError(
+                f"plot_timecourse: curve '{label}' has {samples.shape[1]} points, x has "
+                f"{x.shape[0]}"
+            )
+        mean, lower, upper = mean_confidence_band(samples, confidence)
+        (line,) = ax.plot(x, mean, label=label, lw=1.5)
+        if samples.shape[0] > 1:
+            ax.fill_between(x, lower, upper, color=line.get_color(), alpha=0.25, lw=0)
+    if chance is not None:
+        ax.axhline(chance, color="0.4", ls="--", lw=0.8, label="chance")
+    for label, pos in (markers or {}).items():
+        ax.axvline(pos, color="0.2", ls=":", lw=0.8)
+        ax.text(pos, 1.0, f" {label}", transform=ax.get_xaxis_transform(), fontsize=7,
+                va="top", rotation=90)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if len(curves) > 1 or chance is not None:
+        ax.legend(fontsize=7, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig

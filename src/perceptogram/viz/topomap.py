@@ -1,0 +1,218 @@
+"""Scalp maps of channel × time patterns: strips of MNE topomaps over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from perceptogram.errors import DataFormatError
+from perceptogram.viz.figure import DIVERGING_CMAP, pyplot, symmetric_limit
+
+
+@lru_cache(maxsize=1)
+def head_sphere() -> tuple[float, float, float, float]:
+    """Sphere ``(x, y, z, radius)`` in metres fitted to the whole easycap-M1 cap.
+
+    A posterior-only cap cannot define the head by itself; fitting the sphere
+    to every position of the full montage puts the head outline where the
+    head is, with the 17 posterior channels at its back.
+    """
+    import mne
+
+    montage = mne.channels.make_standard_montage("easycap-M1")
+    info = mne.create_info(montage.ch_names, 100.0, "eeg")
+    info.set_montage(montage)
+    radius, origin, _ = mne.bem.fit_sphere_to_headshape(
+        info, dig_kinds=("eeg",), units="m", verbose=False
+    )
+    return (float(origin[0]), float(origin[1]), float(origin[2]), float(radius))
+
+
+def time_indices(times: np.ndarray, at: Sequence[float]) -> np.ndarray:
+    """Index of the sample nearest to each requested time (seconds).
+
+    Raises
+    ------
+    DataFormatError
+        If a requested time lies more than half a sample outside ``times``.
+    """
+    times = np.asarray(times, dtype=float)
+    at = np.asarray(at, dtype=float)
+    half = (times[1] - times[0]) / 2 if len(times) > 1 else 0.0
+    outside = (at < times[0] - half - 1e-9) | (at > times[-1] + half + 1e-9)
+    if outside.any():
+        raise DataFormatError(
+            f"requested times {np.round(at[outside] * 1000).tolist()} ms lie outside the "
+            f"data ({times[0] * 1000:.0f}..{times[-1] * 1000:.0f} ms)"
+        )
+    return np.abs(times[None, :] - at[:, None]).argmin(axis=1)
+
+
+def plot_topomap(
+    values: np.ndarray,
+    ch_names: Sequence[str],
+    *,
+    ax=None,
+    vlim: float | None = None,
+    cmap: str = DIVERGING_CMAP,
+    mask: np.ndarray | None = None,
+    sensors: bool = True,
+    contours: int = 0,
+    posterior_view: bool = True,
+):
+    """One scalp map (MNE topomap with head outline).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_channels,)
+        Value per channel.
+    ch_names : sequence of str, length n_channels
+        Channel names with positions in ``easycap-M1``.
+    ax : matplotlib Axes or None
+        Axes to draw into (a new figure when None).
+    vlim : float or None
+        Colour scale half-width (symmetric around zero).
+    cmap : str
+        Colour map.
+    mask : ndarray of bool, shape (n_channels,) or None
+        Channels to mark (e.g. in a significant cluster).
+    sensors : bool
+        Draw sensor positions.
+    contours : int
+        Number of contour lines.
+    posterior_view : bool
+        Show only the back half of the head (where the posterior channels are),
+        ears included, instead of the whole head.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        The image, for a colorbar.
+    """
+    import mne
+
+    from perceptogram.data.montage import make_info
+
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(ch_names),):
+        raise DataFormatError(
+            f"plot_topomap: {values.shape} values for {len(ch_names)} channels"
+        )
+    if ax is None:
+        _, ax = pyplot().subplots(figsize=(2.5, 2.5))
+    lim = symmetric_limit(values, vlim)
+    im, _ = mne.viz.plot_topomap(
+        values,
+        make_info(list(ch_names), 100.0),
+        axes=ax,
+        show=False,
+        cmap=cmap,
+        vlim=(-lim, lim),
+        sphere=head_sphere(),
+        extrapolate="local",
+        contours=contours,
+        sensors=sensors,
+        mask=mask,
+        mask_params=dict(marker="o", markerfacecolor="k", markeredgecolor="w",
+                         markersize=3),
+    )
+    if posterior_view:
+        x0, y0, _, radius = head_sphere()
+        ax.set_xlim(x0 - 1.2 * radius, x0 + 1.2 * radius)
+        ax.set_ylim(y0 - 1.12 * radius, y0 + 0.3 * radius)
+        for artist in (*ax.lines, *ax.patches, *ax.collections):
+            artist.set_clip_on(True)
+    return im
+
+
+def plot_topomap_strip(
+    data: np.ndarray,
+    ch_names: Sequence[str],
+    times: np.ndarray,
+    *,
+    names: Sequence[str] | None = None,
+    at: Sequence[float] | None = None,
+    vlim: float | None = None,
+    cmap: str = DIVERGING_CMAP,
+    mask: np.ndarray | None = None,
+    unit: str = "a.u.",
+    title: str | None = None,
+    size: float = 0.9,
+):
+    """Rows of scalp maps over time, one row per map, one shared colour scale.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_maps, n_channels, n_times) or (n_channels, n_times)
+        Channel × time maps (e.g. one per group, subject or contrast).
+    ch_names : sequence of str, length n_channels
+    times : ndarray, shape (n_times,)
+        Sample times in seconds.
+    names : sequence of str or None, length n_maps
+        Row labels.
+    at : sequence of float or None
+        Times (seconds) to show; default every 20 ms from 0 to 580 ms.
+    vlim : float or None
+        Half-width of the shared symmetric colour scale; default the largest
+        absolute value shown.
+    cmap : str
+        Colour map (default colour-blind-safe diverging ``"RdBu_r"``).
+    mask : ndarray of bool, same shape as ``data``, or None
+        Samples to mark (e.g. :attr:`ClusterResult.mask`).
+    unit : str
+        Unit written on the colorbar.
+    title : str or None
+        Figure title.
+    size : float
+        Width of one scalp map in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``n_maps * len(at)`` topomap axes plus one colorbar axes.
+    """
+    data = np.asarray(data, dtype=float)
+    if data.ndim == 2:
+        data = data[None]
+        mask = None if mask is None else np.asarray(mask)[None]
+    if data.ndim != 3 or data.shape[1:] != (len(ch_names), len(times)):
+        raise DataFormatError(
+            f"plot_topomap_strip: data must have shape (n_maps, {len(ch_names)}, "
+            f"{len(times)}), got {data.shape}"
+        )
+    if mask is not None and np.shape(mask) != data.shape:
+        raise DataFormatError(
+            f"plot_topomap_strip: mask shape {np.shape(mask)} differs from data {data.shape}"
+        )
+    if names is not None and len(names) != data.shape[0]:
+        raise DataFormatError(f"plot_topomap_strip: {len(names)} names for {data.shape[0]} maps")
+    if at is None:
+        at = np.round(np.arange(0.0, 0.58 + 1e-9, 0.02), 3)
+    idx = time_indices(times, at)
+    lim = symmetric_limit(data[:, :, idx], vlim)
+    plt = pyplot()
+    n_rows, n_cols = data.shape[0], len(idx)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(size * n_cols + 1.2, 0.62 * size * n_rows + 0.5),
+        squeeze=False, gridspec_kw=dict(wspace=0.05, hspace=0.15),
+    )
+    im = None
+    for r in range(n_rows):
+        for c, t in enumerate(idx):
+            ax = axes[r, c]
+            im = plot_topomap(data[r, :, t], ch_names, ax=ax, vlim=lim, cmap=cmap,
+                              mask=None if mask is None else mask[r, :, t],
+                              sensors=False)
+            if r == 0:
+                ax.set_title(f"{times[t] * 1000:.0f} ms", fontsize=7)
+        if names is not None:
+            axes[r, 0].text(-0.15, 0.5, names[r], transform=axes[r, 0].transAxes,
+                            ha="right", va="center", fontsize=8)
+    cbar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, aspect=15)
+    cbar.set_label(unit, fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.0 + 0.25 / fig.get_figheight())
+    return fig

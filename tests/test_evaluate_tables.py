@@ -1,0 +1,121 @@
+"""Tidy tables: save/load, subject summaries, published numbers, comparison and printing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from rich.console import Console
+from scipy.stats import sem
+
+from perceptogram.errors import DataFormatError
+from perceptogram.evaluate.tables import (
+    COLUMNS,
+    MetricRow,
+    comparison_table,
+    load_table,
+    print_comparison,
+    print_table,
+    published_results,
+    save_comparison,
+    save_table,
+    summarize_subjects,
+)
+
+REFERENCE_RECONSTRUCTION = {  # shared/REFERENCE.md, copied by hand
+    "Perceptogram": ("mean of 10", [0.214, 0.334, 0.856, 0.874, 0.762, 0.818, 0.531]),
+    "ATM": ("subject 8 only", [0.160, 0.345, 0.776, 0.866, 0.734, 0.786, 0.582]),
+    "CognitionCapturer": ("mean of 10", [0.150, 0.347, 0.754, 0.623, 0.669, 0.715, 0.590]),
+}
+
+
+def _rows(values=None, skipped_subject=None):
+    values = values or {1: 0.80, 2: 0.85, 3: 0.90}
+    rows = []
+    for subject, v in values.items():
+        rows.append(MetricRow(subject, "ours", "AlexNet(2)", v, v - 0.05, v + 0.05, 0.001, 200,
+                              0.5))
+        rows.append(MetricRow(subject, "ours", "PixCorr", v / 4, n_images=200))
+        status = "skipped: no weights" if subject == skipped_subject else "ok"
+        value = math.nan if status != "ok" else 0.5
+        rows.append(MetricRow(subject, "ours", "SwAV", value, n_images=200,
+                              higher_is_better=False, status=status))
+    return rows
+
+
+def test_save_and_load_round_trip(tmp_path):
+    rows = _rows(skipped_subject=2)
+    csv_path, json_path = save_table(rows, tmp_path / "run" / "metrics")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == COLUMNS
+        records = list(reader)
+    assert len(records) == len(rows) and records[0]["metric"] == "AlexNet(2)"
+    assert json.loads(json_path.read_text())[5]["value"] is None  # NaN -> null, standard JSON
+    loaded = load_table(json_path)
+    assert [r.status for r in loaded] == [r.status for r in rows]
+    assert all(a.value == b.value or (math.isnan(a.value) and math.isnan(b.value))
+               for a, b in zip(loaded, rows))
+
+
+def test_summarize_subjects_mean_sem_and_scope():
+    summaries = {s.metric: s for s in summarize_subjects(_rows(skipped_subject=2))}
+    alex = summaries["AlexNet(2)"]
+    assert alex.mean == pytest.approx(0.85) and alex.sem == pytest.approx(sem([0.8, 0.85, 0.9]))
+    assert alex.scope == "mean of 3 subjects" and alex.chance == 0.5
+    swav = summaries["SwAV"]
+    assert swav.subjects == (1, 3) and swav.scope == "mean of 2 subjects"
+    single = summarize_subjects(_rows({8: 0.7}))[0]
+    assert single.scope == "subject 8 only" and np.isnan(single.sem)
+    with pytest.raises(DataFormatError, match="several rows for one subject"):
+        summarize_subjects(_rows() + _rows())
+
+
+def test_published_numbers_match_reference():
+    published = published_results()
+    recon = published["reconstruction"]
+    for entry in recon["rows"]:
+        scope, values = REFERENCE_RECONSTRUCTION[entry["method"]]
+        assert entry["scope"] == scope and entry["secondary"] is True and entry["source"]
+        assert [entry["values"][m] for m in recon["metrics"]] == values
+    retrieval = {e["method"]: e for e in published["retrieval"]["rows"]}
+    assert retrieval["NICE"]["values"] == {"top-1 (cosine)": 15.6, "top-5 (cosine)": 42.8}
+    assert retrieval["ATM"]["secondary"] and not retrieval["UBP"]["secondary"]
+    assert retrieval["NeuroBridge"]["values"]["top-5 (cosine)"] == 89.9
+
+
+def test_comparison_puts_scoped_means_beside_published_rows(tmp_path):
+    table = comparison_table(_rows(skipped_subject=2))
+    ours, *published = table
+    assert ours.ours and ours.method == "ours"
+    # SwAV ran for 2 subjects, AlexNet(2) for 3: the scope says so rather than hiding it.
+    assert "AlexNet(2): mean of 3 subjects" in ours.scope and "SwAV: mean of 2" in ours.scope
+    assert ours.values["AlexNet(2)"] == pytest.approx(0.85) and ours.values["CLIP"] is None
+    assert [p.method for p in published] == ["Perceptogram", "ATM", "CognitionCapturer"]
+    assert published[1].scope == "subject 8 only" and published[1].values["SwAV"] == 0.582
+    same_scope = comparison_table([r for r in _rows() if r.metric != "SwAV"])
+    assert same_scope[0].scope == "mean of 3 subjects"
+    retrieval = comparison_table(
+        [MetricRow(s, "ridge", "top-1 (cosine)", 0.1 * s, n_images=200) for s in (1, 2)],
+        kind="retrieval",
+    )
+    assert retrieval[0].values["top-1 (cosine)"] == pytest.approx(0.15)
+    assert {r.method: r.values["top-1 (cosine)"] for r in retrieval[1:]}["UBP"] == pytest.approx(
+        0.509)
+    csv_path, json_path = save_comparison(table, tmp_path / "comparison")
+    records = json.loads(json_path.read_text())
+    assert records[0]["AlexNet(2) sem"] == pytest.approx(sem([0.8, 0.85, 0.9]))
+    assert records[2]["scope"] == "subject 8 only" and csv_path.exists()
+
+
+def test_printing_shows_scope_and_skip_reasons():
+    console = Console(record=True, width=200)
+    print_table(_rows(skipped_subject=2), console=console)
+    print_comparison(comparison_table(_rows({8: 0.7})), console=console)
+    text = console.export_text()
+    assert "skipped [1]" in text and "[1] no weights" in text
+    assert "subject 8 only" in text and "ATM *" in text and "ours (ours)" in text
+    assert "0.850 ± 0.029" not in text  # single-subject row shows no SEM
