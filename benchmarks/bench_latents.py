@@ -24,7 +24,8 @@ def make_images(n_images: int, size: int, seed: int = 0) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     n_concepts = -(-n_images // 4)
-    categories = [stimuli.OBJECT_CLASSES[i % len(stimuli.OBJECT_CLASSES)].name for i in range(n_concepts)]
+    classes = stimuli.OBJECT_CLASSES
+    categories = [classes[i % len(classes)].name for i in range(n_concepts)]
     attrs = stimuli.sample_attributes(categories, 4, rng)
     keys = ("category", "hue", "texture", "brightness", "size", "position_x", "orientation")
     return np.stack([
@@ -87,9 +88,13 @@ def main() -> None:
     sk_encode = timed(lambda: sk_full.transform(pixels))
     print(
         f"  vs scikit-learn PCA(full) fit:  {n / sk_fit:8.1f} images/s "
-        f"(perceptogram / sklearn = {sk_fit / fit_seconds:.2f}x, sklearn holds all pixels in memory)"
+        f"(perceptogram / sklearn = {sk_fit / fit_seconds:.2f}x; "
+        "sklearn holds all pixels in memory)"
     )
-    print(f"  vs IncrementalPCA fit:          {n / inc_fit:8.1f} images/s ({inc_fit / fit_seconds:.2f}x)")
+    print(
+        f"  vs IncrementalPCA fit:          {n / inc_fit:8.1f} images/s "
+        f"({inc_fit / fit_seconds:.2f}x)"
+    )
     print(
         f"  vs PCA.transform (pixels already resized): {n / sk_encode:8.1f} images/s "
         f"({sk_encode / encode_seconds:.2f}x)"

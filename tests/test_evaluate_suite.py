@@ -185,13 +185,15 @@ def test_real_efficientnet_lite0_metrics():
     photos = [p if p.ndim == 3 else np.repeat(p[..., None], 3, axis=2) for p in photos]
     gt = np.stack([np.round(resize(p[None], 96)[0] * 255).astype(np.uint8) for p in photos])
     noisy = np.clip(gt / 255.0 + np.random.default_rng(0).normal(0, 0.05, gt.shape), 0, 1)
+    cache = FeatureCache()  # ground-truth features computed once for the three calls
     rows = evaluate_reconstructions(noisy, gt, networks=("effnet-lite0", "effnet-lite0-dist"),
-                                    **FAST)
+                                    cache=cache, **FAST)
     by = {r.metric: r for r in rows}
     assert by["EffNet-Lite0"].ok and by["EffNet-Lite0"].value == 1.0
-    shuffled = evaluate_reconstructions(gt[[1, 2, 3, 4, 0]], gt,
+    shuffled = evaluate_reconstructions(gt[[1, 2, 3, 4, 0]], gt, cache=cache,
                                         networks=("effnet-lite0-dist",), **FAST)
-    identical = evaluate_reconstructions(gt, gt, networks=("effnet-lite0-dist",), **FAST)
+    identical = evaluate_reconstructions(gt, gt, networks=("effnet-lite0-dist",), cache=cache,
+                                         **FAST)
     assert identical[-1].value == pytest.approx(0.0, abs=1e-5)
     assert shuffled[-1].value > by["EffNet-Lite0 dist"].value + 0.3
 
@@ -211,3 +213,48 @@ def test_evaluate_latents_rows():
         1 / 51)
     noise = evaluate_latents(rng.normal(size=(40, 16)), true, n_boot=50, n_perm=50)
     assert {r.metric: r for r in noise}["top-1 (cosine)"].p_value > 0.01
+
+
+def _fake_torchvision(monkeypatch, tmp_path):
+    """A stand-in ``torchvision`` exposing an AlexNet-shaped random network."""
+    import sys
+    import types
+
+    class Weights:
+        IMAGENET1K_V1 = types.SimpleNamespace(url="https://example.org/alexnet-owt-7be5be79.pth")
+
+    def alexnet(weights):
+        torch.manual_seed(0)
+        net = torch.nn.Module()
+        layers = [torch.nn.Conv2d(3, 4, 3, stride=2)] + [torch.nn.ReLU() for _ in range(12)]
+        net.features = torch.nn.Sequential(*layers)
+        net.forward = lambda x: net.features(x)
+        return net
+
+    models = types.ModuleType("torchvision.models")
+    models.AlexNet_Weights, models.alexnet = Weights, alexnet
+    package = types.ModuleType("torchvision")
+    package.models = models
+    monkeypatch.setitem(sys.modules, "torchvision", package)
+    monkeypatch.setitem(sys.modules, "torchvision.models", models)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    return alexnet
+
+
+def test_torchvision_weights_are_used_only_from_the_local_hub_cache(monkeypatch, tmp_path):
+    alexnet = _fake_torchvision(monkeypatch, tmp_path)
+    gt, rec = _images(13), _images(14)
+    rows = evaluate_reconstructions(rec, gt, networks=("alexnet-2", "alexnet-5"), **FAST)
+    assert all("torch hub cache" in r.status and "alexnet-owt-7be5be79.pth" in r.status
+               for r in rows[2:])
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes(b"")
+    rows = evaluate_reconstructions(rec, gt, networks=("alexnet-2", "alexnet-5"), **FAST)
+    net = alexnet(None)
+    for row, index in zip(rows[2:], (4, 11)):
+        feats = []
+        for images in (rec, gt):
+            with torch.no_grad():
+                feats.append(net.features[: index + 1](Preprocess(256)(images)).flatten(1).numpy())
+        assert row.ok and row.value == pytest.approx(M.two_way_identification(*feats).mean(),
+                                                     abs=1e-6)

@@ -46,7 +46,8 @@ def test_uniform_colours_give_hand_computed_values():
         np.testing.assert_allclose(values["redness"], (r - b) / 255, atol=1e-6)
         rg, yb = r - g, (r + g) / 2 - b
         np.testing.assert_allclose(values["colourfulness"], 0.3 * np.hypot(rg, yb), rtol=1e-5)
-        np.testing.assert_allclose(values["luminance"], rgb2gray(np.asarray([[[r, g, b]]], np.uint8)).item(), atol=1e-6)
+        luminance = rgb2gray(np.asarray([[[r, g, b]]], np.uint8)).item()
+        np.testing.assert_allclose(values["luminance"], luminance, atol=1e-6)
         assert values["high_freq_fraction"] == 0
         assert values["high_freq_contrast"] == pytest.approx(0, abs=1e-9)
 
@@ -55,7 +56,8 @@ def test_colourfulness_grows_with_colour_spread():
     rng = np.random.default_rng(0)
     grey = np.repeat(rng.integers(0, 256, size=(1, 32, 32, 1), dtype=np.uint8), 3, axis=3)
     colourful = rng.integers(0, 256, size=(1, 32, 32, 3), dtype=np.uint8)
-    values = column(ImageAttributes(image_size=32).encode(np.concatenate([grey, colourful])), "colourfulness")
+    features = ImageAttributes(image_size=32).encode(np.concatenate([grey, colourful]))
+    values = column(features, "colourfulness")
     assert values[0] == pytest.approx(0, abs=1e-6)
     assert values[1] > 50
 
@@ -111,7 +113,9 @@ def test_planted_texture_is_recovered(planted):
     rng = np.random.default_rng(1)
     texture = rng.uniform(0, 1, 30)
     # Texture alone varies: the fine-detail contrast follows it linearly.
-    images = np.stack([stimuli.render_stimulus("apple", 200.0, t, 0.8, 0.6, 0.0, 0.0) for t in texture])
+    images = np.stack(
+        [stimuli.render_stimulus("apple", 200.0, t, 0.8, 0.6, 0.0, 0.0) for t in texture]
+    )
     contrast = column(ImageAttributes().encode(images), "high_freq_contrast")
     assert np.corrcoef(contrast, texture)[0, 1] > 0.99
     # Everything varies: object area and fill luminance also change how much texture

@@ -171,3 +171,28 @@ def test_resize_center_crop_keeps_the_centre():
     image[:, 45:55] = 255  # now a narrow central band: black margins are kept
     out = resize_center_crop(image, 20)
     assert out[:, :3].max() < 5 and out[:, 9:11].min() > 200
+
+
+def test_offline_spaces_are_registered_and_follow_the_protocol():
+    from perceptogram.latents import (
+        DecodableLatentSpace,
+        LatentSpace,
+        available_latent_spaces,
+        get_latent_space,
+    )
+    from perceptogram.latents.attributes import ImageAttributes
+    from perceptogram.latents.effnet import EffNetSpace
+    from perceptogram.latents.pca import PixelICA, PixelPCA
+
+    assert {"attributes", "effnet", "ica", "pca"} <= set(available_latent_spaces())
+    expected = {
+        "attributes": ImageAttributes, "effnet": EffNetSpace, "ica": PixelICA, "pca": PixelPCA
+    }
+    for name, cls in expected.items():
+        space = get_latent_space(name)
+        assert type(space) is cls and space.name == name
+    assert isinstance(get_latent_space("effnet"), LatentSpace)
+    assert isinstance(get_latent_space("attributes"), LatentSpace)
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
+    fitted = get_latent_space("pca", n_components=3, image_size=8).fit(images)
+    assert isinstance(fitted, DecodableLatentSpace)

@@ -50,7 +50,8 @@ def test_identical_embeddings_are_retrieved_exactly():
 
 def test_ties_go_to_the_lower_index():
     gallery = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0]])
-    np.testing.assert_array_equal(retrieve(np.array([[1.0, 0.0]]), gallery, k=3, chunk_size=2), [[0, 2, 3]])
+    indices = retrieve(np.array([[1.0, 0.0]]), gallery, k=3, chunk_size=2)
+    np.testing.assert_array_equal(indices, [[0, 2, 3]])
 
 
 def test_retrieve_validates_its_inputs():
@@ -101,7 +102,8 @@ def test_linear_decoding_from_simulated_eeg_reconstructs_images():
     pixcorr = [np.corrcoef(r.ravel(), t.ravel())[0, 1] for r, t in zip(reconstructions, test)]
     assert np.mean(pixcorr) > 0.9
     # Each reconstruction is closer to its own image than to the other test images.
-    distances = ((reconstructions[:, None].astype(float) - test[None].astype(float)) ** 2).sum(axis=(2, 3, 4))
+    residuals = reconstructions[:, None].astype(float) - test[None].astype(float)
+    distances = (residuals**2).sum(axis=(2, 3, 4))
     np.testing.assert_array_equal(distances.argmin(axis=1), np.arange(n_test))
 
 

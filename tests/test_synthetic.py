@@ -98,7 +98,7 @@ def test_things_eeg2_loader_reads_the_simulation(tiny_things, tmp_path):
 def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     a = simulate_dataset(tmp_path / "a", seed=5, **TINY)
     b = simulate_dataset(tmp_path / "b", seed=5, **TINY)
-    c = simulate_dataset(tmp_path / "c", seed=6, **TINY)
+    c = simulate_dataset(tmp_path / "c", seed=6, write_images=False, **TINY)
     assert _digest(a) == _digest(b)
     eeg = "sub-01/preprocessed_eeg_training.npy"
     assert not np.array_equal(_load(a / eeg)["preprocessed_eeg_data"],
@@ -123,14 +123,16 @@ def test_refuses_foreign_folders_and_reuses_or_replaces_simulations(tmp_path):
         simulate_dataset(foreign, overwrite=True, **TINY)
     assert (foreign / "notes.txt").read_text() == "keep me"
 
-    root = simulate_dataset(tmp_path / "sim", **TINY)
+    fast = {**TINY, "write_images": False}
+    root = simulate_dataset(tmp_path / "sim", **fast)
+    assert not (root / "training_images").exists()
     record = root / "ground_truth" / "simulation.json"
     stamp = record.stat().st_mtime_ns
-    assert simulate_dataset(root, **TINY) == root
+    assert simulate_dataset(root, **fast) == root
     assert record.stat().st_mtime_ns == stamp  # same parameters: reused untouched
     with pytest.raises(PerceptogramError, match="overwrite=True"):
-        simulate_dataset(root, seed=3, **TINY)
-    simulate_dataset(root, seed=3, overwrite=True, **TINY)
+        simulate_dataset(root, seed=3, **fast)
+    simulate_dataset(root, seed=3, overwrite=True, **fast)
     assert load_ground_truth(root).seed == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -218,9 +218,18 @@ class InterpretabilityConfig(_Section):
     n_permutations: int = Field(
         0, ge=0, description="Permutations for cluster significance (0: no test)."
     )
+    figure_formats: list[Literal["png", "svg", "pdf"]] = Field(
+        default_factory=lambda: ["png", "svg"],
+        description="Formats of the figures (the report embeds the PNG, always written).",
+    )
     encoder_alpha: float = Field(
         1e3, gt=0.0, description="Ridge penalty of the latent -> EEG encoder."
     )
+
+    @field_validator("figure_formats")
+    @classmethod
+    def _png_first(cls, formats: list[str]) -> list[str]:
+        return ["png", *[f for f in dict.fromkeys(formats) if f != "png"]]
 
 
 class Config(_Section):

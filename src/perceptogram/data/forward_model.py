@@ -149,12 +149,17 @@ def waveform(times: np.ndarray, latency: float, width: float,
     return main - rebound * late
 
 
+def _covariance_root(covariance: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor ``L`` with ``L @ L.T == covariance`` (plus a tiny ridge)."""
+    ridge = 1e-10 * np.trace(covariance) / len(covariance)
+    return np.linalg.cholesky(covariance + ridge * np.eye(len(covariance)))
+
+
 def _toeplitz_root(autocovariance: np.ndarray) -> np.ndarray:
-    """Symmetric square root of the Toeplitz covariance of a stationary process."""
+    """Mixing matrix of a stationary process with the given autocovariance."""
     from scipy.linalg import toeplitz
 
-    eigval, eigvec = np.linalg.eigh(toeplitz(autocovariance))
-    return (eigvec * np.sqrt(np.clip(eigval, 0.0, None))) @ eigvec.T
+    return _covariance_root(toeplitz(autocovariance))
 
 
 def pink_temporal_root(n_times: int, sfreq: float = SFREQ, exponent: float = 1.0,
@@ -178,7 +183,7 @@ def pink_temporal_root(n_times: int, sfreq: float = SFREQ, exponent: float = 1.0
     Returns
     -------
     root : ndarray, shape (n_times, n_times)
-        Symmetric; ``root @ root.T`` is the Toeplitz covariance.
+        Lower triangular; ``root @ root.T`` is the Toeplitz covariance.
     """
     n_fft = 64 * n_times
     freqs = np.fft.rfftfreq(n_fft, d=1.0 / sfreq)
@@ -345,7 +350,7 @@ class NoiseModel:
     Parameters
     ----------
     pink_mixing : ndarray, shape (n_channels, n_channels)
-        Square root of the channel covariance of the 1/f background (which comes
+        Cholesky factor of the channel covariance of the 1/f background (which comes
         from many random dipoles), scaled to its share of the variance.
     pink_temporal : ndarray, shape (n_times, n_times)
         See :func:`pink_temporal_root`.
@@ -615,8 +620,7 @@ def _make_noise(rng: np.random.Generator | None, fractions: tuple[float, float, 
         for d, depth, o in zip(directions, depths, orientations)
     ]
     gain = _unit_mean_power(lead_field(background, ch_names))
-    eigval, eigvec = np.linalg.eigh(gain @ gain.T)
-    root = (eigvec * np.sqrt(np.clip(eigval, 0.0, None))) @ eigvec.T
+    root = _covariance_root(gain @ gain.T)
     alpha_dipoles = [_jitter_dipole(radial_dipole(d, 0.065, ch_names), rng)
                      for d in ALPHA_DIRECTIONS]
     alpha_gain = _unit_mean_power(lead_field(alpha_dipoles, ch_names))

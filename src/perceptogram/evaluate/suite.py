@@ -99,11 +99,10 @@ def evaluate_reconstructions(
                          n_images=n, **kwargs)
 
     size_note = f"both images resized to {image_size} px" if image_size else "native size"
+    pix, ssim = M.pixcorr_and_ssim(recons, ground_truths, image_size=image_size)
     rows = [
-        row("PixCorr", M.pixcorr(recons, ground_truths, image_size=image_size),
-            notes=f"Pearson r of RGB pixels, {size_note}; {boot_note}"),
-        row("SSIM", M.ssim(recons, ground_truths, image_size=image_size),
-            notes=f"grayscale, Gaussian sigma 1.5, {size_note}; {boot_note}"),
+        row("PixCorr", pix, notes=f"Pearson r of RGB pixels, {size_note}; {boot_note}"),
+        row("SSIM", ssim, notes=f"grayscale, Gaussian sigma 1.5, {size_note}; {boot_note}"),
     ]
 
     requested = [get_network(name) for name in networks]
@@ -126,17 +125,20 @@ def evaluate_reconstructions(
             continue
         for network in group:
             rec_f, gt_f = feats[network.layer]
+            description = network.description + (
+                "" if network.comparable else "; extra metric without published numbers"
+            )
             if network.kind == "two_way":
                 score, p = stats.two_way_permutation_test(rec_f, gt_f, n_perm=n_perm, seed=seed)
                 results[network.name] = row(
                     network.label, M.two_way_identification(rec_f, gt_f), p_value=p, chance=0.5,
-                    notes=f"{network.description}; p: permutation test of the recon-ground-truth "
+                    notes=f"{description}; p: permutation test of the recon-ground-truth "
                           f"pairing ({n_perm} permutations); {boot_note}",
                 )
             else:
                 results[network.name] = row(
                     network.label, M.correlation_distance(rec_f, gt_f), higher_is_better=False,
-                    notes=f"{network.description}; lower is better; {boot_note}",
+                    notes=f"{description}; lower is better; {boot_note}",
                 )
     return rows + [results[network.name] for network in requested]
 

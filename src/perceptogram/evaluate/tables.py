@@ -214,7 +214,9 @@ def load_table(path: str | os.PathLike) -> list[MetricRow]:
             for r in records
         ]
     except (json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise DataFormatError(f"{path} is not a metrics table written by save_table: {exc}") from exc
+        raise DataFormatError(
+            f"{path} is not a metrics table written by save_table: {exc}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- summaries
@@ -384,6 +386,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def _fmt_p(p: float | None) -> str:
     if p is None or math.isnan(p):
         return "—"
+    if p == 0.0:  # below floating-point range (e.g. an exact binomial tail)
+        return "<1e-300"
     return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 

@@ -9,9 +9,10 @@ first batch's mean to avoid cancellation) and takes the leading eigenvectors of 
 covariance; for smaller sets it keeps the pixels and takes their SVD. Either way this
 is the exact PCA of the whole set (the same as :class:`sklearn.decomposition.PCA` up
 to rounding), in at most ``n_pixels² × 8`` bytes of memory (1.2 GB at 64 px, 75 MB at
-32 px) whatever the number of images. ``ica`` runs :class:`sklearn.decomposition.FastICA` on the whitened PCA scores
-(a second pass over the images) and decodes through the mixing matrix and the PCA
-basis.
+32 px) whatever the number of images.
+
+``ica`` runs :class:`sklearn.decomposition.FastICA` on the whitened PCA scores (a
+second pass over the images) and decodes through the mixing matrix and the PCA basis.
 
 Fitted spaces save to ``.safetensors`` (arrays) with a ``.json`` sidecar (parameters,
 fingerprint, package version).
@@ -40,7 +41,17 @@ from perceptogram.latents.base import check_images, register
 ImageSource = Sequence[str | os.PathLike] | np.ndarray | Iterable[np.ndarray]
 
 
-def iter_pixel_batches(images: ImageSource, image_size: int, batch_size: int) -> Iterator[np.ndarray]:
+def _is_path_list(images: ImageSource) -> bool:
+    return (
+        isinstance(images, Sequence)
+        and bool(images)
+        and isinstance(images[0], (str, os.PathLike))
+    )
+
+
+def iter_pixel_batches(
+    images: ImageSource, image_size: int, batch_size: int
+) -> Iterator[np.ndarray]:
     """Stream an image source as uint8 batches of a fixed size.
 
     Parameters
@@ -62,7 +73,7 @@ def iter_pixel_batches(images: ImageSource, image_size: int, batch_size: int) ->
         for start in range(0, len(images), batch_size):
             yield resize_images(images[start : start + batch_size], image_size)
         return
-    if isinstance(images, Sequence) and images and isinstance(images[0], (str, os.PathLike)):
+    if _is_path_list(images):
         yield from iter_image_batches(images, image_size, batch_size)
         return
     for batch in images:
@@ -71,9 +82,7 @@ def iter_pixel_batches(images: ImageSource, image_size: int, batch_size: int) ->
 
 def _n_batches(images: ImageSource, batch_size: int) -> int | None:
     """Number of batches :func:`iter_pixel_batches` yields, when known in advance."""
-    if isinstance(images, np.ndarray) or (
-        isinstance(images, Sequence) and images and isinstance(images[0], (str, os.PathLike))
-    ):
+    if isinstance(images, np.ndarray) or _is_path_list(images):
         return -(-len(images) // batch_size)
     return len(images) if isinstance(images, Sequence) else None
 
@@ -137,7 +146,9 @@ class _StreamingMoments:
         if self.rows is not None:
             X = np.concatenate(self.rows)
             mean = X.mean(axis=0)
-            _, singular, vt = svd(X - mean, full_matrices=False, overwrite_a=True, check_finite=False)
+            _, singular, vt = svd(
+                X - mean, full_matrices=False, overwrite_a=True, check_finite=False
+            )
             variance = singular**2 / (n - 1)
             return mean, vt[:k], variance[:k], float(variance.sum())
         centred_mean = self.total / n
@@ -191,17 +202,15 @@ class _PixelSpace(abc.ABC):
 
     @property
     def n_components_(self) -> int:
+        """Number of components actually fitted."""
         self._check_fitted()
-        return len(self._basis())
+        return len(self.components_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "components_"):
             raise NotFittedError(
                 f"this {self.name!r} latent space is not fitted yet; call fit(images) or load(path)"
             )
-
-    def _basis(self) -> np.ndarray:
-        return self.components_
 
     def _validate_latents(self, latents: np.ndarray) -> np.ndarray:
         latents = np.asarray(latents, dtype=np.float32)
@@ -286,7 +295,9 @@ class _PixelSpace(abc.ABC):
         meta_path = path.with_suffix(".json")
         for required in (path, meta_path):
             if not required.is_file():
-                raise PerceptogramError(f"cannot load the {cls.name} latent space: {required} is missing")
+                raise PerceptogramError(
+                    f"cannot load the {cls.name} latent space: {required} is missing"
+                )
         meta = json.loads(meta_path.read_text())
         if meta.get("latent_space") != cls.name:
             raise DataFormatError(
@@ -328,7 +339,9 @@ class PixelPCA(_PixelSpace):
 
     name = "pca"
 
-    def __init__(self, n_components: int = 1000, image_size: int = 64, batch_size: int = 256) -> None:
+    def __init__(
+        self, n_components: int = 1000, image_size: int = 64, batch_size: int = 256
+    ) -> None:
         super().__init__(n_components, image_size, batch_size)
 
     def fit(self, images: ImageSource) -> PixelPCA:
@@ -348,16 +361,21 @@ class PixelPCA(_PixelSpace):
             raise ValueError(f"n_components must be at least 1; got {self.n_components}")
         moments = _StreamingMoments()
         batches = iter_pixel_batches(images, self.image_size, self.batch_size)
-        for batch in track(batches, f"fitting {self.name}", total=_n_batches(images, self.batch_size)):
+        n_batches = _n_batches(images, self.batch_size)
+        for batch in track(batches, f"fitting {self.name}", total=n_batches):
             moments.update(_to_pixels(batch, np.float64))
         if moments.n_samples < 2:
-            raise DataFormatError(f"fitting {self.name} needs at least 2 images; got {moments.n_samples}")
+            raise DataFormatError(
+                f"fitting {self.name} needs at least 2 images; got {moments.n_samples}"
+            )
         k = min(self.n_components, moments.n_samples, moments.n_features)
         mean, components, variance, total_variance = moments.pca(k)
         self.mean_ = mean.astype(np.float32)
         self.components_ = _flip_signs(components).astype(np.float32)
         self.explained_variance_ = np.maximum(variance, 0.0).astype(np.float32)
-        self.explained_variance_ratio_ = (self.explained_variance_ / total_variance).astype(np.float32)
+        self.explained_variance_ratio_ = (
+            self.explained_variance_ / total_variance
+        ).astype(np.float32)
         self.n_samples_seen_ = moments.n_samples
         return self
 
@@ -400,6 +418,12 @@ class PixelPCA(_PixelSpace):
             "explained_variance": self.explained_variance_,
             "explained_variance_ratio": self.explained_variance_ratio_,
         }
+
+    def _truncate(self, k: int) -> None:
+        """Keep only the first ``k`` components."""
+        self.components_ = self.components_[:k]
+        self.explained_variance_ = self.explained_variance_[:k]
+        self.explained_variance_ratio_ = self.explained_variance_ratio_[:k]
 
     def _restore(self, arrays: dict[str, np.ndarray], n_samples_seen: int) -> None:
         self.mean_ = arrays["mean"]
@@ -477,16 +501,11 @@ class PixelICA(_PixelSpace):
         pca = PixelPCA(self.n_components, self.image_size, self.batch_size).fit(images)
         # Whitening needs full rank: drop directions without variance (n_images <= k).
         rank = int(np.sum(pca.explained_variance_ > 1e-10 * pca.explained_variance_[0]))
-        pca._restore(
-            {key: value[:rank] for key, value in pca._arrays().items() if key != "mean"}
-            | {"mean": pca.mean_},
-            pca.n_samples_seen_,
-        )
+        pca._truncate(rank)
         self.pca_ = pca
         scale = self._scale()
-        whitened = np.concatenate(
-            [pca.encode(batch) / scale for batch in iter_pixel_batches(images, self.image_size, self.batch_size)]
-        )
+        batches = iter_pixel_batches(images, self.image_size, self.batch_size)
+        whitened = np.concatenate([pca.encode(batch) / scale for batch in batches])
         ica = FastICA(
             whiten=False, max_iter=self.max_iter, tol=self.tol, random_state=self.random_state
         ).fit(whitened.astype(np.float64))

@@ -21,7 +21,9 @@ from perceptogram.pipeline.stages import PIPELINE
 __all__ = ["DEMO_SIZES", "demo_config", "run_demo", "DemoResult"]
 
 _OFFLINE = dict(spaces=["effnet", "pca", "attributes"], retrieval_space="effnet",
-                networks=["effnet-lite0"], cv="group")
+                networks=["effnet-lite0"], cv="group",
+                times_ms=[float(t) for t in range(0, 600, 20)], formats=["png", "svg"],
+                attributes=["hue", "texture", "brightness", "semantic"])
 
 #: Simulation and model sizes of each demo size. "tiny" (the default test run) leaves
 #: out the CNN so that it needs no torch and takes seconds; its decoder uses the
@@ -29,9 +31,10 @@ _OFFLINE = dict(spaces=["effnet", "pca", "attributes"], retrieval_space="effnet"
 #: fold, which dominates when there are fewer images than EEG features.
 DEMO_SIZES: dict[str, dict] = {
     "tiny": dict(n_subjects=2, n_train_concepts=24, images_per_concept=4, n_test_concepts=12,
-                 n_train_repetitions=2, n_test_repetitions=10, image_size=32,
+                 n_train_repetitions=2, n_test_repetitions=10, image_size=64,
                  pca_components=16, pca_size=16, n_boot=100, n_perm=100,
-                 spaces=["pca", "attributes"], retrieval_space="pca", networks=[], cv="loo"),
+                 spaces=["pca", "attributes"], retrieval_space="pca", networks=[], cv="loo",
+                 times_ms=[100.0, 200.0, 300.0], formats=["png"], attributes=["hue", "texture"]),
     "small": dict(n_subjects=2, n_train_concepts=80, images_per_concept=6, n_test_concepts=40,
                   n_train_repetitions=4, n_test_repetitions=20, image_size=64,
                   pca_components=48, pca_size=32, n_boot=500, n_perm=500, **_OFFLINE),
@@ -70,7 +73,8 @@ def demo_config(out: str | Path, size: Literal["tiny", "small", "default"] = "de
                         "retrieval_space": p["retrieval_space"]},
         metrics={"networks": p["networks"], "image_size": p["image_size"],
                  "n_boot": p["n_boot"], "n_permutations": p["n_perm"]},
-        interpretability={"space": p["retrieval_space"]},
+        interpretability={"space": p["retrieval_space"], "times_ms": p["times_ms"],
+                          "figure_formats": p["formats"], "attributes": p["attributes"]},
         output=str(out),
         jobs=jobs,
     )

@@ -115,7 +115,7 @@ def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
         stacked = np.stack(list(contrasts.values()))
         energy = pattern_energy(stacked)
         arrays["electrode_energy"] = energy
-        _draw_electrodes(out, list(contrasts), energy, stacked, train)
+        _draw_electrodes(config, out, list(contrasts), energy, stacked, train)
     save_npz(out / "maps.npz", ch_names=np.array(train.ch_names), times=train.times, **arrays)
     write_json_atomic(out / "summary.json", summary)
 
@@ -146,22 +146,23 @@ def _draw_attribute(config: Config, out, attribute: str, means: np.ndarray, diff
     from perceptogram.viz.topomap import plot_topomap_strip
 
     plt = pyplot()
+    formats = config.interpretability.figure_formats
     at = [t / 1000.0 for t in config.interpretability.times_ms
           if train.times[0] <= t / 1000.0 <= train.times[-1]]
+    fig = plot_topomap_strip(diff, train.ch_names, train.times, names=[f"{a} − {b}"], at=at,
+                             mask=mask, unit="z (EEG)", title=f"Perceptogram: {attribute}")
+    save_figure(fig, out / f"topomap_{attribute}.png", formats=formats)
+    plt.close(fig)
     maps = np.concatenate([means, diff[None]])
     names = [*grouping.group_names, f"{a} − {b}"]
-    fig = plot_topomap_strip(maps, train.ch_names, train.times, names=names, at=at,
-                             unit="z (EEG)", title=f"Perceptogram: {attribute}")
-    save_figure(fig, out / f"topomap_{attribute}.png")
-    plt.close(fig)
-    fig = plot_channel_time(diff, train.ch_names, train.times, names=[f"{a} − {b}"],
-                            mask=mask, unit="z (EEG)", title=f"{attribute}: channel × time")
-    save_figure(fig, out / f"heatmap_{attribute}.png")
+    fig = plot_channel_time(maps, train.ch_names, train.times, names=names,
+                            unit="z (EEG)", title=f"{attribute}: group means and contrast")
+    save_figure(fig, out / f"heatmap_{attribute}.png", formats=formats)
     plt.close(fig)
 
 
-def _draw_electrodes(out, attributes: list[str], energy: np.ndarray, contrasts: np.ndarray,
-                     train) -> None:
+def _draw_electrodes(config: Config, out, attributes: list[str], energy: np.ndarray,
+                     contrasts: np.ndarray, train) -> None:
     from perceptogram.viz.figure import pyplot, save_figure
     from perceptogram.viz.timecourse import plot_timecourse
     from perceptogram.viz.topomap import plot_topomap
@@ -174,10 +175,11 @@ def _draw_electrodes(out, attributes: list[str], energy: np.ndarray, contrasts: 
         ax.set_title(attribute, fontsize=9)
     fig.suptitle("Presumptive electrode preference (contrast energy per channel, "
                  "relative to the strongest)", fontsize=9)
-    save_figure(fig, out / "electrode_preference.png")
+    formats = config.interpretability.figure_formats
+    save_figure(fig, out / "electrode_preference.png", formats=formats)
     plt.close(fig)
     curves = {attribute: np.abs(c) for attribute, c in zip(attributes, contrasts)}
     fig = plot_timecourse(1000 * train.times, curves, ylabel="|contrast| (z), mean over channels",
                           title="Time course of each attribute's contrast")
-    save_figure(fig, out / "timecourse.png")
+    save_figure(fig, out / "timecourse.png", formats=formats)
     plt.close(fig)

@@ -209,8 +209,8 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
     model.fit(train.X, Y, groups=groups)
     save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
-               ch_names=list(train.ch_names), times=train.times.tolist(), latent_space=space,
-               subject=subject, cv=dec.cv)
+               ch_names=list(train.ch_names), times=train.times, latent_space=space,
+               feature_mean=train.mean, feature_scale=train.scale, subject=subject)
 
 
 # ------------------------------------------------------------------------ predict

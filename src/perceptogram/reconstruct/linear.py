@@ -42,7 +42,8 @@ def decode_to_images(
     latents = np.asarray(latents, dtype=np.float32)
     if latents.ndim != 2 or latents.shape[1] != space.dim:
         raise DataFormatError(
-            f"latents must have shape (n_images, {space.dim}) for {space.name!r}; got {latents.shape}"
+            f"latents must have shape (n_images, {space.dim}) for {space.name!r}; "
+            f"got {latents.shape}"
         )
     if not np.isfinite(latents).all():
         raise DataFormatError("latents contain NaN or infinite values")
@@ -50,6 +51,8 @@ def decode_to_images(
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")
     # An empty input still makes one (empty) call, so the output has the right shape.
     starts = range(0, max(len(latents), 1), batch_size)
-    return np.concatenate(
-        [space.decode(latents[start : start + batch_size]) for start in track(starts, f"decoding {space.name}")]
-    )
+    batches = [
+        space.decode(latents[start : start + batch_size])
+        for start in track(starts, f"decoding {space.name}")
+    ]
+    return np.concatenate(batches)
