@@ -72,7 +72,7 @@ def time_noise(n_trials: int, repeats: int = 3) -> tuple[float, float]:
         start = time.perf_counter()
         with warnings.catch_warnings():  # reference-free data, as ours
             warnings.simplefilter("ignore", RuntimeWarning)
-            mne.simulation.add_noise(copy, cov, iir_filter=[1.0, -0.9], random_state=k,
+            mne.simulation.add_noise(copy, cov, iir_filter=[1.0, -0.9], rng=k,
                                      verbose=False)
         theirs.append(time.perf_counter() - start)
     return min(ours), min(theirs)

@@ -20,7 +20,7 @@ batch size:
 Usage::
 
     python benchmarks/bench_unclip.py --device cuda --dtype float16      # real sizes, GPU
-    python benchmarks/bench_unclip.py --tiny                             # test-sized, CPU
+    python benchmarks/bench_unclip.py --tiny --threads 1                 # test-sized, CPU
 
 ``--tiny`` uses the random-weight test pipeline (tests/unclip_tiny.py, 32 px)
 to check the script quickly on a CPU; its numbers say nothing about the real model.
@@ -194,7 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--strength", type=float, default=0.75)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     set_quiet(True)
     dtype = resolve_torch_dtype(args.dtype, args.device)
 
@@ -208,12 +211,15 @@ def main(argv: list[str] | None = None) -> None:
     pipe.set_progress_bar_config(disable=True)
     n_params = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) / 1e6
                 for name in ("unet", "vae", "image_encoder", "text_encoder")}
-    device_name = (torch.cuda.get_device_name(args.device)
-                   if torch.device(args.device).type == "cuda" else f"cpu ({torch.get_num_threads()} threads)")
+    if torch.device(args.device).type == "cuda":
+        device_name = torch.cuda.get_device_name(args.device)
+    else:
+        device_name = f"cpu ({torch.get_num_threads()} threads)"
     print(f"device {device_name}, dtype {str(dtype).removeprefix('torch.')}, "
           f"{'tiny test pipeline' if args.tiny else 'SD 2.1 unCLIP sizes'}, image {image_size} px")
     print("parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in n_params.items()))
-    print(f"reconstruction: {args.steps} DDIM steps, guidance 7.5, img2img strength {args.strength}")
+    print(f"reconstruction: {args.steps} DDIM steps, guidance 7.5, "
+          f"img2img strength {args.strength}")
 
     rng = np.random.default_rng(0)
     rows = []
@@ -239,14 +245,16 @@ def main(argv: list[str] | None = None) -> None:
                 output_type="np",
             )
 
+        def rate(func):
+            return throughput(func, batch, args.device, args.repeats)
+
         measured = {
-            "encode unclip": throughput(lambda: clip.encode(images), batch, args.device, args.repeats),
-            "encode unclip-vae": throughput(lambda: vae.encode(images), batch, args.device, args.repeats),
-            "reconstruct strength=1": throughput(lambda: pure.reconstruct(embeds), batch,
-                                                 args.device, args.repeats),
-            f"reconstruct strength={args.strength}": throughput(
-                lambda: img2img.reconstruct(embeds, latents), batch, args.device, args.repeats),
-            "diffusers __call__ (peer)": throughput(diffusers_call, batch, args.device, args.repeats),
+            "encode unclip": rate(lambda: clip.encode(images)),
+            "encode unclip-vae": rate(lambda: vae.encode(images)),
+            "reconstruct strength=1": rate(lambda: pure.reconstruct(embeds)),
+            f"reconstruct strength={args.strength}": rate(
+                lambda: img2img.reconstruct(embeds, latents)),
+            "diffusers __call__ (peer)": rate(diffusers_call),
         }
         ratio = measured["diffusers __call__ (peer)"] / measured["reconstruct strength=1"]
         rows += [(batch, name, f"{value:.3f} images/s") for name, value in measured.items()]

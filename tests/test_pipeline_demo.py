@@ -117,9 +117,10 @@ def test_interrupted_run_resumes_without_recomputing_features(tiny_run, tmp_path
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_force_recomputes_the_stage_and_downstream_only(tiny_run, tmp_path):
-    out = tmp_path / "run"
+def test_moved_run_stays_valid_and_force_recomputes_stage_and_downstream(tiny_run, tmp_path):
+    out = tmp_path / "moved"
     shutil.copytree(tiny_run[0], out)
+    assert run_pipeline(demo_config(out, "tiny", jobs=1), PIPELINE).computed == []
     summary = run_pipeline(demo_config(out, "tiny", jobs=1), PIPELINE, force=["evaluate"])
     stages = {label.split("[")[0] for label in summary.computed}
     assert stages == {"evaluate", "report"}

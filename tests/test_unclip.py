@@ -19,15 +19,28 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from perceptogram.errors import DataFormatError, MissingWeightsError, PerceptogramError  # noqa: E402
-from perceptogram.latents.base import DecodableLatentSpace, LatentSpace, get_latent_space  # noqa: E402
+from perceptogram.errors import (  # noqa: E402
+    DataFormatError,
+    MissingWeightsError,
+    PerceptogramError,
+)
+from perceptogram.latents.base import (  # noqa: E402
+    DecodableLatentSpace,
+    LatentSpace,
+    get_latent_space,
+)
 from perceptogram.latents.unclip import (  # noqa: E402
     UnCLIPImageSpace,
     UnCLIPVAESpace,
     load_unclip_pipeline,
 )
 from perceptogram.reconstruct.unclip import UnCLIPReconstructor  # noqa: E402
-from unclip_tiny import EMBED_DIM, IMAGE_SIZE, VAE_SCALE_FACTOR, make_tiny_unclip_pipeline  # noqa: E402
+from unclip_tiny import (  # noqa: E402
+    EMBED_DIM,
+    IMAGE_SIZE,
+    VAE_SCALE_FACTOR,
+    make_tiny_unclip_pipeline,
+)
 
 LATENT_SIDE = IMAGE_SIZE // VAE_SCALE_FACTOR
 
@@ -112,7 +125,8 @@ def _draws(seed, n_latent_channels=4):
     """The two random draws of one image's generator: embedding noise, latent noise."""
     generator = torch.Generator("cpu").manual_seed(seed)
     embed_noise = torch.randn((1, EMBED_DIM), generator=generator)
-    latent_noise = torch.randn((1, n_latent_channels, LATENT_SIDE, LATENT_SIDE), generator=generator)
+    shape = (1, n_latent_channels, LATENT_SIDE, LATENT_SIDE)
+    latent_noise = torch.randn(shape, generator=generator)
     return embed_noise, latent_noise
 
 
@@ -197,7 +211,8 @@ def test_load_from_local_folder_only_needed_components(pipe, images, embeds, tmp
     )
     assert loaded.unet is None and loaded.vae is None
     assert loaded.image_encoder.dtype == torch.float32
-    np.testing.assert_allclose(UnCLIPImageSpace(loaded).encode(images), embeds, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(UnCLIPImageSpace(loaded).encode(images), embeds,
+                               rtol=1e-5, atol=1e-6)
     # Lazy: shape and fingerprint come from the folder's configs without loading weights.
     lazy = UnCLIPImageSpace(model=str(folder), device="cpu")
     assert lazy.shape == (EMBED_DIM,)
@@ -232,7 +247,8 @@ def test_import_is_lazy_and_works_without_diffusers():
         "try:\n    u.load_unclip_pipeline(device='cpu')\n"
         "except MissingDependencyError as e:\n    print(e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
     assert "perceptogram[diffusion]" in result.stdout
 
 
@@ -416,3 +432,30 @@ def test_eeg_to_pixels_end_to_end(pipe, tmp_path):
     closer = distance < np.diag(distance)[None, :].T
     two_way = 1 - closer.sum(axis=1) / (n_test - 1)
     assert two_way.mean() > 0.85
+
+
+def test_benchmark_configs_have_the_published_sizes():
+    """The real-size configs of benchmarks/bench_unclip.py (built on the meta device)."""
+    from pathlib import Path
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import bench_unclip
+    finally:
+        sys.path.pop(0)
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**bench_unclip.UNET_CONFIG)
+        vae = AutoencoderKL(**bench_unclip.VAE_CONFIG)
+        vit = CLIPVisionModelWithProjection(CLIPVisionConfig(**bench_unclip.IMAGE_ENCODER_CONFIG))
+        # SD 2.x UNet (865,910,724) + the 2048 -> 1280 -> 1280 class-embedding MLP.
+        class_mlp = 2048 * 1280 + 1280 + 1280 * 1280 + 1280
+        assert sum(p.numel() for p in unet.parameters()) == 865_910_724 + class_mlp
+        assert sum(p.numel() for p in vae.parameters()) == 83_653_863
+        assert round(sum(p.numel() for p in vit.parameters()) / 1e6) == 632  # OpenCLIP ViT-H/14
+        out = unet(torch.empty(2, 4, 96, 96), 500, encoder_hidden_states=torch.empty(2, 77, 1024),
+                   class_labels=torch.empty(2, 2048)).sample
+        assert out.shape == (2, 4, 96, 96)
+        assert vit(torch.empty(1, 3, 224, 224)).image_embeds.shape == (1, 1024)

@@ -4,13 +4,15 @@ A three-shell sphere (:func:`mne.make_sphere_model`) is fitted to the full
 ``easycap-M1`` montage; dipoles are placed in it as a discrete volume source
 space (:func:`mne.setup_volume_source_space` with ``pos=dict(rr=..., nn=...)``)
 and :func:`mne.make_forward_solution` gives their lead fields at the 17
-posterior THINGS-EEG2 channels. Lead fields are cached in memory, keyed by the
-dipole positions, so a head is solved once per process.
+posterior THINGS-EEG2 channels. All dipoles of a subject are solved in one call
+and the lead fields are cached in memory, keyed by the dipole positions, so each
+head is solved once per process.
 
 Source positions are written as directions from the sphere centre in head
-coordinates (+x right, +y nose, +z up) and a distance from the centre; all
-orientations are radial (outward), so a positive source amplitude gives a
-positivity on the scalp above the source.
+coordinates (+x right, +y nose, +z up) and a distance from the centre; planted
+sources point radially outward (before a subject's small tilt), so a positive
+source amplitude gives a positivity on the scalp above the source. The 1/f
+background comes from many randomly oriented dipoles spread through the head.
 """
 
 from __future__ import annotations
@@ -255,7 +257,7 @@ class PlantedEffect:
 PLANTED_EFFECTS: tuple[PlantedEffect, ...] = (
     PlantedEffect("brightness", "global luminance: medial parieto-occipital positivity at "
                   "80 ms for brighter images", "medial", ((0.0, -0.95, 0.3),), (1.0,), 0.08,
-                  0.015, 0.45),
+                  0.018, 0.5),
     PlantedEffect("hue", "warm-cool hue axis cos(hue - 30 deg): medial occipital negativity "
                   "at 100 ms for red, positivity for blue", "medial", ((0.0, -1.0, -0.45),),
                   (-1.0,), 0.10, 0.015, 0.45),
@@ -264,7 +266,7 @@ PLANTED_EFFECTS: tuple[PlantedEffect, ...] = (
                   "lateral", ((-0.6, -0.85, -0.45), (0.6, -0.85, -0.45)), (1.0, 1.0),
                   0.12, 0.018, 0.40),
     PlantedEffect("size", "object size: medial parietal-occipital positivity at 140 ms for "
-                  "larger objects", "medial", ((0.0, -0.8, 0.55),), (1.0,), 0.14, 0.02, 0.2),
+                  "larger objects", "medial", ((0.0, -0.8, 0.55),), (1.0,), 0.14, 0.025, 0.35),
     PlantedEffect("superclass", "animate (+1) vs food (-1): right occipito-temporal "
                   "negativity at 180 ms for animate objects", "right",
                   ((0.75, -0.55, -0.45), (-0.75, -0.55, -0.45)), (-1.0, -0.15),

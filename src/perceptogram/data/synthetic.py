@@ -641,7 +641,7 @@ def summarize(root: str | os.PathLike) -> dict[str, Any]:
     """
     record = _read_record(Path(root))
     p = record["parameters"]
-    noise = np.mean([s["noise_sd"]["train"] for s in record["subjects"].values()])
+    noise = float(np.mean([s["noise_sd"]["train"] for s in record["subjects"].values()]))
     attributes = {}
     for name, effect in record["attributes"].items():
         snr = effect["peak_amplitude"] / noise
@@ -650,8 +650,8 @@ def summarize(root: str | os.PathLike) -> dict[str, Any]:
             "peak_channel": effect["peak_channel"],
             "peak_amplitude": effect["peak_amplitude"],
             "snr_single_trial": snr,
-            "snr_train_average": snr * np.sqrt(p["n_train_repetitions"]),
-            "snr_test_average": snr * np.sqrt(p["n_test_repetitions"]),
+            "snr_train_average": snr * float(np.sqrt(p["n_train_repetitions"])),
+            "snr_test_average": snr * float(np.sqrt(p["n_test_repetitions"])),
         }
     return {
         "n_subjects": p["n_subjects"],

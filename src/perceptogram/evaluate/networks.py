@@ -109,8 +109,9 @@ class FeatureNetwork:
     label : str
         Metric name in result tables, e.g. ``"AlexNet(2)"``.
     model : str
-        Model key; networks with the same key are loaded and run once, and
-        ``weights[model]`` gives a local weights path.
+        Model key; networks with the same key are loaded and run once (with the
+        first one's ``loader`` and ``preprocess``), and ``weights[model]`` gives
+        a local weights path.
     layer : str
         Submodule whose output is the feature (``"features.4"``), or the output
         key of a model that returns a dict.

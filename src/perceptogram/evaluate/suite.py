@@ -129,7 +129,7 @@ def evaluate_reconstructions(
                 "" if network.comparable else "; extra metric without published numbers"
             )
             if network.kind == "two_way":
-                score, p = stats.two_way_permutation_test(rec_f, gt_f, n_perm=n_perm, seed=seed)
+                _, p = stats.two_way_permutation_test(rec_f, gt_f, n_perm=n_perm, seed=seed)
                 results[network.name] = row(
                     network.label, M.two_way_identification(rec_f, gt_f), p_value=p, chance=0.5,
                     notes=f"{description}; p: permutation test of the recon-ground-truth "

@@ -73,7 +73,9 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _missing_weights(model: str, revision: str | None, reason: Exception | str) -> MissingWeightsError:
+def _missing_weights(
+    model: str, revision: str | None, reason: Exception | str
+) -> MissingWeightsError:
     at = f" at revision {revision!r}" if revision else ""
     return MissingWeightsError(
         f"the weights of {model!r}{at} are not in the local Hugging Face cache "
@@ -173,6 +175,8 @@ def load_unclip_pipeline(
                 **skip,
             )
     except OSError as exc:  # huggingface_hub's LocalEntryNotFoundError is an OSError
+        if isinstance(source, Path):
+            raise MissingWeightsError(f"cannot load the pipeline in {source}: {exc}") from exc
         raise _missing_weights(model, revision, exc) from exc
     return pipe.to(device)
 
@@ -184,7 +188,8 @@ def _folder_digest(folder: Path, subfolders: Iterable[str]) -> str:
         for path in sorted((folder / sub).rglob("*")):
             if path.is_file():
                 stat = path.stat()
-                digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+                entry = f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns};"
+                digest.update(entry.encode())
     return digest.hexdigest()[:16]
 
 
@@ -511,7 +516,8 @@ class UnCLIPVAESpace(_UnCLIPComponentSpace):
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for batch in self._batches(len(images), "unCLIP VAE latents"):
             resized = np.stack(
-                [np.asarray(Image.fromarray(im).resize(size, Image.LANCZOS)) for im in images[batch]]
+                [np.asarray(Image.fromarray(im).resize(size, Image.LANCZOS))
+                 for im in images[batch]]
             )
             pixels = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             with torch.inference_mode():

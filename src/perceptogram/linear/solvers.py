@@ -100,6 +100,12 @@ class Fold:
         Training mean of the (globally centred) design, zeros without intercept.
     x_sum_val : array, shape (n_features,), working dtype
         Sum of the validation rows of the (globally centred) design.
+    x_val : array, shape (n_val, n_features), working dtype
+        The validation rows of the (globally centred) design.
+    complement : bool
+        Whether the validation sets of all folds partition the samples and each
+        training set is the complement of its validation set (then training
+        cross-products are obtained by subtraction from the total).
     """
 
     train: np.ndarray
@@ -112,6 +118,8 @@ class Fold:
     upper: bool
     x_mean: Any
     x_sum_val: Any
+    x_val: Any
+    complement: bool
 
 
 def target_batches(n_targets: int, n_samples: int, batch_size: int | None = None
@@ -385,7 +393,8 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
         folds.append(Fold(train=train, val=val, train_index=tr_idx, val_index=va_idx,
                           eigvals=eigvals, eigvecs=bk.asarray(eigvecs),
                           factor=bk.asarray(factor), upper=upper,
-                          x_mean=bk.asarray(mean), x_sum_val=bk.asarray(sum_val)))
+                          x_mean=bk.asarray(mean), x_sum_val=bk.asarray(sum_val),
+                          x_val=design.Xw[va_idx], complement=partition))
     return folds
 
 
@@ -416,13 +425,12 @@ def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
         number of validation samples (pooled mean squared error).
     """
     Xw = design.Xw
-    splits = [(fold.train, fold.val) for fold in folds]
-    partition = is_partition(splits, design.n_samples)
+    partition = folds[0].complement
     alphas64 = bk.asarray(np.asarray(alphas, dtype=np.float64), dtype=bk.float64)
     val_cross, val_sum, val_sumsq = [], [], []
     for fold in folds:
         Yv = Yb[fold.val_index]
-        val_cross.append(Xw[fold.val_index].T @ Yv)
+        val_cross.append(fold.x_val.T @ Yv)
         val_sum.append(Yv.sum(0))
         val_sumsq.append(bk.col_sumsq(Yv))
     if partition:

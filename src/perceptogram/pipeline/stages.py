@@ -59,8 +59,6 @@ def data_settings(config: Config, subject: int | None, space: str | None) -> dic
     settings = config_to_dict(config)["dataset"]
     if config.dataset.kind == "things-eeg2":
         settings["files"] = _dataset_signature(config.data_root())
-    else:
-        settings["path"] = str(config.data_root())
     return settings
 
 
@@ -362,7 +360,8 @@ def interpret_stage(config: Config, subject: int | None, space: str | None,
 # ------------------------------------------------------------------------- report
 def report_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
     settings = config_to_dict(config)
-    settings.pop("jobs")
+    for key in ("jobs", "output"):  # a moved run directory stays up to date
+        settings.pop(key)
     return settings
 
 

@@ -96,7 +96,8 @@ class UnCLIPReconstructor:
             raise PerceptogramError(f"the pipeline lacks the components {missing}")
         if image_size < 1 or image_size % pipe.vae_scale_factor:
             raise PerceptogramError(
-                f"image_size must be a positive multiple of {pipe.vae_scale_factor}; got {image_size}"
+                f"image_size must be a positive multiple of {pipe.vae_scale_factor}; "
+                f"got {image_size}"
             )
         self.pipe = pipe
         self.num_inference_steps = int(num_inference_steps)
