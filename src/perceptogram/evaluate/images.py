@@ -16,8 +16,8 @@ from perceptogram.errors import DataFormatError
 #: MindEye evaluation code (MedARC-AI/fMRI-reconstruction-NSD,
 #: ``src/Reconstruction_Metrics.ipynb``; MindEyeV2 ``src/final_evaluations.ipynb``)
 #: resizes ground truths and reconstructions with a bilinear
-#: ``transforms.Resize(425)`` before both metrics; 425 px is the size of the NSD
-#: stimuli that Brain-Diffuser evaluated on, and later EEG papers reused that code.
+#: ``transforms.Resize(425)`` before both metrics (425 px: the size of the NSD
+#: stimuli those fMRI papers evaluated on). THINGS-EEG2 images are 500 px.
 DEFAULT_IMAGE_SIZE = 425
 
 # ITU-R BT.709 luma weights, as used by ``skimage.color.rgb2gray``.

@@ -166,16 +166,15 @@ def _zscore_rows(a: np.ndarray) -> np.ndarray:
     """Centre each row and scale it to unit norm (so that dot products are r)."""
     a = np.asarray(a, dtype=np.float64)
     a = a - a.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return a / norm
+    return _unit_rows(a)
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
     """Scale each row to unit Euclidean norm (so that dot products are cosines)."""
     a = np.asarray(a, dtype=np.float64)
+    norm = np.sqrt(np.einsum("ij,ij->i", a, a))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return a / np.linalg.norm(a, axis=1, keepdims=True)
+        return a / norm
 
 
 def _check_features(a: np.ndarray, b: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:

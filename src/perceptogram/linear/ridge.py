@@ -265,8 +265,8 @@ class Ridge(_BaseRidge):
         decomp = solvers.decompose(design, bk)
         coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
         for batch, block in blocks():
-            coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, block,
-                                                         alpha[batch], bk))
+            proj = solvers.project_targets(design, decomp, block)
+            coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, proj, alpha[batch], bk))
         self.alpha_ = alpha.copy() if y_ndim == 2 else float(alpha[0])
         self._store(coef, design, y_mean, y_var, y_ndim, bk)
         return self
@@ -375,18 +375,22 @@ class RidgeCV(_BaseRidge):
         errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
         coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
         for batch, block in blocks():
-            err = (solvers.loo_errors(basis, block, bk) if loo
-                   else solvers.kfold_errors(design, folds, block, alphas, bk))
+            if loo:
+                proj = solvers.project_targets(design, decomp, block)
+                err = solvers.loo_errors(basis, block, proj, bk)
+            else:
+                err, xty = solvers.kfold_errors(design, folds, block, alphas, bk)
+                proj = solvers.project_targets(design, decomp, block, xty)
             errors[:, batch] = bk.to_numpy(err)
             if self.alpha_per_target:
-                best = np.argmin(errors[:, batch], axis=0)
-                coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, block,
-                                                             alphas[best], bk))
+                best = alphas[np.argmin(errors[:, batch], axis=0)]
+                coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, proj, best, bk))
         if not self.alpha_per_target:
             shared = alphas[int(np.argmin(errors.astype(np.float64).sum(axis=1)))]
             for batch, block in blocks():
+                proj = solvers.project_targets(design, decomp, block)
                 coef[batch] = bk.to_numpy(solvers.ridge_coef(
-                    design, decomp, block, np.full(batch.stop - batch.start, shared), bk))
+                    design, decomp, proj, np.full(batch.stop - batch.start, shared), bk))
             alpha = np.full(n_targets, shared)
         else:
             alpha = alphas[np.argmin(errors, axis=0)]

@@ -213,9 +213,9 @@ def _inverse_shift(eigvals: Any, alphas: Any, bk: Backend) -> Any:
     return (denom > tol) / denom.clip(min=tol)
 
 
-def ridge_coef(design: Design, decomp: Decomposition, Yb: Any, alpha: np.ndarray,
-               bk: Backend) -> Any:
-    """Ridge weights for one batch of targets, one regularisation per target.
+def project_targets(design: Design, decomp: Decomposition, Yb: Any,
+                    xty: Any = None) -> Any:
+    """Targets in the eigenbasis: ``V^T Xc^T Yb`` (primal) or ``Q^T Yb`` (dual).
 
     Parameters
     ----------
@@ -223,6 +223,29 @@ def ridge_coef(design: Design, decomp: Decomposition, Yb: Any, alpha: np.ndarray
     decomp : Decomposition
     Yb : array, shape (n_samples, n_batch)
         Centred targets (working dtype).
+    xty : array, shape (n_features, n_batch), optional
+        ``Xc^T Yb`` when already computed (primal only).
+
+    Returns
+    -------
+    array, shape (r, n_batch)
+    """
+    E = decomp.eigvecs
+    if not decomp.primal:
+        return E.T @ Yb
+    return E.T @ (design.Xw.T @ Yb if xty is None else xty)
+
+
+def ridge_coef(design: Design, decomp: Decomposition, proj: Any, alpha: np.ndarray,
+               bk: Backend) -> Any:
+    """Ridge weights for one batch of targets, one regularisation per target.
+
+    Parameters
+    ----------
+    design : Design
+    decomp : Decomposition
+    proj : array, shape (r, n_batch)
+        Targets in the eigenbasis (:func:`project_targets`).
     alpha : ndarray, shape (n_batch,)
         Regularisation of each target, ``>= 0`` (``0`` gives the minimum-norm
         least-squares solution).
@@ -237,9 +260,7 @@ def ridge_coef(design: Design, decomp: Decomposition, Yb: Any, alpha: np.ndarray
     phi = bk.asarray(_inverse_shift(decomp.eigvals, alpha64, bk))
     E = decomp.eigvecs
     if decomp.primal:
-        proj = E.T @ (design.Xw.T @ Yb)
         return (E @ (proj * phi)).T
-    proj = E.T @ Yb
     return (design.Xw.T @ (E @ (proj * phi))).T
 
 
@@ -295,7 +316,7 @@ def loo_basis(design: Design, decomp: Decomposition, alphas: np.ndarray,
     return LooBasis(basis=basis, shrink=shrink.T, inv_one_minus_h=1.0 / (1.0 - leverage.T))
 
 
-def loo_errors(loo: LooBasis, Yb: Any, bk: Backend) -> Any:
+def loo_errors(loo: LooBasis, Yb: Any, proj: Any, bk: Backend) -> Any:
     """Mean squared leave-one-out error of every alpha for a batch of targets.
 
     The leave-one-out residual of sample ``i`` is ``(y_i - yhat_i) / (1 - H_ii)``
@@ -307,6 +328,8 @@ def loo_errors(loo: LooBasis, Yb: Any, bk: Backend) -> Any:
     loo : LooBasis
     Yb : array, shape (n_samples, n_batch)
         Centred targets.
+    proj : array, shape (r, n_batch)
+        ``loo.basis.T @ Yb`` (equal to :func:`project_targets`).
     bk : Backend
 
     Returns
@@ -314,7 +337,6 @@ def loo_errors(loo: LooBasis, Yb: Any, bk: Backend) -> Any:
     array, shape (n_alphas, n_batch)
     """
     n_samples = Yb.shape[0]
-    proj = loo.basis.T @ Yb
     errors = bk.zeros((loo.shrink.shape[0], Yb.shape[1]))
     for a in range(loo.shrink.shape[0]):
         resid = loo.basis @ (loo.shrink[a][:, None] * proj)
@@ -399,7 +421,7 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
 
 
 def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
-                 bk: Backend) -> Any:
+                 bk: Backend) -> tuple[Any, Any]:
     """Validation squared error of every alpha for a batch of targets.
 
     For fold ``f`` with training projections ``z = V^T Xc_tr^T y_tr`` and
@@ -420,9 +442,12 @@ def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
 
     Returns
     -------
-    array, shape (n_alphas, n_batch)
+    errors : array, shape (n_alphas, n_batch)
         Sum over folds of the squared validation errors, divided by the total
         number of validation samples (pooled mean squared error).
+    xty : array, shape (n_features, n_batch) or None
+        ``Xc^T Yb`` over all samples, a by-product when the folds partition
+        the samples (``None`` otherwise).
     """
     Xw = design.Xw
     partition = folds[0].complement
@@ -433,8 +458,8 @@ def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
         val_cross.append(fold.x_val.T @ Yv)
         val_sum.append(Yv.sum(0))
         val_sumsq.append(bk.col_sumsq(Yv))
+    total_cross = sum(val_cross[1:], val_cross[0]) if partition else None
     if partition:
-        total_cross = sum(val_cross[1:], val_cross[0])
         total_sum = sum(val_sum[1:], val_sum[0])
     errors = bk.zeros((alphas.shape[0], Yb.shape[1]))
     n_val_total = 0
@@ -463,4 +488,4 @@ def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,
             quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper,
                                                  inv[a][:, None] * z))
             errors[a] += yy - 2 * linear[a] + quad
-    return errors / n_val_total
+    return errors / n_val_total, total_cross

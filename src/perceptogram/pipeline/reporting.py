@@ -92,7 +92,7 @@ def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
     return lines
 
 
-def _stage_seconds(run_dir: RunDir, config: Config, subjects: list[int]) -> dict[str, float]:
+def _stage_seconds(run_dir: RunDir) -> dict[str, float]:
     """Compute time per stage summed over its units (from their manifests)."""
     totals: dict[str, float] = {}
     for stage in STAGE_NAMES[:-1]:
@@ -212,7 +212,7 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
         title="Perceptogram run report",
         settings=config_to_dict(config),
         notes=notes,
-        timings=_stage_seconds(run_dir, config, subjects),
+        timings=_stage_seconds(run_dir),
         metrics=rows,
         comparisons=comparisons,
         reconstructions=reconstructions,
