@@ -38,8 +38,11 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and details."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries."),
 ) -> None:
-    set_verbose(verbose)
-    set_quiet(quiet)
+    # Only switch on: an unset flag leaves the caller's environment as it is.
+    if verbose:
+        set_verbose(True)
+    if quiet:
+        set_quiet(True)
 
 
 def _register() -> None:

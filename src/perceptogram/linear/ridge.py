@@ -366,11 +366,11 @@ class RidgeCV(_BaseRidge):
         splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
                                                      "ridge: choosing alpha per target")
-        decomp = solvers.decompose(design, bk)
         if loo:
+            decomp = solvers.decompose(design, bk)
             basis = solvers.loo_basis(design, decomp, alphas, bk)
         else:
-            folds = solvers.decompose_folds(design, splits, bk)
+            folds, decomp = solvers.decompose_folds(design, splits, bk)
         n_targets = Y.shape[1]
         errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
         coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))

@@ -368,12 +368,14 @@ def is_partition(splits: list[tuple[np.ndarray, np.ndarray]], n_samples: int) ->
 
 
 def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
-                    bk: Backend) -> list[Fold]:
-    """Decompose the training Gram matrix of every fold (float64).
+                    bk: Backend) -> tuple[list[Fold], Decomposition]:
+    """Decompose the training Gram matrix of every fold, and of all samples (float64).
 
     Each fold is centred with its own training means, as if a separate ridge
     were fitted on it. When the validation sets partition the samples, the
-    training Gram matrices are obtained by subtraction from the total.
+    Gram matrices of the training sets and of all samples are obtained by
+    sums and differences of the validation Gram matrices. The eigendecompositions
+    run in parallel (:meth:`~perceptogram.linear.backend.NumpyBackend.eigh_many`).
 
     Parameters
     ----------
@@ -383,7 +385,9 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
 
     Returns
     -------
-    list of Fold
+    folds : list of Fold
+    full : Decomposition
+        Decomposition of all samples, as :func:`decompose` returns it.
     """
     X64 = design.X64
     partition = is_partition(splits, design.n_samples)
@@ -392,7 +396,7 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
         Xv = X64[_index(val, bk)]
         val_grams.append(Xv.T @ Xv)
     total = sum(val_grams[1:], val_grams[0]) if partition else None
-    folds = []
+    train_grams, val_centred, means, sums = [], [], [], []
     for (train, val), val_gram in zip(splits, val_grams):
         tr_idx, va_idx = _index(train, bk), _index(val, bk)
         if partition:
@@ -409,15 +413,29 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
             val_gram = val_gram - cross - cross.T + n_va * (mean[:, None] * mean[None, :])
         else:
             mean = bk.zeros((design.n_features,), dtype=bk.float64)
-        eigvals, eigvecs = bk.eigh(train_gram)
-        q = eigvecs.T @ val_gram @ eigvecs
-        factor, upper = bk.square_factor((q + q.T) / 2)
-        folds.append(Fold(train=train, val=val, train_index=tr_idx, val_index=va_idx,
-                          eigvals=eigvals, eigvecs=bk.asarray(eigvecs),
+        train_grams.append(train_gram)
+        val_centred.append(val_gram)
+        means.append(mean)
+        sums.append(sum_val)
+    reuse_total = partition and design.n_features <= design.n_samples
+    decomps = bk.eigh_many(train_grams + ([total] if reuse_total else []))
+    if reuse_total:
+        eigvals, eigvecs = decomps.pop()
+        full = Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=True)
+    else:
+        full = decompose(design, bk)
+    folds = []
+    for f, (train, val) in enumerate(splits):
+        eigvals, eigvecs = decomps[f]
+        V = bk.asarray(eigvecs)
+        q = V.T @ bk.asarray(val_centred[f]) @ V  # working dtype: only feeds the factor
+        factor, upper = bk.square_factor(bk.asarray((q + q.T) / 2, dtype=bk.float64))
+        folds.append(Fold(train=train, val=val, train_index=_index(train, bk),
+                          val_index=_index(val, bk), eigvals=eigvals, eigvecs=V,
                           factor=bk.asarray(factor), upper=upper,
-                          x_mean=bk.asarray(mean), x_sum_val=bk.asarray(sum_val),
-                          x_val=design.Xw[va_idx], complement=partition))
-    return folds
+                          x_mean=bk.asarray(means[f]), x_sum_val=bk.asarray(sums[f]),
+                          x_val=design.Xw[_index(val, bk)], complement=partition))
+    return folds, full
 
 
 def kfold_errors(design: Design, folds: list[Fold], Yb: Any, alphas: np.ndarray,

@@ -263,13 +263,27 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
             images = load_images([train_paths[i] for i in nearest])
             save_array(out / "retrieval" / "nearest_train.npy", nearest)
         else:
-            from perceptogram.reconstruct.unclip import UnCLIPReconstructor
-
-            u = config.reconstruction.unclip
-            reconstructor = UnCLIPReconstructor(u.model, device=config.device)
-            images = reconstructor.reconstruct(decoded, steps=u.steps, guidance=u.guidance,
-                                               strength=u.strength, size=u.size, seed=u.seed)
+            images = _unclip_images(config, subject, decoded, run_dir)
         save_pngs(out / method, images)
+
+
+def _unclip_images(config: Config, subject: int | None, decoded: np.ndarray,
+                   run_dir: RunDir) -> np.ndarray:
+    """Stable unCLIP from the decoded image embedding; when ``unclip-vae`` is also a
+    latent space, its decoded VAE latent is the low-level (img2img) start."""
+    from perceptogram.latents.unclip import load_unclip_pipeline
+    from perceptogram.reconstruct.unclip import UnCLIPReconstructor
+
+    u = config.reconstruction.unclip
+    pipe = load_unclip_pipeline(u.model, device=None if config.device == "cpu" else config.device)
+    vae_latents = None
+    if "unclip-vae" in config.latents.spaces:
+        vae_latents = np.load(run_dir.unit_dir("predict", subject, "unclip-vae") / "decoded.npy")
+    reconstructor = UnCLIPReconstructor(pipe, num_inference_steps=u.steps,
+                                        guidance_scale=u.guidance, strength=u.strength,
+                                        image_size=u.size, seed=u.seed)
+    return reconstructor.reconstruct(decoded, vae_latents,
+                                     image_ids=np.arange(len(decoded)))
 
 
 # ----------------------------------------------------------------------- evaluate
