@@ -97,5 +97,7 @@ def make_splits(cv: Any, n_splits: int, n_samples: int, groups: Any = None
               for train, val in splitter.split(X_dummy, None, groups)]
     for train, val in splits:
         if train.size == 0 or val.size == 0:
-            raise DataFormatError("a cross-validation fold has no training or no validation sample")
+            raise DataFormatError(
+                "a cross-validation fold has no training or no validation sample"
+            )
     return splits

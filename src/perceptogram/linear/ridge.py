@@ -194,8 +194,9 @@ class Ridge(_BaseRidge):
 
     Minimises ``||Y - X W^T - b||^2 + alpha ||W||^2`` for every target, the
     intercept ``b`` unpenalised. Solved through one eigendecomposition of the
-    centred ``p x p`` Gram matrix (or the ``n x n`` kernel when ``p > n``), in
-    batches of targets.
+    centred ``p x p`` Gram matrix (or of the ``n x n`` kernel when ``p > n``,
+    e.g. an encoder from a 36,864-d latent: ``O(n^3)``, minutes at n = 16,540
+    on a laptop CPU), in batches of targets.
 
     Parameters
     ----------
@@ -362,7 +363,9 @@ class RidgeCV(_BaseRidge):
         X, Y, y_ndim = self._validate_fit(X, Y)
         loo = isinstance(self.cv, str) and self.cv == "loo"
         if isinstance(self.cv, str) and self.cv not in CV_NAMES:
-            raise ValueError(f"cv must be one of {CV_NAMES}, an int or a splitter; got {self.cv!r}")
+            raise ValueError(
+                f"cv must be one of {CV_NAMES}, an int or a splitter; got {self.cv!r}"
+            )
         splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
                                                      "ridge: choosing alpha per target")

@@ -4,8 +4,8 @@ The problem shape of EEG decoding is ``n_samples`` (16,540) much larger than
 ``n_features`` (1,360) and many targets (1,024 to 197,376). Every kernel here
 decomposes a small matrix once (the ``p x p`` Gram matrix of the centred design,
 or the ``n x n`` kernel matrix when ``p > n``) in float64 and reuses it for every
-regularisation value, every fold and every batch of targets; only the products
-whose size grows with the number of targets run in the working dtype.
+regularisation value, every fold and every batch of targets; the products with
+the targets (whose size grows with their number) run in the working dtype.
 
 Notation: ``X`` is ``(n_samples, n_features)``, ``Y`` is ``(n_samples, n_targets)``,
 centred by the training means when an intercept is fitted (the intercept is never
