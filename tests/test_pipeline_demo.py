@@ -25,8 +25,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 def tiny_run(tmp_path_factory):
     """The tiny demo, run once through the command line."""
     out = tmp_path_factory.mktemp("demo") / "run"
+    # Progress bars stay off (conftest); the summary is printed unless --quiet is given.
     result = CliRunner().invoke(app, ["demo", "--size", "tiny", "--out", str(out),
-                                      "--jobs", "1"])
+                                      "--jobs", "1"], env={"PERCEPTOGRAM_QUIET": ""})
     assert result.exit_code == 0, result.output
     return out, result.output
 
