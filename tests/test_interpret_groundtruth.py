@@ -22,13 +22,11 @@ from perceptogram.data.prepare import prepare
 from perceptogram.data.synthetic import load_ground_truth, simulate_dataset
 from perceptogram.data.things_eeg2 import load_subject
 from perceptogram.interpret import (
-    LatentEncoder,
     categorical_grouping,
     channel_removal_importance,
     channel_scramble_importance,
     column_correlation,
     contrast,
-    direction_pattern,
     group_cluster_test,
     mirror_features,
     sliding_window_curve,
@@ -37,6 +35,7 @@ from perceptogram.interpret import (
     to_eeg_units,
     window_length_curve,
 )
+from perceptogram.linear.patterns import LatentEncoder, haufe_patterns
 from perceptogram.linear.ridge import Ridge
 
 PLANTED = ("brightness", "hue", "texture", "size", "superclass")
@@ -70,7 +69,7 @@ def fitted(tmp_path_factory):
     Y_train, Y_test = latents("train"), latents("test")
     decoder = fit_fixed_ridge(train.X, Y_train)
     decoded = decoder.predict(test.X)
-    encoder = LatentEncoder(alpha=1e3).fit(train.X, Y_train, train.n_channels)
+    encoder = LatentEncoder(alpha=1e3).fit(Y_train, train)
     post = truth.times >= -1e-9
     planted = {n: truth.subjects[1].patterns[n][:, post] for n in PLANTED}
     return dict(truth=truth, train=train, test=test, names=names, Y_train=Y_train,
@@ -102,8 +101,8 @@ def _check_peak(m, name, fitted):
 @pytest.mark.parametrize("name", PLANTED)
 def test_direction_perceptogram_recovers_planted_pattern(fitted, name):
     j = fitted["names"].index(name)
-    m = to_eeg_units(fitted["encoder"].direction_map(np.eye(len(fitted["names"]))[j]),
-                     fitted["train"].scale)
+    maps = fitted["encoder"].direction_maps(np.eye(len(fitted["names"]))[j], names=[name])
+    m = to_eeg_units(maps, fitted["train"].scale)[name]
     assert _corr(m, fitted["planted"][name]) >= MIN_R_DIRECTION
     _check_peak(m, name, fitted)
 
@@ -112,9 +111,9 @@ def test_direction_perceptogram_recovers_planted_pattern(fitted, name):
 def test_haufe_pattern_recovers_planted_pattern(fitted, name):
     j = fitted["names"].index(name)
     train = fitted["train"]
-    m = to_eeg_units(direction_pattern(train.X, fitted["decoder"].coef_,
-                                       np.eye(len(fitted["names"]))[j], train.n_channels),
-                     train.scale)
+    maps = haufe_patterns(fitted["decoder"], train, np.eye(len(fitted["names"]))[j],
+                          names=[name])
+    m = to_eeg_units(maps, train.scale)[name]
     assert _corr(m, fitted["planted"][name]) >= MIN_R_HAUFE
     _check_peak(m, name, fitted)
 
@@ -124,16 +123,18 @@ def test_group_contrast_perceptogram_recovers_planted_pattern(fitted, name):
     # Test-image perceptograms (decoded latent -> encoder), high minus low
     # half of the attribute; measured r = 0.83-0.98.
     j = fitted["names"].index(name)
-    patterns = fitted["encoder"].patterns(fitted["decoded"])
+    patterns = fitted["encoder"].project(fitted["decoded"])
     grouping = split_grouping(fitted["Y_test"][:, j], name, quantile=0.5)
     m = to_eeg_units(contrast(patterns, grouping, "high", "low"), fitted["train"].scale)
+    assert m.names == ("high − low",) and m.ch_names == fitted["train"].ch_names
+    m = m.data[0]
     assert _corr(m, fitted["planted"][name]) >= 0.8
     _check_peak(m, name, fitted)
 
 
 def test_null_attributes_give_no_significant_cluster(fitted):
     test, truth = fitted["test"], fitted["truth"]
-    patterns = fitted["encoder"].patterns(fitted["decoded"])
+    patterns = fitted["encoder"].project(fitted["decoded"]).data
     kw = dict(ch_names=test.ch_names, times=test.times, n_permutations=200, seed=0)
     for name in truth.null_attributes:
         grouping = split_grouping(truth.attributes["test"][name], name, quantile=0.5)

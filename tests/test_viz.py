@@ -19,6 +19,7 @@ from perceptogram.viz import (
     save_figure,
 )
 from perceptogram.viz.figure import pyplot
+from perceptogram.viz.scalp import head_sphere, scalp_layout
 
 CH = list(THINGS_CHANNELS)
 TIMES = np.round(np.arange(-20, 80) / 100, 2)
@@ -57,6 +58,29 @@ def test_topomap_puts_a_single_channel_where_it_is(channel, side):
         assert x > 0.04
     else:
         assert x < -0.04
+
+
+def test_topomap_image_and_clip_match_mne_plot_topomap():
+    mne = pytest.importorskip("mne")
+    from perceptogram.data.montage import make_info
+
+    values = np.random.default_rng(4).normal(size=len(CH))
+    fig, (left, right) = pyplot().subplots(1, 2)
+    reference, _ = mne.viz.plot_topomap(values, make_info(CH, 100.0), axes=left, show=False,
+                                        sphere=head_sphere(), extrapolate="local",
+                                        contours=0, sensors=False)
+    ours = plot_topomap(values, CH, ax=right, sensors=False)
+    expected = reference.get_array().filled(np.nan)
+    np.testing.assert_allclose(ours.get_array(), expected, rtol=1e-6, atol=1e-7)
+    assert ours.get_extent() == pytest.approx(reference.get_extent())
+    clip = [im.get_clip_path().get_transformed_path_and_affine()[0].vertices
+            for im in (reference, ours)]
+    np.testing.assert_allclose(clip[1], clip[0])
+    # many maps at once are the same matrix product
+    layout = scalp_layout(CH)
+    assert scalp_layout(tuple(CH)) is layout
+    stacked = layout.image(np.column_stack([values, -2 * values]))
+    np.testing.assert_allclose(stacked[..., 1], -2 * layout.image(values))
 
 
 def test_topomap_strip_shares_one_colour_scale(tmp_path):

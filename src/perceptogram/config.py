@@ -155,14 +155,23 @@ class UnclipConfig(_Section):
 
     model: str = Field(
         "stabilityai/stable-diffusion-2-1-unclip",
-        description="Hugging Face model id or local folder (never downloaded implicitly).",
+        description=(
+            "Hugging Face model id or local folder (never downloaded implicitly); also the "
+            "default model of the unclip and unclip-vae latent spaces."
+        ),
     )
     steps: int = Field(20, ge=1, description="Denoising steps.")
     guidance: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
     strength: float = Field(
         0.75, gt=0.0, le=1.0, description="How far to noise the decoded VAE latent (img2img)."
     )
-    size: int = Field(768, ge=64, description="Output side, pixels.")
+    size: int = Field(
+        768, ge=8,
+        description=(
+            "Output side, pixels (a multiple of the VAE's downsampling factor); also the "
+            "default image_size of the unclip-vae latent space."
+        ),
+    )
     seed: int = Field(0, description="Seed; one generator per image.")
 
 
@@ -191,6 +200,11 @@ class MetricsConfig(_Section):
     )
     best_worst_metric: Literal["pixcorr", "ssim"] = Field(
         "pixcorr", description="Per-image metric that orders the best/median/worst grid."
+    )
+    center_latents: bool = Field(
+        True,
+        description="Centre decoded and candidate latents on the TRAINING latents' mean before "
+        "cosine retrieval (non-negative CNN features are otherwise dominated by their mean).",
     )
     n_boot: int = Field(1000, ge=10, description="Bootstrap resamples for confidence intervals.")
     n_permutations: int = Field(
@@ -296,9 +310,32 @@ class Config(_Section):
                 f"interpretability.space {self.interpretability.space!r} is not in "
                 "latents.spaces"
             )
-        if "unclip" in methods and "unclip" not in self.latents.spaces:
-            raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
+        if "unclip" in methods:
+            if "unclip" not in self.latents.spaces:
+                raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
+            self._check_unclip_options()
         return self
+
+    def _check_unclip_options(self) -> None:
+        """The unCLIP latent spaces must be those of the reconstruction's model and size."""
+        unclip = self.reconstruction.unclip
+        for space in ("unclip", "unclip-vae"):
+            options = self.latents.options.get(space, {})
+            if "model" in options and str(options["model"]) != unclip.model:
+                raise ValueError(
+                    f"latents.options.{space}.model ({options['model']!r}) differs from "
+                    f"reconstruction.unclip.model ({unclip.model!r}); the decoded latents "
+                    "must come from the model that reconstructs (leave the option out to "
+                    "use reconstruction.unclip.model)"
+                )
+        size = self.latents.options.get("unclip-vae", {}).get("image_size", unclip.size)
+        if size != unclip.size:
+            raise ValueError(
+                f"latents.options.unclip-vae.image_size ({size}) differs from "
+                f"reconstruction.unclip.size ({unclip.size}); the decoded VAE latent is "
+                "the start of generation at that size (leave the option out to use "
+                "reconstruction.unclip.size)"
+            )
 
     def data_root(self) -> Path:
         """Folder of the THINGS-EEG2-layout dataset this run reads."""

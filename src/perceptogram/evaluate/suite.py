@@ -186,6 +186,7 @@ def evaluate_latents(
     method: str = "",
     ks: Sequence[int] = (1, 5),
     similarities: Sequence[str] = ("cosine", "correlation"),
+    reference_mean: np.ndarray | None = None,
     n_boot: int = 1000,
     n_perm: int = 1000,
     ci: float = 0.95,
@@ -211,6 +212,13 @@ def evaluate_latents(
     ks : sequence of int
         Top-k levels.
     similarities : sequence of {"cosine", "correlation"}
+    reference_mean : ndarray, shape (n_latent,), or None
+        If given, decoded and true latents are both centred on it before the
+        retrieval similarities are computed. Pass the mean of the *training*
+        latents (never of the test set): this keeps the evaluation
+        non-transductive while removing the common offset that dominates cosine
+        similarity of non-negative features (CNN activations). ``None`` (the
+        field's convention for CLIP embeddings) compares the raw vectors.
     n_boot, n_perm, ci, seed
         As in :func:`evaluate_reconstructions`.
 
@@ -225,8 +233,18 @@ def evaluate_latents(
     n = len(decoded)
     boot_note = f"CI: {ci:.0%} percentile bootstrap over images ({n_boot} resamples)"
     rows = []
+    centring = ""
+    if reference_mean is not None:
+        offset = np.asarray(reference_mean, dtype=np.float64).reshape(1, -1)
+        if offset.shape[1] != decoded.shape[1]:
+            raise ValueError(f"reference_mean has {offset.shape[1]} values for "
+                             f"{decoded.shape[1]} latent dimensions")
+        centred = (decoded - offset, true - offset)
+        centring = "; latents centred on the training-latent mean"
+    else:
+        centred = (decoded, true)
     for similarity in similarities:
-        ranks = M.retrieval_ranks(decoded, true, similarity)
+        ranks = M.retrieval_ranks(*centred, similarity)
         for k in ks:
             hits = (ranks < k).astype(np.float64)
             chance = min(k / n, 1.0)
@@ -236,7 +254,8 @@ def evaluate_latents(
                 p_value=stats.binomial_pvalue(int(hits.sum()), n, chance), n_images=n,
                 chance=chance,
                 notes=f"{n}-way zero-shot retrieval, {similarity} similarity, ties count as "
-                      f"misses; p: one-sided binomial test against {k}/{n}; {boot_note}",
+                      f"misses; p: one-sided binomial test against {k}/{n}; {boot_note}"
+                      f"{centring}",
             ))
     r, r2 = M.latent_correlation(decoded, true), M.latent_r2(decoded, true)
     intervals = stats.bootstrap_latent_ci(decoded, true, n_boot=n_boot, ci=ci, seed=seed)

@@ -2,9 +2,12 @@
 
 - :mod:`~perceptogram.interpret.groupings`: groups of images by attribute
   (semantic clusters, hue, texture, brightness, user CSV);
-- :mod:`~perceptogram.interpret.perceptogram`: latent-filtered EEG patterns,
-  group means and contrasts, negative-part and winner-take-all views, Haufe
-  patterns along a latent direction, subject averages;
+- :mod:`~perceptogram.interpret.perceptogram`: group means and contrasts,
+  negative-part and winner-take-all views, latent directions between groups,
+  EEG units, subject averages of the channel × time maps that
+  :mod:`perceptogram.linear.patterns` computes (latent-filtered EEG patterns with
+  :class:`~perceptogram.linear.patterns.LatentEncoder`, Haufe patterns with
+  :func:`~perceptogram.linear.patterns.haufe_patterns`);
 - :mod:`~perceptogram.interpret.significance`: cluster permutation tests over
   channel × time;
 - :mod:`~perceptogram.interpret.electrodes` and
@@ -30,13 +33,10 @@ from perceptogram.interpret.groupings import (
     split_grouping,
 )
 from perceptogram.interpret.perceptogram import (
-    LatentEncoder,
     average_subjects,
     contrast,
-    direction_pattern,
     group_means,
     latent_direction,
-    latent_filtered_patterns,
     negative_part,
     to_eeg_units,
     winner_take_all,
@@ -77,7 +77,6 @@ __all__ = [
     "ChannelImportance",
     "ClusterResult",
     "Grouping",
-    "LatentEncoder",
     "QualityCurve",
     "TimeSwapResult",
     "average_subjects",
@@ -89,14 +88,12 @@ __all__ = [
     "column_correlation",
     "contrast",
     "dimension_correlation",
-    "direction_pattern",
     "fit_ridge",
     "group_cluster_test",
     "group_means",
     "grouping_from_csv",
     "hue_grouping",
     "latent_direction",
-    "latent_filtered_patterns",
     "mean_correlation",
     "mirror_features",
     "mirror_permutation",

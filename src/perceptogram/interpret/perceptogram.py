@@ -1,164 +1,55 @@
-"""Perceptograms: channel × time maps of what a linear decoder reads.
+"""Perceptograms: groups, contrasts and views of channel × time maps.
 
-Two ways of turning a linear model back into EEG space:
+The maps themselves come from :mod:`perceptogram.linear.patterns`:
+:class:`~perceptogram.linear.patterns.LatentEncoder` (latent-filtered EEG
+patterns, the paper's perceptograms: one map per decoded latent, or per latent
+direction) and :func:`~perceptogram.linear.patterns.haufe_patterns` (Haufe
+activation patterns of the decoder along latent directions, e.g.
+:func:`latent_direction`). This module averages them over groups of images,
+contrasts groups, reduces them to their negative part or to a winner-take-all
+label, converts them back to EEG units and averages subjects.
 
-- **latent-filtered EEG patterns** (the paper's perceptograms): an encoding
-  ridge maps (z-scored) latents back to (z-scored) EEG; each image's decoded
-  latent pushed through it gives a channel × time pattern. Averaged over a
-  group of images, contrasted between groups, or reduced to their negative part
-  or to a winner-take-all label, they show where and when a group differs;
-- **Haufe activation patterns** (Haufe et al. 2014) of the decoder along a
-  latent direction, e.g. the direction separating two groups' latents.
+Every function takes either a plain array or a
+:class:`~perceptogram.linear.patterns.ChannelTimeMaps`; given the latter it
+returns a ``ChannelTimeMaps`` with the same channels and times and named maps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.interpret.groupings import Grouping
+from perceptogram.linear.patterns import ChannelTimeMaps
+
+Maps = TypeVar("Maps", np.ndarray, ChannelTimeMaps)
 
 
-class LatentEncoder:
-    """Encoding ridge from z-scored latents back to EEG features (the paper's encoder).
-
-    Parameters
-    ----------
-    alpha : float
-        Regularisation of the encoding ridge (paper: 1e3).
-
-    Attributes
-    ----------
-    mean_, scale_ : ndarray, shape (n_latent,)
-        Training latent statistics used to z-score latents.
-    ridge_ : perceptogram.linear.ridge.Ridge
-        Fitted ridge, ``coef_`` of shape (n_channels * n_times, n_latent).
-    n_channels_ : int
-    """
-
-    def __init__(self, alpha: float = 1e3) -> None:
-        self.alpha = alpha
-
-    def fit(self, X_train: np.ndarray, Y_train: np.ndarray, n_channels: int) -> LatentEncoder:
-        """Fit the encoder.
-
-        Parameters
-        ----------
-        X_train : ndarray, shape (n_train, n_channels * n_times)
-            Training EEG features, flattened channel-major (z-scored, as
-            returned by :func:`perceptogram.data.prepare.prepare`).
-        Y_train : ndarray, shape (n_train, n_latent)
-            True latents of the training images.
-        n_channels : int
-            Number of channels (to reshape the features).
-        """
-        from perceptogram.linear.ridge import Ridge
-
-        X_train = np.asarray(X_train, dtype=np.float64)
-        Y_train = np.asarray(Y_train, dtype=np.float64)
-        if X_train.ndim != 2 or Y_train.ndim != 2 or X_train.shape[0] != Y_train.shape[0]:
-            raise DataFormatError(
-                f"LatentEncoder: X_train {X_train.shape} and Y_train {Y_train.shape} must "
-                "be 2-D with one row per training image"
-            )
-        if X_train.shape[1] % n_channels:
-            raise ChannelMismatchError(
-                f"LatentEncoder: {X_train.shape[1]} features are not a multiple of "
-                f"{n_channels} channels"
-            )
-        self.mean_ = Y_train.mean(axis=0)
-        scale = Y_train.std(axis=0)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.ridge_ = Ridge(alpha=self.alpha, dtype="float64").fit(
-            (Y_train - self.mean_) / self.scale_, X_train)
-        self.n_channels_ = int(n_channels)
-        return self
-
-    def patterns(self, latents: np.ndarray) -> np.ndarray:
-        """Latent-filtered EEG pattern of each latent vector.
-
-        Parameters
-        ----------
-        latents : ndarray, shape (n_images, n_latent)
-            Decoded latents (e.g. of the test images).
-
-        Returns
-        -------
-        ndarray, shape (n_images, n_channels, n_times)
-        """
-        latents = np.asarray(latents, dtype=np.float64)
-        if latents.ndim != 2 or latents.shape[1] != self.mean_.shape[0]:
-            raise DataFormatError(
-                f"LatentEncoder: latents have shape {latents.shape}, expected "
-                f"(n_images, {self.mean_.shape[0]})"
-            )
-        out = self.ridge_.predict((latents - self.mean_) / self.scale_)
-        return np.asarray(out).reshape(latents.shape[0], self.n_channels_, -1)
-
-    def direction_map(self, direction: np.ndarray) -> np.ndarray:
-        """EEG change predicted for a step ``direction`` in latent space.
-
-        The encoder is linear, so this is the difference between the patterns
-        of ``m + direction`` and ``m`` for any latent ``m``: the perceptogram of
-        the direction itself, free of the other latent dimensions that two
-        finite groups of images happen to differ in.
-
-        Parameters
-        ----------
-        direction : ndarray, shape (n_latent,)
-            In latent units (e.g. :func:`latent_direction`).
-
-        Returns
-        -------
-        ndarray, shape (n_channels, n_times)
-        """
-        direction = np.asarray(direction, dtype=np.float64)
-        return self.patterns((self.mean_ + direction)[None])[0] - self.patterns(
-            self.mean_[None])[0]
+def _unwrap(maps: Any) -> tuple[np.ndarray, ChannelTimeMaps | None]:
+    """The float array of ``maps`` and, for a ChannelTimeMaps, the maps themselves."""
+    if isinstance(maps, ChannelTimeMaps):
+        return np.asarray(maps.data, dtype=float), maps
+    return np.asarray(maps, dtype=float), None
 
 
-def latent_filtered_patterns(
-    decoded: np.ndarray,
-    X_train: np.ndarray,
-    Y_train: np.ndarray,
-    n_channels: int,
-    *,
-    alpha: float = 1e3,
-) -> np.ndarray:
-    """Latent-filtered EEG pattern of each decoded latent (the paper's perceptogram).
-
-    An encoding ridge ``X ≈ Z W + b`` is fitted from the z-scored training
-    latents ``Z`` to the training EEG features (:class:`LatentEncoder`); the
-    pattern of image *i* is its decoded latent, z-scored with the training
-    statistics, pushed through that encoder.
-
-    Parameters
-    ----------
-    decoded : ndarray, shape (n_images, n_latent)
-        Decoded latents (e.g. of the test images).
-    X_train : ndarray, shape (n_train, n_channels * n_times)
-        Training EEG features, flattened channel-major.
-    Y_train : ndarray, shape (n_train, n_latent)
-        True latents of the training images.
-    n_channels : int
-    alpha : float
-        Regularisation of the encoding ridge (paper: 1e3).
-
-    Returns
-    -------
-    ndarray, shape (n_images, n_channels, n_times)
-    """
-    return LatentEncoder(alpha).fit(X_train, Y_train, n_channels).patterns(decoded)
+def _rewrap(data: np.ndarray, like: ChannelTimeMaps | None,
+            names: Sequence[str] | None = None) -> Any:
+    """``data`` as a ChannelTimeMaps on the axes of ``like`` (plain array if None)."""
+    if like is None:
+        return data
+    return ChannelTimeMaps(data, like.ch_names, like.times,
+                           like.names if names is None else tuple(names))
 
 
-def to_eeg_units(maps: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+def to_eeg_units(maps: Maps, scale: np.ndarray | None) -> Maps:
     """Undo the per-feature z-scoring of differences of maps.
 
     Parameters
     ----------
-    maps : ndarray, shape (..., n_channels, n_times)
+    maps : ndarray, shape (..., n_channels, n_times), or ChannelTimeMaps
         Maps in z-scored feature units (differences, contrasts, patterns per
         unit latent).
     scale : ndarray, shape (n_channels * n_times,) or None
@@ -166,30 +57,37 @@ def to_eeg_units(maps: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
 
     Returns
     -------
-    ndarray, same shape
+    ndarray or ChannelTimeMaps, same shape
         In the units of the EEG before z-scoring.
     """
-    maps = np.asarray(maps, dtype=float)
-    if scale is None:
-        return maps
-    return maps * np.asarray(scale, dtype=float).reshape(maps.shape[-2:])
+    data, like = _unwrap(maps)
+    if scale is not None:
+        scale = np.asarray(scale, dtype=float)
+        if scale.size != np.prod(data.shape[-2:]):
+            raise ChannelMismatchError(
+                f"to_eeg_units: {scale.size} feature scales for maps of "
+                f"{data.shape[-2]} channels x {data.shape[-1]} times"
+            )
+        data = data * scale.reshape(data.shape[-2:])
+    return _rewrap(data, like)
 
 
-def group_means(data: np.ndarray, grouping: Grouping) -> np.ndarray:
+def group_means(maps: Maps, grouping: Grouping) -> Maps:
     """Mean map of each group.
 
     Parameters
     ----------
-    data : ndarray, shape (n_images, n_channels, n_times)
+    maps : ndarray, shape (n_images, n_channels, n_times), or ChannelTimeMaps
         One map per image.
     grouping : Grouping
         Groups of the same images.
 
     Returns
     -------
-    ndarray, shape (n_groups, n_channels, n_times)
+    ndarray, shape (n_groups, n_channels, n_times), or ChannelTimeMaps
+        One map per group (named after the groups).
     """
-    data = np.asarray(data, dtype=float)
+    data, like = _unwrap(maps)
     if data.ndim != 3 or data.shape[0] != grouping.n_images:
         raise DataFormatError(
             f"group_means: data of shape {data.shape} for a grouping of "
@@ -198,27 +96,50 @@ def group_means(data: np.ndarray, grouping: Grouping) -> np.ndarray:
     empty = [g for g, n in grouping.counts().items() if n == 0]
     if empty:
         raise DataFormatError(f"group_means: groups {empty} of '{grouping.name}' are empty")
-    return np.stack([data[grouping.mask(g)].mean(axis=0) for g in grouping.group_names])
+    means = np.stack([data[grouping.mask(g)].mean(axis=0) for g in grouping.group_names])
+    return _rewrap(means, like, grouping.group_names)
 
 
-def contrast(data: np.ndarray, grouping: Grouping, group_a: str | int,
-             group_b: str | int) -> np.ndarray:
-    """Group A's mean map minus group B's, shape (n_channels, n_times)."""
+def contrast(maps: Maps, grouping: Grouping, group_a: str | int,
+             group_b: str | int) -> Maps:
+    """Group A's mean map minus group B's.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (n_images, n_channels, n_times), or ChannelTimeMaps
+        One map per image.
+    grouping : Grouping
+    group_a, group_b : str or int
+        Group names (or indices).
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_times), or ChannelTimeMaps
+        The difference (a ChannelTimeMaps holds one map named ``"A − B"``).
+    """
+    data, like = _unwrap(maps)
     means = group_means(data, grouping)
-    return means[grouping.index(group_a)] - means[grouping.index(group_b)]
+    a, b = grouping.index(group_a), grouping.index(group_b)
+    diff = means[a] - means[b]
+    if like is None:
+        return diff
+    name = f"{grouping.group_names[a]} − {grouping.group_names[b]}"
+    return _rewrap(diff[None], like, [name])
 
 
-def negative_part(maps: np.ndarray) -> np.ndarray:
+def negative_part(maps: Maps) -> Maps:
     """Only the negative values of ``maps`` (the rest set to 0), any shape."""
-    return np.minimum(np.asarray(maps, dtype=float), 0.0)
+    data, like = _unwrap(maps)
+    return _rewrap(np.minimum(data, 0.0), like)
 
 
-def winner_take_all(group_maps: np.ndarray, *, sign: int = -1) -> np.ndarray:
+def winner_take_all(group_maps: np.ndarray | ChannelTimeMaps, *, sign: int = -1
+                    ) -> np.ndarray:
     """Which group has the most negative (or positive) value at each sample.
 
     Parameters
     ----------
-    group_maps : ndarray, shape (n_groups, n_channels, n_times)
+    group_maps : ndarray, shape (n_groups, n_channels, n_times), or ChannelTimeMaps
         E.g. :func:`group_means`, usually centred over groups first.
     sign : {-1, 1}
         ``-1``: the most negative group wins (the paper's view of
@@ -231,17 +152,32 @@ def winner_take_all(group_maps: np.ndarray, *, sign: int = -1) -> np.ndarray:
     """
     if sign not in (-1, 1):
         raise ValueError(f"winner_take_all: sign must be -1 or 1, got {sign}")
-    group_maps = np.asarray(group_maps, dtype=float)
-    if group_maps.ndim != 3:
+    data, _ = _unwrap(group_maps)
+    if data.ndim != 3:
         raise DataFormatError(
-            f"winner_take_all: expected (n_groups, n_channels, n_times), got {group_maps.shape}"
+            f"winner_take_all: expected (n_groups, n_channels, n_times), got {data.shape}"
         )
-    return np.argmax(sign * group_maps, axis=0)
+    return np.argmax(sign * data, axis=0)
 
 
 def latent_direction(Y: np.ndarray, grouping: Grouping, group_a: str | int,
                      group_b: str | int) -> np.ndarray:
-    """Difference of the two groups' mean latents, shape (n_latent,)."""
+    """Difference of the two groups' mean latents.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_images, n_latent)
+        Latents of the grouped images.
+    grouping : Grouping
+    group_a, group_b : str or int
+
+    Returns
+    -------
+    ndarray, shape (n_latent,)
+        A direction for
+        :meth:`~perceptogram.linear.patterns.LatentEncoder.direction_maps` or
+        :func:`~perceptogram.linear.patterns.haufe_patterns`.
+    """
     Y = np.asarray(Y, dtype=float)
     if Y.ndim != 2 or Y.shape[0] != grouping.n_images:
         raise DataFormatError(
@@ -250,66 +186,30 @@ def latent_direction(Y: np.ndarray, grouping: Grouping, group_a: str | int,
     return Y[grouping.mask(group_a)].mean(axis=0) - Y[grouping.mask(group_b)].mean(axis=0)
 
 
-def direction_pattern(X: np.ndarray, coef: np.ndarray, direction: np.ndarray,
-                      n_channels: int) -> np.ndarray:
-    """Haufe activation pattern of a linear decoder along a latent direction.
-
-    The decoder's score along ``direction`` is ``s = X coefᵀ direction``; its
-    activation pattern is ``a = Cov(X) w / Var(s)`` with ``w = coefᵀ
-    direction`` (Haufe et al. 2014 with one extracted source), i.e. the
-    covariance of each feature with the score per unit score variance.
-    (:class:`mne.decoding.LinearModel` stores ``Cov(X) w`` for a single target,
-    without the division by ``Var(s)``.)
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_images, n_channels * n_times)
-        EEG features the decoder reads (training set).
-    coef : ndarray, shape (n_latent, n_channels * n_times)
-        Decoder weights (``Ridge.coef_``).
-    direction : ndarray, shape (n_latent,)
-        Latent direction (e.g. :func:`latent_direction`).
-    n_channels : int
-
-    Returns
-    -------
-    ndarray, shape (n_channels, n_times)
-        In the units of ``X`` per unit score.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    coef = np.asarray(coef, dtype=np.float64)
-    direction = np.asarray(direction, dtype=np.float64)
-    if coef.ndim != 2 or coef.shape[1] != X.shape[1] or direction.shape != (coef.shape[0],):
-        raise DataFormatError(
-            f"direction_pattern: X {X.shape}, coef {coef.shape} and direction "
-            f"{direction.shape} do not match"
-        )
-    Xc = X - X.mean(axis=0)
-    score = Xc @ (coef.T @ direction)
-    var = score @ score
-    if var <= 0:
-        raise DataFormatError("direction_pattern: the decoder's score along this direction "
-                              "is constant over images")
-    return (Xc.T @ score / var).reshape(n_channels, -1)
-
-
-def average_subjects(per_subject: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def average_subjects(per_subject: Sequence[Maps]) -> tuple[Maps, np.ndarray]:
     """Stack per-subject maps and average them.
 
     Parameters
     ----------
-    per_subject : sequence of ndarray, each shape (..., n_channels, n_times)
+    per_subject : sequence of ndarray, each shape (..., n_channels, n_times), or of
+        ChannelTimeMaps
         The same maps (same groups, channels and times) for each subject.
 
     Returns
     -------
-    mean : ndarray, shape (..., n_channels, n_times)
+    mean : ndarray, shape (..., n_channels, n_times), or ChannelTimeMaps
     stacked : ndarray, shape (n_subjects, ..., n_channels, n_times)
     """
     if not per_subject:
         raise DataFormatError("average_subjects: no subject maps given")
-    shapes = {np.shape(m) for m in per_subject}
+    unwrapped = [_unwrap(m) for m in per_subject]
+    shapes = {data.shape for data, _ in unwrapped}
     if len(shapes) != 1:
         raise DataFormatError(f"average_subjects: subject maps differ in shape: {shapes}")
-    stacked = np.stack([np.asarray(m, dtype=float) for m in per_subject])
-    return stacked.mean(axis=0), stacked
+    like = unwrapped[0][1]
+    if like is not None and any(
+            other is None or other.ch_names != like.ch_names
+            or not np.allclose(other.times, like.times) for _, other in unwrapped):
+        raise ChannelMismatchError("average_subjects: subject maps differ in channels or times")
+    stacked = np.stack([data for data, _ in unwrapped])
+    return _rewrap(stacked.mean(axis=0), like), stacked

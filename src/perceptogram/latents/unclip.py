@@ -469,8 +469,20 @@ class UnCLIPVAESpace(_UnCLIPComponentSpace):
     name = "unclip-vae"
     _components = ("vae",)
 
-    def __init__(self, pipeline: Any = None, *, image_size: int = 768, **kwargs: Any) -> None:
-        super().__init__(pipeline, **kwargs)
+    def __init__(
+        self,
+        pipeline: Any = None,
+        *,
+        image_size: int = 768,
+        model: str | None = None,
+        revision: str | None = None,
+        device: Any = None,
+        dtype: Any = None,
+        local_files_only: bool = True,
+        batch_size: int = 8,
+    ) -> None:
+        super().__init__(pipeline, model=model, revision=revision, device=device, dtype=dtype,
+                         local_files_only=local_files_only, batch_size=batch_size)
         self.image_size = int(image_size)
         factor = self.scale_factor
         if self.image_size < factor or self.image_size % factor:

@@ -88,6 +88,25 @@ class NumpyBackend:
             eigvals, eigvecs = self.eigh(q)
             return np.sqrt(eigvals)[:, None] * eigvecs.T, False
 
+    def cho_factor(self, a: np.ndarray, shift: float) -> np.ndarray | None:
+        """Lower Cholesky factor of ``a + shift * I``, overwriting ``a``.
+
+        Returns ``None`` when the shifted matrix is not numerically positive definite.
+        """
+        from scipy.linalg import cho_factor
+
+        a.flat[::a.shape[0] + 1] += shift
+        try:
+            return cho_factor(a, lower=True, overwrite_a=True, check_finite=False)[0]
+        except np.linalg.LinAlgError:
+            return None
+
+    def cho_solve(self, factor: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Solve ``L L^T x = b`` for the lower factor ``L`` of :meth:`cho_factor`."""
+        from scipy.linalg import cho_solve
+
+        return cho_solve((factor, True), b, check_finite=False)
+
     def factor_matmul(self, factor: np.ndarray, upper: bool, b: np.ndarray) -> np.ndarray:
         """Compute ``factor @ b``.
 
@@ -163,6 +182,14 @@ class TorchBackend:
             return chol.T.contiguous(), True
         eigvals, eigvecs = self.eigh(q)
         return eigvals.sqrt()[:, None] * eigvecs.T, False
+
+    def cho_factor(self, a: Any, shift: float) -> Any:
+        a.diagonal().add_(shift)
+        chol, info = self.torch.linalg.cholesky_ex(a)
+        return chol if int(info) == 0 else None
+
+    def cho_solve(self, factor: Any, b: Any) -> Any:
+        return self.torch.cholesky_solve(b, factor)
 
     def factor_matmul(self, factor: Any, upper: bool, b: Any) -> Any:
         return factor @ b

@@ -9,9 +9,11 @@ Two readings of the same linear model:
   ``Cov(X) w_d / Var(X w_d)``. The ``n_targets x n_targets`` covariance of the
   predictions is never formed, so directions in a 36,864-d latent space are as
   cheap as in a 10-d one.
-- :func:`decode_encode_patterns`: the published "latent-filtered EEG patterns":
-  an encoding ridge (alpha 1e3) from z-scored latents back to z-scored EEG; the
-  pattern of an image is its decoded latent pushed through that encoder.
+- :class:`LatentEncoder` / :func:`decode_encode_patterns`: the published
+  "latent-filtered EEG patterns": an encoding ridge (alpha 1e3) from z-scored
+  latents back to z-scored EEG; the pattern of an image is its decoded latent
+  pushed through that encoder, the pattern of a latent direction the EEG change
+  the encoder predicts for a step along it.
 
 Feature index ``channel * n_times + time`` (channel-major, as produced by
 :func:`perceptogram.data.prepare.prepare`) is reshaped to ``(n_channels, n_times)``.
@@ -96,6 +98,29 @@ def _axes(X: Any, ch_names: Sequence[str] | None, times: Any
     return X, ch_names, times
 
 
+def _zscore_stats(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = A.mean(axis=0)
+    scale = A.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def _as_rows(A: Any, n_columns: int, what: str) -> np.ndarray:
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[1] != n_columns:
+        raise DataFormatError(
+            f"{what} have shape {A.shape}, expected (n_maps, {n_columns})"
+        )
+    return A
+
+
+def _names(names: Sequence[str] | None, n: int, default: str, what: str) -> tuple[str, ...]:
+    names = tuple(f"{default} {i}" for i in range(n)) if names is None else tuple(names)
+    if len(names) != n:
+        raise DataFormatError(f"{len(names)} names for {n} {what}")
+    return names
+
+
 def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
                    ch_names: Sequence[str] | None = None, times: Any = None,
                    names: Sequence[str] | None = None,
@@ -144,10 +169,7 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
             f"directions have {directions.shape[1]} latent dimensions but the decoder "
             f"has {coef.shape[0]} targets"
         )
-    names = ([f"direction {k}" for k in range(directions.shape[0])] if names is None
-             else list(names))
-    if len(names) != directions.shape[0]:
-        raise DataFormatError(f"{len(names)} names for {directions.shape[0]} directions")
+    names = _names(names, directions.shape[0], "direction", "directions")
     Xc = X - X.mean(axis=0)
     maps = np.empty((directions.shape[0], X.shape[1]))
     for start in range(0, directions.shape[0], batch_size):
@@ -158,15 +180,131 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
         cov_w = Xc.T @ sources  # (n_features, batch), both scaled by n - 1
         scale = np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)
         maps[block] = (cov_w * scale).T
-    return ChannelTimeMaps(maps.reshape(-1, len(ch_names), len(times)), ch_names, times,
-                           tuple(names))
+    return ChannelTimeMaps(maps.reshape(-1, len(ch_names), len(times)), ch_names, times, names)
 
 
-def _zscore_stats(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = A.mean(axis=0)
-    scale = A.std(axis=0)
-    scale[scale == 0] = 1.0
-    return mean, scale
+class LatentEncoder:
+    """Encoding ridge from z-scored latents back to z-scored EEG features.
+
+    The published "latent-filtered EEG patterns" read a decoder back into EEG
+    space through this encoder: a :class:`~perceptogram.linear.ridge.Ridge`
+    (``alpha``, 1e3 in the paper) from the training latents to the training
+    EEG features, both z-scored per dimension with their training mean and
+    standard deviation (``ddof=0``; constant dimensions keep scale 1).
+
+    Parameters
+    ----------
+    alpha : float
+        Regularisation of the encoder.
+    backend, device, dtype
+        Passed to the encoder's :class:`~perceptogram.linear.ridge.Ridge`.
+
+    Attributes
+    ----------
+    latent_mean_, latent_scale_ : ndarray, shape (n_latent,)
+        Training-latent statistics used to z-score every latent.
+    feature_mean_, feature_scale_ : ndarray, shape (n_channels * n_times,)
+        Training-feature statistics; maps are in units of ``feature_scale_``
+        (for features from :func:`perceptogram.data.prepare.prepare`, already
+        z-scored with the same statistics, these are the features' own units).
+    ridge_ : Ridge
+        Fitted encoder, ``coef_`` of shape (n_channels * n_times, n_latent).
+    ch_names_ : tuple of str, length n_channels
+    times_ : ndarray, shape (n_times,)
+    """
+
+    def __init__(self, alpha: float = 1e3, *, backend: str = "numpy",
+                 device: str | None = None, dtype: str = "float32") -> None:
+        self.alpha = alpha
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+
+    def fit(self, latents: Any, X: Any, *, ch_names: Sequence[str] | None = None,
+            times: Any = None) -> LatentEncoder:
+        """Fit the encoder latents -> EEG features.
+
+        Parameters
+        ----------
+        latents : array-like, shape (n_train, n_latent)
+            True latents of the training images.
+        X : ndarray, shape (n_train, n_channels * n_times), or EEGFeatures
+            Training EEG features, flattened channel-major.
+        ch_names, times : optional
+            Axes of ``X`` (taken from ``X`` when it is an EEGFeatures).
+
+        Returns
+        -------
+        self
+        """
+        X, self.ch_names_, self.times_ = _axes(X, ch_names, times)
+        latents = np.asarray(latents, dtype=np.float64)
+        if latents.ndim != 2 or latents.shape[0] != X.shape[0]:
+            raise DataFormatError(
+                f"latents {latents.shape} must be 2-D with one row per row of X {X.shape}"
+            )
+        self.latent_mean_, self.latent_scale_ = _zscore_stats(latents)
+        self.feature_mean_, self.feature_scale_ = _zscore_stats(X)
+        self.ridge_ = Ridge(alpha=self.alpha, backend=self.backend, device=self.device,
+                            dtype=self.dtype)
+        self.ridge_.fit((latents - self.latent_mean_) / self.latent_scale_,
+                        (X - self.feature_mean_) / self.feature_scale_)
+        return self
+
+    def _maps(self, flat: Any, names: tuple[str, ...]) -> ChannelTimeMaps:
+        data = np.asarray(flat, dtype=np.float64).reshape(
+            -1, len(self.ch_names_), len(self.times_))
+        return ChannelTimeMaps(data, self.ch_names_, self.times_, names)
+
+    def project(self, decoded: Any, names: Sequence[str] | None = None) -> ChannelTimeMaps:
+        """Latent-filtered EEG pattern of each decoded latent.
+
+        Parameters
+        ----------
+        decoded : array-like, shape (n_images, n_latent)
+            Decoded latents (e.g. of the test images), z-scored here with the
+            training-latent statistics.
+        names : sequence of str, optional
+            Name of each map (e.g. the image files); default ``"image 0"``, ...
+
+        Returns
+        -------
+        ChannelTimeMaps
+            One map per decoded latent, in z-scored feature units.
+        """
+        decoded = _as_rows(decoded, self.latent_mean_.shape[0], "decoded latents")
+        names = _names(names, decoded.shape[0], "image", "decoded latents")
+        return self._maps(
+            self.ridge_.predict((decoded - self.latent_mean_) / self.latent_scale_), names)
+
+    def direction_maps(self, directions: Any,
+                       names: Sequence[str] | None = None) -> ChannelTimeMaps:
+        """EEG change the encoder predicts for a step along each latent direction.
+
+        The encoder is linear, so the pattern of ``m + d`` minus the pattern of
+        ``m`` is the same for every latent ``m``: the map of the direction
+        ``d`` itself, free of the other latent dimensions that two finite
+        groups of images happen to differ in.
+
+        Parameters
+        ----------
+        directions : array-like, shape (n_maps, n_latent) or (n_latent,)
+            Steps in (raw, not z-scored) latent units, e.g. the difference of
+            two groups' mean latents.
+        names : sequence of str, optional
+            Name of each map; default ``"direction 0"``, ...
+
+        Returns
+        -------
+        ChannelTimeMaps
+            ``ridge_.coef_ @ (d / latent_scale_)`` per direction, in z-scored
+            feature units.
+        """
+        directions = _as_rows(np.atleast_2d(directions), self.latent_mean_.shape[0],
+                              "directions")
+        names = _names(names, directions.shape[0], "direction", "directions")
+        coef = np.asarray(self.ridge_.coef_, dtype=np.float64)
+        return self._maps((directions / self.latent_scale_) @ coef.T, names)
 
 
 def decode_encode_patterns(decoded: Any, latents: Any, X: Any, *, alpha: float = 1e3,
@@ -176,11 +314,10 @@ def decode_encode_patterns(decoded: Any, latents: Any, X: Any, *, alpha: float =
                            ) -> ChannelTimeMaps:
     """Latent-filtered EEG patterns: decoded latents pushed through an encoding ridge.
 
-    The encoder is a :class:`~perceptogram.linear.ridge.Ridge` (``alpha``) from
-    the training latents to the training EEG features, both z-scored per
-    dimension with their training mean and standard deviation (``ddof=0``;
-    constant dimensions keep scale 1). Decoded latents are z-scored with the
-    same training-latent statistics, then encoded.
+    Shorthand for ``LatentEncoder(alpha, ...).fit(latents, X).project(decoded)``
+    (see :class:`LatentEncoder`; fit the encoder once and call
+    :meth:`LatentEncoder.project` / :meth:`LatentEncoder.direction_maps` to
+    reuse it).
 
     Parameters
     ----------
@@ -204,26 +341,5 @@ def decode_encode_patterns(decoded: Any, latents: Any, X: Any, *, alpha: float =
     ChannelTimeMaps
         One map per decoded latent, in z-scored EEG units.
     """
-    X, ch_names, times = _axes(X, ch_names, times)
-    latents = np.asarray(latents, dtype=np.float64)
-    decoded = np.asarray(decoded, dtype=np.float64)
-    if latents.ndim != 2 or latents.shape[0] != X.shape[0]:
-        raise DataFormatError(
-            f"latents {latents.shape} must be 2-D with one row per row of X {X.shape}"
-        )
-    if decoded.ndim != 2 or decoded.shape[1] != latents.shape[1]:
-        raise DataFormatError(
-            f"decoded latents have shape {decoded.shape}, expected (n_images, "
-            f"{latents.shape[1]})"
-        )
-    names = ([f"image {i}" for i in range(decoded.shape[0])] if names is None
-             else list(names))
-    if len(names) != decoded.shape[0]:
-        raise DataFormatError(f"{len(names)} names for {decoded.shape[0]} decoded latents")
-    lat_mean, lat_scale = _zscore_stats(latents)
-    x_mean, x_scale = _zscore_stats(X)
-    encoder = Ridge(alpha=alpha, backend=backend, device=device, dtype=dtype)
-    encoder.fit((latents - lat_mean) / lat_scale, (X - x_mean) / x_scale)
-    maps = encoder.predict((decoded - lat_mean) / lat_scale)
-    return ChannelTimeMaps(np.asarray(maps).reshape(-1, len(ch_names), len(times)),
-                           ch_names, times, tuple(names))
+    encoder = LatentEncoder(alpha, backend=backend, device=device, dtype=dtype)
+    return encoder.fit(latents, X, ch_names=ch_names, times=times).project(decoded, names)

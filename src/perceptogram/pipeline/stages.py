@@ -26,7 +26,7 @@ from perceptogram.pipeline.artifacts import (
     save_pngs,
     write_rows,
 )
-from perceptogram.pipeline.rundir import RunDir
+from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
 
 __all__ = ["PIPELINE", "STAGE_NAMES", "run_subjects", "reconstruction_spaces"]
@@ -123,14 +123,29 @@ def features_settings(config: Config, subject: int | None, space: str | None) ->
     if subject is not None:
         return {"tmin": config.tmin, "tmax": config.tmax, "repetitions": config.repetitions,
                 "channels": config.channels}
-    return {"space": space, "options": config.latents.options.get(space, {}),
+    return {"space": space, "options": _latent_options(config, space),
             "batch_size": config.latents.batch_size}
+
+
+def _latent_options(config: Config, name: str) -> dict[str, Any]:
+    """Keyword arguments of a latent space: its options over the run's defaults.
+
+    The unCLIP spaces default to the reconstruction's model (and, for
+    ``unclip-vae``, its image size), so that the decoded latents are the ones
+    that model reconstructs from.
+    """
+    unclip = config.reconstruction.unclip
+    defaults: dict[str, Any] = {
+        "unclip": {"model": unclip.model},
+        "unclip-vae": {"model": unclip.model, "image_size": unclip.size},
+    }.get(name, {})
+    return {**defaults, **config.latents.options.get(name, {})}
 
 
 def _latent_space(config: Config, name: str):
     from perceptogram.latents.base import get_latent_space
 
-    options = dict(config.latents.options.get(name, {}))
+    options = _latent_options(config, name)
     space = get_latent_space(name, **options)
     if "device" in inspect.signature(type(space)).parameters and "device" not in options:
         space = get_latent_space(name, device=config.device, **options)
@@ -178,6 +193,13 @@ def features_stage(config: Config, subject: int | None, space: str | None,
 
 def _load_latents(run_dir: RunDir, space: str, split: str) -> np.ndarray:
     return np.load(run_dir.unit_dir("features", None, space) / f"{split}.npy")
+
+
+def _retrieval_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | None:
+    """Mean of the training latents when ``metrics.center_latents`` is on, else None."""
+    if not config.metrics.center_latents:
+        return None
+    return _load_latents(run_dir, space, "train").mean(axis=0)
 
 
 def _load_space(config: Config, run_dir: RunDir, space: str):
@@ -233,10 +255,23 @@ def reconstruct_settings(config: Config, subject: int | None, space: str | None
                          ) -> dict[str, Any]:
     methods = reconstruction_spaces(config).get(space, [])
     settings: dict[str, Any] = {"methods": methods}
+    if "retrieval" in methods:
+        settings["center_latents"] = config.metrics.center_latents
     if "unclip" in methods:
         settings["unclip"] = config_to_dict(config)["reconstruction"]["unclip"]
         settings["device"] = config.device
+        # The img2img start is read from another space's unit, which the runner does
+        # not count among this unit's inputs: its digest makes it one.
+        settings["vae_start"] = None
+        if _uses_vae_start(config):
+            start = Unit("predict", subject, "unclip-vae")
+            settings["vae_start"] = RunDir(config.output).digest(start)
     return settings
+
+
+def _uses_vae_start(config: Config) -> bool:
+    """Whether decoded ``unclip-vae`` latents seed unCLIP generation (img2img)."""
+    return "unclip-vae" in config.latents.spaces
 
 
 def reconstruct_stage(config: Config, subject: int | None, space: str | None,
@@ -258,7 +293,10 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
             from perceptogram.data.images import load_images
             from perceptogram.reconstruct.retrieval import retrieve
 
-            nearest = retrieve(decoded, _load_latents(run_dir, space, "train"), k=1)[:, 0]
+            gallery = _load_latents(run_dir, space, "train")
+            offset = _retrieval_offset(config, run_dir, space)
+            centre = 0.0 if offset is None else offset
+            nearest = retrieve(decoded - centre, gallery - centre, k=1)[:, 0]
             train_paths = _image_paths(config, "train")
             images = load_images([train_paths[i] for i in nearest])
             save_array(out / "retrieval" / "nearest_train.npy", nearest)
@@ -275,9 +313,9 @@ def _unclip_images(config: Config, subject: int | None, decoded: np.ndarray,
     from perceptogram.reconstruct.unclip import UnCLIPReconstructor
 
     u = config.reconstruction.unclip
-    pipe = load_unclip_pipeline(u.model, device=None if config.device == "cpu" else config.device)
+    pipe = load_unclip_pipeline(u.model, device=config.device)
     vae_latents = None
-    if "unclip-vae" in config.latents.spaces:
+    if _uses_vae_start(config):
         vae_latents = np.load(run_dir.unit_dir("predict", subject, "unclip-vae") / "decoded.npy")
     reconstructor = UnCLIPReconstructor(pipe, num_inference_steps=u.steps,
                                         guidance_scale=u.guidance, strength=u.strength,
@@ -311,9 +349,12 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     true = _load_latents(run_dir, space, "test")
     stats = {"n_boot": config.metrics.n_boot, "n_perm": config.metrics.n_permutations,
              "seed": config.seed}
+    offset = _retrieval_offset(config, run_dir, space)
     rows = list(evaluate_latents(decoded, true, subject=subject, method=latent_method(space),
-                                 similarities=("cosine",), **stats))
-    ranks = np.argsort(-m.similarity_matrix(decoded, true, metric="cosine"), axis=1)
+                                 similarities=("cosine",), reference_mean=offset, **stats))
+    centre = 0.0 if offset is None else offset
+    ranks = np.argsort(-m.similarity_matrix(decoded - centre, true - centre, metric="cosine"),
+                       axis=1)
     save_array(out / "ranks.npy", ranks[:, : min(5, len(true))])
 
     per_image: list[dict[str, Any]] = []

@@ -1,33 +1,23 @@
-"""Scalp maps of channel × time patterns: strips of MNE topomaps over time."""
+"""Scalp maps of channel × time patterns: strips of topomaps over time.
+
+Each map looks like :func:`mne.viz.plot_topomap` (head outline, ears, nose,
+Clough-Tocher interpolation with local extrapolation, clipped to the
+extrapolation boundary) but is drawn from the channel set's cached
+:class:`~perceptogram.viz.scalp.ScalpLayout`: one matrix product per map
+instead of one interpolator per map.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 
 from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import DIVERGING_CMAP, pyplot, symmetric_limit
+from perceptogram.viz.scalp import ScalpLayout, head_sphere, scalp_layout
 
-
-@lru_cache(maxsize=1)
-def head_sphere() -> tuple[float, float, float, float]:
-    """Sphere ``(x, y, z, radius)`` in metres fitted to the whole easycap-M1 cap.
-
-    A posterior-only cap cannot define the head by itself; fitting the sphere
-    to every position of the full montage puts the head outline where the
-    head is, with the 17 posterior channels at its back.
-    """
-    import mne
-
-    montage = mne.channels.make_standard_montage("easycap-M1")
-    info = mne.create_info(montage.ch_names, 100.0, "eeg")
-    info.set_montage(montage)
-    radius, origin, _ = mne.bem.fit_sphere_to_headshape(
-        info, dig_kinds=("eeg",), units="m", verbose=False
-    )
-    return (float(origin[0]), float(origin[1]), float(origin[2]), float(radius))
+__all__ = ["head_sphere", "plot_topomap", "plot_topomap_strip", "time_indices"]
 
 
 def time_indices(times: np.ndarray, at: Sequence[float]) -> np.ndarray:
@@ -50,6 +40,13 @@ def time_indices(times: np.ndarray, at: Sequence[float]) -> np.ndarray:
     return np.abs(times[None, :] - at[:, None]).argmin(axis=1)
 
 
+#: Marker of masked (e.g. significant) channels.
+MASK_MARKER = dict(marker="o", markerfacecolor="k", markeredgecolor="w", markersize=3,
+                   markeredgewidth=1, linewidth=0)
+#: Drawing order, as in MNE: image, contours, head outline, sensors.
+_ZORDER = dict(image=1.0, contours=2.0, outline=2.5, sensors=3.0)
+
+
 def plot_topomap(
     values: np.ndarray,
     ch_names: Sequence[str],
@@ -62,7 +59,7 @@ def plot_topomap(
     contours: int = 0,
     posterior_view: bool = True,
 ):
-    """One scalp map (MNE topomap with head outline).
+    """One scalp map with head outline, as :func:`mne.viz.plot_topomap` draws it.
 
     Parameters
     ----------
@@ -91,33 +88,53 @@ def plot_topomap(
     matplotlib.image.AxesImage
         The image, for a colorbar.
     """
-    import mne
-
-    from perceptogram.data.montage import make_info
-
     values = np.asarray(values, dtype=float)
     if values.shape != (len(ch_names),):
         raise DataFormatError(
             f"plot_topomap: {values.shape} values for {len(ch_names)} channels"
         )
+    if mask is not None and np.shape(mask) != values.shape:
+        raise DataFormatError(
+            f"plot_topomap: mask shape {np.shape(mask)} for {len(ch_names)} channels"
+        )
     if ax is None:
         _, ax = pyplot().subplots(figsize=(2.5, 2.5))
+    layout = scalp_layout(ch_names)
     lim = symmetric_limit(values, vlim)
-    im, _ = mne.viz.plot_topomap(
-        values,
-        make_info(list(ch_names), 100.0),
-        axes=ax,
-        show=False,
-        cmap=cmap,
-        vlim=(-lim, lim),
-        sphere=head_sphere(),
-        extrapolate="local",
-        contours=contours,
-        sensors=sensors,
-        mask=mask,
-        mask_params=dict(marker="o", markerfacecolor="k", markeredgecolor="w",
-                         markersize=3),
-    )
+    return _draw(ax, layout, layout.image(values), lim=lim, cmap=cmap, mask=mask,
+                 sensors=sensors, contours=contours, posterior_view=posterior_view)
+
+
+def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, lim: float, cmap: str,
+          mask: np.ndarray | None, sensors: bool, contours: int, posterior_view: bool):
+    """Draw one interpolated ``image`` (res, res) of ``layout`` into ``ax``."""
+    from matplotlib import rcParams
+    from matplotlib.patches import Polygon
+
+    ax.xaxis.set_ticks([])
+    ax.yaxis.set_ticks([])
+    ax.set_frame_on(False)
+    im = ax.imshow(image, cmap=cmap, vmin=-lim, vmax=lim, origin="lower", aspect="equal",
+                   extent=layout.extent, interpolation="bilinear", zorder=_ZORDER["image"])
+    head = Polygon(layout.clip, clip_on=True, transform=ax.transData)
+    im.set_clip_path(head)
+    finite = image[np.isfinite(image)]
+    if contours and finite.size and np.ptp(finite) > 0:
+        lines = ax.contour(*layout.grid, image, contours, colors="k",
+                           linewidths=MASK_MARKER["markeredgewidth"] / 2.0,
+                           zorder=_ZORDER["contours"])
+        lines.set_clip_path(head)
+    marked = (np.zeros(len(layout.ch_names), bool) if mask is None
+              else np.asarray(mask, dtype=bool))
+    x, y = layout.pos.T
+    if sensors:
+        ax.scatter(x[~marked], y[~marked], s=0.25, marker="o", edgecolor="k",
+                   facecolor="none", zorder=_ZORDER["sensors"])
+    if marked.any():
+        ax.plot(x[marked], y[marked], zorder=_ZORDER["sensors"], **MASK_MARKER)
+    for line_x, line_y in layout.outlines.values():
+        ax.plot(line_x, line_y, color=rcParams["axes.edgecolor"], linewidth=1, clip_on=False,
+                zorder=_ZORDER["outline"])
     if posterior_view:
         x0, y0, _, radius = head_sphere()
         ax.set_xlim(x0 - 1.2 * radius, x0 + 1.2 * radius)
@@ -198,13 +215,17 @@ def plot_topomap_strip(
         n_rows, n_cols, figsize=(size * n_cols + 1.2, 0.62 * size * n_rows + 0.5),
         squeeze=False, gridspec_kw=dict(wspace=0.05, hspace=0.15),
     )
+    layout = scalp_layout(ch_names)
+    shown = data[:, :, idx]  # (n_maps, n_channels, n_shown)
+    images = layout.image(shown.transpose(1, 0, 2).reshape(len(ch_names), -1))
+    images = images.reshape(*images.shape[:2], n_rows, n_cols)
     im = None
     for r in range(n_rows):
         for c, t in enumerate(idx):
             ax = axes[r, c]
-            im = plot_topomap(data[r, :, t], ch_names, ax=ax, vlim=lim, cmap=cmap,
-                              mask=None if mask is None else mask[r, :, t],
-                              sensors=False)
+            im = _draw(ax, layout, images[:, :, r, c], lim=lim, cmap=cmap,
+                       mask=None if mask is None else mask[r, :, t], sensors=False,
+                       contours=0, posterior_view=True)
             if r == 0:
                 ax.set_title(f"{times[t] * 1000:.0f} ms", fontsize=7)
         if names is not None:
