@@ -27,16 +27,15 @@ from perceptogram.data.prepare import prepare
 from perceptogram.data.synthetic import load_ground_truth, simulate_dataset
 from perceptogram.data.things_eeg2 import load_subject
 from perceptogram.interpret import (
-    LatentEncoder,
     categorical_grouping,
     contrast,
     dimension_correlation,
-    direction_pattern,
     group_cluster_test,
     split_grouping,
     time_swap_probe,
     to_eeg_units,
 )
+from perceptogram.linear.patterns import LatentEncoder, haufe_patterns
 from perceptogram.linear.ridge import Ridge
 from perceptogram.viz import plot_channel_time, plot_timecourse, plot_topomap_strip, save_figure
 
@@ -60,10 +59,12 @@ def main(out: Path, workdir: Path) -> None:
     Y_train, Y_test = latents("train"), latents("test")
     decoder = Ridge(alpha=3e3).fit(train.X, Y_train)
     decoded = decoder.predict(test.X)
-    encoder = LatentEncoder(alpha=1e3).fit(train.X, Y_train, train.n_channels)
-    patterns = encoder.patterns(decoded)
+    encoder = LatentEncoder(alpha=1e3).fit(Y_train, train)
+    patterns = encoder.project(decoded)
     post = truth.times >= -1e-9
-    eye = np.eye(len(names))
+    unit = np.eye(len(names))[[names.index(name) for name in PLANTED]]
+    direction_maps = to_eeg_units(encoder.direction_maps(unit, names=PLANTED), train.scale)
+    haufe_maps = to_eeg_units(haufe_patterns(decoder, train, unit, names=PLANTED), train.scale)
 
     print("decoding (test correlation per latent):")
     for n, r in zip(names, dimension_correlation(Y_test, decoded)):
@@ -71,26 +72,22 @@ def main(out: Path, workdir: Path) -> None:
     print("recovery vs planted pattern (subject 1):")
     print(f"  {'attribute':12s} {'direction':>9s} {'haufe':>6s} {'contrast':>8s} "
           f"{'peak ms':>8s} {'planted':>8s} {'peak ch':>7s} {'planted':>7s}")
-    direction_maps = []
     for name in PLANTED:
         j = names.index(name)
         planted = truth.subjects[1].patterns[name][:, post]
-        m = to_eeg_units(encoder.direction_map(eye[j]), train.scale)
-        h = to_eeg_units(direction_pattern(train.X, decoder.coef_, eye[j], train.n_channels),
-                         train.scale)
+        m, h = direction_maps[name], haufe_maps[name]
         grouping = split_grouping(Y_test[:, j], name, quantile=0.5)
-        c = to_eeg_units(contrast(patterns, grouping, "high", "low"), train.scale)
+        c = to_eeg_units(contrast(patterns, grouping, "high", "low"), train.scale).data[0]
         ch, t = np.unravel_index(np.argmax(np.abs(m)), m.shape)
         r = [float(np.corrcoef(x.ravel(), planted.ravel())[0, 1]) for x in (m, h, c)]
         print(f"  {name:12s} {r[0]:9.3f} {r[1]:6.3f} {r[2]:8.3f} "
               f"{train.times[t] * 1000:8.0f} {truth.latencies[name] * 1000:8.0f} "
               f"{train.ch_names[ch]:>7s} {truth.peak_channels[name]:>7s}")
-        direction_maps.append(m)
-    direction_maps = np.stack(direction_maps)
 
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot_topomap_strip(direction_maps, train.ch_names, train.times,
-                             names=list(PLANTED), unit="EEG change per unit attribute",
+    fig = plot_topomap_strip(direction_maps.data, direction_maps.ch_names,
+                             direction_maps.times, names=direction_maps.names,
+                             unit="EEG change per unit attribute",
                              title="Direction perceptograms (simulated subject 1)", size=0.55)
     save_figure(fig, out / "perceptograms_topomaps", formats=("png",), dpi=110)
 
@@ -99,7 +96,8 @@ def main(out: Path, workdir: Path) -> None:
     cluster = group_cluster_test(test.as_channel_time(), grouping, "animate", "food",
                                  ch_names=train.ch_names, times=train.times,
                                  n_permutations=500, seed=0)
-    recovered = to_eeg_units(contrast(patterns, grouping, "animate", "food"), train.scale)
+    recovered = to_eeg_units(contrast(patterns, grouping, "animate", "food"),
+                             train.scale).data[0]
     planted = 2.0 * truth.subjects[1].patterns["superclass"][:, post]  # +1 vs -1
     print(f"animate - food cluster test on test EEG: min p = {cluster.min_p:.3f}, "
           f"{cluster.mask.sum()} significant samples")

@@ -168,3 +168,18 @@ def test_report_renders_in_headless_chromium(tiny_run):
     finally:
         driver.quit()
     assert (ARTIFACTS / "report-tiny.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_full_size_demo_beats_chance(tmp_path):
+    """The default ``perceptogram demo`` (3 subjects, 1,600 training images)."""
+    from perceptogram.pipeline.demo import run_demo
+
+    result = run_demo(tmp_path / "run", size="default")
+    assert result.report.is_file()
+    rows = [r for r in _metrics(tmp_path / "run")
+            if r["metric"] in ("top-1 (cosine)", "top-5 (cosine)") and "effnet" in r["method"]
+            and r["subject"] not in (None, "mean")]
+    assert len(rows) == 2 * 3
+    for row in rows:  # every subject's retrieval is better than chance, significantly
+        assert row["value"] > row["chance"] and row["p_value"] < 0.05, row

@@ -61,7 +61,12 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # Logs and pipes get no bar: a live display there only writes blank lines.
+        yield from iterable
+        return
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total)
         for item in iterable:
             yield item

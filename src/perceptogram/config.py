@@ -61,7 +61,10 @@ class SimulationConfig(_Section):
     )
     n_train_repetitions: int = Field(4, ge=1, description="Repetitions per training image.")
     n_test_repetitions: int = Field(20, ge=1, description="Repetitions per test image.")
-    image_size: int = Field(64, ge=16, description="Side of the square stimuli, pixels.")
+    image_size: int = Field(
+        64, ge=64, description="Side of the square stimuli, pixels (>= 64 so that the "
+        "texture pattern is resolved)."
+    )
     seed: int = Field(0, description="Seed of the simulation.")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._progress import is_quiet
 from perceptogram.errors import MissingWeightsError, PerceptogramError, require
 from perceptogram.latents.base import check_images, register
 
@@ -147,7 +148,10 @@ def load_unclip_pipeline(
         If the weights are not available locally; the message says how to get them.
     """
     diffusers = require("diffusers", extra="diffusion", purpose=_PURPOSE)
-    require("transformers", extra="diffusion", purpose=_PURPOSE)
+    transformers = require("transformers", extra="diffusion", purpose=_PURPOSE)
+    if is_quiet():
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
     device = default_device() if device is None else device
     torch_dtype = resolve_torch_dtype(dtype, device)
     skip: dict[str, None] = {}

@@ -72,7 +72,8 @@ def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
     from perceptogram.data.images import load_images
     from perceptogram.data.things_eeg2 import load_image_metadata
     from perceptogram.interpret.electrodes import pattern_energy
-    from perceptogram.interpret.perceptogram import contrast, group_means, latent_filtered_patterns
+    from perceptogram.interpret.perceptogram import contrast, group_means
+    from perceptogram.linear.patterns import decode_encode_patterns
 
     settings = config.interpretability
     space = settings.space
@@ -81,8 +82,8 @@ def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
     Y_train = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
     Y_test = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
-    patterns = latent_filtered_patterns(decoded, train.X, Y_train, train.n_channels,
-                                        alpha=settings.encoder_alpha)
+    patterns = decode_encode_patterns(decoded, Y_train, train,
+                                      alpha=settings.encoder_alpha).data
     images = load_images(load_image_metadata(config.data_root()).image_paths("test"))
     groupings = attribute_groupings(config, images, Y_test, test.concepts)
 

@@ -48,11 +48,17 @@ def _mean(rows: list[Any], method: str, metric: str) -> tuple[float, float | Non
     return (float(np.mean(values)) if values else float("nan")), chance
 
 
+def _retrieval_space(config: Config) -> str:
+    """The latent space whose zero-shot retrieval the headline and examples show."""
+    space = config.reconstruction.retrieval_space
+    return space if space in config.latents.spaces else config.latents.spaces[0]
+
+
 def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
     """Three sentences: retrieval vs chance, PixCorr/SSIM, the strongest perceptogram."""
     subjects = run_subjects(config, run_dir)
     n_sub = f"mean of {len(subjects)} subject{'s' * (len(subjects) != 1)}"
-    space = config.reconstruction.retrieval_space
+    space = _retrieval_space(config)
     top1, chance1 = _mean(rows, latent_method(space), "top-1 (cosine)")
     top5, chance5 = _mean(rows, latent_method(space), "top-5 (cosine)")
     n_test = next((r.n_images for r in rows if r.method == latent_method(space)), 0)
@@ -178,7 +184,7 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
                 title = f"{subject_label(s)} · {reconstruction_method(config, method)}"
                 reconstructions[title] = _reconstruction_strips(config, run_dir, s, space,
                                                                 method, truth)
-        space = config.reconstruction.retrieval_space
+        space = _retrieval_space(config)
         retrievals[f"{subject_label(s)} · {space} latents, top-5 of {len(truth)} test "
                    "images (outlined: the image that was seen)"] = _retrieval_strips(
                        run_dir, s, space, truth)

@@ -300,15 +300,21 @@ def _default_jobs(config: Config, pipeline: Pipeline, run_dir: RunDir, n_units: 
 
 def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int
                ) -> list[float]:
-    if n_jobs <= 1:
-        from perceptogram._progress import track
+    from perceptogram._progress import track
 
+    if n_jobs <= 1:
         items = track(todo, f"{stage.name}") if len(todo) > 1 else todo
         return [_run_unit(stage, config, unit, run_dir, key, settings, inputs)
                 for unit, key, settings, inputs in items]
+    import warnings
+
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_run_unit)(stage, config, unit, run_dir, key, settings, inputs)
-        for unit, key, settings, inputs in todo
-    )
+    with warnings.catch_warnings():
+        # loky recycles idle workers between stages and warns about it; harmless here.
+        warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning)
+        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
+            delayed(_run_unit)(stage, config, unit, run_dir, key, settings, inputs)
+            for unit, key, settings, inputs in todo
+        )
+        return list(track(results, f"{stage.name} ({n_jobs} processes)", total=len(todo)))
