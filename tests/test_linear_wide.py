@@ -157,12 +157,14 @@ def test_wide_custom_splitter_not_a_partition():
     for _ in range(3):  # overlapping validation sets, training sets not complements
         perm = rng.permutation(45)
         splits.append((np.sort(perm[:30]), np.sort(perm[30:40])))
-    ours = RidgeCV(ALPHAS, cv=splits_splitter(splits), dtype="float64").fit(X, Y)
+    ours = RidgeCV(ALPHAS, cv=FixedSplits(splits), dtype="float64").fit(X, Y)
     np.testing.assert_allclose(ours.cv_errors_, brute_force_errors(X, Y, ALPHAS, splits, True),
                                rtol=1e-6)
 
 
-class splits_splitter:  # noqa: N801 - a minimal scikit-learn splitter
+class FixedSplits:
+    """A minimal scikit-learn splitter yielding fixed (train, val) pairs."""
+
     def __init__(self, splits):
         self.splits = splits
 

@@ -13,11 +13,17 @@ Importing this package does not import torch.
 """
 
 from perceptogram.linear.io import load_model, save_model
-from perceptogram.linear.patterns import ChannelTimeMaps, decode_encode_patterns, haufe_patterns
+from perceptogram.linear.patterns import (
+    ChannelTimeMaps,
+    LatentEncoder,
+    decode_encode_patterns,
+    haufe_patterns,
+)
 from perceptogram.linear.ridge import Ridge, RidgeCV
 
 __all__ = [
     "ChannelTimeMaps",
+    "LatentEncoder",
     "Ridge",
     "RidgeCV",
     "decode_encode_patterns",
