@@ -501,22 +501,25 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
         return decompose_kernel_folds(design, splits, bk)
     X64 = design.X64
     partition = is_partition(splits, design.n_samples)
-    val_grams = []
+    val_grams, val_sums = [], []
     for _, val in splits:
         Xv = X64[_index(val, bk)]
         val_grams.append(Xv.T @ Xv)
+        val_sums.append(Xv.sum(0))
     total = sum(val_grams[1:], val_grams[0]) if partition else None
+    total_sum = sum(val_sums[1:], val_sums[0]) if partition else None
     train_grams, val_centred, means, sums = [], [], [], []
-    for (train, val), val_gram in zip(splits, val_grams):
-        tr_idx, va_idx = _index(train, bk), _index(val, bk)
+    for (train, val), val_gram, sum_val in zip(splits, val_grams, val_sums):
+        tr_idx = _index(train, bk)
         if partition:
             train_gram = total - val_gram
         else:
             Xt = X64[tr_idx]
             train_gram = Xt.T @ Xt
-        sum_val = X64[va_idx].sum(0)
         if design.fit_intercept:
-            mean = X64[tr_idx].mean(0)
+            # Training mean from sums (no copy of the training rows) when folds partition.
+            mean = ((total_sum - sum_val) / train.shape[0] if partition
+                    else X64[tr_idx].mean(0))
             n_tr, n_va = train.shape[0], val.shape[0]
             train_gram = train_gram - n_tr * (mean[:, None] * mean[None, :])
             cross = mean[:, None] * sum_val[None, :]
