@@ -10,7 +10,6 @@ reconstructor run by hand on the decoded latents the pipeline saved.
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -33,30 +32,12 @@ from unclip_tiny import (  # noqa: E402
     IMAGE_SIZE,
     VAE_SCALE_FACTOR,
     make_tiny_unclip_pipeline,
+    no_network,  # noqa: F401  (autouse fixture)
+    single_thread,  # noqa: F401  (autouse fixture)
 )
 
 N_TEST = 4
 UNCLIP = {"steps": 4, "guidance": 3.0, "strength": 0.5, "size": IMAGE_SIZE, "seed": 3}
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Fail any attempt to open a network connection."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread (no oversubscription on shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

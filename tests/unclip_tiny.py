@@ -5,6 +5,8 @@ Same component types and wiring as ``stabilityai/stable-diffusion-2-1-unclip``
 the embedding, CLIP text encoder + CLIP BPE tokenizer, UNet with a projection class
 embedding, KL autoencoder, DDIM with v-prediction), but a few thousand times smaller,
 so that the whole unCLIP path runs in seconds on a CPU without any download.
+The autouse fixtures ``no_network`` and ``single_thread`` are shared by the test
+modules that import them.
 
 Sizes: embedding dimension 32 (the real model: 1024), VAE downsampling factor 2
 (real: 8), UNet blocks (32, 64) (real: 320, 640, 1280, 1280).
@@ -13,7 +15,10 @@ Sizes: embedding dimension 32 (the real model: 1024), VAE downsampling factor 2
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
+
+import pytest
 
 EMBED_DIM = 32
 """Dimension of the tiny CLIP image embedding (``image_embeds``)."""
@@ -23,6 +28,28 @@ IMAGE_SIZE = 32
 
 VAE_SCALE_FACTOR = 2
 """Downsampling factor of the tiny VAE (two encoder blocks)."""
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any attempt to open a network connection."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models run fastest on one thread (no oversubscription on shared CPUs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _byte_alphabet() -> list[str]:

@@ -13,8 +13,9 @@ from the montage, so a map can show only the clusters that survive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -209,17 +210,29 @@ def group_cluster_test(
             f"{len(xa)} and {len(xb)}"
         )
     threshold = _t_threshold(cluster_alpha, len(xa) + len(xb) - 2, tail)
-    t_obs, clusters, p_values, _ = mne.stats.permutation_cluster_test(
-        [xa, xb],
+    return _run_cluster_test(
+        mne.stats.permutation_cluster_test, [xa, xb], threshold=threshold,
+        n_permutations=n_permutations, tail=tail, seed=seed, n_jobs=n_jobs, alpha=alpha,
+        ch_names=ch_names, times=times, stat_fun=_ttest_ind,
+    )
+
+
+def _run_cluster_test(test: Callable[..., tuple], X: Any, *, threshold: float,
+                      n_permutations: int, tail: int, seed: int, n_jobs: int | None,
+                      alpha: float, ch_names: Sequence[str], times: np.ndarray,
+                      **extra: Any) -> ClusterResult:
+    """Run an MNE cluster permutation test over channel x time adjacency."""
+    t_obs, clusters, p_values, _ = test(
+        X,
         threshold=threshold,
         n_permutations=n_permutations,
         tail=tail,
-        stat_fun=_ttest_ind,
         adjacency=channel_time_adjacency(ch_names, len(times)),
         rng=seed,
         out_type="mask",
         n_jobs=n_jobs,
         verbose=False,
+        **extra,
     )
     return _result(t_obs, clusters, p_values, alpha, ch_names, times)
 
@@ -262,15 +275,8 @@ def subjects_cluster_test(
     if data.shape[0] < 2:
         raise DataFormatError("subjects_cluster_test: need at least 2 subjects")
     threshold = _t_threshold(cluster_alpha, data.shape[0] - 1, tail)
-    t_obs, clusters, p_values, _ = mne.stats.permutation_cluster_1samp_test(
-        data.transpose(0, 2, 1),
-        threshold=threshold,
-        n_permutations=n_permutations,
-        tail=tail,
-        adjacency=channel_time_adjacency(ch_names, len(times)),
-        rng=seed,
-        out_type="mask",
-        n_jobs=n_jobs,
-        verbose=False,
+    return _run_cluster_test(
+        mne.stats.permutation_cluster_1samp_test, data.transpose(0, 2, 1),
+        threshold=threshold, n_permutations=n_permutations, tail=tail, seed=seed,
+        n_jobs=n_jobs, alpha=alpha, ch_names=ch_names, times=times,
     )
-    return _result(t_obs, clusters, p_values, alpha, ch_names, times)

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import perceptogram
 from perceptogram.data.images import resize_images
-from perceptogram.latents.base import check_images, register
+from perceptogram.latents.base import check_images, make_fingerprint, register
 
 FEATURE_NAMES = (
     "hue_cos",
@@ -152,10 +151,8 @@ class ImageAttributes:
 
     def fingerprint(self) -> str:
         """Descriptor definitions, measurement size, cutoff and package version."""
-        return (
-            f"attributes|{','.join(FEATURE_NAMES)}|image_size={self.image_size}"
-            f"|cutoff={self.cutoff:g}|perceptogram={perceptogram.__version__}"
-        )
+        return make_fingerprint("attributes", ",".join(FEATURE_NAMES),
+                                image_size=self.image_size, cutoff=f"{self.cutoff:g}")
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Measure the descriptors.

@@ -122,6 +122,29 @@ def get_latent_space(name: str, **kwargs: Any) -> LatentSpace:
     return factory(**kwargs)
 
 
+def make_fingerprint(*fields: Any, **settings: Any) -> str:
+    """Join identity fields and settings into a ``|``-separated fingerprint.
+
+    Parameters
+    ----------
+    *fields
+        Values written as they are (space name, weights revision, ...).
+    **settings
+        Values written as ``key=value``, in the order given.
+
+    Returns
+    -------
+    fingerprint : str
+        ``"field|...|key=value|...|perceptogram=<package version>"``.
+    """
+    from perceptogram import __version__
+
+    parts = [str(field) for field in fields]
+    parts += [f"{key}={value}" for key, value in settings.items()]
+    parts.append(f"perceptogram={__version__}")
+    return "|".join(parts)
+
+
 def check_images(images: np.ndarray) -> np.ndarray:
     """Validate an image batch: uint8, shape (n_images, height, width, 3).
 

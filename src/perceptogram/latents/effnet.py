@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import perceptogram
-from perceptogram.latents.base import check_images, register
+from perceptogram.latents.base import check_images, make_fingerprint, register
 from perceptogram.nets.efficientnet_lite import (
     EMBED_DIM,
     INPUT_SIZE,
@@ -57,10 +56,8 @@ class EffNetSpace:
 
     def fingerprint(self) -> str:
         """Weights file, package versions and preprocessing."""
-        return (
-            f"effnet|{self.net.revision}|{EfficientNetLite0.preprocess_description}"
-            f"|perceptogram={perceptogram.__version__}"
-        )
+        return make_fingerprint("effnet", self.net.revision,
+                                EfficientNetLite0.preprocess_description)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Embed images.

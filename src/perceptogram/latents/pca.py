@@ -36,7 +36,7 @@ from perceptogram._io import atomic_path, write_json_atomic
 from perceptogram._progress import track
 from perceptogram.data.images import iter_image_batches, resize_images
 from perceptogram.errors import DataFormatError, PerceptogramError
-from perceptogram.latents.base import check_images, register
+from perceptogram.latents.base import check_images, make_fingerprint, register
 
 ImageSource = Sequence[str | os.PathLike] | np.ndarray | Iterable[np.ndarray]
 
@@ -239,11 +239,8 @@ class _PixelSpace(abc.ABC):
         """Space name, image size, component count, hash of the fitted arrays, version."""
         self._check_fitted()
         arrays = self._arrays()
-        return (
-            f"{self.name}|image_size={self.image_size}|n_components={self.dim}"
-            f"|fit={_digest(*(arrays[key] for key in sorted(arrays)))}"
-            f"|perceptogram={perceptogram.__version__}"
-        )
+        return make_fingerprint(self.name, image_size=self.image_size, n_components=self.dim,
+                                fit=_digest(*(arrays[key] for key in sorted(arrays))))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the fitted state: arrays to ``path`` (.safetensors), metadata beside it (.json).

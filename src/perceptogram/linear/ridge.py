@@ -73,6 +73,15 @@ def check_alphas(alphas: Any, *, allow_zero: bool, name: str = "alphas") -> np.n
 class _BaseRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Validation, target batching, intercept and rescaling shared by the estimators."""
 
+    def __init__(self, *, fit_intercept: bool, backend: str, device: str | None,
+                 dtype: str, rescale: str, batch_size: int | None) -> None:
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.rescale = rescale
+        self.batch_size = batch_size
+
     def _backend(self) -> Backend:
         if self.rescale not in RESCALE_MODES:
             raise ValueError(f"rescale must be one of {RESCALE_MODES}, got {self.rescale!r}")
@@ -93,9 +102,10 @@ class _BaseRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"batch_size must be a positive int or None, got {self.batch_size!r}")
         return solvers.target_batches(n_targets, n_samples, self.batch_size)
 
-    def _store(self, coef: np.ndarray, design: solvers.Design, y_mean: np.ndarray,
-               y_var: np.ndarray, y_ndim: int, bk: Backend) -> None:
-        """Set ``coef_``, ``intercept_`` and the rescaling statistics."""
+    def _store(self, coef: np.ndarray, alpha: np.ndarray, design: solvers.Design,
+               y_mean: np.ndarray, y_var: np.ndarray, y_ndim: int, bk: Backend) -> None:
+        """Set ``alpha_``, ``coef_``, ``intercept_`` and the rescaling statistics."""
+        self.alpha_ = np.array(alpha) if y_ndim == 2 else float(alpha[0])
         dtype = np.dtype(self.dtype)
         intercept = (y_mean - coef.astype(np.float64) @ design.x_mean
                      if self.fit_intercept else np.zeros(coef.shape[0]))
@@ -189,6 +199,13 @@ def _prepare_fit(est: _BaseRidge, X: np.ndarray, Y: np.ndarray, bk: Backend,
     return design, y_mean, y_var, blocks
 
 
+def _fixed_alpha_coef(design: solvers.Design, decomp: solvers.Decomposition, block: Any,
+                      alpha: np.ndarray, bk: Backend) -> np.ndarray:
+    """Ridge weights of a block of targets with given alphas, from the eigendecomposition."""
+    proj = solvers.project_targets(design, decomp, block)
+    return bk.to_numpy(solvers.ridge_coef(design, decomp, proj, alpha, bk))
+
+
 class Ridge(_BaseRidge):
     """Ridge regression with a fixed regularisation (the published setting).
 
@@ -234,13 +251,9 @@ class Ridge(_BaseRidge):
                  backend: str = "numpy", device: str | None = None,
                  dtype: str = "float32", rescale: str = "none",
                  batch_size: int | None = None) -> None:
+        super().__init__(fit_intercept=fit_intercept, backend=backend, device=device,
+                         dtype=dtype, rescale=rescale, batch_size=batch_size)
         self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
-        self.rescale = rescale
-        self.batch_size = batch_size
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> Ridge:
         """Fit the ridge weights.
@@ -272,13 +285,10 @@ class Ridge(_BaseRidge):
         coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
         for batch, block in blocks():
             if shifted is None:
-                proj = solvers.project_targets(design, decomp, block)
-                weights = solvers.ridge_coef(design, decomp, proj, alpha[batch], bk)
+                coef[batch] = _fixed_alpha_coef(design, decomp, block, alpha[batch], bk)
             else:
-                weights = solvers.shifted_coef(design, shifted, block, bk)
-            coef[batch] = bk.to_numpy(weights)
-        self.alpha_ = alpha.copy() if y_ndim == 2 else float(alpha[0])
-        self._store(coef, design, y_mean, y_var, y_ndim, bk)
+                coef[batch] = bk.to_numpy(solvers.shifted_coef(design, shifted, block, bk))
+        self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self
 
 
@@ -346,16 +356,12 @@ class RidgeCV(_BaseRidge):
                  fit_intercept: bool = True, backend: str = "numpy",
                  device: str | None = None, dtype: str = "float32",
                  rescale: str = "none", batch_size: int | None = None) -> None:
+        super().__init__(fit_intercept=fit_intercept, backend=backend, device=device,
+                         dtype=dtype, rescale=rescale, batch_size=batch_size)
         self.alphas = alphas
         self.cv = cv
         self.n_splits = n_splits
         self.alpha_per_target = alpha_per_target
-        self.fit_intercept = fit_intercept
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
-        self.rescale = rescale
-        self.batch_size = batch_size
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
         """Select alpha per target by cross-validation, then refit on all samples.
@@ -405,14 +411,12 @@ class RidgeCV(_BaseRidge):
         if not self.alpha_per_target:
             shared = alphas[int(np.argmin(errors.astype(np.float64).sum(axis=1)))]
             for batch, block in blocks():
-                proj = solvers.project_targets(design, decomp, block)
-                coef[batch] = bk.to_numpy(solvers.ridge_coef(
-                    design, decomp, proj, np.full(batch.stop - batch.start, shared), bk))
+                coef[batch] = _fixed_alpha_coef(
+                    design, decomp, block, np.full(batch.stop - batch.start, shared), bk)
             alpha = np.full(n_targets, shared)
         else:
             alpha = alphas[np.argmin(errors, axis=0)]
         self.cv_errors_ = errors
         self.n_splits_ = X.shape[0] if loo else len(splits)
-        self.alpha_ = alpha if y_ndim == 2 else float(alpha[0])
-        self._store(coef, design, y_mean, y_var, y_ndim, bk)
+        self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self

@@ -80,17 +80,36 @@ class Decomposition:
 
 
 @dataclass
-class Fold:
-    """One cross-validation fold, decomposed for fast validation errors.
+class _FoldBase:
+    """Rows and eigendecomposition shared by both kinds of cross-validation fold.
 
     Attributes
     ----------
     train, val : ndarray of int
         Row indices (NumPy) of the training and validation samples.
     train_index, val_index : backend index arrays of the same rows.
-    eigvals : array, shape (n_features,), float64
-        Eigenvalues of the fold-centred training Gram matrix.
-    eigvecs : array, shape (n_features, n_features), working dtype
+    eigvals : array, shape (r,), float64
+        Eigenvalues of the fold-centred training Gram matrix (:class:`Fold`,
+        ``r = n_features``) or kernel matrix (:class:`KernelFold`, ``r = n_train``).
+    eigvecs : array, shape (r, r), working dtype
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    train_index: Any
+    val_index: Any
+    eigvals: Any
+    eigvecs: Any
+
+
+@dataclass
+class Fold(_FoldBase):
+    """One cross-validation fold, decomposed for fast validation errors.
+
+    Attributes
+    ----------
+    train, val, train_index, val_index, eigvals, eigvecs
+        As in :class:`_FoldBase` (Gram form, ``r = n_features``).
     factor : array, shape (m, n_features), working dtype
         ``factor.T @ factor`` is the validation Gram matrix (centred with the
         training means) in the eigenbasis.
@@ -108,12 +127,6 @@ class Fold:
         cross-products are obtained by subtraction from the total).
     """
 
-    train: np.ndarray
-    val: np.ndarray
-    train_index: Any
-    val_index: Any
-    eigvals: Any
-    eigvecs: Any
     factor: Any
     upper: bool
     x_mean: Any
@@ -123,7 +136,7 @@ class Fold:
 
 
 @dataclass
-class KernelFold:
+class KernelFold(_FoldBase):
     """One cross-validation fold in kernel form, for fewer training samples than features.
 
     With ``Kt = (X_tr - mu) (X_tr - mu)^T = Q diag(s) Q^T`` (``mu`` the training
@@ -132,22 +145,12 @@ class KernelFold:
 
     Attributes
     ----------
-    train, val : ndarray of int
-        Row indices (NumPy) of the training and validation samples.
-    train_index, val_index : backend index arrays of the same rows.
-    eigvals : array, shape (n_train,), float64
-        Eigenvalues of the fold-centred training kernel matrix.
-    eigvecs : array, shape (n_train, n_train), working dtype
+    train, val, train_index, val_index, eigvals, eigvecs
+        As in :class:`_FoldBase` (kernel form, ``r = n_train``).
     cross : array, shape (n_val, n_train), working dtype
         ``(X_val - mu) (X_tr - mu)^T Q``.
     """
 
-    train: np.ndarray
-    val: np.ndarray
-    train_index: Any
-    val_index: Any
-    eigvals: Any
-    eigvecs: Any
     cross: Any
 
 

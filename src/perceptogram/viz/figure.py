@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from perceptogram._io import atomic_path
+from perceptogram.errors import DataFormatError
 
 #: Colour-blind-safe diverging map used for signed EEG maps.
 DIVERGING_CMAP = "RdBu_r"
@@ -43,6 +44,41 @@ def symmetric_limit(data: np.ndarray, vlim: float | None = None) -> float:
     finite = finite[np.isfinite(finite)]
     peak = float(finite.max()) if finite.size else 0.0
     return peak if peak > 0 else 1.0
+
+
+def check_map_stack(data: np.ndarray, mask: np.ndarray | None, ch_names: Sequence[str],
+                    times: Sequence[float], caller: str
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Promote one channel x time map to a stack and check data and mask shapes.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times) or (n_maps, n_channels, n_times)
+    mask : ndarray of bool of the same shape as ``data``, or None
+    ch_names : sequence of str, length n_channels
+    times : sequence of float, length n_times
+    caller : str
+        Name of the plotting function, for error messages.
+
+    Returns
+    -------
+    data : ndarray of float, shape (n_maps, n_channels, n_times)
+    mask : ndarray, shape (n_maps, n_channels, n_times), or None
+    """
+    data = np.asarray(data, dtype=float)
+    if data.ndim == 2:
+        data = data[None]
+        mask = None if mask is None else np.asarray(mask)[None]
+    if data.ndim != 3 or data.shape[1:] != (len(ch_names), len(times)):
+        raise DataFormatError(
+            f"{caller}: data must have shape (n_maps, {len(ch_names)}, "
+            f"{len(times)}), got {data.shape}"
+        )
+    if mask is not None and np.shape(mask) != data.shape:
+        raise DataFormatError(
+            f"{caller}: mask shape {np.shape(mask)} differs from data {data.shape}"
+        )
+    return data, mask
 
 
 def save_figure(

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.errors import DataFormatError
-from perceptogram.viz.figure import DIVERGING_CMAP, pyplot, symmetric_limit
+from perceptogram.viz.figure import (
+    DIVERGING_CMAP,
+    check_map_stack,
+    pyplot,
+    symmetric_limit,
+)
 
 
 def plot_channel_time(
@@ -49,19 +54,7 @@ def plot_channel_time(
     matplotlib.figure.Figure
         ``n_maps`` heatmap axes plus one colorbar axes.
     """
-    data = np.asarray(data, dtype=float)
-    if data.ndim == 2:
-        data = data[None]
-        mask = None if mask is None else np.asarray(mask)[None]
-    if data.ndim != 3 or data.shape[1:] != (len(ch_names), len(times)):
-        raise DataFormatError(
-            f"plot_channel_time: data must have shape (n_maps, {len(ch_names)}, "
-            f"{len(times)}), got {data.shape}"
-        )
-    if mask is not None and np.shape(mask) != data.shape:
-        raise DataFormatError(
-            f"plot_channel_time: mask shape {np.shape(mask)} differs from data {data.shape}"
-        )
+    data, mask = check_map_stack(data, mask, ch_names, times, "plot_channel_time")
     times = np.asarray(times, dtype=float)
     lim = symmetric_limit(data, vlim)
     step = (times[1] - times[0]) if len(times) > 1 else 0.01

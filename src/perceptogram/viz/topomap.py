@@ -14,7 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.errors import DataFormatError
-from perceptogram.viz.figure import DIVERGING_CMAP, pyplot, symmetric_limit
+from perceptogram.viz.figure import (
+    DIVERGING_CMAP,
+    check_map_stack,
+    pyplot,
+    symmetric_limit,
+)
 from perceptogram.viz.scalp import ScalpLayout, head_sphere, scalp_layout
 
 __all__ = ["head_sphere", "plot_topomap", "plot_topomap_strip", "time_indices"]
@@ -190,19 +195,7 @@ def plot_topomap_strip(
     matplotlib.figure.Figure
         ``n_maps * len(at)`` topomap axes plus one colorbar axes.
     """
-    data = np.asarray(data, dtype=float)
-    if data.ndim == 2:
-        data = data[None]
-        mask = None if mask is None else np.asarray(mask)[None]
-    if data.ndim != 3 or data.shape[1:] != (len(ch_names), len(times)):
-        raise DataFormatError(
-            f"plot_topomap_strip: data must have shape (n_maps, {len(ch_names)}, "
-            f"{len(times)}), got {data.shape}"
-        )
-    if mask is not None and np.shape(mask) != data.shape:
-        raise DataFormatError(
-            f"plot_topomap_strip: mask shape {np.shape(mask)} differs from data {data.shape}"
-        )
+    data, mask = check_map_stack(data, mask, ch_names, times, "plot_topomap_strip")
     if names is not None and len(names) != data.shape[0]:
         raise DataFormatError(f"plot_topomap_strip: {len(names)} names for {data.shape[0]} maps")
     if at is None:

@@ -1,0 +1,5 @@
+"""``python -m perceptogram``: the same as the ``perceptogram`` command."""
+
+from perceptogram.cli import main
+
+main()
