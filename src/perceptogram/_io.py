@@ -36,10 +36,19 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file private (0600); give it the usual permissions.
+        os.chmod(tmp_path, default_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def default_mode(directory: bool = False) -> int:
+    """Permissions a new file (or directory) gets under the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from perceptogram._io import default_mode
 from perceptogram._progress import track
 from perceptogram.data import forward_model as fm
 from perceptogram.data import stimuli
@@ -335,6 +336,7 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes it private (0700)
     try:
         _write(tmp, parameters)
         _install(tmp, root)
