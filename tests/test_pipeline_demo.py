@@ -76,6 +76,40 @@ def test_demo_metrics_reflect_the_planted_signal(tiny_run):
     assert all(-1 <= row["value"] <= 1 for row in pix)
 
 
+def test_demo_interpret_probes_the_decoder_and_reports_them(tiny_run):
+    out, _ = tiny_run
+    html = (out / "report" / "report.html").read_text()
+    for s in (1, 2):
+        folder = out / "interpret" / f"sub-0{s}"
+        for name in ("electrode_scramble", "electrode_subsets", "timecourse_windows"):
+            assert (folder / f"{name}.png").is_file(), name
+            assert not (folder / f"{name}.svg").exists()  # tiny demo: figure_formats png
+        probes = json.loads((folder / "summary.json").read_text())["probes"]
+        maps = np.load(folder / "maps.npz")
+        ch_names = list(maps["ch_names"])
+        assert sorted(probes["scramble_drop"]) == sorted(ch_names)
+        np.testing.assert_allclose(maps["scramble_drop"],
+                                   [probes["scramble_drop"][c] for c in ch_names])
+        assert -1 <= probes["baseline"] <= 1 and -1 <= probes["mirrored"] <= 1
+        assert set(probes["subsets"]) <= {"10-20", "consumer-4"} and probes["subsets"]
+        lengths = probes["window_lengths"]
+        assert lengths["x_ms"] == sorted(lengths["x_ms"]) and lengths["x_ms"][0] == 100.0
+        assert len(lengths["quality"]) == len(lengths["x_ms"])
+        # the whole epoch decodes as the full decoder does (same alpha, same data)
+        assert lengths["quality"][-1] == pytest.approx(probes["baseline"], abs=1e-4)
+        sliding = probes["sliding_windows"]
+        assert len(sliding["quality"]) == len(sliding["x_ms"]) > 1
+        # the first sliding window is the first 100 ms
+        assert sliding["x_ms"][0] == 50.0
+        assert sliding["quality"][0] == pytest.approx(lengths["quality"][0], abs=1e-6)
+        np.testing.assert_allclose(maps["sliding_quality"], sliding["quality"])
+    section = html[html.index("Electrode preference and time courses"):]
+    for caption in ("decoding-quality drop per shuffled channel",
+                    "mirrored EEG and channel subsets", "decoding quality vs time window"):
+        for s in (1, 2):
+            assert f"<figcaption>sub-0{s}: {caption}</figcaption>" in section, (s, caption)
+
+
 def test_second_demo_run_recomputes_nothing(tiny_run):
     out, _ = tiny_run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("manifest.json")}

@@ -200,7 +200,11 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
                     perceptograms.setdefault(attribute, []).append(
                         FigureRef(path, f"{subject_label(s)}: {attribute}, {what}"))
         for name, what in (("electrode_preference", "presumptive electrode preference"),
-                           ("timecourse", "contrast time courses")):
+                           ("electrode_scramble", "decoding-quality drop per shuffled "
+                            "channel"),
+                           ("electrode_subsets", "mirrored EEG and channel subsets"),
+                           ("timecourse", "contrast time courses"),
+                           ("timecourse_windows", "decoding quality vs time window")):
             if (folder / f"{name}.png").is_file():
                 electrodes.append(FigureRef(folder / f"{name}.png",
                                             f"{subject_label(s)}: {what}"))

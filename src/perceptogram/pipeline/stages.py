@@ -405,7 +405,10 @@ def interpret_stage(config: Config, subject: int | None, space: str | None,
     averaged per group of test images for each attribute (hue, texture,
     brightness from the image descriptors; semantic from clustering the
     latents) and contrasted. Figures: topomap strips and channel × time heatmaps
-    per attribute, pattern energy per electrode, and contrast time courses.
+    per attribute, pattern energy per electrode, and contrast time courses. The
+    fitted decoder is also probed: channel scrambling at test time, left/right
+    mirroring and channel subsets (presumptive electrode preference), and decoding
+    quality against window length and for sliding windows.
     """
     from perceptogram.pipeline.interpret import interpret_subject
 
@@ -462,7 +465,7 @@ PIPELINE = Pipeline(
         Stage("evaluate", evaluate_stage, _subject_space_units, evaluate_settings,
               requires=("features", "predict", "reconstruct")),
         Stage("interpret", interpret_stage, _subject_units, interpret_settings,
-              requires=("features", "predict")),
+              requires=("features", "fit", "predict")),
         Stage("report", report_stage, _run_unit, report_settings,
               requires=("data", "evaluate", "interpret"), parallel=False),
     ),
