@@ -569,7 +569,7 @@ def build_subject_model(design: SourceDesign, rng: np.random.Generator | None, *
                         default=0.0)
     category_scale = CATEGORY_AMPLITUDE / category_peak if category_peak > 0 else 0.0
     patterns, category_patterns, idiosyncratic, latencies, gains = {}, {}, [], {}, {}
-    for name, _, _, latency, _ in specs:
+    for name, *_ in specs:
         gain = 1.0 if rng is None else float(np.exp(rng.normal(0.0, 0.1)))
         if name.startswith("category:"):
             category_patterns[name.split(":", 1)[1]] = (

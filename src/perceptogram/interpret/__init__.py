@@ -112,4 +112,5 @@ __all__ = [
     "time_swap_probe",
     "to_eeg_units",
     "window_length_curve",
+    "winner_take_all",
 ]
