@@ -8,14 +8,13 @@ path (``decoder.alphas: ...``) instead of a silently ignored setting.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from perceptogram._hashing import json_digest
 from perceptogram.errors import PerceptogramError
 
 __all__ = [
@@ -418,8 +417,7 @@ def save_config(config: Config, path: str | Path) -> None:
 
 def settings_hash(settings: Any) -> str:
     """SHA-256 of a JSON-serialisable value (sorted keys): identifies a set of settings."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()
+    return json_digest(settings)
 
 
 def default_config_yaml() -> str:

@@ -14,7 +14,6 @@ small JSON marker per finished item makes a second run skip it.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import math
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from perceptogram import __version__
+from perceptogram._hashing import file_digest
 from perceptogram._io import atomic_path, write_json_atomic
 from perceptogram._progress import track
 from perceptogram.errors import DataFormatError, OfflineError, PerceptogramError
@@ -153,14 +153,6 @@ def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0
 # --------------------------------------------------------------------------- one file
 
 
-def _file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _chunks(response: BinaryIO, url: str) -> Iterator[bytes]:
     while True:
         try:
@@ -231,7 +223,7 @@ def _problem(path: Path, remote: RemoteFile) -> str | None:
     for algorithm in ("sha256", "md5"):
         expected = getattr(remote, algorithm)
         if expected:
-            actual = _file_digest(path, algorithm)
+            actual = file_digest(path, algorithm)
             return None if actual == expected.lower() else (
                 f"{algorithm} {actual} instead of {expected}")
     return None

@@ -11,7 +11,6 @@ sidecar that matches always describes a complete array.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -20,40 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._hashing import file_fingerprint
 from perceptogram._io import atomic_path, write_json_atomic
 from perceptogram.errors import DataFormatError
 
 CACHE_FORMAT_VERSION = 1
-_EDGE_BYTES = 1 << 20
 _CHUNK_BYTES = 64 << 20
-
-
-def source_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """Cheap identity of a file: size, mtime and a hash of its first and last MiB.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    fingerprint : dict
-        JSON-serialisable; equal fingerprints mean the cached copy is current.
-    """
-    path = Path(path)
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        digest.update(fh.read(_EDGE_BYTES))
-        if stat.st_size > 2 * _EDGE_BYTES:
-            fh.seek(-_EDGE_BYTES, os.SEEK_END)
-            digest.update(fh.read(_EDGE_BYTES))
-    return {
-        "name": path.name,
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        "sha256_first_last_mib": digest.hexdigest(),
-    }
 
 
 def cache_files(source: str | os.PathLike, cache_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -98,7 +69,7 @@ def load_cached(source: str | os.PathLike, cache_dir: str | os.PathLike
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
         if (sidecar["format_version"] != CACHE_FORMAT_VERSION
-                or sidecar["source"] != source_fingerprint(source)):
+                or sidecar["source"] != file_fingerprint(source)):
             return None
         array = np.load(array_path, mmap_mode="r", allow_pickle=False)
         meta = dict(sidecar["meta"])
@@ -138,7 +109,7 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
         The cache folder cannot be written.
     """
     array_path, sidecar_path = cache_files(source, cache_dir)
-    fingerprint = source_fingerprint(source)
+    fingerprint = file_fingerprint(source)
     row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * 4)
     step = max(1, _CHUNK_BYTES // row_bytes)
     with atomic_path(array_path) as tmp:

@@ -9,7 +9,6 @@ stale entry.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._hashing import array_digest, json_digest, short
 from perceptogram._io import atomic_path
 from perceptogram._progress import track
 from perceptogram.errors import DataFormatError
@@ -35,10 +35,7 @@ def image_digest(images: np.ndarray) -> str:
     digest : str
         32 hexadecimal characters.
     """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{images.shape}|{images.dtype}".encode())
-    h.update(np.ascontiguousarray(images).data)
-    return h.hexdigest()
+    return short(array_digest(images), 32)
 
 
 class FeatureCache:
@@ -57,7 +54,7 @@ class FeatureCache:
 
     def _file(self, key: str) -> Path:
         assert self.directory is not None
-        return self.directory / (hashlib.blake2b(key.encode(), digest_size=16).hexdigest() + ".npy")
+        return self.directory / (short(json_digest(key), 32) + ".npy")
 
     def get(self, key: str) -> np.ndarray | None:
         """Features stored under ``key``, or ``None``."""

@@ -20,7 +20,6 @@ to its final name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import perceptogram
+from perceptogram._hashing import files_digest, json_digest
 from perceptogram._io import write_json_atomic
 from perceptogram._progress import track
 from perceptogram.data.images import ImageFileError, load_images
@@ -55,15 +55,10 @@ def hash_files(paths: Sequence[str | os.PathLike]) -> str:
     perceptogram.data.images.ImageFileError
         If a file is missing.
     """
-    hasher = hashlib.sha256(f"{len(paths)} files\n".encode())
-    for path in track(paths, "hashing images"):
-        try:
-            with open(path, "rb") as file:
-                digest = hashlib.file_digest(file, "sha256").hexdigest()
-        except FileNotFoundError:
-            raise ImageFileError(f"image file not found: {os.fspath(path)}") from None
-        hasher.update(f"{digest}\n".encode())
-    return hasher.hexdigest()
+    missing = next((p for p in paths if not os.path.isfile(p)), None)
+    if missing is not None:
+        raise ImageFileError(f"image file not found: {os.fspath(missing)}")
+    return files_digest(track(paths, "hashing images"))
 
 
 def cache_key(space: LatentSpace, image_set_hash: str, image_size: int | None) -> str:
@@ -90,7 +85,7 @@ def cache_key(space: LatentSpace, image_set_hash: str, image_size: int | None) -
         "image_size": image_size,
         "perceptogram_version": perceptogram.__version__,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return json_digest(parts)
 
 
 def encode_cached(

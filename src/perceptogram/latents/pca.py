@@ -21,7 +21,6 @@ fingerprint, package version).
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 
 import perceptogram
+from perceptogram._hashing import array_digest, short
 from perceptogram._io import atomic_path, write_json_atomic
 from perceptogram._progress import track
 from perceptogram.data.images import iter_image_batches, resize_images
@@ -173,13 +173,6 @@ def _flip_signs(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
-def _digest(*arrays: np.ndarray) -> str:
-    hasher = hashlib.sha256()
-    for array in arrays:
-        hasher.update(np.ascontiguousarray(array).tobytes())
-    return hasher.hexdigest()[:16]
-
-
 class _PixelSpace(abc.ABC):
     """Shared plumbing of the fitted pixel spaces: size checks, saving and loading."""
 
@@ -240,7 +233,7 @@ class _PixelSpace(abc.ABC):
         self._check_fitted()
         arrays = self._arrays()
         return make_fingerprint(self.name, image_size=self.image_size, n_components=self.dim,
-                                fit=_digest(*(arrays[key] for key in sorted(arrays))))
+                                fit=short(array_digest(*(arrays[key] for key in sorted(arrays)))))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the fitted state: arrays to ``path`` (.safetensors), metadata beside it (.json).

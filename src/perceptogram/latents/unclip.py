@@ -19,7 +19,6 @@ diffusers and transformers are imported only when a model is loaded.
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import warnings
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._hashing import array_digest, json_digest, short
 from perceptogram._progress import is_quiet
 from perceptogram.errors import MissingWeightsError, PerceptogramError, require
 from perceptogram.latents.base import check_images, register
@@ -187,24 +187,23 @@ def load_unclip_pipeline(
 
 def _folder_digest(folder: Path, subfolders: Iterable[str]) -> str:
     """Cheap identity of a local pipeline folder: names, sizes and times of its files."""
-    digest = hashlib.sha256()
-    for sub in sorted(subfolders):
-        for path in sorted((folder / sub).rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                entry = f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns};"
-                digest.update(entry.encode())
-    return digest.hexdigest()[:16]
+    entries = [
+        [path.relative_to(folder).as_posix(), path.stat().st_size, path.stat().st_mtime_ns]
+        for sub in sorted(subfolders)
+        for path in sorted((folder / sub).rglob("*"))
+        if path.is_file()
+    ]
+    return short(json_digest(entries))
 
 
 def _weights_digest(modules: Iterable[Any]) -> str:
     """Hash of the parameters of in-memory modules (for pipelines built in code)."""
-    digest = hashlib.sha256()
+    names, tensors = [], []
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+            names.append(name)
+            tensors.append(tensor.detach().float().cpu().contiguous().numpy())
+    return short(json_digest([names, array_digest(*tensors)]))
 
 
 class _UnCLIPComponentSpace(abc.ABC):

@@ -13,7 +13,6 @@ run, or interrupted) is recomputed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -22,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from perceptogram import __version__
+from perceptogram._hashing import file_digest
 from perceptogram._io import write_json_atomic
 from perceptogram.config import settings_hash
 
-__all__ = ["Unit", "RunDir", "subject_label", "file_sha256"]
+__all__ = ["Unit", "RunDir", "subject_label"]
 
 MANIFEST = "manifest.json"
 
@@ -33,15 +33,6 @@ MANIFEST = "manifest.json"
 def subject_label(subject: int) -> str:
     """Folder name of a subject, THINGS-EEG2 style (``sub-01``)."""
     return f"sub-{subject:02d}"
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, order=True)
@@ -200,7 +191,7 @@ class RunDir:
             rel = path.relative_to(base).as_posix()
             if rel == MANIFEST or path.name.startswith("."):
                 continue
-            outputs[rel] = {"sha256": file_sha256(path), "size": path.stat().st_size}
+            outputs[rel] = {"sha256": file_digest(path), "size": path.stat().st_size}
         manifest = {
             "stage": unit.stage,
             "subject": unit.subject,
