@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from perceptogram._registry import Registry
 from perceptogram.errors import PerceptogramError
 
 
@@ -74,31 +75,34 @@ class DecodableLatentSpace(LatentSpace, Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[..., LatentSpace]] = {}
-
-
-def register(name: str) -> Callable[[Callable[..., LatentSpace]], Callable[..., LatentSpace]]:
-    """Class or factory decorator that makes a latent space available by ``name``."""
-
-    def decorator(factory: Callable[..., LatentSpace]) -> Callable[..., LatentSpace]:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"a latent space named {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorator
-
-
-def _import_builtin() -> None:
+LATENT_SPACES: Registry[Callable[..., LatentSpace]] = Registry(
+    "latent space",
+    "perceptogram.latent_spaces",
     # Importing the modules runs their @register decorators; heavy dependencies
     # (torch, diffusers) are imported lazily inside them, not here.
-    from perceptogram.latents import attributes, effnet, pca, unclip  # noqa: F401
+    builtin_modules=[f"perceptogram.latents.{m}" for m in ("attributes", "effnet", "pca", "unclip")],
+)
+
+
+def register(name: str, *, summary: str = "",
+             availability: Callable[[], str | None] | None = None
+             ) -> Callable[[Callable[..., LatentSpace]], Callable[..., LatentSpace]]:
+    """Class or factory decorator that makes a latent space available by ``name``.
+
+    Parameters
+    ----------
+    name : str
+    summary : str
+        One line for ``perceptogram list`` (default: the first docstring line).
+    availability : callable or None
+        ``availability() -> None`` when usable here, else what is missing.
+    """
+    return LATENT_SPACES.register(name, summary=summary, availability=availability)
 
 
 def available_latent_spaces() -> list[str]:
     """Names of all registered latent spaces, sorted."""
-    _import_builtin()
-    return sorted(_REGISTRY)
+    return LATENT_SPACES.names()
 
 
 def get_latent_space(name: str, **kwargs: Any) -> LatentSpace:
@@ -110,16 +114,13 @@ def get_latent_space(name: str, **kwargs: Any) -> LatentSpace:
         A name from :func:`available_latent_spaces`.
     **kwargs
         Passed to the implementation (e.g. ``device``, ``model_path``).
+
+    Raises
+    ------
+    perceptogram._registry.UnknownNameError
+        If no latent space is registered as ``name``.
     """
-    _import_builtin()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise PerceptogramError(
-            f"unknown latent space {name!r}; available latent spaces: {known}"
-        ) from None
-    return factory(**kwargs)
+    return LATENT_SPACES.build(name, **kwargs)
 
 
 def make_fingerprint(*fields: Any, **settings: Any) -> str:
