@@ -14,7 +14,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from perceptogram._registry import Registry
-from perceptogram.errors import PerceptogramError
 
 
 @runtime_checkable
