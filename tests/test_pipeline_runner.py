@@ -104,7 +104,7 @@ def test_force_recomputes_stage_and_downstream(tmp_path):
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):
-    config = make_config(output=tmp_path)
+    config = make_config(output=tmp_path / "run")
     reference = make_config(output=tmp_path / "reference")
     run_pipeline(reference, _toy(), jobs=1)
 
@@ -121,11 +121,11 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     CALLS.clear()
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(config, broken, jobs=1)
-    assert not (tmp_path / "double" / "sub-02" / "bb" / "manifest.json").exists()
+    assert not (tmp_path / "run" / "double" / "sub-02" / "bb" / "manifest.json").exists()
     CALLS.clear()
     run_pipeline(config, _toy(), jobs=1)
     assert CALLS == ["double[2/bb]", "total"]
-    assert _total_of(tmp_path) == _total_of(tmp_path / "reference")
+    assert _total_of(tmp_path / "run") == _total_of(tmp_path / "reference")
 
 
 def test_tampered_output_is_recomputed(tmp_path):

@@ -97,7 +97,8 @@ def _marked_parent(resolved: Path) -> Path | None:
     return None
 
 
-def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True) -> None:
+def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True,
+                 marked_kind: str | None = None) -> None:
     """Delete a file or folder that lies strictly inside a folder Perceptogram marked.
 
     This is the only function in the package that deletes. A symbolic link is
@@ -109,11 +110,17 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True) -> None:
     path : path-like
     missing_ok : bool
         If False, a missing path raises :class:`FileNotFoundError`.
+    marked_kind : str or None
+        Also allow ``path`` to be a folder (not a link) that itself carries a marker
+        of this kind, and delete it whole: for a staging folder that
+        Perceptogram created and marked where the parent is not its own (a
+        simulated dataset written next to the user's files).
 
     Raises
     ------
     NotOwnedError
-        If ``path`` is not strictly inside a folder marked by :func:`mark_owned`.
+        If ``path`` is not strictly inside a folder marked by :func:`mark_owned`
+        (nor, with ``marked_kind``, a folder marked as that kind).
     """
     path = Path(path)
     if not path.is_symlink() and not path.exists():
@@ -122,6 +129,10 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True) -> None:
         raise FileNotFoundError(f"{path} does not exist")
     # A link is judged by where it sits, not by where it points.
     where = path.parent.resolve() / path.name if path.is_symlink() else path.resolve()
+    if (marked_kind is not None and not path.is_symlink() and where.is_dir()
+            and owned_kind(where) == marked_kind):
+        shutil.rmtree(where)
+        return
     owner = _marked_parent(where)
     if owner is None or where == owner:
         raise NotOwnedError(

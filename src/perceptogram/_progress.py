@@ -32,7 +32,8 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
     iterable : iterable
         The work items.
     description : str
-        What is being done, shown left of the bar.
+        What is being done, shown left of the bar (as written: markup and control
+        characters in it are not interpreted).
     total : int or None
         Number of items, if ``len(iterable)`` is not available.
     """
@@ -67,7 +68,9 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
         yield from iterable
         return
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=total)
+        from perceptogram._text import for_rich
+
+        task = progress.add_task(for_rich(description), total=total)
         for item in iterable:
             yield item
             progress.advance(task)

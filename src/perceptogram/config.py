@@ -8,6 +8,8 @@ path (``decoder.alphas: ...``) instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +43,54 @@ class ConfigError(PerceptogramError, ValueError):
     """A configuration file or value is invalid; the message names the key path."""
 
 
+#: Largest configuration file read (a run's configuration is a few kilobytes).
+MAX_CONFIG_BYTES = 1 << 20
+#: Deepest nesting of YAML collections in a configuration file.
+MAX_CONFIG_DEPTH = 32
+#: Upper bound of bootstrap resamples and permutations.
+MAX_RESAMPLES = 100_000
+#: Largest subject number (folders are ``sub-01`` ... ``sub-999``).
+MAX_SUBJECT = 999
+#: Upper bounds of a simulated dataset, per subject.
+MAX_SIMULATED_IMAGES = 200_000
+MAX_SIMULATED_TRIALS = 2_000_000
+
+# A registry name becomes a folder name: one path component, no leading dot.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+
+def _latent_space_names() -> list[str]:
+    from perceptogram.latents.base import available_latent_spaces
+
+    return available_latent_spaces()
+
+
+def _network_names() -> list[str]:
+    from perceptogram.evaluate.networks import available_networks
+
+    return available_networks()
+
+
+def _registered(names: list[str], kind: str, available: Callable[[], list[str]]) -> list[str]:
+    """Check that every name is registered (and safe as a folder name) before any use.
+
+    Names from a configuration become folder names in the run directory, so one
+    that is not registered (``../../victim``, ``/abs/path``) is refused here, when
+    the configuration is loaded, before anything touches the disk.
+    """
+    known = None
+    for name in names:
+        if not _SAFE_NAME.fullmatch(name) or name != name.strip():
+            raise ValueError(f"{name!r} is not a valid {kind} name")
+        if known is None:
+            known = set(available())
+        if name not in known:
+            raise ValueError(
+                f"unknown {kind} {name!r}; available: {', '.join(sorted(known)) or 'none'}"
+            )
+    return names
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
@@ -48,23 +98,38 @@ class _Section(BaseModel):
 class SimulationConfig(_Section):
     """Sizes of a simulated THINGS-EEG2-style dataset."""
 
-    n_subjects: int = Field(2, ge=1, description="Number of simulated subjects.")
+    n_subjects: int = Field(2, ge=1, le=100, description="Number of simulated subjects.")
     n_train_concepts: int = Field(
-        150, ge=2, description="Training concepts (the unit of cross-validation)."
+        150, ge=2, le=20_000, description="Training concepts (the unit of cross-validation)."
     )
     images_per_concept: int = Field(
-        8, ge=1, description="Training images per concept (THINGS-EEG2: 10)."
+        8, ge=1, le=100, description="Training images per concept (THINGS-EEG2: 10)."
     )
     n_test_concepts: int = Field(
-        50, ge=2, description="Test concepts, one image each (THINGS-EEG2: 200)."
+        50, ge=2, le=10_000, description="Test concepts, one image each (THINGS-EEG2: 200)."
     )
-    n_train_repetitions: int = Field(4, ge=1, description="Repetitions per training image.")
-    n_test_repetitions: int = Field(20, ge=1, description="Repetitions per test image.")
+    n_train_repetitions: int = Field(
+        4, ge=1, le=1000, description="Repetitions per training image.")
+    n_test_repetitions: int = Field(
+        20, ge=1, le=1000, description="Repetitions per test image.")
     image_size: int = Field(
-        64, ge=64, description="Side of the square stimuli, pixels (>= 64 so that the "
-        "texture pattern is resolved)."
+        64, ge=64, le=1024, description="Side of the square stimuli, pixels (>= 64 so that "
+        "the texture pattern is resolved)."
     )
     seed: int = Field(0, description="Seed of the simulation.")
+
+    @model_validator(mode="after")
+    def _bounded_totals(self) -> SimulationConfig:
+        images = self.n_train_concepts * self.images_per_concept + self.n_test_concepts
+        trials = (self.n_train_concepts * self.images_per_concept * self.n_train_repetitions
+                  + self.n_test_concepts * self.n_test_repetitions)
+        if images > MAX_SIMULATED_IMAGES or trials > MAX_SIMULATED_TRIALS:
+            raise ValueError(
+                f"the simulation is too large ({images:,} images, {trials:,} trials per "
+                f"subject; at most {MAX_SIMULATED_IMAGES:,} and {MAX_SIMULATED_TRIALS:,}); "
+                "THINGS-EEG2 itself has 16,740 images and 82,160 trials per subject"
+            )
+        return self
 
 
 class DatasetConfig(_Section):
@@ -99,7 +164,7 @@ class LatentsConfig(_Section):
         min_length=1,
         description="Latent spaces (effnet, pca, ica, attributes, unclip, unclip-vae).",
     )
-    batch_size: int = Field(32, ge=1, description="Images per encoding batch.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images per encoding batch.")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Keyword arguments per latent space, e.g. {pca: {n_components: 64}}.",
@@ -110,7 +175,7 @@ class LatentsConfig(_Section):
     def _unique(cls, spaces: list[str]) -> list[str]:
         if len(set(spaces)) != len(spaces):
             raise ValueError(f"latent spaces must be unique, got {spaces}")
-        return spaces
+        return _registered(spaces, "latent space", _latent_space_names)
 
     @model_validator(mode="after")
     def _options_for_listed(self) -> LatentsConfig:
@@ -126,13 +191,14 @@ class DecoderConfig(_Section):
     alphas: list[float] = Field(
         default_factory=lambda: [10.0 ** k for k in range(-1, 6)],
         min_length=1,
+        max_length=1000,
         description="Grid of ridge penalties searched by cross-validation.",
     )
     cv: Literal["loo", "group"] = Field(
         "group",
         description="'group': K-fold keeping each concept in one fold; 'loo': leave-one-out.",
     )
-    n_splits: int = Field(5, ge=2, description="Folds for cv: group.")
+    n_splits: int = Field(5, ge=2, le=1000, description="Folds for cv: group.")
     alpha_per_target: bool = Field(True, description="Choose one alpha per latent dimension.")
     rescale: Literal["none", "train", "transductive"] = Field(
         "none",
@@ -162,13 +228,13 @@ class UnclipConfig(_Section):
             "default model of the unclip and unclip-vae latent spaces."
         ),
     )
-    steps: int = Field(20, ge=1, description="Denoising steps.")
+    steps: int = Field(20, ge=1, le=1000, description="Denoising steps.")
     guidance: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
     strength: float = Field(
         0.75, gt=0.0, le=1.0, description="How far to noise the decoded VAE latent (img2img)."
     )
     size: int = Field(
-        768, ge=8,
+        768, ge=8, le=4096,
         description=(
             "Output side, pixels (a multiple of the VAE's downsampling factor); also the "
             "default image_size of the unclip-vae latent space."
@@ -198,7 +264,7 @@ class MetricsConfig(_Section):
         description="Feature networks for high-level metrics; unavailable ones are skipped.",
     )
     image_size: int = Field(
-        425, ge=16, description="Both images are resized to this side for PixCorr/SSIM."
+        425, ge=16, le=4096, description="Both images are resized to this side for PixCorr/SSIM."
     )
     best_worst_metric: Literal["pixcorr", "ssim"] = Field(
         "pixcorr", description="Per-image metric that orders the best/median/worst grid."
@@ -208,10 +274,16 @@ class MetricsConfig(_Section):
         description="Centre decoded and candidate latents on the TRAINING latents' mean before "
         "cosine retrieval (non-negative CNN features are otherwise dominated by their mean).",
     )
-    n_boot: int = Field(1000, ge=10, description="Bootstrap resamples for confidence intervals.")
+    n_boot: int = Field(1000, ge=10, le=MAX_RESAMPLES,
+                        description="Bootstrap resamples for confidence intervals.")
     n_permutations: int = Field(
-        1000, ge=10, description="Permutations for p-values against chance."
+        1000, ge=10, le=MAX_RESAMPLES, description="Permutations for p-values against chance."
     )
+
+    @field_validator("networks")
+    @classmethod
+    def _known_networks(cls, networks: list[str]) -> list[str]:
+        return _registered(networks, "feature network", _network_names)
 
 
 class InterpretabilityConfig(_Section):
@@ -225,14 +297,15 @@ class InterpretabilityConfig(_Section):
         min_length=1,
         description="Attributes to map (groupings of the test images).",
     )
-    n_clusters: int = Field(2, ge=2, description="Clusters of the semantic grouping.")
+    n_clusters: int = Field(2, ge=2, le=1000, description="Clusters of the semantic grouping.")
     times_ms: list[float] = Field(
         default_factory=lambda: [float(t) for t in range(0, 600, 20)],
         min_length=1,
+        max_length=1000,
         description="Topomap times in milliseconds.",
     )
     n_permutations: int = Field(
-        0, ge=0, description="Permutations for cluster significance (0: no test)."
+        0, ge=0, le=MAX_RESAMPLES, description="Permutations for cluster significance (0: no test)."
     )
     figure_formats: list[Literal["png", "svg", "pdf"]] = Field(
         default_factory=lambda: ["png", "svg"],
@@ -258,9 +331,10 @@ class Config(_Section):
     tmin: float = Field(0.0, description="Window start, seconds (inclusive).")
     tmax: float = Field(0.8, description="Window end, seconds (exclusive).")
     repetitions: int | None = Field(
-        None, ge=1, description="Average only the first N repetitions (null: all)."
+        None, ge=1, le=10_000, description="Average only the first N repetitions (null: all)."
     )
-    channels: list[str] | None = Field(None, description="Channel subset by name (null: all).")
+    channels: list[str] | None = Field(None, max_length=4096,
+                                       description="Channel subset by name (null: all).")
     latents: LatentsConfig = Field(default_factory=LatentsConfig, description="Latent spaces.")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="Ridge decoder.")
     reconstruction: ReconstructionConfig = Field(
@@ -274,7 +348,8 @@ class Config(_Section):
     device: str = Field("cpu", description="'cpu' or 'cuda' (or 'cuda:N').")
     seed: int = Field(0, description="Seed of every random step.")
     jobs: int | None = Field(
-        None, ge=1, description="Subjects in parallel processes (null: memory-aware default)."
+        None, ge=1, le=1024,
+        description="Subjects in parallel processes (null: memory-aware default).",
     )
 
     @field_validator("subjects")
@@ -284,8 +359,9 @@ class Config(_Section):
             return None
         if not subjects:
             raise ValueError("give at least one subject, or null for all")
-        if any(s < 1 for s in subjects) or len(set(subjects)) != len(subjects):
-            raise ValueError(f"subjects must be unique positive integers, got {subjects}")
+        if any(not 1 <= s <= MAX_SUBJECT for s in subjects) or len(set(subjects)) != len(subjects):
+            raise ValueError(
+                f"subjects must be unique integers from 1 to {MAX_SUBJECT}, got {subjects}")
         return sorted(subjects)
 
     @field_validator("device")
@@ -312,6 +388,9 @@ class Config(_Section):
                 f"interpretability.space {self.interpretability.space!r} is not in "
                 "latents.spaces"
             )
+        # Checked above only when used; a name is never kept unchecked.
+        _registered([self.reconstruction.retrieval_space], "latent space "
+                    "(reconstruction.retrieval_space)", _latent_space_names)
         if "unclip" in methods:
             if "unclip" not in self.latents.spaces:
                 raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
@@ -379,11 +458,82 @@ def make_config(**overrides: Any) -> Config:
     return _validate(overrides)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors/aliases, duplicate keys or deep nesting.
+
+    Aliases let a few hundred bytes expand into gigabytes (the "billion laughs");
+    a configuration has no use for them. A duplicate key would silently keep the
+    last value. Nesting is capped so that a crafted file cannot exhaust the stack.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ConfigError(
+                f"YAML anchors and aliases ('&', '*') are not allowed in a configuration "
+                f"(line {event.start_mark.line + 1}); write the values out"
+            )
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"the configuration is nested more than {MAX_CONFIG_DEPTH} levels deep "
+                f"(line {event.start_mark.line + 1})"
+            )
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            if duplicate:
+                raise ConfigError(
+                    f"the key {key!r} appears twice in one mapping "
+                    f"(line {key_node.start_mark.line + 1}); keep one"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> Any:
+    """Parse a configuration file with :class:`_StrictLoader` (size-capped)."""
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is {path.stat().st_size:,} bytes; a configuration file is at most "
+            f"{MAX_CONFIG_BYTES:,} bytes"
+        )
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML configuration file.
 
     Relative paths inside the file (``output``, ``dataset.path``) are taken
-    relative to the current working directory, as on the command line.
+    relative to the current working directory, as on the command line. The file
+    must be at most :data:`MAX_CONFIG_BYTES` long, without YAML anchors/aliases,
+    duplicate keys, or nesting deeper than :data:`MAX_CONFIG_DEPTH`; every name
+    (latent spaces, feature networks, methods, attributes) must be registered.
 
     Raises
     ------
@@ -396,11 +546,7 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"configuration file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return _validate(data, f" in {path}")
+    return _validate(_read_yaml(path), f" in {path}")
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from perceptogram._text import for_rich
 from perceptogram.errors import PerceptogramError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,17 +42,67 @@ def is_verbose() -> bool:
     return os.environ.get(_VERBOSE_ENV, "") not in ("", "0")
 
 
-def _one_sentence(exc: BaseException) -> str:
+def _one_sentence(exc: BaseException | str) -> str:
+    """The exception's message as one sentence, for ``Error: <sentence>``.
+
+    The first letter is capitalised only when the sentence starts with a plain
+    lower-case word: a path or a name (``mycfg.yaml``, ``sub-01``) keeps its case.
+    """
     msg = str(exc).strip() or type(exc).__name__
-    msg = msg[0].upper() + msg[1:]
+    first = msg.split(maxsplit=1)[0]
+    if first.isascii() and first.isalpha() and first.islower():
+        msg = msg[0].upper() + msg[1:]
     return msg if msg.endswith((".", "!", "?")) else msg + "."
+
+
+_OS_ERRORS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOSPC: "the disk is full (no space left on device)",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.ENAMETOOLONG: "a file name is too long",
+}
+_OS_ADVICE = {
+    errno.ENOSPC: "free some space or choose an output folder on another disk, then run "
+                  "the same command again to resume",
+    errno.EDQUOT: "free some space or choose an output folder on another disk, then run "
+                  "the same command again to resume",
+    errno.EROFS: "choose an output folder you can write to",
+    errno.ENAMETOOLONG: "choose shorter names",
+}
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """One sentence for a failure caused by the machine rather than by a bug, or None.
+
+    Permission denied, disk full, quota exceeded, read-only file system, a name
+    too long, out of memory and too deep a recursion are not bugs of Perceptogram:
+    the sentence says what happened and what to do.
+    """
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory; run with fewer parallel processes (--jobs 1), fewer "
+                "subjects or latent spaces, or on a machine with more memory")
+    if isinstance(exc, RecursionError):
+        return ("an input is nested too deeply to be processed (maximum recursion depth "
+                "reached); the file is probably damaged or crafted")
+    if isinstance(exc, OSError) and exc.errno in _OS_ERRORS:
+        where = exc.filename if exc.filename is not None else None
+        what = _OS_ERRORS[exc.errno] + (f": {where}" if where is not None else "")
+        advice = _OS_ADVICE.get(exc.errno, "check the permissions of that path, or choose "
+                                "another one")
+        return f"{what}; {advice}"
+    return None
 
 
 def friendly_errors(func: F) -> F:
     """Turn exceptions into one clear sentence on stderr and a trustworthy exit code.
 
     Errors caused by input (:class:`~perceptogram.errors.PerceptogramError`,
-    ``FileNotFoundError``, ``ValueError``) exit with 1; anything else exits with 3.
+    ``FileNotFoundError``, ``ValueError``) or by the machine (see
+    :func:`environment_error`) exit with 1; anything else exits with 3. Text in
+    the message is shown as written (rich markup escaped, control characters
+    removed).
     ``--verbose`` prints the traceback as well.
     """
 
@@ -64,11 +116,14 @@ def friendly_errors(func: F) -> F:
             err_console.print("[red]Interrupted.[/red] Run the same command again to resume.")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # noqa: BLE001 - the CLI boundary
-            expected = isinstance(exc, (PerceptogramError, FileNotFoundError, ValueError))
+            environment = environment_error(exc)
+            expected = environment is not None or isinstance(
+                exc, (PerceptogramError, FileNotFoundError, ValueError))
             if is_verbose():
                 traceback.print_exc(file=sys.stderr)
             label = "Error" if expected else f"Internal error ({type(exc).__name__})"
-            err_console.print(f"[bold red]{label}:[/bold red] {_one_sentence(exc)}",
+            sentence = _one_sentence(environment if environment is not None else exc)
+            err_console.print(f"[bold red]{label}:[/bold red] {for_rich(sentence)}",
                               highlight=False, soft_wrap=True)
             if not expected and not is_verbose():
                 err_console.print("Run again with --verbose for the traceback.")

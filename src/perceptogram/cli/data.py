@@ -32,6 +32,7 @@ def info_command(
     Every file is read through the safe loader; a corrupt or unsafe file makes the
     command fail (exit code 1) with the reason.
     """
+    from perceptogram._text import for_rich
     from perceptogram.data.epochs import sampling_frequency
     from perceptogram.data.things_eeg2 import describe
 
@@ -39,7 +40,7 @@ def info_command(
     if as_json:
         console.print_json(json.dumps(info.to_dict()))
         return
-    console.print(f"[bold]{info.root}[/bold]")
+    console.print(f"[bold]{for_rich(info.root)}[/bold]")
     table = Table("subject", "split", "shape", "size", "cached",
                   caption="shape: images x repetitions x channels x times")
     for subject in info.subjects:
@@ -50,7 +51,8 @@ def info_command(
     if info.subjects:
         console.print(table)
         first = info.subjects[0]
-        console.print(f"Channels ({len(first.ch_names)}): {', '.join(first.ch_names)}")
+        console.print(f"Channels ({len(first.ch_names)}): "
+                      f"{for_rich(', '.join(first.ch_names))}")
         console.print(f"Times: {first.times[0]:.3f} to {first.times[-1]:.3f} s, "
                       f"{len(first.times)} samples at "
                       f"{sampling_frequency(first.times):.4g} Hz")

@@ -45,6 +45,7 @@ def _finish(config, summary, quiet: bool) -> None:
     import json
 
     from perceptogram._progress import is_quiet
+    from perceptogram._text import for_rich
     from perceptogram.pipeline.rundir import RunDir
 
     run_dir = RunDir(config.output)
@@ -56,8 +57,8 @@ def _finish(config, summary, quiet: bool) -> None:
         if not quiet:
             headline = run_dir.unit_dir("report") / "headline.json"
             for line in json.loads(headline.read_text(encoding="utf-8")):
-                console.print(line, highlight=False, soft_wrap=True)
-        console.print(f"Report: {report}", highlight=False, soft_wrap=True)
+                console.print(for_rich(line), highlight=False, soft_wrap=True)
+        console.print(f"Report: {for_rich(report)}", highlight=False, soft_wrap=True)
 
 
 def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: int | None,
@@ -139,8 +140,12 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Argument(..., help="A run directory."),
     ) -> None:
         """(Re)write the HTML report of a run directory (computing what is missing)."""
-        if not (run_dir / "config.yaml").is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+        from perceptogram._owned import owned_kind
+
+        if owned_kind(run_dir) != "run" or not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"{run_dir} is not a Perceptogram run directory (no run marker or no "
+                "config.yaml); give the folder a run wrote")
         _run(run_dir / "config.yaml", "report", None, None, run_dir)
 
     @app.command("config")

@@ -44,7 +44,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ import numpy as np
 from PIL import Image
 
 from perceptogram._io import default_mode
+from perceptogram._owned import mark_owned, remove_owned
 from perceptogram._progress import track
 from perceptogram.data import forward_model as fm
 from perceptogram.data import stimuli
@@ -63,6 +63,8 @@ from perceptogram.errors import DataFormatError, PerceptogramError
 
 FORMAT_VERSION = 1
 GENERATOR = "perceptogram.data.synthetic"
+#: Ownership-marker kind of a simulated dataset folder (see :mod:`perceptogram._owned`).
+SIMULATION_KIND = "simulation"
 NULL_ATTRIBUTES: dict[str, str] = {
     "position_x": "horizontal position of the object centre (image widths); no EEG effect",
     "orientation": "in-plane rotation of the object (degrees); no EEG effect",
@@ -335,24 +337,35 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
     if _check_target(root, parameters, overwrite):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes it private (0700)
+    tmp = _staging(root, "tmp")
     try:
         _write(tmp, parameters)
         _install(tmp, root)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_owned(tmp, marked_kind=SIMULATION_KIND)
         raise
     return root
+
+
+def _staging(root: Path, tag: str) -> Path:
+    """A new, marked sibling folder of ``root`` (``.<name>.<tag>-XXXX``).
+
+    The marker makes the folder Perceptogram's own, so that it (and, once renamed
+    to ``root``, the simulated dataset) can be removed by
+    :func:`~perceptogram._owned.remove_owned` even outside a run directory.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f".{root.name}.{tag}-", dir=root.parent))
+    os.chmod(folder, default_mode(directory=True))  # mkdtemp makes it private (0700)
+    return mark_owned(folder, SIMULATION_KIND)
 
 
 def _install(tmp: Path, root: Path) -> None:
     """Move the finished folder into place, replacing an empty or simulated one."""
     if root.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        old = _staging(root, "old")
         os.replace(root, old / root.name)
         os.replace(tmp, root)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_owned(old, marked_kind=SIMULATION_KIND)
     else:
         os.replace(tmp, root)
 

@@ -7,27 +7,109 @@ writes its files into its own folder, ``<run>/<stage>[/sub-XX][/<space>]/``, and
 the runner seals it with ``manifest.json``: the settings that produced it, the
 digests of the upstream units it read, the package version, and the SHA-256 of
 every file it wrote. A unit whose key (settings + inputs + version) is unchanged
-and whose files are all still there is skipped; a unit without a manifest (never
-run, or interrupted) is recomputed.
+and whose files still have those digests is skipped; a unit without a manifest
+(never run, or interrupted) or with a changed file is recomputed.
+
+The run directory is Perceptogram's own: it carries the ownership marker of
+:mod:`perceptogram._owned` from the moment it is created (a non-empty folder
+without it is refused), a run holds an exclusive lock on it for its whole
+duration (:meth:`RunDir.lock`), and every deletion inside it goes through
+:func:`perceptogram._owned.remove_owned`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
-import shutil
+import os
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from perceptogram import __version__
-from perceptogram._hashing import file_digest
+from perceptogram._hashing import file_digest, file_fingerprint
 from perceptogram._io import write_json_atomic
+from perceptogram._owned import NotOwnedError, mark_owned, owned_kind, remove_owned
 from perceptogram.config import settings_hash
+from perceptogram.errors import PerceptogramError
 
-__all__ = ["Unit", "RunDir", "subject_label"]
+__all__ = ["Unit", "RunDir", "RunLockedError", "check_output_location", "subject_label"]
 
 MANIFEST = "manifest.json"
+#: Marker kind of a run directory (see :func:`perceptogram._owned.mark_owned`).
+RUN_KIND = "run"
+#: Lock file inside the run directory; holds the PID of the run that has the lock.
+LOCK_FILE = ".lock"
+#: Files above this size are checked by :func:`~perceptogram._hashing.file_fingerprint`
+#: (size, mtime, first and last MiB) instead of a full SHA-256 on every run.
+FULL_HASH_MAX_BYTES = 64 << 20
+# Temporary files and folders of atomic writes (``.NAME.tmp-XXXX``) and of the
+# simulator's swap (``.NAME.old-XXXX``): left behind only by a killed process.
+_STALE_TEMP = re.compile(r"\..+\.(?:tmp|old)-[A-Za-z0-9_]{6,}.*", re.DOTALL)
+
+
+class RunLockedError(PerceptogramError):
+    """Another process is running in the same run directory."""
+
+
+def check_output_location(output: str | os.PathLike, dataset: str | os.PathLike | None = None,
+                          *, dataset_is_simulated: bool = False) -> Path:
+    """Refuse run-directory locations that would put a user's files at risk.
+
+    Parameters
+    ----------
+    output : path-like
+        The configured run directory.
+    dataset : path-like or None
+        The configured dataset folder (``dataset.path``), if any.
+    dataset_is_simulated : bool
+        A simulated dataset (Perceptogram's own) may lie inside the run directory.
+
+    Returns
+    -------
+    resolved : Path
+        ``output`` with symbolic links resolved.
+
+    Raises
+    ------
+    PerceptogramError
+        If ``output`` is empty, starts with ``~``, is the filesystem root, the
+        home folder, the working directory, inside the dataset, or (for a real
+        dataset) above it.
+    """
+    text = os.fspath(output)
+    if not str(text).strip():
+        raise PerceptogramError("the output folder is empty; give the path of a new folder")
+    if str(text).startswith("~"):
+        raise PerceptogramError(
+            f"the output folder {text} starts with '~', which is not expanded here; "
+            "write the full path"
+        )
+    resolved = Path(output).resolve()
+    refused = {Path(resolved.anchor): "the filesystem root", Path.home().resolve():
+               "your home folder", Path.cwd().resolve(): "the working directory itself"}
+    if resolved in refused:
+        raise PerceptogramError(
+            f"the output folder {output} is {refused[resolved]}; give a new folder for "
+            "the run, e.g. ./perceptogram-run"
+        )
+    if dataset is not None:
+        data = Path(dataset).resolve()
+        if resolved == data or data in resolved.parents:
+            raise PerceptogramError(
+                f"the output folder {output} is inside the dataset {dataset}; put the run "
+                "somewhere else (input files are never modified)"
+            )
+        if resolved in data.parents and not dataset_is_simulated:
+            raise PerceptogramError(
+                f"the output folder {output} contains the dataset {dataset}; choose an "
+                "output folder that does not hold the data"
+            )
+    return resolved
 
 
 def subject_label(subject: int) -> str:
@@ -84,6 +166,84 @@ class RunDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
+    # -- ownership, lock, leftovers ---------------------------------------------------
+    def claim(self) -> None:
+        """Create the run directory, or check that an existing one is ours.
+
+        Raises
+        ------
+        perceptogram._owned.NotOwnedError
+            If the folder is not empty and carries no run marker (the message says
+            to choose a new or empty folder).
+        """
+        mark_owned(self.root, RUN_KIND)
+        kind = owned_kind(self.root)
+        if kind != RUN_KIND:
+            raise NotOwnedError(
+                f"{self.root} is a Perceptogram {kind} folder, not a run directory; "
+                "choose another output folder"
+            )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the run directory (``fcntl.flock``) for the block.
+
+        The lock file records the holder's PID. The lock goes with the process:
+        a killed run never leaves a stale lock behind.
+
+        Raises
+        ------
+        RunLockedError
+            At once, naming the holder's PID, if another process holds the lock.
+        """
+        import fcntl
+
+        path = self.root / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotOwnedError(f"{path} is a symbolic link; remove it") from None
+            raise
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = re.sub(r"\D", "", os.pread(fd, 32, 0).decode("ascii", "replace"))
+                raise RunLockedError(
+                    f"{self.root} is in use by another Perceptogram run (PID "
+                    f"{holder or 'unknown'}); wait for it to finish, or choose another "
+                    "output folder"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete temporary files left in the run directory by a killed run.
+
+        Call only while holding :meth:`lock` (no other run can be writing them).
+        Symbolic links are not followed.
+
+        Returns
+        -------
+        removed : list of Path
+        """
+        removed = []
+        for folder, dirs, files in os.walk(self.root):
+            for name in [*files, *dirs]:
+                if _STALE_TEMP.fullmatch(name):
+                    remove_owned(Path(folder) / name)
+                    removed.append(Path(folder) / name)
+            dirs[:] = [d for d in dirs if not _STALE_TEMP.fullmatch(d)]
+        return removed
+
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r})"
 
@@ -138,20 +298,39 @@ class RunDir:
         )
 
     def is_current(self, unit: Unit, key: str) -> bool:
-        """Whether ``unit`` was completed with ``key`` and its files are intact.
+        """Whether ``unit`` was completed with ``key`` and its files are intact."""
+        return self.check(unit, key) is None
 
-        Files are checked by presence and size (a full re-hash of every artifact
-        on every run would cost more than most stages).
+    def check(self, unit: Unit, key: str) -> str | None:
+        """Why ``unit`` must be (re)computed, or None if it is up to date.
+
+        Every file the manifest lists must still have its SHA-256 (files over
+        :data:`FULL_HASH_MAX_BYTES`: the :func:`~perceptogram._hashing.file_fingerprint`
+        recorded when the unit was sealed).
+
+        Returns
+        -------
+        reason : str or None
+            ``"not computed"``, ``"settings or inputs changed"``, or ``"<file> is
+            missing"`` / ``"<file> changed since it was written"`` (a corrupted or
+            edited artifact).
         """
         manifest = self.read_manifest(unit)
-        if manifest is None or manifest.get("key") != key:
-            return False
+        if manifest is None:
+            return "not computed"
+        if manifest.get("key") != key:
+            return "settings or inputs changed"
         base = self.path(unit)
-        for rel, info in manifest.get("outputs", {}).items():
+        outputs = manifest.get("outputs")
+        if not isinstance(outputs, dict):
+            return "its manifest is damaged"
+        for rel, info in outputs.items():
             path = base / rel
-            if not path.is_file() or path.stat().st_size != info["size"]:
-                return False
-        return True
+            if not isinstance(info, dict) or not path.is_file() or path.is_symlink():
+                return f"{rel} is missing"
+            if not _unchanged(path, info):
+                return f"{rel} changed since it was written"
+        return None
 
     def digest(self, unit: Unit) -> str:
         """Digest of a completed unit's outputs (what downstream keys are built from)."""
@@ -163,10 +342,23 @@ class RunDir:
         return manifest["digest"]
 
     def clear(self, unit: Unit) -> None:
-        """Delete ``unit``'s folder so that it is recomputed from scratch."""
+        """Delete ``unit``'s folder so that it is recomputed from scratch.
+
+        Raises
+        ------
+        perceptogram._owned.NotOwnedError
+            If the folder leads outside the run directory (a symbolic link on the
+            way), or the run directory is not marked as ours.
+        """
         path = self.path(unit)
-        if path.is_dir():
-            shutil.rmtree(path)
+        if not path.exists() and not path.is_symlink():
+            return
+        where = path.parent.resolve() / path.name
+        if self.root.resolve() not in where.parents:
+            raise NotOwnedError(
+                f"refusing to clear {path}: it leads outside the run directory {self.root}"
+            )
+        remove_owned(path)
 
     def seal(self, unit: Unit, key: str, settings: dict[str, Any], inputs: dict[str, str],
              elapsed_s: float) -> dict[str, Any]:
@@ -192,6 +384,8 @@ class RunDir:
             if rel == MANIFEST or path.name.startswith("."):
                 continue
             outputs[rel] = {"sha256": file_digest(path), "size": path.stat().st_size}
+            if outputs[rel]["size"] > FULL_HASH_MAX_BYTES:
+                outputs[rel]["fingerprint"] = file_fingerprint(path)
         manifest = {
             "stage": unit.stage,
             "subject": unit.subject,
@@ -207,3 +401,15 @@ class RunDir:
         }
         write_json_atomic(self.manifest_path(unit), manifest)
         return manifest
+
+
+def _unchanged(path: Path, info: dict[str, Any]) -> bool:
+    """Whether ``path`` still has the size and content digest its manifest recorded."""
+    size = path.stat().st_size
+    if size != info.get("size"):
+        return False
+    if size > FULL_HASH_MAX_BYTES and isinstance(info.get("fingerprint"), dict):
+        recorded = {k: v for k, v in info["fingerprint"].items() if k != "name"}
+        current = {k: v for k, v in file_fingerprint(path).items() if k != "name"}
+        return current == recorded
+    return file_digest(path) == info.get("sha256")

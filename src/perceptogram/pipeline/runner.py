@@ -17,9 +17,10 @@ from typing import Any
 
 from perceptogram._io import write_json_atomic
 from perceptogram._progress import is_quiet
+from perceptogram._text import for_rich
 from perceptogram.config import Config, save_config
 from perceptogram.errors import PerceptogramError
-from perceptogram.pipeline.rundir import RunDir, Unit
+from perceptogram.pipeline.rundir import RunDir, Unit, check_output_location
 
 __all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs", "available_memory"]
 
@@ -233,11 +234,26 @@ def run_pipeline(
     Each completed unit is sealed by its manifest the moment it finishes, so an
     interrupted run (Ctrl-C, a crash, a killed job) resumes at the first unit
     without a manifest. Timings of this call are written to ``timings.json``.
+
+    The run directory must be new, empty or an earlier run's (it is marked as
+    Perceptogram's when created); the run holds its lock throughout, and first
+    removes the temporary files a killed run left behind.
     """
     names = pipeline.upstream(until) if until is not None else pipeline.names
     forced = pipeline.downstream(force)
+    check_output_location(config.output, config.dataset.path,
+                          dataset_is_simulated=config.dataset.kind == "simulated")
     run_dir = RunDir(config.output)
-    run_dir.root.mkdir(parents=True, exist_ok=True)
+    run_dir.claim()
+    with run_dir.lock():
+        return _run_locked(config, pipeline, run_dir, names, forced, jobs)
+
+
+def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list[str],
+                forced: set[str], jobs: int | None) -> RunSummary:
+    stale = run_dir.remove_stale_temps()
+    if stale:
+        _say(f"Removed {len(stale)} temporary file(s) left by an interrupted run.")
     save_config(config, run_dir.config_path)
     jobs = jobs if jobs is not None else config.jobs
     summary = RunSummary()
@@ -257,9 +273,12 @@ def run_pipeline(
                 inputs = {u.label: run_dir.digest(u) for u in upstream}
                 settings = stage.settings(config, unit.subject, unit.space)
                 key = run_dir.unit_key(settings, inputs)
-                if stage.name not in forced and run_dir.is_current(unit, key):
+                reason = "forced" if stage.name in forced else run_dir.check(unit, key)
+                if reason is None:
                     summary.skipped.append(unit.label)
                 else:
+                    if reason.endswith(("changed since it was written", "is missing")):
+                        _say(f"{for_rich(unit.label)}: {for_rich(reason)}; recomputing it")
                     todo.append((unit, key, settings, inputs))
             if todo:
                 n_jobs = 1
