@@ -9,7 +9,6 @@ page is gathered by the pipeline into a :class:`ReportContent`.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import os
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 from perceptogram import __version__
 from perceptogram._io import write_text_atomic
+from perceptogram._text import for_html
 
 __all__ = [
     "ImageStrip",
@@ -133,7 +133,7 @@ def png_data_uri(image: np.ndarray | bytes) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return for_html(text)
 
 
 def _fmt(value: float | None) -> str:

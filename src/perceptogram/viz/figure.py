@@ -84,7 +84,7 @@ def check_map_stack(data: np.ndarray, mask: np.ndarray | None, ch_names: Sequenc
 def save_figure(
     fig, path: str | os.PathLike, formats: Sequence[str] = ("png", "svg"), dpi: int = 150
 ) -> list[Path]:
-    """Save ``fig`` atomically in each format.
+    """Save ``fig`` atomically in each format, with ``usetex`` off for every text.
 
     Parameters
     ----------
@@ -101,11 +101,19 @@ def save_figure(
     list of Path
         The files written.
     """
+    import matplotlib
+    from matplotlib.text import Text
+
     path = Path(path)
     written = []
-    for fmt in formats:
-        target = path.with_suffix("." + fmt)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        written.append(target)
+    # Never hand text to LaTeX, whatever the user's matplotlibrc says: labels drawn
+    # from data are not TeX (see perceptogram._text.for_matplotlib).
+    for text in fig.findobj(Text):
+        text.set_usetex(False)
+    with matplotlib.rc_context({"text.usetex": False}):
+        for fmt in formats:
+            target = path.with_suffix("." + fmt)
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            written.append(target)
     return written

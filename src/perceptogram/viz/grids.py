@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from perceptogram._text import for_matplotlib as _mt
 from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import pyplot
 
@@ -63,8 +64,8 @@ def plot_image_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0 and column_titles is not None:
-                ax.set_title(column_titles[c], fontsize=6)
-        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+                ax.set_title(_mt(column_titles[c]), fontsize=6)
+        axes[r, 0].set_ylabel(_mt(label), fontsize=8, rotation=0, ha="right", va="center")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_mt(title), fontsize=10)
     return fig

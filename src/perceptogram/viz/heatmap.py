@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perceptogram._text import for_matplotlib as _mt
 from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import (
     DIVERGING_CMAP,
@@ -74,14 +75,14 @@ def plot_channel_time(
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
         ax.set_xlabel("time (ms)")
         if names is not None:
-            ax.set_title(names[i], fontsize=9)
+            ax.set_title(_mt(names[i]), fontsize=9)
     axes[0, 0].set_yticks(np.arange(len(ch_names)))
-    axes[0, 0].set_yticklabels(ch_names, fontsize=7)
+    axes[0, 0].set_yticklabels([_mt(c) for c in ch_names], fontsize=7)
     axes[0, 0].set_ylabel("channel")
     cbar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
-    cbar.set_label(unit)
+    cbar.set_label(_mt(unit))
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_mt(title), fontsize=10)
     return fig
 
 
@@ -139,11 +140,12 @@ def plot_winner_take_all(
               extent=((times[0] - step / 2) * 1000, (times[-1] + step / 2) * 1000,
                       len(ch_names) - 0.5, -0.5))
     ax.set_yticks(np.arange(len(ch_names)))
-    ax.set_yticklabels(ch_names, fontsize=7)
+    ax.set_yticklabels([_mt(c) for c in ch_names], fontsize=7)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("channel")
-    ax.legend(handles=[Patch(color=OKABE_ITO[i], label=g) for i, g in enumerate(group_names)],
+    ax.legend(handles=[Patch(color=OKABE_ITO[i], label=_mt(g))
+                       for i, g in enumerate(group_names)],
               loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_mt(title), fontsize=10)
     return fig

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from perceptogram._text import for_matplotlib as _mt
 from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import pyplot
 
@@ -94,19 +95,19 @@ def plot_timecourse(
                 f"{x.shape[0]}"
             )
         mean, lower, upper = mean_confidence_band(samples, confidence)
-        (line,) = ax.plot(x, mean, label=label, lw=1.5)
+        (line,) = ax.plot(x, mean, label=_mt(label), lw=1.5)
         if samples.shape[0] > 1:
             ax.fill_between(x, lower, upper, color=line.get_color(), alpha=0.25, lw=0)
     if chance is not None:
         ax.axhline(chance, color="0.4", ls="--", lw=0.8, label="chance")
     for label, pos in (markers or {}).items():
         ax.axvline(pos, color="0.2", ls=":", lw=0.8)
-        ax.text(pos, 1.0, f" {label}", transform=ax.get_xaxis_transform(), fontsize=7,
+        ax.text(pos, 1.0, f" {_mt(label)}", transform=ax.get_xaxis_transform(), fontsize=7,
                 va="top", rotation=90)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_mt(xlabel))
+    ax.set_ylabel(_mt(ylabel))
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_mt(title), fontsize=10)
     if len(curves) > 1 or chance is not None:
         ax.legend(fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perceptogram._text import for_matplotlib as _mt
 from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import (
     DIVERGING_CMAP,
@@ -222,11 +223,11 @@ def plot_topomap_strip(
             if r == 0:
                 ax.set_title(f"{times[t] * 1000:.0f} ms", fontsize=7)
         if names is not None:
-            axes[r, 0].text(-0.15, 0.5, names[r], transform=axes[r, 0].transAxes,
+            axes[r, 0].text(-0.15, 0.5, _mt(names[r]), transform=axes[r, 0].transAxes,
                             ha="right", va="center", fontsize=8)
     cbar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, aspect=15)
-    cbar.set_label(unit, fontsize=8)
+    cbar.set_label(_mt(unit), fontsize=8)
     cbar.ax.tick_params(labelsize=7)
     if title:
-        fig.suptitle(title, fontsize=10, y=1.0 + 0.25 / fig.get_figheight())
+        fig.suptitle(_mt(title), fontsize=10, y=1.0 + 0.25 / fig.get_figheight())
     return fig
