@@ -144,8 +144,8 @@ def register(app: typer.Typer) -> None:
 
         if owned_kind(run_dir) != "run" or not (run_dir / "config.yaml").is_file():
             raise FileNotFoundError(
-                f"{run_dir} is not a Perceptogram run directory (no run marker or no "
-                "config.yaml); give the folder a run wrote")
+                f"{run_dir} is not a run directory (no Perceptogram run marker or no "
+                "config.yaml); give a folder that `perceptogram run` wrote")
         _run(run_dir / "config.yaml", "report", None, None, run_dir)
 
     @app.command("config")

@@ -325,6 +325,9 @@ class RunDir:
         if not isinstance(outputs, dict):
             return "its manifest is damaged"
         for rel, info in outputs.items():
+            parts = Path(rel).parts
+            if not parts or Path(rel).is_absolute() or ".." in parts:
+                return "its manifest is damaged"
             path = base / rel
             if not isinstance(info, dict) or not path.is_file() or path.is_symlink():
                 return f"{rel} is missing"
@@ -348,17 +351,18 @@ class RunDir:
         ------
         perceptogram._owned.NotOwnedError
             If the folder leads outside the run directory (a symbolic link on the
-            way), or the run directory is not marked as ours.
+            way), or the run directory is not marked as ours; nothing is then
+            written there either (the runner writes a unit only after clearing it).
         """
         path = self.path(unit)
-        if not path.exists() and not path.is_symlink():
-            return
         where = path.parent.resolve() / path.name
         if self.root.resolve() not in where.parents:
             raise NotOwnedError(
-                f"refusing to clear {path}: it leads outside the run directory {self.root}"
+                f"refusing to use {path}: a symbolic link on the way leads outside the run "
+                f"directory {self.root}"
             )
-        remove_owned(path)
+        if path.exists() or path.is_symlink():
+            remove_owned(path)
 
     def seal(self, unit: Unit, key: str, settings: dict[str, Any], inputs: dict[str, str],
              elapsed_s: float) -> dict[str, Any]:
