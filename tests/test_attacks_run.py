@@ -218,14 +218,14 @@ def test_simulated_dataset_outside_the_run_is_marked_and_swapped_safely(tmp_path
 
 # ------------------------------------------------------------ 2. names used as paths
 @pytest.mark.parametrize("section, value", [
-    ({"latents": {"spaces": ["pca", "VICTIM"]}}, None),
-    ({"latents": {"spaces": ["pca", "../../victim"]}}, None),
-    ({"latents": {"spaces": ["pca", ".."]}}, None),
-    ({"latents": {"spaces": ["pca", "pca/../../x"]}}, None),
-    ({"latents": {"spaces": ["pca", "pca\x00"]}}, None),
-    ({"latents": {"spaces": ["pca", " pca"]}}, None),
-    ({"latents": {"spaces": ["pca", ""]}}, None),
-    ({"latents": {"spaces": ["pca"], "options": {"../x": {}}}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", "VICTIM"]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", "../../victim"]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", ".."]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", "pca/../../x"]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", "pca\x00"]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", " pca"]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca", ""]}}, None),
+    ({"latents": {"spaces": ["effnet", "pca"], "options": {"../x": {}}}}, None),
     ({"reconstruction": {"methods": ["pca"], "retrieval_space": "../../victim"}}, None),
     ({"interpretability": {"space": "../../victim"}}, None),
     ({"metrics": {"networks": ["../../victim"]}}, None),
