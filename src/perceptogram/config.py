@@ -520,6 +520,8 @@ def _read_yaml(path: Path) -> Any:
     loader = _StrictLoader(text)
     try:
         return loader.get_single_data()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         mark = getattr(exc, "problem_mark", None)
