@@ -80,7 +80,7 @@ def _registered(names: list[str], kind: str, available: Callable[[], list[str]])
     """
     known = None
     for name in names:
-        if not _SAFE_NAME.fullmatch(name) or name != name.strip():
+        if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid {kind} name")
         if known is None:
             known = set(available())
