@@ -47,6 +47,8 @@ LOCK_FILE = ".lock"
 #: Files above this size are checked by :func:`~perceptogram._hashing.file_fingerprint`
 #: (size, mtime, first and last MiB) instead of a full SHA-256 on every run.
 FULL_HASH_MAX_BYTES = 64 << 20
+#: A manifest larger than this is not read (ours are a few kilobytes).
+MAX_MANIFEST_BYTES = 16 << 20
 # Temporary files and folders of atomic writes (``.NAME.tmp-XXXX``) and of the
 # simulator's swap (``.NAME.old-XXXX``): left behind only by a killed process.
 _STALE_TEMP = re.compile(r"\..+\.(?:tmp|old)-[A-Za-z0-9_]{6,}.*", re.DOTALL)
@@ -281,14 +283,19 @@ class RunDir:
 
     # -- manifests --------------------------------------------------------------------
     def read_manifest(self, unit: Unit) -> dict[str, Any] | None:
-        """The unit's manifest, or None if it was never completed."""
+        """The unit's manifest, or None if it was never completed (or is not readable).
+
+        A manifest larger than :data:`MAX_MANIFEST_BYTES`, not UTF-8 JSON, or not
+        a JSON object counts as absent: the unit is recomputed.
+        """
         path = self.manifest_path(unit)
-        if not path.is_file():
+        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
             return None
+        return manifest if isinstance(manifest, dict) else None
 
     @staticmethod
     def unit_key(settings: dict[str, Any], inputs: dict[str, str]) -> str:
@@ -322,7 +329,7 @@ class RunDir:
             return "settings or inputs changed"
         base = self.path(unit)
         outputs = manifest.get("outputs")
-        if not isinstance(outputs, dict):
+        if not isinstance(outputs, dict) or not isinstance(manifest.get("digest"), str):
             return "its manifest is damaged"
         for rel, info in outputs.items():
             parts = Path(rel).parts
