@@ -43,3 +43,16 @@ def test_mark_refuses_non_empty_unmarked_folder(tmp_path):
     with pytest.raises(NotOwnedError, match="not empty"):
         mark_owned(tmp_path, "run")
     assert owned_kind(tmp_path) is None
+
+
+def test_a_marked_folder_itself_is_removed_only_with_its_kind(tmp_path):
+    staging = mark_owned(tmp_path / "staging", "simulation")
+    (staging / "f.txt").write_text("x")
+    (tmp_path / "alias").symlink_to(staging, target_is_directory=True)
+    for kind in (None, "run"):
+        with pytest.raises(NotOwnedError):
+            remove_owned(staging, marked_kind=kind)
+    with pytest.raises(NotOwnedError):  # a link to it is judged where it sits
+        remove_owned(tmp_path / "alias", marked_kind="simulation")
+    remove_owned(staging, marked_kind="simulation")
+    assert not staging.exists() and (tmp_path / "alias").is_symlink()

@@ -305,7 +305,8 @@ class InterpretabilityConfig(_Section):
         description="Topomap times in milliseconds.",
     )
     n_permutations: int = Field(
-        0, ge=0, le=MAX_RESAMPLES, description="Permutations for cluster significance (0: no test)."
+        0, ge=0, le=MAX_RESAMPLES,
+        description="Permutations for cluster significance (0: no test).",
     )
     figure_formats: list[Literal["png", "svg", "pdf"]] = Field(
         default_factory=lambda: ["png", "svg"],
