@@ -178,14 +178,16 @@ def test_symlinked_stage_folder_in_a_received_run_is_not_followed(tmp_path):
     assert np.load(out / "make" / "sub-01" / "x.npy")[1] == 1.0
 
 
-def test_lock_file_that_is_a_symlink_is_refused(tmp_path):
+@pytest.mark.parametrize("kind", ["symlink", "dir", "fifo"])
+def test_lock_file_that_is_not_a_regular_file_is_refused(tmp_path, kind):
     out = tmp_path / "run"
     run_pipeline(make_config(jobs=1, output=out), _toy())
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (out / ".lock").unlink()
-    (out / ".lock").symlink_to(victim)
-    with pytest.raises(NotOwnedError, match="symbolic link"):
+    {"symlink": lambda p: p.symlink_to(victim), "dir": Path.mkdir,
+     "fifo": os.mkfifo}[kind](out / ".lock")
+    with pytest.raises(NotOwnedError, match="not a regular file"):
         run_pipeline(make_config(jobs=1, output=out), _toy())
     assert victim.read_text() == "precious"
 
@@ -247,6 +249,33 @@ def test_a_damaged_marker_does_not_make_a_folder_ours(tmp_path, marker):
     with pytest.raises(NotOwnedError, match="not empty"):
         run_pipeline(make_config(jobs=1, output=victim), _toy())
     assert _snapshot(victim) == before
+
+
+@pytest.mark.parametrize("target", ["victim", "file"])
+def test_simulating_into_a_users_folder_is_refused(tmp_path, target):
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    path = victim if target == "victim" else victim / "config.yaml"
+    config = make_config(jobs=1, output=tmp_path / "run", dataset={"path": path})
+    with pytest.raises(PerceptogramError, match="refusing to write|is a file"):
+        run_pipeline(config, PIPELINE_DATA_ONLY())
+    assert _snapshot(victim) == before
+
+
+def PIPELINE_DATA_ONLY() -> Pipeline:  # noqa: N802 - reads like the constant it slices
+    from perceptogram.pipeline.stages import PIPELINE
+
+    return Pipeline(PIPELINE.stages[:1], lambda c, rd: [1])
+
+
+@pytest.mark.parametrize("output, words", [
+    ("run\0x", "not valid yaml"), ("run\\0x", "null"), ("a" * 300 + "/b", "too long"),
+])
+def test_impossible_output_names_are_one_clear_error(tmp_path, output, words):
+    config = tmp_path / "c.yaml"
+    config.write_text(f'output: "{tmp_path}/{output}"\n')
+    line = _one_error_line(cli.invoke(app, ["run", str(config)]))
+    assert words in line.lower()
 
 
 def test_simulated_dataset_outside_the_run_is_marked_and_swapped_safely(tmp_path):
@@ -341,6 +370,10 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
     ("seed: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than"),
     ("seed: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
     ("seed: 1\n# \xff\n", None),
+    ("? [a, b]\n: 1\n", "not valid YAML"),
+    ("tmin: .nan\n", "finite number"),
+    ("decoder:\n  alphas: [1.0, .inf]\n", "finite number"),
+    ("interpretability:\n  encoder_alpha: .inf\n", "finite number"),
 ])
 def test_hostile_yaml_is_one_clear_error(tmp_path, text, match):
     config = tmp_path / "c.yaml"
@@ -348,6 +381,19 @@ def test_hostile_yaml_is_one_clear_error(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match or "not UTF-8"):
         load_config(config)
     _one_error_line(cli.invoke(app, ["run", str(config)]))
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "dir"])
+def test_config_path_that_is_not_a_regular_file_is_refused(tmp_path, special):
+    config = tmp_path / "c.yaml"
+    if special == "fifo":
+        os.mkfifo(config)
+    elif special == "dir":
+        config.mkdir()
+    else:
+        config.symlink_to(special)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(config)
 
 
 def test_oversized_config_file_is_refused_before_parsing(tmp_path):

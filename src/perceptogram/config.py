@@ -92,7 +92,8 @@ def _registered(names: list[str], kind: str, available: Callable[[], list[str]])
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False,
+                              allow_inf_nan=False)
 
 
 class SimulationConfig(_Section):
@@ -518,8 +519,9 @@ def _read_yaml(path: Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader already refuses control characters
         return loader.get_single_data()
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -529,7 +531,8 @@ def _read_yaml(path: Path) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path} is not valid YAML: {problem}{where}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> Config:
@@ -550,8 +553,10 @@ def load_config(path: str | Path) -> Config:
         If ``path`` does not exist.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"configuration file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} is not a regular file")
     return _validate(_read_yaml(path), f" in {path}")
 
 

@@ -24,6 +24,7 @@ import errno
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -201,12 +202,16 @@ class RunDir:
         import fcntl
 
         path = self.root / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = os.open(path, flags, 0o644)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise NotOwnedError(f"{path} is a symbolic link; remove it") from None
+            if exc.errno in (errno.ELOOP, errno.EISDIR):
+                raise NotOwnedError(f"{path} is not a regular file; remove it") from None
             raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotOwnedError(f"{path} is not a regular file; remove it")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
