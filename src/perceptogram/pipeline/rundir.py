@@ -93,8 +93,12 @@ def check_output_location(output: str | os.PathLike, dataset: str | os.PathLike 
             "write the full path"
         )
     resolved = Path(output).resolve()
-    refused = {Path(resolved.anchor): "the filesystem root", Path.home().resolve():
-               "your home folder", Path.cwd().resolve(): "the working directory itself"}
+    refused = {Path(resolved.anchor): "the filesystem root",
+               Path.cwd().resolve(): "the working directory itself"}
+    try:
+        refused[Path.home().resolve()] = "your home folder"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (some containers)
+        pass
     if resolved in refused:
         raise PerceptogramError(
             f"the output folder {output} is {refused[resolved]}; give a new folder for "
