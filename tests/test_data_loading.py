@@ -160,7 +160,7 @@ def test_plain_array_and_non_dict_are_reported(tmp_path):
     with pytest.raises(DataFormatError, match="does not hold a dictionary"):
         safe_load_pickled_dict(tmp_path / "list.npy")
     (tmp_path / "text.npy").write_text("hello, not numpy")
-    with pytest.raises(DataFormatError, match="not a NumPy .npy file"):
+    with pytest.raises(DataFormatError, match="neither a NumPy .npy file nor a pickle"):
         safe_load_pickled_dict(tmp_path / "text.npy")
 
 
