@@ -68,7 +68,7 @@ _GLOBALS = {
 }
 # Dtype strings NumPy writes for plain arrays: bool, integers, floats, complex,
 # fixed-width bytes and unicode, and object (for lists of strings).
-_DTYPE_STRING = re.compile(r"^(b1|[iu][1248]|f(2|4|8|16)|c(8|16|32)|[SU]\d{1,9}|O[48])$")
+_DTYPE_STRING = re.compile(r"^(b1|[iu][1248]|f(2|4|8|16)|c(8|16|32)|[SU][1-9]\d{0,8}|O[48])$")
 _DTYPE_FLAGS_OBJECT = 63
 
 
@@ -322,8 +322,6 @@ def _array_from_bytes(raw: Any, dtype: np.dtype, shape: tuple[int, ...],
     if data.size != expected:
         raise _refuse(f"an array of shape {shape} and dtype {dtype} needs {expected} bytes "
                       f"but the file gives {data.size}")
-    if dtype.itemsize == 0:
-        return np.zeros(shape, dtype=dtype, order=order)
     return data.view(dtype).reshape(shape, order=order)
 
 
@@ -691,7 +689,22 @@ def _load_stream(fh: BinaryIO, end: int, path: Path) -> Any:
     return result
 
 
-def _read_npy_header(fh: BinaryIO, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+_MAX_NPY_HEADER = 1 << 16
+
+
+def _read_npy_header(fh: BinaryIO, path: Path, end: int) -> tuple[tuple[int, ...], np.dtype]:
+    # NumPy reads the declared header length before checking it: check it first.
+    prefix = fh.read(len(_NPY_MAGIC) + 6)
+    fh.seek(0)
+    if len(prefix) < len(_NPY_MAGIC) + 4:
+        raise DataFormatError(f"{path} is truncated or corrupt: its NPY header is cut short")
+    major = prefix[len(_NPY_MAGIC)]
+    length_field = prefix[len(_NPY_MAGIC) + 2:]
+    length = (struct.unpack("<H", length_field[:2])[0] if major == 1
+              else struct.unpack("<I", length_field.ljust(4, b"\0"))[0])
+    if length > min(_MAX_NPY_HEADER, end):
+        raise DataFormatError(f"{path} is truncated or corrupt: its NPY header declares "
+                              f"{length} bytes")
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -737,7 +750,7 @@ def safe_load_pickled_dict(path: str | os.PathLike) -> dict:
         start = fh.read(len(_NPY_MAGIC))
         fh.seek(0)
         if start == _NPY_MAGIC:
-            shape, dtype = _read_npy_header(fh, path)
+            shape, dtype = _read_npy_header(fh, path, end)
             if not dtype.hasobject:
                 raise DataFormatError(f"{path} holds a plain {dtype} array of shape "
                                       f"{shape}, not a pickled dictionary")
