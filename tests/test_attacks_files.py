@@ -352,3 +352,134 @@ def test_refusal_names_the_opcode_or_global(tmp_path):
     path.write_bytes(ATTACKS["5-byte memo opcode with index 2**26"])
     with pytest.raises(DataFormatError, match="memo entry 67108864"):
         safe_load_pickled_dict(path)
+
+
+# --------------------------------------------------------------------------- paths and shapes
+# Attacks through the *content* of well-formed files: names that become paths,
+# folders that name one subject twice, shapes that a small file cannot back.
+
+from perceptogram.data import native_cache  # noqa: E402
+from perceptogram.data.things_eeg2 import (  # noqa: E402
+    describe,
+    discover_subjects,
+    load_image_metadata,
+    load_subject,
+    read_eeg_file,
+    subject_dir,
+)
+
+CHANNELS = ("Pz", "Oz")
+
+
+def _metadata(root, train_files, train_concepts, test_files=("t.jpg",),
+              test_concepts=("00001_probe",)):
+    np.save(root / "image_metadata.npy", {
+        "train_img_files": list(train_files), "train_img_concepts": list(train_concepts),
+        "test_img_files": np.array(test_files), "test_img_concepts": np.array(test_concepts),
+    }, allow_pickle=True)
+
+
+def _eeg(path, shape, times=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    times = np.arange(shape[3]) / 100.0 if times is None else times
+    np.save(path, {"preprocessed_eeg_data": np.zeros(shape),
+                   "ch_names": [f"C{i}" for i in range(shape[2])], "times": times},
+            allow_pickle=True)
+    return path
+
+
+PATH_ATTACKS = {
+    "parent traversal in a file name": (["../../../etc/passwd"], ["00001_a"]),
+    "parent traversal in a concept": (["a.jpg"], [".."]),
+    "absolute file name": (["/etc/passwd"], ["00001_a"]),
+    "absolute concept": (["passwd"], ["/etc"]),
+    "nested path in a file name": (["x/../../y.jpg"], ["00001_a"]),
+    "NUL byte in a file name": (["a\0.jpg"], ["00001_a"]),
+    "empty concept": (["a.jpg"], [""]),
+    "backslash traversal": (["..\\..\\x.jpg"], ["00001_a"]),
+}
+
+
+@pytest.mark.parametrize("name", list(PATH_ATTACKS))
+def test_metadata_paths_leaving_the_dataset_are_refused(tmp_path, name):
+    files, concepts = PATH_ATTACKS[name]
+    _metadata(tmp_path, files, concepts)
+    with pytest.raises(DataFormatError, match="not a plain file or folder name") as info:
+        load_image_metadata(tmp_path)
+    message = str(info.value)
+    assert repr(files[0])[:40] in message or repr(concepts[0]) in message
+    assert "\0" not in message and "\n" not in message
+
+
+def test_image_symlink_escaping_the_dataset_is_refused(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"private")
+    concept = root / "training_images" / "00001_a"
+    concept.mkdir(parents=True)
+    (concept / "ok.jpg").write_bytes(b"x")
+    (concept / "evil.jpg").symlink_to(secret)
+    _metadata(root, ["ok.jpg"], ["00001_a"])
+    assert load_image_metadata(root).image_paths("train") == [concept / "ok.jpg"]
+    _metadata(root, ["ok.jpg", "evil.jpg"], ["00001_a", "00001_a"])
+    with pytest.raises(DataFormatError, match="evil.jpg.*leads outside"):
+        load_image_metadata(root).image_paths("train")
+    # A user's own link for the whole image folder is fine.
+    elsewhere = tmp_path / "big_disk"
+    (elsewhere / "00001_a").mkdir(parents=True)
+    (elsewhere / "00001_a" / "ok.jpg").write_bytes(b"x")
+    (root / "test_images").symlink_to(elsewhere, target_is_directory=True)
+    _metadata(root, ["ok.jpg"], ["00001_a"], ["ok.jpg"], ["00001_a"])
+    assert load_image_metadata(root).image_paths("test")[0].name == "ok.jpg"
+
+
+def test_two_folders_for_one_subject_are_refused(tmp_path):
+    _eeg(tmp_path / "sub-01" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
+    _eeg(tmp_path / "sub-001" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
+    for call in (lambda: discover_subjects(tmp_path), lambda: describe(tmp_path),
+                 lambda: load_subject(tmp_path, 1), lambda: subject_dir(tmp_path, 1)):
+        with pytest.raises(DataFormatError, match="two folders for subject 1 .sub-001 and "
+                                                  "sub-01.; keep only one"):
+            call()
+
+
+def test_subject_folder_with_three_digits_is_found(tmp_path):
+    _eeg(tmp_path / "sub-007" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
+    assert discover_subjects(tmp_path) == {7: tmp_path / "sub-007"}
+    assert subject_dir(tmp_path, 7) == tmp_path / "sub-007"
+    assert subject_dir(tmp_path, 8) == tmp_path / "sub-08"
+
+
+@pytest.mark.parametrize(("shape", "axis"), [
+    ((2, 1, 2, 1), "1 time samples"), ((2, 1, 2, 0), "0 time samples"),
+    ((0, 1, 2, 3), "0 images"), ((2, 0, 2, 3), "0 repetitions"), ((2, 1, 0, 3), "0 channels"),
+])
+def test_degenerate_eeg_axes_get_a_specific_sentence(tmp_path, shape, axis):
+    path = _eeg(tmp_path / "x.npy", shape)
+    with pytest.raises(DataFormatError, match=f"has {axis} .shape"):
+        read_eeg_file(path)
+
+
+def test_data_info_refuses_what_run_refuses(tmp_path):
+    # 3 EEG rows but 4 listed images: load_subject (run) refuses; describe (data info) too.
+    _eeg(tmp_path / "sub-01" / "preprocessed_eeg_training.npy", (3, 1, 2, 3))
+    _eeg(tmp_path / "sub-01" / "preprocessed_eeg_test.npy", (1, 1, 2, 3))
+    _metadata(tmp_path, [f"{i}.jpg" for i in range(4)], ["00001_a"] * 4)
+    with pytest.raises(DataFormatError, match="has 3 images but .* lists 4 train images"):
+        load_subject(tmp_path, 1, cache=False)
+    with pytest.raises(DataFormatError, match="has 3 images but .* lists 4 train images"):
+        describe(tmp_path)
+
+
+def test_small_file_cannot_make_a_large_cache(tmp_path):
+    # The old loader let a 1,464-byte file declare a (16540, 4, 17, 100) array through
+    # zero strides; the cache then wrote 272 MB. The cache checks sizes itself too.
+    source = tmp_path / "sub-01" / "preprocessed_eeg_training.npy"
+    source.parent.mkdir()
+    source.write_bytes(b"x" * 1464)
+    huge = np.broadcast_to(np.zeros(1), (16540, 4, 17, 100))
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(DataFormatError, match="1464 bytes.*cannot hold the 112472000 values"):
+        native_cache.store(source, cache_dir, huge, {})
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())

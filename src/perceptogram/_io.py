@@ -92,6 +92,40 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+def check_free_space(folder: str | os.PathLike, n_bytes: int, what: str) -> None:
+    """Refuse to start writing ``n_bytes`` into ``folder`` when the disk lacks the room.
+
+    Checked before a file is created, so a full disk gives a clear error rather
+    than a half-written file (or, for a memory map, a SIGBUS).
+
+    Parameters
+    ----------
+    folder : path-like
+        An existing folder on the target file system.
+    n_bytes : int
+        Size of what is about to be written.
+    what : str
+        What is written, for the message (e.g. ``"the EEG cache"``).
+
+    Raises
+    ------
+    DiskSpaceError
+        Fewer than ``n_bytes`` plus a 16 MiB margin are free.
+    """
+    import shutil
+
+    from perceptogram.errors import DiskSpaceError
+
+    free = shutil.disk_usage(folder).free
+    if free < n_bytes + _FREE_SPACE_MARGIN:
+        raise DiskSpaceError(
+            f"{what} needs {n_bytes / 1e6:.1f} MB but only {free / 1e6:.1f} MB are free in "
+            f"{folder}; free some space or choose another folder")
+
+
+_FREE_SPACE_MARGIN = 16 << 20
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
