@@ -483,3 +483,22 @@ def test_small_file_cannot_make_a_large_cache(tmp_path):
     with pytest.raises(DataFormatError, match="1464 bytes.*cannot hold the 112472000 values"):
         native_cache.store(source, cache_dir, huge, {})
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+def test_arrays_never_share_a_payload(tmp_path):
+    # One payload read back from the memo for a second array must not alias the first.
+    from perceptogram.data.safe_pickle import safe_load_pickled_dict
+
+    data = raw_bytes(b"\x01" * 8) + put(0)
+    stream = (PROTO + EMPTY_DICT + text("a") + array_op((1,), dtype_op("f8"), data)
+              + SETITEM + text("b") + array_op((1,), dtype_op("f8"), get(0)) + SETITEM + STOP)
+    path = tmp_path / "x.pkl"
+    path.write_bytes(stream)
+    content = safe_load_pickled_dict(path)
+    content["a"][0] = 5.0
+    assert content["b"][0] != 5.0 and not np.shares_memory(content["a"], content["b"])
+    # Same-valued one-byte arrays and scalars (CPython shares their bytes) still load.
+    path.write_bytes(pickle.dumps({"x": np.uint8(1), "y": np.uint8(1),
+                                   "z": np.ones(1, np.uint8), "w": np.ones(1, np.uint8)}))
+    content = safe_load_pickled_dict(path)
+    assert content["x"] == content["y"] == 1 and content["z"][0] == content["w"][0] == 1

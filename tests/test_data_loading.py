@@ -422,7 +422,8 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
     cache_dir.mkdir(parents=True)
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True).stdout)
-    stale = cache_dir / f".preprocessed_eeg_training.float32.npy.tmp-{dead}-{_host()}-abcdefgh.npy"
+    stale = (cache_dir
+             / f".preprocessed_eeg_training.float32.npy.tmp-{dead}-{_host()}-abcdefgh.npy")
     stale.write_bytes(b"half-written")
     load_subject(tmp_path, 1)
     assert not stale.exists()

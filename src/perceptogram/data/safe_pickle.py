@@ -69,7 +69,6 @@ _GLOBALS = {
 # Dtype strings NumPy writes for plain arrays: bool, integers, floats, complex,
 # fixed-width bytes and unicode, and object (for lists of strings).
 _DTYPE_STRING = re.compile(r"^(b1|[iu][1248]|f(2|4|8|16)|c(8|16|32)|[SU][1-9]\d{0,8}|O[48])$")
-_DTYPE_FLAGS_OBJECT = 63
 
 
 class _Global:
@@ -95,13 +94,11 @@ class _Pending:
 class _Payload:
     """Raw bytes from the file, held in fresh aligned memory (uint8 array)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "used")
 
     def __init__(self, data: np.ndarray) -> None:
         self.data = data
-
-
-_MARK = object()
+        self.used = False
 
 
 def _refuse(message: str) -> UnsafePickleError:
@@ -251,7 +248,7 @@ class _Interpreter:
             # NumPy lists object items in C order whatever the memory layout.
             array = array.reshape(shape)
             return np.asfortranarray(array) if fortran else array
-        return _array_from_bytes(raw, dtype, shape, order)
+        return _array_from_bytes(self, raw, dtype, shape, order)
 
 
 _STOP = object()
@@ -306,18 +303,26 @@ def _value(value: Any) -> Any:
     return _complete(value)
 
 
-def _payload_bytes(raw: Any) -> np.ndarray:
-    """uint8 view of a byte payload (fresh, aligned and writable)."""
+def _payload_bytes(interp: _Interpreter, raw: Any) -> np.ndarray:
+    """uint8 array of a byte payload (fresh, aligned, writable, owned by one array).
+
+    A payload read back from the memo for a second array is copied (and charged
+    to the budget), so arrays never share memory.
+    """
     if isinstance(raw, _Payload):
-        return raw.data
+        if not raw.used:
+            raw.used = True
+            return raw.data
+        interp.charge(raw.data.size)
+        return raw.data.copy()
     if isinstance(raw, bytes):  # protocol 2: _codecs.encode result
         return np.frombuffer(raw, dtype=np.uint8).copy()
     raise _refuse(f"array data must be a byte string, got {type(raw).__name__}")
 
 
-def _array_from_bytes(raw: Any, dtype: np.dtype, shape: tuple[int, ...],
-                      order: str) -> np.ndarray:
-    data = _payload_bytes(raw)
+def _array_from_bytes(interp: _Interpreter, raw: Any, dtype: np.dtype,
+                      shape: tuple[int, ...], order: str) -> np.ndarray:
+    data = _payload_bytes(interp, raw)
     expected = _count(shape) * dtype.itemsize
     if data.size != expected:
         raise _refuse(f"an array of shape {shape} and dtype {dtype} needs {expected} bytes "
@@ -368,7 +373,7 @@ def _reduce_scalar(interp: _Interpreter, args: tuple) -> Any:
     dtype = _complete(args[0])
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise _refuse("a NumPy scalar must have a plain, non-object dtype")
-    data = _payload_bytes(args[1])
+    data = _payload_bytes(interp, args[1])
     if data.size != dtype.itemsize:
         raise _refuse(f"a NumPy {dtype} scalar needs {dtype.itemsize} bytes, "
                       f"the file gives {data.size}")
@@ -381,7 +386,7 @@ def _reduce_frombuffer(interp: _Interpreter, args: tuple) -> np.ndarray:
     dtype = _complete(args[1])
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise _refuse("'_frombuffer' needs a plain, non-object dtype")
-    return _array_from_bytes(args[0], dtype, _check_shape(args[2]), args[3])
+    return _array_from_bytes(interp, args[0], dtype, _check_shape(args[2]), args[3])
 
 
 def _reduce_encode(interp: _Interpreter, args: tuple) -> bytes:

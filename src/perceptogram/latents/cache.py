@@ -223,7 +223,8 @@ class _Entry:
             size = self.partial.stat().st_size
         except (OSError, ValueError):
             return None
-        if header != (shape, False, np.dtype(np.float32)) or size != offset + 4 * shape[0] * shape[1]:
+        expected_size = offset + 4 * shape[0] * shape[1]
+        if header != (shape, False, np.dtype(np.float32)) or size != expected_size:
             return None
         return offset
 
