@@ -91,12 +91,15 @@ def in_dict(value_ops: bytes) -> bytes:
 
 
 def npy(stream: bytes) -> bytes:
-    """An NPY header declaring a 0-d object array, followed by ``stream``."""
+    """The value ``stream`` builds, saved as ``np.save`` would: NPY header, 0-d object array."""
     import io
 
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         buffer, {"descr": "|O", "fortran_order": False, "shape": ()})
+    if stream.startswith(PROTO) and stream.endswith(STOP):
+        body = stream[len(PROTO):-len(STOP)]
+        stream = PROTO + array_op((), dtype_op("O8"), EMPTY_LIST + body + APPEND) + STOP
     return buffer.getvalue() + stream
 
 
@@ -123,7 +126,7 @@ def _reference_dag(levels: int) -> bytes:
     ops = text("x") + TUPLE1 + put(0)
     for level in range(levels):
         ops += get(level) + get(level) + TUPLE2 + put(level + 1)
-    return in_dict(ops)
+    return in_dict(EMPTY_LIST + MARK + ops + APPENDS)
 
 
 def _cycle() -> bytes:
@@ -204,7 +207,8 @@ ATTACKS: dict[str, bytes] = {
     "LONG4 of 2**31 bytes": PROTO + b"\x8b" + struct.pack("<i", 2**31 - 1) + STOP,
     "shared-reference DAG expanding to 2**30": _reference_dag(30),
     "list containing itself": _cycle(),
-    "2 MB of EMPTY_DICT (allocation budget)": PROTO + EMPTY_DICT * (2 << 20) + STOP,
+    "list of 2 * 2**20 empty dicts (allocation budget)": in_dict(
+        EMPTY_LIST + MARK + EMPTY_DICT * (2 << 20) + APPENDS),
     "NPY header declaring a 4 GB header": (b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**32 - 1)
                                            + b"{" * 64),
     # --- malformed streams
