@@ -295,6 +295,8 @@ def _settle(value: Any) -> Any:
 
 def _value(value: Any) -> Any:
     """The plain Python/NumPy value a stack item stands for, or a refusal."""
+    if type(value) is str:
+        return value
     if isinstance(value, _Global):
         raise _refuse(f"the global '{value.name}' is used as a value, which a data file "
                       "has no reason to do")
@@ -548,6 +550,11 @@ def _op_binfloat(interp: _Interpreter) -> None:
     _push(interp, struct.unpack(">d", interp.read(8))[0], 32)
 
 
+def _op_short_text(interp: _Interpreter) -> None:
+    # At most 255 bytes: read() itself refuses a stream that ends early.
+    interp.stack.append(interp.read_text(interp.read(1)[0]))
+
+
 def _text_op(fmt: str, size: int, what: str):
     def op(interp: _Interpreter) -> None:
         interp.stack.append(interp.read_text(interp.read_length(fmt, size, what)))
@@ -602,7 +609,7 @@ _OPS = {
     b"M": _int_op("<H", 2),
     b"\x8a": _op_long1,
     b"G": _op_binfloat,
-    b"\x8c": _text_op("<B", 1, "SHORT_BINUNICODE"),
+    b"\x8c": _op_short_text,
     b"X": _text_op("<I", 4, "BINUNICODE"),
     b"\x8d": _text_op("<Q", 8, "BINUNICODE8"),
     b"C": _bytes_op("<B", 1, "SHORT_BINBYTES"),
@@ -630,12 +637,12 @@ def _check_structure(root: Any, max_nodes: int) -> None:
     expanded: dict[int, int] = {}
     on_path: set[int] = set()
     keep: list[Any] = []
+    if not _is_container(root):
+        return
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         children = _children(node)
-        if children is None:
-            continue
         key = id(node)
         if done:
             on_path.discard(key)
@@ -656,20 +663,29 @@ def _check_structure(root: Any, max_nodes: int) -> None:
         on_path.add(key)
         keep.append(node)
         stack.append((node, True))
-        stack.extend((child, False) for child in children)
+        stack.extend((child, False) for child in children if _is_container(child))
 
 
-def _children(node: Any) -> Any:
+_LEAF_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _is_container(node: Any) -> bool:
+    if type(node) in _LEAF_TYPES:
+        return False
     if isinstance(node, (_Global, _Pending, _Payload)):
         raise _refuse("the pickle leaves a global, raw byte string or unfinished NumPy "
                       "object inside a tuple")
+    return (type(node) in (list, tuple) or isinstance(node, dict)
+            or (isinstance(node, np.ndarray) and node.dtype.hasobject))
+
+
+def _children(node: Any) -> Any:
+    """Items of a container accepted by :func:`_is_container`."""
     if type(node) in (list, tuple):
         return node
     if isinstance(node, dict):
         return list(node.values())
-    if isinstance(node, np.ndarray) and node.dtype.hasobject:
-        return list(node.flat)
-    return None
+    return list(node.flat)
 
 
 # ----------------------------------------------------------------- public API
