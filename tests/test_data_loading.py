@@ -160,7 +160,7 @@ def test_plain_array_and_non_dict_are_reported(tmp_path):
     with pytest.raises(DataFormatError, match="does not hold a dictionary"):
         safe_load_pickled_dict(tmp_path / "list.npy")
     (tmp_path / "text.npy").write_text("hello, not numpy")
-    with pytest.raises(DataFormatError, match="not a NumPy .npy file"):
+    with pytest.raises(DataFormatError, match="neither a NumPy .npy file nor a pickle"):
         safe_load_pickled_dict(tmp_path / "text.npy")
 
 
@@ -352,3 +352,132 @@ def test_describe_refuses_unsafe_and_empty_folders(tmp_path):
     with pytest.raises(DataFormatError, match="holds no THINGS-EEG2 data"):
         describe(empty)
 
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+class _FullDiskFile:
+    """A file whose writes fail with ENOSPC after ``limit`` bytes (a full disk)."""
+
+    def __init__(self, fh, limit):
+        self._fh, self._left = fh, limit
+
+    def write(self, data):
+        n = memoryview(data).nbytes
+        if n > self._left:
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._left -= n
+        return self._fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+
+def _cache_names(cache_dir):
+    return sorted(p.name for p in cache_dir.iterdir()) if cache_dir.exists() else []
+
+
+def test_full_disk_during_cache_write_leaves_no_temporary(tmp_path, monkeypatch):
+    train_raw, _, _ = make_dataset(tmp_path)
+    source = tmp_path / "sub-01" / "preprocessed_eeg_training.npy"
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setattr(native_cache, "open",
+                        lambda path, mode: _FullDiskFile(open(path, mode), 1000),
+                        raising=False)
+    with pytest.warns(UserWarning, match="cannot write the cache .*No space left"):
+        data, _, _ = load_split(source, cache_dir=cache_dir)
+    np.testing.assert_array_equal(data, train_raw.astype(np.float32))
+    assert _cache_names(cache_dir) == [".perceptogram"]  # only the ownership marker
+
+
+def test_cache_is_not_started_without_free_space(tmp_path, monkeypatch):
+    import shutil
+
+    make_dataset(tmp_path)
+    source = tmp_path / "sub-01" / "preprocessed_eeg_training.npy"
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10 << 20))
+    with pytest.warns(UserWarning, match=r"needs 0\.\d MB but only 10\.5 MB are free"):
+        load_split(source, cache_dir=tmp_path / "cache")
+    assert _cache_names(tmp_path / "cache") == [".perceptogram"]
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from perceptogram._owned import _host, owned_kind
+
+    make_dataset(tmp_path)
+    cache_dir = tmp_path / CACHE_DIRNAME / "sub-01"
+    cache_dir.mkdir(parents=True)
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+    stale = (cache_dir
+             / f".preprocessed_eeg_training.float32.npy.tmp-{dead}-{_host()}-abcdefgh.npy")
+    stale.write_bytes(b"half-written")
+    load_subject(tmp_path, 1)
+    assert not stale.exists()
+    # The folder existed without a marker (as an older version's cache would): it is
+    # used as it is, and a new cache folder gets the marker.
+    assert owned_kind(cache_dir) is None or owned_kind(cache_dir) == "cache"
+    other = tmp_path / "fresh-cache"
+    load_split(tmp_path / "sub-01" / "preprocessed_eeg_test.npy", cache_dir=other)
+    assert owned_kind(other) == "cache"
+
+
+def test_legacy_cache_folder_without_marker_still_works(tmp_path):
+    from perceptogram._owned import owned_kind
+
+    train_raw, _, _ = make_dataset(tmp_path)
+    cache_dir = tmp_path / CACHE_DIRNAME / "sub-01"
+    cache_dir.mkdir(parents=True)
+    (cache_dir / "notes.txt").write_text("from an older version")
+    train, _ = load_subject(tmp_path, 1)
+    np.testing.assert_array_equal(train.data, train_raw.astype(np.float32))
+    assert owned_kind(cache_dir) is None
+    assert (cache_dir / "notes.txt").read_text() == "from an older version"
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("npy_header", [True, False])
+def test_safe_loader_reads_npy_and_plain_pickles_like_pickle(tmp_path, protocol, npy_header):
+    rng = np.random.default_rng(protocol)
+    content = {
+        "preprocessed_eeg_data": rng.standard_normal((3, 2, 4, 5)),
+        "ch_names": ["Pz", "Oz", "O1", "O2"], "times": TIMES[:5],
+        "labels": np.array(["a", "bc"]), "objects": np.array(["x", [1, 2]], dtype=object),
+        "fortran": np.asfortranarray(rng.standard_normal((3, 2))),
+        "fortran_objects": np.asfortranarray(np.array([["a", "b"], ["c", "d"]], dtype=object)),
+        "big_endian": np.arange(3, dtype=">i4"), "bytes": np.array([b"ab", b"c"]),
+        "empty": np.zeros((0, 3)), "scalar": np.float32(2.5), "zero_d": np.array(1.5),
+        "nested": {"n": None, "t": (1, 2.0, "x"), "b": True, "i": 2**70},
+    }
+    path = tmp_path / "x.pkl"
+    with open(path, "wb") as fh:
+        if npy_header:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": "|O", "fortran_order": False, "shape": ()})
+            pickle.dump(np.array(content, dtype=object).reshape(()), fh, protocol=protocol)
+        else:
+            pickle.dump(content, fh, protocol=protocol)
+    ours = safe_load_pickled_dict(path)
+    # Compared with what was written (np.load of protocol 2 even loses '>i4' byte order).
+    assert ours.keys() == content.keys()
+    for key, value in content.items():
+        if isinstance(value, np.ndarray):
+            assert ours[key].dtype == value.dtype and ours[key].shape == value.shape
+            assert ours[key].flags.writeable and ours[key].flags.aligned
+            assert ours[key].flags.f_contiguous == value.flags.f_contiguous
+            assert ours[key].tolist() == value.tolist()
+        else:
+            assert ours[key] == value and type(ours[key]) is type(value)

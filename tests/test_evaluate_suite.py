@@ -279,3 +279,25 @@ def test_reference_mean_centres_both_sides_before_retrieval():
         r.notes for r in centred if r.metric == "top-1 (cosine)")
     with pytest.raises(ValueError, match="reference_mean has 3 values"):
         evaluate_latents(decoded, true, reference_mean=np.zeros(3), **kwargs)
+
+
+def test_feature_cache_on_a_full_disk_warns_and_keeps_features_in_memory(tmp_path,
+                                                                         monkeypatch):
+    import shutil
+
+    from perceptogram._owned import owned_kind
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
+    cache = FeatureCache(tmp_path / "features")
+    features = np.ones((4, 3), dtype=np.float32)
+    with pytest.warns(UserWarning, match="cannot write the feature cache .* MB are free"):
+        cache.put("k", features)
+    assert cache.get("k") is features
+    assert sorted(p.name for p in (tmp_path / "features").iterdir()) == [".perceptogram"]
+    assert owned_kind(tmp_path / "features") == "cache"
+    monkeypatch.undo()
+    cache.put("k", features)
+    (path,) = (tmp_path / "features").glob("*.npy")
+    path.write_bytes(b"damaged")
+    assert FeatureCache(tmp_path / "features").get("k") is None

@@ -38,3 +38,39 @@ def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path):
         assert default_mode(directory=True) == 0o755
     finally:
         os.umask(old)
+
+
+def test_default_mode_never_changes_the_umask(monkeypatch):
+    # Setting the umask to read it races with other threads creating files.
+    old = os.umask(0o027)
+    try:
+        def forbidden(*args):
+            raise AssertionError("os.umask was called")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        assert default_mode() == 0o640
+        assert default_mode(directory=True) == 0o750
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+
+
+def test_atomic_write_fsyncs_before_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace",
+                        lambda a, b: (events.append("replace"), real_replace(a, b)))
+    write_text_atomic(tmp_path / "a.txt", "x")
+    assert events == ["fsync", "replace"]
+
+
+def test_failed_write_removes_only_its_temporary(tmp_path, monkeypatch):
+    # Even if the writer replaced its temporary path by something else, only a file
+    # named like our temporaries is ever deleted.
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(OSError, match="No space"):
+        with atomic_path(tmp_path / "a.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(28, "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

@@ -196,3 +196,62 @@ def test_offline_spaces_are_registered_and_follow_the_protocol():
     images = np.random.default_rng(0).integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
     fitted = get_latent_space("pca", n_components=3, image_size=8).fit(images)
     assert isinstance(fitted, DecodableLatentSpace)
+
+
+def test_full_disk_is_refused_before_the_partial_file_exists(image_files, tmp_path,
+                                                             monkeypatch):
+    import shutil
+
+    from perceptogram._owned import owned_kind
+    from perceptogram.errors import DiskSpaceError
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
+    cache = tmp_path / "cache"
+    with pytest.raises(DiskSpaceError, match="the feature cache needs .* MB are free"):
+        encode_cached(CountingSpace(), image_files, cache, batch_size=3)
+    assert sorted(p.name for p in cache.iterdir()) == [".perceptogram"]
+    assert owned_kind(cache) == "cache"
+
+
+def test_enospc_while_encoding_is_an_error_and_the_run_resumes(image_files, tmp_path,
+                                                               monkeypatch):
+    import builtins
+    import errno
+
+    from perceptogram.latents import cache as cache_module
+
+    class FullAfterTwoBatches:
+        def __init__(self, fh):
+            self.fh, self.writes = fh, 0
+
+        def write(self, data):
+            self.writes += 1
+            if self.writes > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def opener(path, mode="r", *args, **kwargs):
+        fh = builtins.open(path, mode, *args, **kwargs)
+        return FullAfterTwoBatches(fh) if mode == "r+b" else fh
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(cache_module, "open", opener, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        encode_cached(CountingSpace(), image_files, cache, batch_size=3)
+    manifest = json.loads(next(cache.glob("*.json")).read_text())
+    assert manifest["completed_ranges"] == [[0, 6]]
+    monkeypatch.undo()
+    resumed = CountingSpace()
+    features = encode_cached(resumed, image_files, cache, batch_size=3)
+    assert resumed.images_seen == 4
+    np.testing.assert_allclose(features, expected_features(image_files), rtol=1e-6)

@@ -56,3 +56,61 @@ def test_a_marked_folder_itself_is_removed_only_with_its_kind(tmp_path):
         remove_owned(tmp_path / "alias", marked_kind="simulation")
     remove_owned(staging, marked_kind="simulation")
     assert not staging.exists() and (tmp_path / "alias").is_symlink()
+
+
+def test_discard_temp_only_deletes_our_temporary_files(tmp_path):
+    from perceptogram._owned import discard_temp, is_temp_name, temp_prefix
+
+    temp = tmp_path / (temp_prefix("a.npy") + "abcd_123.npy")
+    temp.write_text("x")
+    assert is_temp_name(temp.name)
+    discard_temp(temp)
+    assert not temp.exists()
+    discard_temp(temp)  # already gone: fine
+    for name in ("a.npy", ".a.npy.tmp-xyz", "..", ".a.tmp-1-h-abcd_123/../../x"):
+        keep = tmp_path / "keep.txt"
+        keep.write_text("precious")
+        with pytest.raises(NotOwnedError):
+            discard_temp(tmp_path / name)
+    assert keep.read_text() == "precious"
+    folder = tmp_path / (temp_prefix("d") + "abcdefgh")
+    folder.mkdir()
+    with pytest.raises(NotOwnedError, match="folder"):
+        discard_temp(folder)
+
+
+def test_stale_temps_of_dead_processes_are_cleaned(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from perceptogram._owned import _host, discard_stale_temps, temp_prefix
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(proc.stdout)
+    stale = tmp_path / f".x.npy.tmp-{dead}-{_host()}-abcdefgh.npy"
+    mine = tmp_path / (temp_prefix("y.npy") + "abcdefgh.npy")
+    other_host = tmp_path / f".z.npy.tmp-{dead}-someotherhost-abcdefgh.npy"
+    user = tmp_path / "x.npy"
+    for path in (stale, mine, other_host, user):
+        path.write_text("x")
+    assert discard_stale_temps(tmp_path) == 1
+    assert not stale.exists()
+    assert mine.exists() and other_host.exists() and user.exists()
+    assert os.getpid() != dead
+
+
+def test_claim_folder_marks_new_and_accepts_legacy_caches(tmp_path):
+    from perceptogram._owned import claim_folder
+
+    assert claim_folder(tmp_path / "new" / "cache", "cache")
+    assert owned_kind(tmp_path / "new" / "cache") == "cache"
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "old.float32.npy").write_text("x")
+    assert not claim_folder(legacy, "cache")
+    assert owned_kind(legacy) is None
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotOwnedError):
+        claim_folder(tmp_path / "file", "cache")

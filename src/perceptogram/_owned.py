@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 from pathlib import Path
 
 from perceptogram.errors import PerceptogramError
@@ -21,10 +23,15 @@ __all__ = [
     "MARKER",
     "MARKER_FORMAT",
     "NotOwnedError",
+    "claim_folder",
+    "discard_stale_temps",
+    "discard_temp",
+    "is_temp_name",
     "mark_owned",
     "owned_kind",
     "owning_folder",
     "remove_owned",
+    "temp_prefix",
 ]
 
 MARKER = ".perceptogram"
@@ -142,3 +149,113 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True,
         where.unlink()
     else:
         shutil.rmtree(where)
+
+
+def claim_folder(folder: str | os.PathLike, kind: str) -> bool:
+    """Mark ``folder`` as Perceptogram's if it is new or empty; accept a legacy one.
+
+    Caches written by older versions carry no marker: such a non-empty folder
+    is used as it is (nothing in it becomes deletable by :func:`remove_owned`;
+    only this process's temporary files, by :func:`discard_temp`).
+
+    Parameters
+    ----------
+    folder : path-like
+    kind : str
+        Recorded in the marker (``"cache"``).
+
+    Returns
+    -------
+    owned : bool
+        Whether ``folder`` now carries a marker.
+
+    Raises
+    ------
+    NotOwnedError
+        ``folder`` exists and is not a folder (or is a symbolic link).
+    """
+    try:
+        mark_owned(folder, kind)
+    except NotOwnedError:
+        folder = Path(folder)
+        if folder.is_symlink() or not folder.is_dir():
+            raise
+        return False
+    return True
+
+
+# Temporary files are named ``.<final name>.tmp-<pid>-<host>-<random><suffix>``: the
+# writer's process id and host say whether a leftover belongs to a process that is gone.
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-([A-Za-z0-9]{0,16})-[A-Za-z0-9_]{8}[^/]*$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16]
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix for a temporary file standing in for ``name`` (pass to ``mkstemp``)."""
+    return f".{name}.tmp-{os.getpid()}-{_host()}-"
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is the name of a temporary file made with :func:`temp_prefix`."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def discard_temp(path: str | os.PathLike) -> None:
+    """Delete one of Perceptogram's temporary files (a plain file or link), if present.
+
+    Only a name made by :func:`temp_prefix` is accepted, so this cannot delete
+    anything else, whatever folder it is in.
+
+    Raises
+    ------
+    NotOwnedError
+        ``path`` is not named like a Perceptogram temporary file, or is a folder.
+    """
+    path = Path(path)
+    if not is_temp_name(path.name):
+        raise NotOwnedError(f"refusing to delete {path}: it is not a Perceptogram "
+                            "temporary file")
+    if path.is_dir() and not path.is_symlink():
+        raise NotOwnedError(f"refusing to delete {path}: it is a folder")
+    path.unlink(missing_ok=True)
+
+
+def discard_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete temporary files left in ``folder`` by processes of this host that are gone.
+
+    A run killed with SIGKILL cannot clean up; the next one calls this. Files
+    of a live process, or written on another host, are kept.
+
+    Returns
+    -------
+    n_removed : int
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    host = _host()
+    for entry in folder.iterdir():
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or match.group(2) != host or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        discard_temp(entry)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

@@ -24,6 +24,10 @@ class ChannelMismatchError(DataFormatError):
     """Channel names or sample times disagree between two pieces of data."""
 
 
+class DiskSpaceError(PerceptogramError, OSError):
+    """A folder lacks the free space a file about to be written needs."""
+
+
 class MissingDependencyError(PerceptogramError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
 

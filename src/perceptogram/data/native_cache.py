@@ -7,6 +7,13 @@ sidecar records a fingerprint of the source (size, modification time and the
 SHA-256 of its first and last MiB), so a replaced or edited source invalidates
 the cached copy. The ``.npy`` is written before the sidecar, both atomically: a
 sidecar that matches always describes a complete array.
+
+Writing is safe on a full disk: the declared size is checked against the source
+file (a tiny file cannot make a huge cache) and against the free space before
+anything is created, the array is written with ordinary file writes (no memory
+map, hence no SIGBUS), and a failed write leaves no temporary file. A cache
+folder Perceptogram creates is marked as its own; temporary files left by a
+killed run are removed by the next one.
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from typing import Any
 import numpy as np
 
 from perceptogram._hashing import file_fingerprint
-from perceptogram._io import atomic_path, write_json_atomic
+from perceptogram._io import atomic_path, check_free_space, write_json_atomic
+from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram.errors import DataFormatError
 
 CACHE_FORMAT_VERSION = 1
 _CHUNK_BYTES = 64 << 20
+# A source stores each value in at least 2 bytes (float16), so its float32 copy is at
+# most twice its size; the slack covers headers.
+_MAX_GROWTH = 2
+_GROWTH_SLACK = 1 << 20
 
 
 def cache_files(source: str | os.PathLike, cache_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -104,26 +116,37 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
     Raises
     ------
     DataFormatError
-        A value is too large for float32.
+        A value is too large for float32, or ``data`` is larger than ``source``
+        could hold.
+    DiskSpaceError
+        The cache folder's disk lacks the space (checked before writing).
     OSError
         The cache folder cannot be written.
     """
     array_path, sidecar_path = cache_files(source, cache_dir)
+    n_values = int(np.prod(data.shape, dtype=np.int64))
+    source_size = os.stat(source).st_size
+    if n_values * 4 > _MAX_GROWTH * source_size + _GROWTH_SLACK:
+        raise DataFormatError(
+            f"{source} ({source_size} bytes) cannot hold the {n_values} values of shape "
+            f"{tuple(data.shape)} it declares; it was not cached")
     fingerprint = file_fingerprint(source)
+    header = _npy_header(data.shape)
+    claim_folder(cache_dir, "cache")
+    discard_stale_temps(cache_dir)
+    check_free_space(cache_dir, len(header) + 4 * n_values, f"the cache of {source}")
     row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * 4)
     step = max(1, _CHUNK_BYTES // row_bytes)
-    with atomic_path(array_path) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=data.shape)
+    with atomic_path(array_path) as tmp, open(tmp, "wb") as fh:
+        fh.write(header)
         for start in range(0, data.shape[0], step):
-            block = np.asarray(data[start:start + step], dtype=np.float32)
+            block = np.ascontiguousarray(data[start:start + step], dtype=np.float32)
             if not np.isfinite(block).all():
                 raise DataFormatError(
                     f"{source} holds values beyond the float32 range (|x| > 3.4e38); "
                     "they cannot be cached as float32"
                 )
-            out[start:start + step] = block
-        out.flush()
-        del out
+            fh.write(memoryview(block).cast("B"))
     write_json_atomic(sidecar_path, {
         "format_version": CACHE_FORMAT_VERSION,
         "source": fingerprint,
@@ -131,3 +154,14 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
         "meta": dict(meta),
     })
     return np.load(array_path, mmap_mode="r", allow_pickle=False), dict(meta)
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """NPY header of a C-ordered float32 array of ``shape``."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                 "fortran_order": False, "shape": tuple(int(n) for n in shape)})
+    return buffer.getvalue()

@@ -40,7 +40,7 @@ __all__ = [
     "THINGS_CHANNELS", "SPLIT_FILES", "IMAGE_FOLDERS", "METADATA_FILE", "CACHE_DIRNAME",
     "ImageMetadata", "SplitInfo", "SubjectInfo", "DatasetInfo",
     "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "load_split",
-    "load_subject", "subject_dir", "describe", "download",
+    "load_subject", "subject_dir", "discover_subjects", "describe", "download",
 ]
 
 #: The 17 posterior channels of the preprocessed release, in file order.
@@ -63,11 +63,55 @@ _METADATA_KEYS = ("train_img_files", "train_img_concepts", "test_img_files",
                   "test_img_concepts")
 _SUBJECT_DIR = re.compile(r"^sub-(\d+)$")
 _CHECK_CHUNK_BYTES = 64 << 20
+#: Fewest samples along each EEG axis (images, repetitions, channels, times).
+_MIN_EEG_SHAPE = (1, 1, 1, 2)
+_EEG_AXES = ("images", "repetitions", "channels", "time samples")
+
+
+def discover_subjects(root: str | os.PathLike) -> dict[int, Path]:
+    """Subject folders (``sub-<number>``) below ``root``, by subject number.
+
+    Parameters
+    ----------
+    root : path-like
+
+    Returns
+    -------
+    folders : dict of int to Path
+        Sorted by subject number; empty when ``root`` is not a folder.
+
+    Raises
+    ------
+    DataFormatError
+        Two folders name the same subject (``sub-01`` and ``sub-001``).
+    """
+    root = Path(root)
+    folders: dict[int, Path] = {}
+    if not root.is_dir():
+        return folders
+    for path in sorted(root.iterdir()):
+        match = _SUBJECT_DIR.match(path.name)
+        if match is None or not path.is_dir():
+            continue
+        number = int(match.group(1))
+        if number in folders:
+            raise DataFormatError(
+                f"{root} has two folders for subject {number} ({folders[number].name} and "
+                f"{path.name}); keep only one of them")
+        folders[number] = path
+    return dict(sorted(folders.items()))
 
 
 def subject_dir(root: str | os.PathLike, subject: int) -> Path:
-    """Folder of one subject: ``root/sub-01`` for ``subject=1``."""
-    return Path(root) / f"sub-{int(subject):02d}"
+    """Folder of one subject: ``root/sub-01`` for ``subject=1`` (or ``sub-001`` if that is
+    the one on disk).
+
+    Raises
+    ------
+    DataFormatError
+        Two folders name the same subject.
+    """
+    return discover_subjects(root).get(int(subject), Path(root) / f"sub-{int(subject):02d}")
 
 
 # --------------------------------------------------------------------------- metadata
@@ -103,10 +147,39 @@ class ImageMetadata:
                 else self.test_img_concepts)
 
     def image_paths(self, split: str) -> list[Path]:
-        """Paths of the image files of ``split`` (``"train"`` or ``"test"``), in row order."""
+        """Paths of the image files of ``split`` (``"train"`` or ``"test"``), in row order.
+
+        Raises
+        ------
+        DataFormatError
+            An image is a symbolic link that leads out of its image folder.
+        """
         folder = self.root / IMAGE_FOLDERS[_check_split(split)]
-        return [folder / concept / name
-                for concept, name in zip(self.concepts(split), self.files(split))]
+        paths = [folder / concept / name
+                 for concept, name in zip(self.concepts(split), self.files(split))]
+        _check_confined(paths, folder)
+        return paths
+
+
+def _check_confined(paths: list[Path], folder: Path) -> None:
+    """Refuse paths that resolve (through symbolic links) outside ``folder``.
+
+    ``folder`` itself may be a link (a user's own choice of where images live).
+    """
+    base = os.path.realpath(folder) + os.sep
+    for path in paths:
+        if not os.path.realpath(path).startswith(base):
+            raise DataFormatError(
+                f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
+                "link; images must stay inside the dataset's image folders")
+
+
+def _check_path_component(value: str, key: str, path: Path) -> None:
+    if (value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value
+            or os.path.isabs(value)):
+        raise DataFormatError(
+            f"{path}: the entry {value!r:.200} in '{key}' is not a plain file or folder "
+            "name; image paths must stay inside the dataset root")
 
 
 def _check_split(split: str) -> str:
@@ -161,6 +234,9 @@ def load_image_metadata(root: str | os.PathLike) -> ImageMetadata:
     content = safe_load_pickled_dict(path)
     _require_keys(content, _METADATA_KEYS, path)
     fields = {key: _string_tuple(content[key], key, path) for key in _METADATA_KEYS}
+    for key, values in fields.items():
+        for value in values:
+            _check_path_component(value, key, path)
     for split in ("train", "test"):
         files, concepts = fields[f"{split}_img_files"], fields[f"{split}_img_concepts"]
         if len(files) != len(concepts):
@@ -232,6 +308,11 @@ def read_eeg_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ...],
     if not np.issubdtype(data.dtype, np.floating):
         raise DataFormatError(f"{path}: 'preprocessed_eeg_data' must hold floats, "
                               f"got dtype {data.dtype}")
+    for n, least, axis in zip(data.shape, _MIN_EEG_SHAPE, _EEG_AXES):
+        if n < least:
+            raise DataFormatError(
+                f"{path}: 'preprocessed_eeg_data' has {n} {axis} (shape {data.shape}); "
+                f"at least {least} are needed")
     ch_names = _string_tuple(content["ch_names"], "ch_names", path)
     times = np.asarray(content["times"])
     if times.ndim != 1 or not np.issubdtype(times.dtype, np.number):
@@ -347,14 +428,19 @@ def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
     epochs = []
     for split, (data, ch_names, times) in splits.items():
         files, concepts = metadata.files(split), metadata.concepts(split)
-        if len(files) != data.shape[0]:
-            raise DataFormatError(
-                f"{folder / SPLIT_FILES[split]} has {data.shape[0]} images but "
-                f"{root / METADATA_FILE} lists {len(files)} {split} images"
-            )
+        _check_rows(metadata, split, data.shape[0], folder / SPLIT_FILES[split])
         epochs.append(EEGEpochs(data=data, ch_names=ch_names, times=times,
                                 image_files=files, concepts=concepts))
     return epochs[0], epochs[1]
+
+
+def _check_rows(metadata: ImageMetadata, split: str, n_rows: int, path: Path) -> None:
+    n_listed = len(metadata.files(split))
+    if n_listed != n_rows:
+        raise DataFormatError(
+            f"{path} has {n_rows} images but {metadata.root / METADATA_FILE} lists "
+            f"{n_listed} {split} images"
+        )
 
 
 def _check_same_axes(train: tuple[tuple[str, ...], np.ndarray],
@@ -478,9 +564,9 @@ def describe(root: str | os.PathLike) -> DatasetInfo:
         raise FileNotFoundError(f"{root} is not a folder")
     subjects = []
     eeg_bytes = 0
-    folders = sorted((int(m.group(1)), p) for p in root.iterdir()
-                     if p.is_dir() and (m := _SUBJECT_DIR.match(p.name)))
-    for number, folder in folders:
+    has_metadata = (root / METADATA_FILE).is_file()
+    metadata = load_image_metadata(root) if has_metadata else None
+    for number, folder in discover_subjects(root).items():
         splits, axes = {}, {}
         for split, name in SPLIT_FILES.items():
             if (folder / name).is_file():
@@ -488,6 +574,8 @@ def describe(root: str | os.PathLike) -> DatasetInfo:
                                                         root / CACHE_DIRNAME / folder.name)
                 splits[split], axes[split] = info, (ch_names, times)
                 eeg_bytes += info.size_bytes
+                if metadata is not None:  # what load_subject checks, checked here too
+                    _check_rows(metadata, split, info.shape[0], folder / name)
         if not splits:
             continue
         if len(axes) == 2:
@@ -495,13 +583,11 @@ def describe(root: str | os.PathLike) -> DatasetInfo:
         ch_names, times = next(iter(axes.values()))
         subjects.append(SubjectInfo(subject=number, splits=splits, ch_names=ch_names,
                                     times=tuple(float(t) for t in times)))
-    has_metadata = (root / METADATA_FILE).is_file()
     if not subjects and not has_metadata:
         raise DataFormatError(
             f"{root} holds no THINGS-EEG2 data: expected sub-XX/{SPLIT_FILES['train']} "
             f"or {METADATA_FILE}"
         )
-    metadata = load_image_metadata(root) if has_metadata else None
     n_train_files, train_bytes = _folder_stats(root / IMAGE_FOLDERS["train"])
     n_test_files, test_bytes = _folder_stats(root / IMAGE_FOLDERS["test"])
     metadata_bytes = (root / METADATA_FILE).stat().st_size if has_metadata else 0

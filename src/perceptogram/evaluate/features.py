@@ -10,6 +10,7 @@ stale entry.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from perceptogram._hashing import array_digest, json_digest, short
-from perceptogram._io import atomic_path
+from perceptogram._io import atomic_path, check_free_space
+from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.networks import Preprocess
@@ -45,7 +47,10 @@ class FeatureCache:
     ----------
     directory : path-like or None
         If given, features are also saved there as ``.npy`` files (atomic
-        writes) and memory-mapped back on later runs.
+        writes, after checking the free space) and memory-mapped back on later
+        runs. A folder the cache creates is marked as Perceptogram's. When a
+        file cannot be written (full disk, no permission) a warning is issued
+        and the features stay in memory.
     """
 
     def __init__(self, directory: str | os.PathLike | None = None):
@@ -57,20 +62,32 @@ class FeatureCache:
         return self.directory / (short(json_digest(key), 32) + ".npy")
 
     def get(self, key: str) -> np.ndarray | None:
-        """Features stored under ``key``, or ``None``."""
+        """Features stored under ``key``, or ``None`` (also for a damaged file)."""
         if key in self._memory:
             return self._memory[key]
         if self.directory is not None and self._file(key).is_file():
-            self._memory[key] = np.load(self._file(key), mmap_mode="r")
+            try:
+                self._memory[key] = np.load(self._file(key), mmap_mode="r",
+                                            allow_pickle=False)
+            except (OSError, ValueError):
+                return None
             return self._memory[key]
         return None
 
     def put(self, key: str, features: np.ndarray) -> None:
         """Store ``features`` under ``key`` (in memory, and on disk if configured)."""
         self._memory[key] = features
-        if self.directory is not None:
+        if self.directory is None:
+            return
+        try:
+            claim_folder(self.directory, "cache")
+            discard_stale_temps(self.directory)
+            check_free_space(self.directory, features.nbytes + 4096, "the feature cache")
             with atomic_path(self._file(key)) as tmp:
-                np.save(tmp, features)
+                np.save(tmp, features, allow_pickle=False)
+        except OSError as exc:
+            warnings.warn(f"cannot write the feature cache in {self.directory} ({exc}); "
+                          "the features are kept in memory only", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self._memory)

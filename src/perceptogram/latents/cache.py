@@ -12,10 +12,15 @@ On disk, under ``cache_dir``::
     <space>-<key>.json          manifest: key parts, shape, completed image ranges
     .<space>-<key>.partial.npy  memory-mapped features while encoding
 
-Each encoded batch is flushed to the partial file before the manifest (written
-atomically) records it, so an interrupted run resumes where it stopped and never
-trusts a half-written batch. When every image is encoded the partial file is renamed
-to its final name.
+Each encoded batch is written to the partial file and flushed to disk (``fsync``)
+before the manifest (written atomically) records it, so an interrupted run resumes
+where it stopped and never trusts a half-written batch. When every image is encoded
+the partial file is renamed to its final name.
+
+The partial file is written with ordinary file writes, not a memory map, after
+checking that the disk has room for all of it: a full disk gives a clear error
+(an ``OSError``), never a SIGBUS. The cache folder is marked as Perceptogram's
+when it creates it; temporary files left by a killed run are removed on the next.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import numpy as np
 
 import perceptogram
 from perceptogram._hashing import files_digest, json_digest
-from perceptogram._io import write_json_atomic
+from perceptogram._io import check_free_space, write_json_atomic
+from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
 from perceptogram.data.images import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
@@ -138,13 +144,14 @@ def encode_cached(
     if features is not None:
         return features
 
+    claim_folder(entry.directory, "cache")
+    discard_stale_temps(entry.directory)
     manifest = entry.read_manifest()
-    if manifest is not None and tuple(manifest["shape"]) == shape and entry.partial.is_file():
-        out = np.lib.format.open_memmap(entry.partial, mode="r+")
+    offset = entry.partial_offset(shape) if manifest is not None else None
+    if offset is not None and tuple(manifest["shape"]) == shape:
         done = [tuple(r) for r in manifest["completed_ranges"]]
     else:
-        entry.directory.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(entry.partial, mode="w+", dtype=np.float32, shape=shape)
+        offset = entry.create_partial(shape)
         done = []
         manifest = {
             "key": key,
@@ -166,19 +173,22 @@ def encode_cached(
         for start in range(0, len(paths), batch_size)
         if not _covered(done, start, min(start + batch_size, len(paths)))
     ]
-    for start, stop in track(todo, f"encoding {space.name}"):
-        latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
-        if latents.shape != (stop - start, shape[1]):
-            raise DataFormatError(
-                f"latent space {space.name!r} returned shape {latents.shape} for "
-                f"{stop - start} images; expected {(stop - start, shape[1])}"
-            )
-        out[start:stop] = latents
-        out.flush()
-        done = _merge(done, (start, stop))
-        manifest["completed_ranges"] = [list(r) for r in done]
-        write_json_atomic(entry.manifest, manifest)
-    del out
+    row_bytes = 4 * shape[1]
+    with open(entry.partial, "r+b") as out:
+        for start, stop in track(todo, f"encoding {space.name}"):
+            latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
+            if latents.shape != (stop - start, shape[1]):
+                raise DataFormatError(
+                    f"latent space {space.name!r} returned shape {latents.shape} for "
+                    f"{stop - start} images; expected {(stop - start, shape[1])}"
+                )
+            out.seek(offset + start * row_bytes)
+            out.write(memoryview(np.ascontiguousarray(latents, dtype=np.float32)).cast("B"))
+            out.flush()
+            os.fsync(out.fileno())
+            done = _merge(done, (start, stop))
+            manifest["completed_ranges"] = [list(r) for r in done]
+            write_json_atomic(entry.manifest, manifest)
 
     os.replace(entry.partial, entry.features)
     manifest["complete"] = True
@@ -201,6 +211,43 @@ class _Entry:
             return json.loads(self.manifest.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+
+    def partial_offset(self, shape: tuple[int, int]) -> int | None:
+        """Byte offset of the data in the partial file, if it holds float32 ``shape``."""
+        try:
+            with open(self.partial, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)(fh)
+                offset = fh.tell()
+            size = self.partial.stat().st_size
+        except (OSError, ValueError):
+            return None
+        expected_size = offset + 4 * shape[0] * shape[1]
+        if header != (shape, False, np.dtype(np.float32)) or size != expected_size:
+            return None
+        return offset
+
+    def create_partial(self, shape: tuple[int, int]) -> int:
+        """Create the partial file at full size (checking the free space first).
+
+        Returns
+        -------
+        offset : int
+            Byte offset of the data.
+        """
+        import io
+
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        header = buffer.getvalue()
+        size = len(header) + 4 * shape[0] * shape[1]
+        check_free_space(self.directory, size, "the feature cache")
+        with open(self.partial, "wb") as fh:
+            fh.write(header)
+            fh.truncate(size)
+        return len(header)
 
     def read_complete(self, shape: tuple[int, int]) -> np.ndarray | None:
         manifest = self.read_manifest()

@@ -87,7 +87,9 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
                 f"perceptogram data download {root}"
             )
         info = {"kind": "things-eeg2", "summary": describe(root).to_dict()}
-    subjects = sorted(int(p.name[4:]) for p in root.glob("sub-[0-9]*") if p.is_dir())
+    from perceptogram.data.things_eeg2 import discover_subjects
+
+    subjects = list(discover_subjects(root))
     write_json_atomic(out / "dataset.json", {
         **info, "root": str(root), "subjects": subjects,
         "files": _dataset_signature(root),
