@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from perceptogram.errors import MissingWeightsError
+from perceptogram.errors import DataFormatError, MissingWeightsError
 from perceptogram.evaluate import (
     FeatureCache,
     FeatureNetwork,
@@ -260,7 +260,7 @@ def test_torchvision_weights_are_used_only_from_the_local_hub_cache(monkeypatch,
                                                      abs=1e-6)
 
 
-def test_reference_mean_centres_both_sides_before_retrieval():
+def test_train_mean_centres_both_sides_before_retrieval():
     rng = np.random.default_rng(3)
     offset = 5.0 + rng.random(64)  # a common positive offset, as in CNN features
     true = offset + rng.normal(size=(40, 64))
@@ -270,12 +270,12 @@ def test_reference_mean_centres_both_sides_before_retrieval():
         return next(r.value for r in rows if r.metric == f"top-{k} (cosine)")
 
     kwargs = dict(similarities=("cosine",), n_boot=10, n_perm=10)
-    centred = evaluate_latents(decoded, true, reference_mean=offset, **kwargs)
+    centred = evaluate_latents(decoded, true, train_mean=offset, **kwargs)
     manual = evaluate_latents(decoded - offset, true - offset, **kwargs)
     for k in (1, 5):
         assert top(centred, k) == top(manual, k)
     assert 0.0 < top(centred, 1) < 1.0  # a non-trivial case
     assert "centred on the training-latent mean" in next(
         r.notes for r in centred if r.metric == "top-1 (cosine)")
-    with pytest.raises(ValueError, match="reference_mean has 3 values"):
-        evaluate_latents(decoded, true, reference_mean=np.zeros(3), **kwargs)
+    with pytest.raises(DataFormatError, match="train_mean has 3 values"):
+        evaluate_latents(decoded, true, train_mean=np.zeros(3), **kwargs)

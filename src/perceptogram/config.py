@@ -197,8 +197,21 @@ class MetricsConfig(_Section):
         default_factory=lambda: ["effnet-lite0"],
         description="Feature networks for high-level metrics; unavailable ones are skipped.",
     )
-    image_size: int = Field(
-        425, ge=16, description="Both images are resized to this side for PixCorr/SSIM."
+    image_size: int | None = Field(
+        None, ge=16, description="Override of the protocol's PixCorr/SSIM side (None: the "
+        "protocol's, 425 px for mindeye, 512 px for perceptogram)."
+    )
+    protocol: str = Field(
+        "mindeye", description="Evaluation protocol (mindeye: 425 px PixCorr/SSIM, AlexNet 256, "
+        "Inception 342; perceptogram: 512 px, networks at 224); named in every metrics row."
+    )
+    n_seeds: int = Field(
+        1, ge=1, description="Generation seeds whose reconstructions are scored and averaged "
+        "per image (the reconstruct stage writes one seed-<k> folder per seed when > 1)."
+    )
+    standardize_latents: bool = Field(
+        True, description="Z-score every latent dimension with the TRAINING latents' mean and "
+        "SD (constant ones dropped) before retrieval and latent two-way identification."
     )
     best_worst_metric: Literal["pixcorr", "ssim"] = Field(
         "pixcorr", description="Per-image metric that orders the best/median/worst grid."
@@ -212,6 +225,27 @@ class MetricsConfig(_Section):
     n_permutations: int = Field(
         1000, ge=10, description="Permutations for p-values against chance."
     )
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, protocol: str) -> str:
+        from perceptogram.evaluate.protocols import PROTOCOLS
+
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown evaluation protocol {protocol!r}; available: "
+                             f"{', '.join(PROTOCOLS.names())}")
+        return protocol
+
+    @field_validator("networks")
+    @classmethod
+    def _known_networks(cls, networks: list[str]) -> list[str]:
+        from perceptogram.evaluate.networks import NETWORKS
+
+        unknown = [name for name in networks if name not in NETWORKS]
+        if unknown:
+            raise ValueError(f"unknown feature networks {unknown}; available: "
+                             f"{', '.join(NETWORKS.names())}")
+        return networks
 
 
 class InterpretabilityConfig(_Section):

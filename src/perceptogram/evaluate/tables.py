@@ -53,6 +53,13 @@ class MetricRow:
         ``"ok"`` or ``"skipped: <reason>"``.
     notes : str
         How the value, interval and p-value were obtained.
+    protocol : str
+        Evaluation protocol (:mod:`perceptogram.evaluate.protocols`) the row was
+        computed under; numbers under different protocols are not comparable.
+        Latent-space rows carry the run's protocol too, though no protocol
+        changes them.
+    n_seeds : int
+        Generation seeds the per-image scores were averaged over.
     """
 
     subject: int | str | None
@@ -67,6 +74,8 @@ class MetricRow:
     higher_is_better: bool = True
     status: str = "ok"
     notes: str = ""
+    protocol: str = ""
+    n_seeds: int = 1
 
     @property
     def ok(self) -> bool:
@@ -97,6 +106,8 @@ class SubjectSummary:
     chance : float or None
     status : str
         ``"ok"``, or the reason every subject skipped it.
+    protocol : str
+        Evaluation protocol of the rows summarised.
     """
 
     method: str
@@ -107,6 +118,7 @@ class SubjectSummary:
     higher_is_better: bool = True
     chance: float | None = None
     status: str = "ok"
+    protocol: str = ""
 
     @property
     def n_subjects(self) -> int:
@@ -139,6 +151,9 @@ class ComparisonRow:
     secondary : bool
         Published number read from a third-party table.
     source : str
+    protocol : str
+        Evaluation protocol (``""`` when the source does not state it; the
+        scope names it too, so every renderer shows it).
     """
 
     method: str
@@ -148,6 +163,7 @@ class ComparisonRow:
     ours: bool = False
     secondary: bool = False
     source: str = ""
+    protocol: str = ""
 
 
 # --------------------------------------------------------------------------- save / load
@@ -236,17 +252,19 @@ def summarize_subjects(rows: Iterable[MetricRow]) -> list[SubjectSummary]:
     Returns
     -------
     summaries : list of SubjectSummary
-        In first-seen order of (method, metric).
+        In first-seen order of (method, metric, protocol): rows computed under
+        different evaluation protocols are never averaged together.
     """
-    groups: dict[tuple[str, str], list[MetricRow]] = {}
+    groups: dict[tuple[str, str, str], list[MetricRow]] = {}
     for row in rows:
-        groups.setdefault((row.method, row.metric), []).append(row)
+        groups.setdefault((row.method, row.metric, row.protocol), []).append(row)
     summaries = []
-    for (method, metric), members in groups.items():
+    for (method, metric, protocol), members in groups.items():
         subjects = [row.subject for row in members]
         if len(set(map(str, subjects))) != len(subjects):
             raise DataFormatError(
-                f"{method} / {metric} has several rows for one subject ({subjects}); "
+                f"{method} / {metric}{_under(protocol)} has several rows for one subject "
+                f"({subjects}); "
                 "give each evaluation its own subject"
             )
         ran = [row for row in members if row.ok and math.isfinite(row.value)]
@@ -261,9 +279,14 @@ def summarize_subjects(rows: Iterable[MetricRow]) -> list[SubjectSummary]:
                 higher_is_better=members[0].higher_is_better,
                 chance=members[0].chance,
                 status="ok" if ran else members[0].status,
+                protocol=protocol,
             )
         )
     return summaries
+
+
+def _under(protocol: str | None) -> str:
+    return f" ({protocol} protocol)" if protocol else ""
 
 
 # --------------------------------------------------------------------------- published
@@ -287,7 +310,7 @@ def published_results() -> dict[str, Any]:
 def comparison_table(
     rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction"
 ) -> list[ComparisonRow]:
-    """Our subject means beside the published rows.
+    """Our subject means beside the published rows computed under the same protocol.
 
     Parameters
     ----------
@@ -299,9 +322,13 @@ def comparison_table(
     Returns
     -------
     table : list of ComparisonRow
-        Our methods first (one row per method, scope from its subject count),
-        then the published rows, on the published table's metrics. Retrieval
-        percentages are converted to fractions.
+        Our methods first (one row per method and protocol, scope from its
+        subject count), then the published rows, on the published table's
+        metrics. A published row whose protocol is known (the Perceptogram row:
+        ``perceptogram``; ATM: ``mindeye``) is listed only when all our rows
+        were computed under that protocol; rows whose source states no protocol
+        are listed with "protocol not stated". Retrieval percentages are
+        converted to fractions.
     """
     published = published_results()
     if kind not in ("reconstruction", "retrieval"):
@@ -311,37 +338,49 @@ def comparison_table(
     rows = list(rows)
     summaries = rows if rows and isinstance(rows[0], SubjectSummary) else summarize_subjects(rows)
     table: list[ComparisonRow] = []
-    by_method: dict[str, list[SubjectSummary]] = {}
+    by_method: dict[tuple[str, str], list[SubjectSummary]] = {}
     for summary in summaries:
         if summary.metric in metrics and summary.status == "ok":
-            by_method.setdefault(summary.method, []).append(summary)
-    for method, items in by_method.items():
+            by_method.setdefault((summary.method, summary.protocol), []).append(summary)
+    for (method, protocol), items in by_method.items():
         scopes = {s.scope for s in items}
+        scope = scopes.pop() if len(scopes) == 1 else "varies by metric: " + "; ".join(
+            f"{s.metric}: {s.scope}" for s in items)
         table.append(
             ComparisonRow(
                 method=method,
-                scope=scopes.pop() if len(scopes) == 1 else "varies by metric: "
-                + "; ".join(f"{s.metric}: {s.scope}" for s in items),
+                scope=scope + (_protocol_note(protocol) if kind == "reconstruction" else ""),
                 values={m: next((s.mean for s in items if s.metric == m), None) for m in metrics},
                 sems={m: next((s.sem for s in items if s.metric == m), None) for m in metrics},
                 ours=True,
                 source="this run",
+                protocol=protocol,
             )
         )
+    ours = {protocol for _, protocol in by_method}
     scale = 0.01 if section.get("unit") == "percent" else 1.0
     for entry in section["rows"]:
+        protocol = entry.get("protocol") or ""
+        if protocol and ours and ours != {protocol}:
+            continue  # computed under another protocol: not comparable with ours
         table.append(
             ComparisonRow(
                 method=entry["method"],
-                scope=entry["scope"],
+                scope=entry["scope"] + (_protocol_note(protocol) if kind == "reconstruction"
+                                        else ""),
                 values={m: entry["values"].get(m) * scale if m in entry["values"] else None
                         for m in metrics},
                 ours=False,
                 secondary=bool(entry.get("secondary", False)),
                 source=entry["source"],
+                protocol=protocol,
             )
         )
     return table
+
+
+def _protocol_note(protocol: str) -> str:
+    return f" · {protocol} protocol" if protocol else " · protocol not stated"
 
 
 def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
@@ -349,8 +388,8 @@ def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
     records = []
     for row in table:
         record: dict[str, Any] = {"method": row.method, "scope": row.scope,
-                                  "ours": row.ours, "secondary": row.secondary,
-                                  "source": row.source}
+                                  "protocol": row.protocol, "ours": row.ours,
+                                  "secondary": row.secondary, "source": row.source}
         for metric, value in row.values.items():
             record[metric] = value
             if row.ours:
