@@ -9,6 +9,7 @@ from sklearn.linear_model import Ridge as SkRidge
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
+    MAX_JOINT_DIRECTIONS,
     ChannelTimeMaps,
     decode_encode_patterns,
     haufe_patterns,
@@ -41,6 +42,67 @@ def test_haufe_matches_mne_linear_model():
     np.testing.assert_allclose(ours.data[0].ravel() * var, lm.patterns_, rtol=1e-8)
 
 
+def _correlated_multi_output(n=3000, seed=0):
+    """Three planted sources, strongly correlated with each other, and noisy EEG."""
+    rng = np.random.default_rng(seed)
+    mixing = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.6, 0.5, 0.62]])
+    S = rng.standard_normal((n, 3)) @ mixing.T  # correlations 0.6-0.8
+    A = rng.standard_normal((3, len(CH_NAMES) * len(TIMES)))
+    X = S @ A + 0.5 * rng.standard_normal((n, A.shape[1]))
+    return X, S, A
+
+
+@pytest.mark.parametrize("p_above_n", [False, True])
+def test_joint_haufe_matches_mne_linear_model_on_correlated_targets(p_above_n):
+    mne_decoding = pytest.importorskip("mne.decoding")
+    from sklearn.linear_model import LinearRegression
+
+    X, S, _ = _correlated_multi_output(n=20 if p_above_n else 3000)
+    decoder = Ridge(10.0, dtype="float64").fit(X, S)
+    ours = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES).data.reshape(3, -1)
+    # MNE's LinearModel inverts the covariance of the targets it is fitted on; fitted by
+    # least squares on the decoder's own predictions it recovers the decoder's filters, and
+    # its patterns_ are then Haufe's A = Cov(X) W Cov(Yhat)^-1 of our decoder.
+    Yhat = decoder.predict(X)
+    lm = mne_decoding.LinearModel(LinearRegression()).fit(X, Yhat)
+    if not p_above_n:
+        np.testing.assert_allclose(lm.filters_, decoder.coef_, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(ours, lm.patterns_, rtol=1e-6, atol=1e-10)
+    # the joint formula from its definition, for every shape
+    cov_x = np.cov(X.T)
+    expected = (cov_x @ decoder.coef_.T @ np.linalg.pinv(np.cov(Yhat.T))).T
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-10)
+    # with correlated targets the marginal formula is a different (mixed) pattern
+    marginal = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES,
+                              method="marginal").data.reshape(3, -1)
+    assert not np.allclose(marginal, ours, rtol=0.05)
+
+
+def test_joint_haufe_recovers_correlated_planted_patterns_where_marginal_mixes_them():
+    X, S, A = _correlated_multi_output()
+    decoder = Ridge(1.0, dtype="float64").fit(X, S)
+    joint = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES).data.reshape(3, -1)
+    marginal = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES,
+                              method="marginal").data.reshape(3, -1)
+    r_joint = [np.corrcoef(joint[k], A[k])[0, 1] for k in range(3)]
+    r_marginal = [np.corrcoef(marginal[k], A[k])[0, 1] for k in range(3)]
+    assert min(r_joint) > 0.99
+    assert min(r_marginal) < 0.95  # each marginal map absorbs its correlated neighbours
+
+
+def test_joint_haufe_refuses_too_many_directions_and_unknown_methods():
+    X, S, _ = forward_model(n=50)
+    model = Ridge().fit(X, S)
+    with pytest.raises(DataFormatError, match="method='marginal'"):
+        haufe_patterns(model, X, np.ones((MAX_JOINT_DIRECTIONS + 1, 3)), ch_names=CH_NAMES,
+                       times=TIMES)
+    many = haufe_patterns(model, X, np.ones((MAX_JOINT_DIRECTIONS + 1, 3)), ch_names=CH_NAMES,
+                          times=TIMES, method="marginal")
+    assert len(many) == MAX_JOINT_DIRECTIONS + 1
+    with pytest.raises(ValueError, match="'joint' or 'marginal'"):
+        haufe_patterns(model, X, ch_names=CH_NAMES, times=TIMES, method="mne")
+
+
 def test_haufe_recovers_planted_patterns():
     # a single-direction pattern is Cov(X, s) / Var(s_hat): the planted amplitude
     # comes back when the sources are decoded almost perfectly (high SNR)
@@ -62,11 +124,14 @@ def test_haufe_direction_equals_decoder_of_projected_targets():
     d = rng.standard_normal((2, 40))
     model = Ridge(5.0, dtype="float64").fit(X, Y)
     maps = haufe_patterns(model, X, d, ch_names=CH_NAMES, times=TIMES, names=["a", "b"],
-                          batch_size=1)
+                          batch_size=1, method="marginal")
     # ridge is linear in the targets: the decoder of Y @ d[0] has filter W^T d[0]
     single = Ridge(5.0, dtype="float64").fit(X, Y @ d[0])
     expected = haufe_patterns(single, X, ch_names=CH_NAMES, times=TIMES)
     np.testing.assert_allclose(maps["a"], expected.data[0], rtol=1e-8)
+    # one direction alone: joint and marginal are the same formula
+    alone = haufe_patterns(model, X, d[0], ch_names=CH_NAMES, times=TIMES)
+    np.testing.assert_allclose(alone.data[0], maps["a"], rtol=1e-8)
     scaled = haufe_patterns(model, X, -3.0 * d[1], ch_names=CH_NAMES, times=TIMES)
     # the pattern is in EEG units per unit of the source d.x: scaling d by c divides it by c
     np.testing.assert_allclose(scaled.data[0], maps["b"] / -3.0, rtol=1e-8)

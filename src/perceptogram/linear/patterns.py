@@ -3,12 +3,16 @@
 Two readings of the same linear model:
 
 - :func:`haufe_patterns`: activation patterns (Haufe et al., 2014,
-  NeuroImage 87:96-110), ``A = Cov(X) W Cov(Yhat)^-1``, computed one latent
-  *direction* at a time: for a direction ``d`` in latent space the decoder's
-  spatio-temporal filter is ``w_d = W^T d`` and its pattern is
-  ``Cov(X) w_d / Var(X w_d)``. The ``n_targets x n_targets`` covariance of the
-  predictions is never formed, so directions in a 36,864-d latent space are as
-  cheap as in a 10-d one.
+  NeuroImage 87:96-110) of K latent *directions* ``D`` (default: every latent
+  dimension). The decoder's spatio-temporal filters are ``W_D = W^T D^T``
+  and the decoded sources ``S = X W_D``; ``method="joint"`` (the default) is
+  Haufe's ``A = Cov(X) W_D Cov(S)^-1``, which gives each direction its own
+  pattern even when the sources are correlated (always, for CLIP or VAE
+  latents). It forms the K x K covariance of the sources, so K is capped at
+  :data:`MAX_JOINT_DIRECTIONS`. ``method="marginal"`` is the single-target
+  formula ``Cov(X) w_k / Var(s_k)`` applied to each direction alone: exact for
+  one direction, but with correlated sources each map absorbs its neighbours';
+  it is cheap for any K and must be asked for by name.
 - :class:`LatentEncoder` / :func:`decode_encode_patterns`: the published
   "latent-filtered EEG patterns": an encoding ridge (alpha 1e3) from z-scored
   latents back to z-scored EEG; the pattern of an image is its decoded latent
@@ -27,9 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from scipy import linalg
+
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.ridge import Ridge
+
+#: Largest number of directions for ``haufe_patterns(method="joint")``: the K x K
+#: source covariance and its pseudo-inverse stay small (128 MiB, seconds).
+MAX_JOINT_DIRECTIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,7 @@ def _names(names: Sequence[str] | None, n: int, default: str, what: str) -> tupl
 
 
 def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
+                   method: str = "joint",
                    ch_names: Sequence[str] | None = None, times: Any = None,
                    names: Sequence[str] | None = None,
                    batch_size: int = 256) -> ChannelTimeMaps:
@@ -139,6 +150,14 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
         Latent directions ``d``. A pattern is in EEG units per unit of the
         decoded source ``d . yhat``: scaling ``d`` by ``c`` divides its pattern by
         ``c``. Default: one map per target (unit vectors).
+    method : {"joint", "marginal"}
+        ``"joint"``: ``A = Cov(X) W_D Cov(S)^-1`` over all directions together
+        (Haufe et al. 2014, eq. 6; the pseudo-inverse of ``Cov(S)`` with a
+        relative tolerance, so directions the decoder cannot tell apart share
+        their pattern instead of blowing it up); at most
+        :data:`MAX_JOINT_DIRECTIONS` directions. ``"marginal"``: each
+        direction alone, ``Cov(X) w_k / Var(s_k)`` (equal to the joint pattern
+        when there is one direction, or when the sources are uncorrelated).
     ch_names : sequence of str, optional
         Channel names (taken from ``X`` when it is an EEGFeatures).
     times : array-like, shape (n_times,), optional
@@ -146,15 +165,25 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
     names : sequence of str, optional
         Name of each map; default ``"direction 0"``, ``"direction 1"``, ...
     batch_size : int
-        Directions processed together (memory ``n_samples * batch_size``).
+        Directions processed together.
 
     Returns
     -------
     ChannelTimeMaps
-        ``data[k] = Cov(X) w_k / Var(X w_k)`` reshaped to (n_channels, n_times),
+        ``data[k]`` is direction *k*'s pattern reshaped to (n_channels, n_times),
         with ``w_k = coef_.T @ directions[k]``; a direction the decoder ignores
         (``Var(X w_k) = 0``) gives a zero map.
+
+    Notes
+    -----
+    :class:`mne.decoding.LinearModel` computes ``Cov(X) W Cov(Y)^-1`` with the
+    covariance of the targets it was fitted on; Haufe's formula uses the
+    covariance of the decoded sources. The two coincide for a least-squares
+    fit to targets that are themselves linear in ``X`` (e.g. the decoder's own
+    predictions).
     """
+    if method not in ("joint", "marginal"):
+        raise ValueError(f"method must be 'joint' or 'marginal'; got {method!r}")
     X, ch_names, times = _axes(X, ch_names, times)
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
     if coef.shape[1] != X.shape[1]:
@@ -169,18 +198,52 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
             f"directions have {directions.shape[1]} latent dimensions but the decoder "
             f"has {coef.shape[0]} targets"
         )
+    if method == "joint" and directions.shape[0] > MAX_JOINT_DIRECTIONS:
+        raise DataFormatError(
+            f"{directions.shape[0]} directions are too many for joint Haufe patterns (at most "
+            f"{MAX_JOINT_DIRECTIONS}: they need their {directions.shape[0]} x "
+            f"{directions.shape[0]} covariance); pass fewer directions (e.g. principal "
+            "components of the latents) or method='marginal' for per-direction patterns"
+        )
     names = _names(names, directions.shape[0], "direction", "directions")
-    Xc = X - X.mean(axis=0)
-    maps = np.empty((directions.shape[0], X.shape[1]))
-    for start in range(0, directions.shape[0], batch_size):
-        block = slice(start, start + batch_size)
-        filters = directions[block] @ coef  # (batch, n_features)
-        sources = Xc @ filters.T  # (n_samples, batch)
-        var = np.einsum("ij,ij->j", sources, sources)
-        cov_w = Xc.T @ sources  # (n_features, batch), both scaled by n - 1
-        scale = np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)
-        maps[block] = (cov_w * scale).T
+    cov_w, filters = _covariance_times_filters(X, directions @ coef, batch_size)
+    if method == "marginal":
+        var = np.einsum("ij,ij->j", filters, cov_w)  # Var(s_k), scaled like cov_w
+        maps = (cov_w * np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)).T
+    else:
+        maps = (cov_w @ linalg.pinvh(filters.T @ cov_w)).T
     return ChannelTimeMaps(maps.reshape(-1, len(ch_names), len(times)), ch_names, times, names)
+
+
+def _covariance_times_filters(X: np.ndarray, filters_t: np.ndarray, batch_size: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """``Cov(X) W_D`` (scaled by n - 1) and ``W_D``, in blocks of directions.
+
+    Through the ``p x p`` scatter matrix when there are fewer features than
+    samples, otherwise through the ``n x batch`` sources (never both large).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    filters_t : ndarray, shape (n_directions, n_features)
+        One spatio-temporal filter per direction.
+    batch_size : int
+
+    Returns
+    -------
+    cov_w, filters : ndarray, shape (n_features, n_directions)
+    """
+    Xc = X - X.mean(axis=0)
+    scatter = Xc.T @ Xc if X.shape[1] <= X.shape[0] else None
+    filters = np.ascontiguousarray(filters_t.T)
+    cov_w = np.empty_like(filters)
+    for start in range(0, filters.shape[1], batch_size):
+        block = slice(start, start + batch_size)
+        if scatter is not None:
+            cov_w[:, block] = scatter @ filters[:, block]
+        else:
+            cov_w[:, block] = Xc.T @ (Xc @ filters[:, block])
+    return cov_w, filters
 
 
 class LatentEncoder:
