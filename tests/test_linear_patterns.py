@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge as SkRidge
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
     MAX_JOINT_DIRECTIONS,
     ChannelTimeMaps,
+    LatentEncoder,
     decode_encode_patterns,
     haufe_patterns,
 )
@@ -185,3 +189,33 @@ def test_pattern_input_errors():
         decode_encode_patterns(np.ones((2, 4)), S, X, ch_names=CH_NAMES, times=TIMES)
     with pytest.raises(DataFormatError, match="n_maps"):
         ChannelTimeMaps(np.zeros((2, 5, 6)), CH_NAMES, TIMES, ("only one",))
+
+
+@parametrize_with_checks([LatentEncoder(alpha=1.0), LatentEncoder(alpha=1.0, dtype="float64")])
+def test_latent_encoder_is_a_scikit_learn_estimator(estimator, check):
+    check(estimator)
+
+
+def test_latent_encoder_clones_predicts_in_data_units_and_keeps_its_maps():
+    X, S, _ = forward_model(n=600)
+    encoder = LatentEncoder(alpha=10.0, dtype="float64")
+    assert encoder.get_params()["alpha"] == 10.0
+    copy = clone(encoder).set_params(alpha=1e3)
+    assert copy.alpha == 1e3 and encoder.alpha == 10.0
+    encoder.fit(S, X, ch_names=CH_NAMES, times=TIMES)
+    assert not hasattr(copy, "ridge_")  # clone copies parameters, not the fit
+    Sz = (S - S.mean(0)) / S.std(0)
+    Xz = (X - X.mean(0)) / X.std(0)
+    reference = SkRidge(alpha=10.0).fit(Sz, Xz)
+    expected = reference.predict((S[:5] - S.mean(0)) / S.std(0)) * X.std(0) + X.mean(0)
+    np.testing.assert_allclose(encoder.predict(S[:5]), expected, rtol=1e-8)
+    assert encoder.score(S, X) > 0.5 and encoder.n_features_in_ == 3
+    maps = encoder.project(S[:5])
+    np.testing.assert_allclose(maps.data.reshape(5, -1), (expected - X.mean(0)) / X.std(0),
+                               rtol=1e-8)
+    plain = LatentEncoder(alpha=10.0).fit(S, X)
+    assert plain.predict(S[:2]).shape == (2, X.shape[1])
+    with pytest.raises(DataFormatError, match="without channel names"):
+        plain.direction_maps(np.ones(3))
+    with pytest.raises(NotFittedError):
+        LatentEncoder().project(S[:2])

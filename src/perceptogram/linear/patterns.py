@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from scipy import linalg
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
@@ -246,7 +248,7 @@ def _covariance_times_filters(X: np.ndarray, filters_t: np.ndarray, batch_size: 
     return cov_w, filters
 
 
-class LatentEncoder:
+class LatentEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Encoding ridge from z-scored latents back to z-scored EEG features.
 
     The published "latent-filtered EEG patterns" read a decoder back into EEG
@@ -254,6 +256,10 @@ class LatentEncoder:
     (``alpha``, 1e3 in the paper) from the training latents to the training
     EEG features, both z-scored per dimension with their training mean and
     standard deviation (``ddof=0``; constant dimensions keep scale 1).
+
+    A scikit-learn regressor (``get_params``, ``set_params``, ``clone``,
+    ``fit(X=latents, y=eeg)``, ``predict(latents)``, ``score``): its input is
+    the latents and its target the EEG features.
 
     Parameters
     ----------
@@ -272,8 +278,26 @@ class LatentEncoder:
         z-scored with the same statistics, these are the features' own units).
     ridge_ : Ridge
         Fitted encoder, ``coef_`` of shape (n_channels * n_times, n_latent).
-    ch_names_ : tuple of str, length n_channels
-    times_ : ndarray, shape (n_times,)
+    ch_names_ : tuple of str, length n_channels, or None
+    times_ : ndarray, shape (n_times,), or None
+        Axes of the EEG features (None when fitted on a plain array without
+        them: :meth:`predict` works, the map methods need them).
+    n_features_in_ : int
+        Number of latent dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from perceptogram.linear.patterns import LatentEncoder
+    >>> rng = np.random.default_rng(0)
+    >>> latents = rng.normal(size=(50, 3))
+    >>> eeg = latents @ rng.normal(size=(3, 2 * 4)) + rng.normal(size=(50, 8))
+    >>> encoder = LatentEncoder(alpha=1.0).fit(latents, eeg, ch_names=["O1", "O2"],
+    ...                                        times=[0.0, 0.01, 0.02, 0.03])
+    >>> encoder.predict(latents).shape
+    (50, 8)
+    >>> encoder.direction_maps([1.0, 0.0, 0.0]).data.shape
+    (1, 2, 4)
     """
 
     def __init__(self, alpha: float = 1e3, *, backend: str = "numpy",
@@ -283,38 +307,79 @@ class LatentEncoder:
         self.device = device
         self.dtype = dtype
 
-    def fit(self, latents: Any, X: Any, *, ch_names: Sequence[str] | None = None,
+    def fit(self, X: Any, y: Any, *, ch_names: Sequence[str] | None = None,
             times: Any = None) -> LatentEncoder:
         """Fit the encoder latents -> EEG features.
 
+        scikit-learn's names, the encoder's direction: ``X`` holds the latents
+        (the encoder's input) and ``y`` the EEG features (its targets).
+
         Parameters
         ----------
-        latents : array-like, shape (n_train, n_latent)
+        X : array-like, shape (n_train, n_latent)
             True latents of the training images.
-        X : ndarray, shape (n_train, n_channels * n_times), or EEGFeatures
+        y : ndarray, shape (n_train, n_channels * n_times) or (n_train,), or EEGFeatures
             Training EEG features, flattened channel-major.
         ch_names, times : optional
-            Axes of ``X`` (taken from ``X`` when it is an EEGFeatures).
+            Axes of ``y`` (taken from ``y`` when it is an EEGFeatures); needed
+            only by :meth:`project` and :meth:`direction_maps`.
 
         Returns
         -------
         self
         """
-        X, self.ch_names_, self.times_ = _axes(X, ch_names, times)
-        latents = np.asarray(latents, dtype=np.float64)
-        if latents.ndim != 2 or latents.shape[0] != X.shape[0]:
-            raise DataFormatError(
-                f"latents {latents.shape} must be 2-D with one row per row of X {X.shape}"
-            )
+        if isinstance(y, EEGFeatures) or ch_names is not None or times is not None:
+            y, self.ch_names_, self.times_ = _axes(y, ch_names, times)
+        else:
+            self.ch_names_, self.times_ = None, None
+        latents, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                                   dtype=np.float64, ensure_min_samples=2)
+        self._y_ndim = np.ndim(y)
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self.latent_mean_, self.latent_scale_ = _zscore_stats(latents)
-        self.feature_mean_, self.feature_scale_ = _zscore_stats(X)
+        self.feature_mean_, self.feature_scale_ = _zscore_stats(y)
         self.ridge_ = Ridge(alpha=self.alpha, backend=self.backend, device=self.device,
                             dtype=self.dtype)
         self.ridge_.fit((latents - self.latent_mean_) / self.latent_scale_,
-                        (X - self.feature_mean_) / self.feature_scale_)
+                        (y - self.feature_mean_) / self.feature_scale_)
         return self
 
+    def predict(self, X: Any) -> np.ndarray:
+        """EEG features the encoder predicts for latents, in the units of ``y``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_latent)
+            Latents.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_channels * n_times) or (n_samples,)
+            Shaped like the ``y`` given to :meth:`fit`.
+        """
+        z = self._z_predict(X)
+        pred = z * self.feature_scale_ + self.feature_mean_
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def _z_predict(self, latents: Any) -> np.ndarray:
+        """Prediction in z-scored feature units, shape (n_samples, n_features)."""
+        check_is_fitted(self, "ridge_")
+        latents = validate_data(self, latents, reset=False, dtype=np.float64)
+        z = self.ridge_.predict((latents - self.latent_mean_) / self.latent_scale_)
+        return np.asarray(z, dtype=np.float64).reshape(len(latents), -1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
     def _maps(self, flat: Any, names: tuple[str, ...]) -> ChannelTimeMaps:
+        check_is_fitted(self, "ridge_")
+        if self.ch_names_ is None:
+            raise DataFormatError(
+                "the encoder was fitted without channel names and times; fit it on "
+                "EEGFeatures or pass ch_names= and times= to fit() to get maps"
+            )
         data = np.asarray(flat, dtype=np.float64).reshape(
             -1, len(self.ch_names_), len(self.times_))
         return ChannelTimeMaps(data, self.ch_names_, self.times_, names)
@@ -335,10 +400,10 @@ class LatentEncoder:
         ChannelTimeMaps
             One map per decoded latent, in z-scored feature units.
         """
+        check_is_fitted(self, "ridge_")
         decoded = _as_rows(decoded, self.latent_mean_.shape[0], "decoded latents")
         names = _names(names, decoded.shape[0], "image", "decoded latents")
-        return self._maps(
-            self.ridge_.predict((decoded - self.latent_mean_) / self.latent_scale_), names)
+        return self._maps(self._z_predict(decoded), names)
 
     def direction_maps(self, directions: Any,
                        names: Sequence[str] | None = None) -> ChannelTimeMaps:
@@ -363,6 +428,7 @@ class LatentEncoder:
             ``ridge_.coef_ @ (d / latent_scale_)`` per direction, in z-scored
             feature units.
         """
+        check_is_fitted(self, "ridge_")
         directions = _as_rows(np.atleast_2d(directions), self.latent_mean_.shape[0],
                               "directions")
         names = _names(names, directions.shape[0], "direction", "directions")
