@@ -12,7 +12,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
-    MAX_JOINT_DIRECTIONS,
     ChannelTimeMaps,
     LatentEncoder,
     decode_encode_patterns,
@@ -94,17 +93,24 @@ def test_joint_haufe_recovers_correlated_planted_patterns_where_marginal_mixes_t
     assert min(r_marginal) < 0.95  # each marginal map absorbs its correlated neighbours
 
 
-def test_joint_haufe_refuses_too_many_directions_and_unknown_methods():
-    X, S, _ = forward_model(n=50)
-    model = Ridge().fit(X, S)
-    with pytest.raises(DataFormatError, match="method='marginal'"):
-        haufe_patterns(model, X, np.ones((MAX_JOINT_DIRECTIONS + 1, 3)), ch_names=CH_NAMES,
-                       times=TIMES)
-    many = haufe_patterns(model, X, np.ones((MAX_JOINT_DIRECTIONS + 1, 3)), ch_names=CH_NAMES,
-                          times=TIMES, method="marginal")
-    assert len(many) == MAX_JOINT_DIRECTIONS + 1
+def test_joint_haufe_with_more_directions_than_features_is_the_pseudo_inverse_formula():
+    # K = 50 directions of a 40-d latent read through 30 EEG features: Cov(S) is 50 x 50
+    # of rank 30; the thin-SVD route must equal the textbook pinv formula
+    X, S, _ = forward_model(n=200)
+    rng = np.random.default_rng(4)
+    Y = S @ rng.standard_normal((3, 40)) + 0.5 * rng.standard_normal((200, 40))
+    decoder = Ridge(5.0, dtype="float64").fit(X, Y)
+    directions = rng.standard_normal((50, 40))
+    ours = haufe_patterns(decoder, X, directions, ch_names=CH_NAMES, times=TIMES,
+                          batch_size=7).data.reshape(50, -1)
+    filters = decoder.coef_.T @ directions.T
+    sources = X @ filters
+    expected = (np.cov(X.T) @ filters @ np.linalg.pinv(np.cov(sources.T), hermitian=True)).T
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    zero = haufe_patterns(decoder, X, np.zeros((2, 40)), ch_names=CH_NAMES, times=TIMES)
+    assert not zero.data.any()  # directions the decoder ignores give zero maps
     with pytest.raises(ValueError, match="'joint' or 'marginal'"):
-        haufe_patterns(model, X, ch_names=CH_NAMES, times=TIMES, method="mne")
+        haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES, method="mne")
 
 
 def test_haufe_recovers_planted_patterns():

@@ -8,11 +8,12 @@ Two readings of the same linear model:
   and the decoded sources ``S = X W_D``; ``method="joint"`` (the default) is
   Haufe's ``A = Cov(X) W_D Cov(S)^-1``, which gives each direction its own
   pattern even when the sources are correlated (always, for CLIP or VAE
-  latents). It forms the K x K covariance of the sources, so K is capped at
-  :data:`MAX_JOINT_DIRECTIONS`. ``method="marginal"`` is the single-target
-  formula ``Cov(X) w_k / Var(s_k)`` applied to each direction alone: exact for
-  one direction, but with correlated sources each map absorbs its neighbours';
-  it is cheap for any K and must be asked for by name.
+  latents). The K x K source covariance is never inverted as such: it has rank
+  at most ``min(n_features, K)``, and its pseudo-inverse comes from the thin SVD
+  of the filters, so any K costs ``O(n_features K min(n_features, K))``.
+  ``method="marginal"`` is the single-target formula ``Cov(X) w_k / Var(s_k)``
+  applied to each direction alone: exact for one direction, but with correlated
+  sources each map absorbs its neighbours'; it must be asked for by name.
 - :class:`LatentEncoder` / :func:`decode_encode_patterns`: the published
   "latent-filtered EEG patterns": an encoding ridge (alpha 1e3) from z-scored
   latents back to z-scored EEG; the pattern of an image is its decoded latent
@@ -38,10 +39,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.ridge import Ridge
-
-#: Largest number of directions for ``haufe_patterns(method="joint")``: the K x K
-#: source covariance and its pseudo-inverse stay small (128 MiB, seconds).
-MAX_JOINT_DIRECTIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -154,12 +151,12 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
         ``c``. Default: one map per target (unit vectors).
     method : {"joint", "marginal"}
         ``"joint"``: ``A = Cov(X) W_D Cov(S)^-1`` over all directions together
-        (Haufe et al. 2014, eq. 6; the pseudo-inverse of ``Cov(S)`` with a
-        relative tolerance, so directions the decoder cannot tell apart share
-        their pattern instead of blowing it up); at most
-        :data:`MAX_JOINT_DIRECTIONS` directions. ``"marginal"``: each
-        direction alone, ``Cov(X) w_k / Var(s_k)`` (equal to the joint pattern
-        when there is one direction, or when the sources are uncorrelated).
+        (Haufe et al. 2014, eq. 6), with the pseudo-inverse of ``Cov(S)`` at a
+        relative tolerance (singular whenever K exceeds the number of features
+        or samples), so directions the decoder cannot tell apart share their
+        pattern instead of blowing it up. ``"marginal"``: each direction
+        alone, ``Cov(X) w_k / Var(s_k)`` (equal to the joint pattern when there
+        is one direction, or when the sources are uncorrelated).
     ch_names : sequence of str, optional
         Channel names (taken from ``X`` when it is an EEGFeatures).
     times : array-like, shape (n_times,), optional
@@ -200,21 +197,42 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
             f"directions have {directions.shape[1]} latent dimensions but the decoder "
             f"has {coef.shape[0]} targets"
         )
-    if method == "joint" and directions.shape[0] > MAX_JOINT_DIRECTIONS:
-        raise DataFormatError(
-            f"{directions.shape[0]} directions are too many for joint Haufe patterns (at most "
-            f"{MAX_JOINT_DIRECTIONS}: they need their {directions.shape[0]} x "
-            f"{directions.shape[0]} covariance); pass fewer directions (e.g. principal "
-            "components of the latents) or method='marginal' for per-direction patterns"
-        )
     names = _names(names, directions.shape[0], "direction", "directions")
     cov_w, filters = _covariance_times_filters(X, directions @ coef, batch_size)
     if method == "marginal":
         var = np.einsum("ij,ij->j", filters, cov_w)  # Var(s_k), scaled like cov_w
         maps = (cov_w * np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)).T
     else:
-        maps = (cov_w @ linalg.pinvh(filters.T @ cov_w)).T
+        maps = _joint_patterns(cov_w, filters)
     return ChannelTimeMaps(maps.reshape(-1, len(ch_names), len(times)), ch_names, times, names)
+
+
+def _joint_patterns(cov_w: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """``A = Cov(X) W_D Cov(S)^+`` through the thin SVD of the filters.
+
+    With ``W_D = P V^T`` (``P = U s``, ``V`` orthonormal, rank ``r <= min(p, K)``),
+    ``Cov(S) = V (P^T Cov(X) P) V^T`` and its pseudo-inverse is
+    ``V (P^T Cov(X) P)^+ V^T`` exactly, so only an ``r x r`` matrix is inverted:
+    the cost is that of the SVD, ``O(p K min(p, K))``, never ``O(K^3)``.
+
+    Parameters
+    ----------
+    cov_w : ndarray, shape (n_features, n_directions)
+        ``Cov(X) W_D`` (any common scale).
+    filters : ndarray, shape (n_features, n_directions)
+        ``W_D``.
+
+    Returns
+    -------
+    maps : ndarray, shape (n_directions, n_features)
+    """
+    u, s, vt = linalg.svd(filters, full_matrices=False)
+    keep = s > s[:1].max(initial=0.0) * max(filters.shape) * np.finfo(np.float64).eps
+    if not keep.any():  # the decoder ignores every direction
+        return np.zeros(filters.shape[::-1])
+    p = u[:, keep] * s[keep]
+    cov_p = cov_w @ vt[keep].T  # Cov(X) P
+    return (cov_p @ linalg.pinvh(p.T @ cov_p) @ vt[keep]).T
 
 
 def _covariance_times_filters(X: np.ndarray, filters_t: np.ndarray, batch_size: int
