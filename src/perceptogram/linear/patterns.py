@@ -9,8 +9,8 @@ Two readings of the same linear model:
   Haufe's ``A = Cov(X) W_D Cov(S)^-1``, which gives each direction its own
   pattern even when the sources are correlated (always, for CLIP or VAE
   latents). The K x K source covariance is never inverted as such: it has rank
-  at most ``min(n_features, K)``, and its pseudo-inverse comes from the thin SVD
-  of the filters, so any K costs ``O(n_features K min(n_features, K))``.
+  at most ``min(n_features, K)``, and only a matrix of that size is
+  pseudo-inverted, so any K works (a 36,864-d VAE latent included).
   ``method="marginal"`` is the single-target formula ``Cov(X) w_k / Var(s_k)``
   applied to each direction alone: exact for one direction, but with correlated
   sources each map absorbs its neighbours'; it must be asked for by name.
@@ -208,12 +208,14 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
 
 
 def _joint_patterns(cov_w: np.ndarray, filters: np.ndarray) -> np.ndarray:
-    """``A = Cov(X) W_D Cov(S)^+`` through the thin SVD of the filters.
+    """``A = Cov(X) W_D Cov(S)^+`` inverting at most a ``min(p, K)``-sized matrix.
 
-    With ``W_D = P V^T`` (``P = U s``, ``V`` orthonormal, rank ``r <= min(p, K)``),
-    ``Cov(S) = V (P^T Cov(X) P) V^T`` and its pseudo-inverse is
-    ``V (P^T Cov(X) P)^+ V^T`` exactly, so only an ``r x r`` matrix is inverted:
-    the cost is that of the SVD, ``O(p K min(p, K))``, never ``O(K^3)``.
+    ``Cov(S) = W_D^T Cov(X) W_D`` (K x K) has rank at most ``min(p, K)``. With no
+    more directions than features it is pseudo-inverted directly. Otherwise,
+    writing ``W_D = P V^T`` (``P = U s`` from the eigendecomposition of the
+    ``p x p`` matrix ``W_D W_D^T``, ``V`` orthonormal), ``Cov(S) = V (P^T Cov(X) P)
+    V^T`` and its pseudo-inverse is exactly ``V (P^T Cov(X) P)^+ V^T``: only an
+    ``r x r`` matrix (``r <= p``) is inverted, so K may be a 36,864-d VAE latent.
 
     Parameters
     ----------
@@ -226,13 +228,18 @@ def _joint_patterns(cov_w: np.ndarray, filters: np.ndarray) -> np.ndarray:
     -------
     maps : ndarray, shape (n_directions, n_features)
     """
-    u, s, vt = linalg.svd(filters, full_matrices=False)
-    keep = s > s[:1].max(initial=0.0) * max(filters.shape) * np.finfo(np.float64).eps
+    n_features, n_directions = filters.shape
+    if n_directions <= n_features:
+        return (cov_w @ linalg.pinvh(filters.T @ cov_w)).T
+    s2, u = linalg.eigh(filters @ filters.T)
+    keep = s2 > max(s2.max(initial=0.0), 0.0) * n_features * np.finfo(np.float64).eps
     if not keep.any():  # the decoder ignores every direction
-        return np.zeros(filters.shape[::-1])
-    p = u[:, keep] * s[keep]
-    cov_p = cov_w @ vt[keep].T  # Cov(X) P
-    return (cov_p @ linalg.pinvh(p.T @ cov_p) @ vt[keep]).T
+        return np.zeros((n_directions, n_features))
+    s = np.sqrt(s2[keep])
+    vt = (u[:, keep].T @ filters) / s[:, None]  # orthonormal rows
+    p = u[:, keep] * s
+    cov_p = cov_w @ vt.T  # Cov(X) P
+    return (cov_p @ linalg.pinvh(p.T @ cov_p) @ vt).T
 
 
 def _covariance_times_filters(X: np.ndarray, filters_t: np.ndarray, batch_size: int
