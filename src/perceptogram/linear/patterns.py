@@ -189,16 +189,18 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
         raise ChannelMismatchError(
             f"the decoder has {coef.shape[1]} input features but X has {X.shape[1]}"
         )
-    if directions is None:
-        directions = np.eye(coef.shape[0])
-    directions = np.atleast_2d(np.asarray(directions, dtype=np.float64))
-    if directions.shape[1] != coef.shape[0]:
-        raise DataFormatError(
-            f"directions have {directions.shape[1]} latent dimensions but the decoder "
-            f"has {coef.shape[0]} targets"
-        )
-    names = _names(names, directions.shape[0], "direction", "directions")
-    cov_w, filters = _covariance_times_filters(X, directions @ coef, batch_size)
+    if directions is None:  # one map per target: the filters are the decoder's rows
+        filters_t = coef
+    else:
+        directions = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+        if directions.shape[1] != coef.shape[0]:
+            raise DataFormatError(
+                f"directions have {directions.shape[1]} latent dimensions but the decoder "
+                f"has {coef.shape[0]} targets"
+            )
+        filters_t = directions @ coef
+    names = _names(names, filters_t.shape[0], "direction", "directions")
+    cov_w, filters = _covariance_times_filters(X, filters_t, batch_size)
     if method == "marginal":
         var = np.einsum("ij,ij->j", filters, cov_w)  # Var(s_k), scaled like cov_w
         maps = (cov_w * np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)).T
