@@ -129,6 +129,18 @@ def test_printing_shows_scope_and_skip_reasons():
     print_table(_rows(skipped_subject=2), console=console)
     print_comparison(comparison_table(_rows({8: 0.7})), console=console)
     text = console.export_text()
-    assert "skipped [1]" in text and "[1] no weights" in text
+    assert "skipped [1]" in text and "[1] no weights" in text and "mindeye" in text
     assert "subject 8 only" in text and "ATM *" in text and "ours (ours)" in text
     assert "0.850 ± 0.029" not in text  # single-subject row shows no SEM
+
+
+def test_text_from_data_is_printed_literally():
+    console = Console(record=True, width=200)
+    hostile = "[bold]evil[/] \x1b[31mred"
+    rows = [MetricRow(1, hostile, "PixCorr", 0.1, n_images=2, protocol="mindeye",
+                      status=f"skipped: {hostile}")]
+    print_table(rows, console=console)
+    print_comparison(comparison_table([MetricRow(1, hostile, "PixCorr", 0.1, n_images=2)]),
+                     console=console)
+    text = console.export_text()
+    assert "[bold]evil[/]" in text and "\x1b" not in text and "?[31mred" in text

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -86,6 +87,8 @@ class MetricRow:
         """The row as a plain dict (JSON-serialisable)."""
         return asdict(self)
 
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: Column order of saved tables.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MetricRow))
@@ -443,8 +446,9 @@ def print_table(rows: Iterable[MetricRow], console: Any = None, title: str = "Ev
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for name in ("subject", "method", "metric", "value", "CI", "p", "chance", "n", "status"):
+    table = Table(title=_cell(title))
+    for name in ("subject", "method", "metric", "value", "CI", "p", "chance", "n", "protocol",
+                 "status"):
         table.add_column(name, justify="right" if name in ("value", "p", "chance", "n") else "left")
     reasons: dict[str, int] = {}  # skip reason -> footnote number
     for row in rows:
@@ -454,15 +458,16 @@ def print_table(rows: Iterable[MetricRow], console: Any = None, title: str = "Ev
         if not row.ok:
             reason = row.status.removeprefix("skipped: ")
             status = f"skipped [{reasons.setdefault(reason, len(reasons) + 1)}]"
-        table.add_row(
-            str(row.subject if row.subject is not None else "—"), row.method, row.metric + arrow,
-            _fmt(row.value), ci, _fmt_p(row.p_value), _fmt(row.chance), str(row.n_images),
+        table.add_row(*map(_cell, (
+            row.subject if row.subject is not None else "—", row.method, row.metric + arrow,
+            _fmt(row.value), ci, _fmt_p(row.p_value), _fmt(row.chance), row.n_images,
+            (row.protocol or "—") + (f" ×{row.n_seeds} seeds" if row.n_seeds > 1 else ""),
             status,
-        )
+        )))
     console = console or Console()
     console.print(table)
     for reason, number in reasons.items():
-        console.print(f"[{number}] {reason}", markup=False)
+        console.print(_cell(f"[{number}] {reason}"))
 
 
 def print_comparison(
@@ -480,11 +485,11 @@ def print_comparison(
     from rich.table import Table
 
     metrics = list(table[0].values) if table else []
-    out = Table(title=title, caption="* secondary: read from a third-party table")
+    out = Table(title=_cell(title), caption="* secondary: read from a third-party table")
     out.add_column("method")
     out.add_column("scope")
     for metric in metrics:
-        out.add_column(metric, justify="right")
+        out.add_column(_cell(metric), justify="right")
     for row in table:
         cells = []
         for metric in metrics:
@@ -494,5 +499,12 @@ def print_comparison(
                 cell += f" ± {_fmt(sem)}"
             cells.append(cell)
         name = row.method + (" *" if row.secondary else "") + (" (ours)" if row.ours else "")
-        out.add_row(name, row.scope, *cells)
+        out.add_row(*map(_cell, (name, row.scope, *cells)))
     (console or Console()).print(out)
+
+
+def _cell(value: Any) -> Any:
+    """Text from data for the terminal: no rich markup, no control characters."""
+    from rich.text import Text
+
+    return Text(_CONTROL.sub("?", str(value)))
