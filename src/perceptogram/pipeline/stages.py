@@ -390,11 +390,13 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
 def _latent_reference(config: Config, run_dir: RunDir, space: str
                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Training-latent mean and SD for the latent metrics, as the metrics config asks."""
+    from perceptogram.evaluate.metrics import latent_statistics
+
     if not (config.metrics.standardize_latents or config.metrics.center_latents):
         return None, None
-    train = _load_latents(run_dir, space, "train").astype(np.float64)
-    return train.mean(axis=0), (train.std(axis=0) if config.metrics.standardize_latents
-                                else None)
+    train = np.load(run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r")
+    mean, std = latent_statistics(train)
+    return mean, (std if config.metrics.standardize_latents else None)
 
 
 def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
