@@ -202,9 +202,10 @@ def paired_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns
     -------
     r : ndarray, shape (n_images,)
-        ``r[i] = pearsonr(a[i], b[i])``; NaN where a row is constant.
+        ``r[i] = pearsonr(a[i], b[i])``; NaN where a row is constant (the one NaN
+        policy of :func:`perceptogram._stats.dimension_correlation`, applied to rows).
     """
-    return np.einsum("ij,ij->i", _zscore_rows(a), _zscore_rows(b))
+    return dimension_correlation(np.asarray(a).T, np.asarray(b).T)
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
