@@ -147,3 +147,11 @@ def test_latent_r_and_r2_match_scipy_and_sklearn():
     np.testing.assert_allclose(
         M.latent_r2(dec, true), r2_score(true, dec, multioutput="raw_values"), rtol=1e-10
     )
+
+
+def test_latent_statistics_in_blocks_equal_numpy_in_float64():
+    rng = np.random.default_rng(0)
+    latents = (1e3 + rng.normal(size=(103, 7))).astype(np.float32)
+    mean, std = M.latent_statistics(latents, batch_size=10)
+    np.testing.assert_allclose(mean, latents.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(std, latents.astype(np.float64).std(0), rtol=1e-10)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from perceptogram.errors import MissingWeightsError
+from perceptogram.errors import DataFormatError, MissingWeightsError
 from perceptogram.evaluate import (
     FeatureCache,
     FeatureNetwork,
@@ -260,7 +260,7 @@ def test_torchvision_weights_are_used_only_from_the_local_hub_cache(monkeypatch,
                                                      abs=1e-6)
 
 
-def test_reference_mean_centres_both_sides_before_retrieval():
+def test_train_mean_centres_both_sides_before_retrieval():
     rng = np.random.default_rng(3)
     offset = 5.0 + rng.random(64)  # a common positive offset, as in CNN features
     true = offset + rng.normal(size=(40, 64))
@@ -270,15 +270,62 @@ def test_reference_mean_centres_both_sides_before_retrieval():
         return next(r.value for r in rows if r.metric == f"top-{k} (cosine)")
 
     kwargs = dict(similarities=("cosine",), n_boot=10, n_perm=10)
-    centred = evaluate_latents(decoded, true, reference_mean=offset, **kwargs)
+    centred = evaluate_latents(decoded, true, train_mean=offset, **kwargs)
     manual = evaluate_latents(decoded - offset, true - offset, **kwargs)
     for k in (1, 5):
         assert top(centred, k) == top(manual, k)
     assert 0.0 < top(centred, 1) < 1.0  # a non-trivial case
     assert "centred on the training-latent mean" in next(
         r.notes for r in centred if r.metric == "top-1 (cosine)")
-    with pytest.raises(ValueError, match="reference_mean has 3 values"):
-        evaluate_latents(decoded, true, reference_mean=np.zeros(3), **kwargs)
+    with pytest.raises(DataFormatError, match="train_mean has 3 values"):
+        evaluate_latents(decoded, true, train_mean=np.zeros(3), **kwargs)
+
+
+def _mixed_unit_latents(rng, n):
+    """Seven descriptors of SD 0.02 beside one of SD 100 (a hue in degrees, say)."""
+    sd = np.array([100.0] + [0.02] * 7)
+    return 50.0 + sd * rng.normal(size=(n, 8)), sd
+
+
+def test_latent_two_way_on_mixed_units_is_standardised_with_training_statistics():
+    rng = np.random.default_rng(7)
+    train, _ = _mixed_unit_latents(rng, 500)
+    true, sd = _mixed_unit_latents(rng, 100)
+    # the small-unit dimensions are decoded well (r ~0.9); the wide one is not decoded at all
+    decoded = true + 0.5 * sd * rng.normal(size=true.shape)
+    decoded[:, 0] = 50.0 + 100.0 * rng.normal(size=100)
+    kwargs = dict(similarities=("cosine",), n_boot=20, n_perm=50)
+    rows = {r.metric: r for r in evaluate_latents(
+        decoded, true, train_mean=train.mean(0), train_std=train.std(0), **kwargs)}
+    raw = {r.metric: r for r in evaluate_latents(decoded, true, **kwargs)}
+    assert rows["latent two-way"].value > 0.85 and rows["latent two-way"].p_value < 0.05
+    assert rows["top-5 (cosine)"].value > 0.3
+    assert "standardised with the training latents" in rows["latent two-way"].notes
+    # raw units: the SD-100 dimension decides every correlation, and it carries nothing
+    assert raw["latent two-way"].value < 0.7
+    # per-dimension r and R² do not depend on units: the same either way
+    assert rows["latent r"].value == pytest.approx(raw["latent r"].value)
+    assert rows["latent R2"].value == pytest.approx(raw["latent R2"].value)
+
+
+def test_constant_dimensions_are_dropped_and_counted():
+    rng = np.random.default_rng(8)
+    train = rng.normal(size=(200, 6))
+    train[:, 2] = 3.0  # constant in training
+    true = rng.normal(size=(50, 6))
+    true[:, 2] = 3.0
+    true[:, 4] = -1.0  # constant in the test set only
+    decoded = true + 0.3 * rng.normal(size=true.shape)
+    rows = {r.metric: r for r in evaluate_latents(
+        decoded, true, train_mean=train.mean(0), train_std=train.std(0), similarities=(),
+        n_boot=20, n_perm=20)}
+    r = M.latent_correlation(decoded[:, [0, 1, 3, 5]], true[:, [0, 1, 3, 5]])
+    assert rows["latent r"].value == pytest.approx(r.mean())
+    assert "6 dimensions; 1 constant in training excluded; 1 constant in the test set " \
+           "excluded" in rows["latent r"].notes
+    assert "(1 dimensions constant in training dropped)" in rows["latent two-way"].notes
+    assert np.isfinite(rows["latent R2"].value)
+    assert rows["latent R2"].ci_low <= rows["latent R2"].value <= rows["latent R2"].ci_high
 
 
 def test_feature_cache_on_a_full_disk_warns_and_keeps_features_in_memory(tmp_path,

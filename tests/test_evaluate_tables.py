@@ -32,17 +32,18 @@ REFERENCE_RECONSTRUCTION = {  # shared/REFERENCE.md, copied by hand
 }
 
 
-def _rows(values=None, skipped_subject=None):
+def _rows(values=None, skipped_subject=None, protocol="mindeye"):
     values = values or {1: 0.80, 2: 0.85, 3: 0.90}
     rows = []
     for subject, v in values.items():
         rows.append(MetricRow(subject, "ours", "AlexNet(2)", v, v - 0.05, v + 0.05, 0.001, 200,
-                              0.5))
-        rows.append(MetricRow(subject, "ours", "PixCorr", v / 4, n_images=200))
+                              0.5, protocol=protocol))
+        rows.append(MetricRow(subject, "ours", "PixCorr", v / 4, n_images=200,
+                              protocol=protocol))
         status = "skipped: no weights" if subject == skipped_subject else "ok"
         value = math.nan if status != "ok" else 0.5
         rows.append(MetricRow(subject, "ours", "SwAV", value, n_images=200,
-                              higher_is_better=False, status=status))
+                              higher_is_better=False, status=status, protocol=protocol))
     return rows
 
 
@@ -94,10 +95,21 @@ def test_comparison_puts_scoped_means_beside_published_rows(tmp_path):
     # SwAV ran for 2 subjects, AlexNet(2) for 3: the scope says so rather than hiding it.
     assert "AlexNet(2): mean of 3 subjects" in ours.scope and "SwAV: mean of 2" in ours.scope
     assert ours.values["AlexNet(2)"] == pytest.approx(0.85) and ours.values["CLIP"] is None
-    assert [p.method for p in published] == ["Perceptogram", "ATM", "CognitionCapturer"]
-    assert published[1].scope == "subject 8 only" and published[1].values["SwAV"] == 0.582
+    # the Perceptogram row was computed under its own protocol: not beside mindeye numbers
+    assert [p.method for p in published] == ["ATM", "CognitionCapturer"]
+    assert published[0].scope == "subject 8 only · mindeye protocol"
+    assert published[0].values["SwAV"] == 0.582 and published[0].protocol == "mindeye"
+    assert published[1].scope == "mean of 10 · protocol not stated"
     same_scope = comparison_table([r for r in _rows() if r.metric != "SwAV"])
-    assert same_scope[0].scope == "mean of 3 subjects"
+    assert same_scope[0].scope == "mean of 3 subjects · mindeye protocol"
+    theirs = comparison_table(_rows(protocol="perceptogram"))
+    assert [r.method for r in theirs] == ["ours", "Perceptogram", "CognitionCapturer"]
+    assert theirs[1].values["PixCorr"] == 0.214 and theirs[1].protocol == "perceptogram"
+    # rows of two protocols are never averaged together
+    mixed = comparison_table(_rows({1: 0.8}) + _rows({2: 0.9}, protocol="perceptogram"))
+    assert [(r.method, r.protocol) for r in mixed if r.ours] == [("ours", "mindeye"),
+                                                                ("ours", "perceptogram")]
+    assert not any(r.protocol for r in mixed if not r.ours)
     retrieval = comparison_table(
         [MetricRow(s, "ridge", "top-1 (cosine)", 0.1 * s, n_images=200) for s in (1, 2)],
         kind="retrieval",
@@ -108,7 +120,8 @@ def test_comparison_puts_scoped_means_beside_published_rows(tmp_path):
     csv_path, json_path = save_comparison(table, tmp_path / "comparison")
     records = json.loads(json_path.read_text())
     assert records[0]["AlexNet(2) sem"] == pytest.approx(sem([0.8, 0.85, 0.9]))
-    assert records[2]["scope"] == "subject 8 only" and csv_path.exists()
+    assert records[1]["scope"] == "subject 8 only · mindeye protocol" and csv_path.exists()
+    assert records[1]["protocol"] == "mindeye"
 
 
 def test_printing_shows_scope_and_skip_reasons():
@@ -116,6 +129,18 @@ def test_printing_shows_scope_and_skip_reasons():
     print_table(_rows(skipped_subject=2), console=console)
     print_comparison(comparison_table(_rows({8: 0.7})), console=console)
     text = console.export_text()
-    assert "skipped [1]" in text and "[1] no weights" in text
+    assert "skipped [1]" in text and "[1] no weights" in text and "mindeye" in text
     assert "subject 8 only" in text and "ATM *" in text and "ours (ours)" in text
     assert "0.850 ± 0.029" not in text  # single-subject row shows no SEM
+
+
+def test_text_from_data_is_printed_literally():
+    console = Console(record=True, width=200)
+    hostile = "[bold]evil[/] \x1b[31mred"
+    rows = [MetricRow(1, hostile, "PixCorr", 0.1, n_images=2, protocol="mindeye",
+                      status=f"skipped: {hostile}")]
+    print_table(rows, console=console)
+    print_comparison(comparison_table([MetricRow(1, hostile, "PixCorr", 0.1, n_images=2)]),
+                     console=console)
+    text = console.export_text()
+    assert "[bold]evil[/]" in text and "\x1b" not in text and "?[31mred" in text

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge as SkRidge
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
     ChannelTimeMaps,
+    LatentEncoder,
     decode_encode_patterns,
     haufe_patterns,
 )
@@ -41,6 +45,74 @@ def test_haufe_matches_mne_linear_model():
     np.testing.assert_allclose(ours.data[0].ravel() * var, lm.patterns_, rtol=1e-8)
 
 
+def _correlated_multi_output(n=3000, seed=0):
+    """Three planted sources, strongly correlated with each other, and noisy EEG."""
+    rng = np.random.default_rng(seed)
+    mixing = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.6, 0.5, 0.62]])
+    S = rng.standard_normal((n, 3)) @ mixing.T  # correlations 0.6-0.8
+    A = rng.standard_normal((3, len(CH_NAMES) * len(TIMES)))
+    X = S @ A + 0.5 * rng.standard_normal((n, A.shape[1]))
+    return X, S, A
+
+
+@pytest.mark.parametrize("p_above_n", [False, True])
+def test_joint_haufe_matches_mne_linear_model_on_correlated_targets(p_above_n):
+    mne_decoding = pytest.importorskip("mne.decoding")
+    from sklearn.linear_model import LinearRegression
+
+    X, S, _ = _correlated_multi_output(n=20 if p_above_n else 3000)
+    decoder = Ridge(10.0, dtype="float64").fit(X, S)
+    ours = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES).data.reshape(3, -1)
+    # MNE's LinearModel inverts the covariance of the targets it is fitted on; fitted by
+    # least squares on the decoder's own predictions it recovers the decoder's filters, and
+    # its patterns_ are then Haufe's A = Cov(X) W Cov(Yhat)^-1 of our decoder.
+    Yhat = decoder.predict(X)
+    lm = mne_decoding.LinearModel(LinearRegression()).fit(X, Yhat)
+    if not p_above_n:
+        np.testing.assert_allclose(lm.filters_, decoder.coef_, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(ours, lm.patterns_, rtol=1e-6, atol=1e-10)
+    # the joint formula from its definition, for every shape
+    cov_x = np.cov(X.T)
+    expected = (cov_x @ decoder.coef_.T @ np.linalg.pinv(np.cov(Yhat.T))).T
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-10)
+    # with correlated targets the marginal formula is a different (mixed) pattern
+    marginal = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES,
+                              method="marginal").data.reshape(3, -1)
+    assert not np.allclose(marginal, ours, rtol=0.05)
+
+
+def test_joint_haufe_recovers_correlated_planted_patterns_where_marginal_mixes_them():
+    X, S, A = _correlated_multi_output()
+    decoder = Ridge(1.0, dtype="float64").fit(X, S)
+    joint = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES).data.reshape(3, -1)
+    marginal = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES,
+                              method="marginal").data.reshape(3, -1)
+    r_joint = [np.corrcoef(joint[k], A[k])[0, 1] for k in range(3)]
+    r_marginal = [np.corrcoef(marginal[k], A[k])[0, 1] for k in range(3)]
+    assert min(r_joint) > 0.99
+    assert min(r_marginal) < 0.95  # each marginal map absorbs its correlated neighbours
+
+
+def test_joint_haufe_with_more_directions_than_features_is_the_pseudo_inverse_formula():
+    # K = 50 directions of a 40-d latent read through 30 EEG features: Cov(S) is 50 x 50
+    # of rank 30; the thin-SVD route must equal the textbook pinv formula
+    X, S, _ = forward_model(n=200)
+    rng = np.random.default_rng(4)
+    Y = S @ rng.standard_normal((3, 40)) + 0.5 * rng.standard_normal((200, 40))
+    decoder = Ridge(5.0, dtype="float64").fit(X, Y)
+    directions = rng.standard_normal((50, 40))
+    ours = haufe_patterns(decoder, X, directions, ch_names=CH_NAMES, times=TIMES,
+                          batch_size=7).data.reshape(50, -1)
+    filters = decoder.coef_.T @ directions.T
+    sources = X @ filters
+    expected = (np.cov(X.T) @ filters @ np.linalg.pinv(np.cov(sources.T), hermitian=True)).T
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    zero = haufe_patterns(decoder, X, np.zeros((2, 40)), ch_names=CH_NAMES, times=TIMES)
+    assert not zero.data.any()  # directions the decoder ignores give zero maps
+    with pytest.raises(ValueError, match="'joint' or 'marginal'"):
+        haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES, method="mne")
+
+
 def test_haufe_recovers_planted_patterns():
     # a single-direction pattern is Cov(X, s) / Var(s_hat): the planted amplitude
     # comes back when the sources are decoded almost perfectly (high SNR)
@@ -62,11 +134,14 @@ def test_haufe_direction_equals_decoder_of_projected_targets():
     d = rng.standard_normal((2, 40))
     model = Ridge(5.0, dtype="float64").fit(X, Y)
     maps = haufe_patterns(model, X, d, ch_names=CH_NAMES, times=TIMES, names=["a", "b"],
-                          batch_size=1)
+                          batch_size=1, method="marginal")
     # ridge is linear in the targets: the decoder of Y @ d[0] has filter W^T d[0]
     single = Ridge(5.0, dtype="float64").fit(X, Y @ d[0])
     expected = haufe_patterns(single, X, ch_names=CH_NAMES, times=TIMES)
     np.testing.assert_allclose(maps["a"], expected.data[0], rtol=1e-8)
+    # one direction alone: joint and marginal are the same formula
+    alone = haufe_patterns(model, X, d[0], ch_names=CH_NAMES, times=TIMES)
+    np.testing.assert_allclose(alone.data[0], maps["a"], rtol=1e-8)
     scaled = haufe_patterns(model, X, -3.0 * d[1], ch_names=CH_NAMES, times=TIMES)
     # the pattern is in EEG units per unit of the source d.x: scaling d by c divides it by c
     np.testing.assert_allclose(scaled.data[0], maps["b"] / -3.0, rtol=1e-8)
@@ -120,3 +195,33 @@ def test_pattern_input_errors():
         decode_encode_patterns(np.ones((2, 4)), S, X, ch_names=CH_NAMES, times=TIMES)
     with pytest.raises(DataFormatError, match="n_maps"):
         ChannelTimeMaps(np.zeros((2, 5, 6)), CH_NAMES, TIMES, ("only one",))
+
+
+@parametrize_with_checks([LatentEncoder(alpha=1.0), LatentEncoder(alpha=1.0, dtype="float64")])
+def test_latent_encoder_is_a_scikit_learn_estimator(estimator, check):
+    check(estimator)
+
+
+def test_latent_encoder_clones_predicts_in_data_units_and_keeps_its_maps():
+    X, S, _ = forward_model(n=600)
+    encoder = LatentEncoder(alpha=10.0, dtype="float64")
+    assert encoder.get_params()["alpha"] == 10.0
+    copy = clone(encoder).set_params(alpha=1e3)
+    assert copy.alpha == 1e3 and encoder.alpha == 10.0
+    encoder.fit(S, X, ch_names=CH_NAMES, times=TIMES)
+    assert not hasattr(copy, "ridge_")  # clone copies parameters, not the fit
+    Sz = (S - S.mean(0)) / S.std(0)
+    Xz = (X - X.mean(0)) / X.std(0)
+    reference = SkRidge(alpha=10.0).fit(Sz, Xz)
+    expected = reference.predict((S[:5] - S.mean(0)) / S.std(0)) * X.std(0) + X.mean(0)
+    np.testing.assert_allclose(encoder.predict(S[:5]), expected, rtol=1e-8)
+    assert encoder.score(S, X) > 0.5 and encoder.n_features_in_ == 3
+    maps = encoder.project(S[:5])
+    np.testing.assert_allclose(maps.data.reshape(5, -1), (expected - X.mean(0)) / X.std(0),
+                               rtol=1e-8)
+    plain = LatentEncoder(alpha=10.0).fit(S, X)
+    assert plain.predict(S[:2]).shape == (2, X.shape[1])
+    with pytest.raises(DataFormatError, match="without channel names"):
+        plain.direction_maps(np.ones(3))
+    with pytest.raises(NotFittedError):
+        LatentEncoder().project(S[:2])

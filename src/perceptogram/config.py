@@ -71,6 +71,12 @@ def _network_names() -> list[str]:
     return available_networks()
 
 
+def _protocol_names() -> list[str]:
+    from perceptogram.evaluate.protocols import PROTOCOLS
+
+    return PROTOCOLS.names()
+
+
 def _registered(names: list[str], kind: str, available: Callable[[], list[str]]) -> list[str]:
     """Check that every name is registered (and safe as a folder name) before any use.
 
@@ -264,8 +270,21 @@ class MetricsConfig(_Section):
         default_factory=lambda: ["effnet-lite0"],
         description="Feature networks for high-level metrics; unavailable ones are skipped.",
     )
-    image_size: int = Field(
-        425, ge=16, le=4096, description="Both images are resized to this side for PixCorr/SSIM."
+    image_size: int | None = Field(
+        None, ge=16, le=4096, description="Override of the protocol's PixCorr/SSIM side (None: the "
+        "protocol's, 425 px for mindeye, 512 px for perceptogram)."
+    )
+    protocol: str = Field(
+        "mindeye", description="Evaluation protocol (mindeye: 425 px PixCorr/SSIM, AlexNet 256, "
+        "Inception 342; perceptogram: 512 px, networks at 224); named in every metrics row."
+    )
+    n_seeds: int = Field(
+        1, ge=1, description="Generation seeds whose reconstructions are scored and averaged "
+        "per image (the reconstruct stage writes one seed-<k> folder per seed when > 1)."
+    )
+    standardize_latents: bool = Field(
+        True, description="Z-score every latent dimension with the TRAINING latents' mean and "
+        "SD (constant ones dropped) before retrieval and latent two-way identification."
     )
     best_worst_metric: Literal["pixcorr", "ssim"] = Field(
         "pixcorr", description="Per-image metric that orders the best/median/worst grid."
@@ -280,6 +299,11 @@ class MetricsConfig(_Section):
     n_permutations: int = Field(
         1000, ge=10, le=MAX_RESAMPLES, description="Permutations for p-values against chance."
     )
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, protocol: str) -> str:
+        return _registered([protocol], "evaluation protocol", _protocol_names)[0]
 
     @field_validator("networks")
     @classmethod

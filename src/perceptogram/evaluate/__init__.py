@@ -1,7 +1,9 @@
 """Evaluation with the field's metrics: reconstructions, decoded latents, statistics, tables.
 
->>> rows = evaluate_reconstructions(recons, ground_truths, subject=1, method="unclip")
->>> rows += evaluate_latents(decoded, true, subject=1, method="ridge / unclip")
+>>> rows = evaluate_reconstructions(recons, ground_truths, subject=1, method="unclip",
+...                                 protocol="perceptogram")
+>>> rows += evaluate_latents(decoded, true, subject=1, method="ridge / unclip",
+...                          train_mean=Y_train.mean(0), train_std=Y_train.std(0))
 >>> print_table(rows); save_table(rows, "run/metrics")
 >>> print_comparison(comparison_table(all_subject_rows))
 """
@@ -11,19 +13,31 @@ from perceptogram.evaluate.metrics import (
     correlation_distance,
     latent_correlation,
     latent_r2,
+    latent_r2_per_image,
+    latent_statistics,
     pixcorr,
     pixcorr_and_ssim,
     retrieval_accuracy,
     ssim,
+    standardize_latents,
     two_way_identification,
 )
 from perceptogram.evaluate.networks import (
     DEFAULT_NETWORKS,
+    NETWORKS,
     FeatureNetwork,
     Preprocess,
     available_networks,
     get_network,
     register_network,
+)
+from perceptogram.evaluate.protocols import (
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
+    EvaluationProtocol,
+    available_protocols,
+    get_protocol,
+    register_protocol,
 )
 from perceptogram.evaluate.suite import evaluate_latents, evaluate_reconstructions
 from perceptogram.evaluate.tables import (
@@ -40,18 +54,26 @@ from perceptogram.evaluate.tables import (
 
 __all__ = [
     "DEFAULT_NETWORKS",
+    "DEFAULT_PROTOCOL",
+    "NETWORKS",
+    "PROTOCOLS",
+    "EvaluationProtocol",
     "FeatureCache",
     "FeatureNetwork",
     "MetricRow",
     "Preprocess",
     "available_networks",
+    "available_protocols",
     "comparison_table",
     "correlation_distance",
     "evaluate_latents",
     "evaluate_reconstructions",
     "get_network",
+    "get_protocol",
     "latent_correlation",
     "latent_r2",
+    "latent_r2_per_image",
+    "latent_statistics",
     "load_table",
     "pixcorr",
     "pixcorr_and_ssim",
@@ -59,10 +81,12 @@ __all__ = [
     "print_table",
     "published_results",
     "register_network",
+    "register_protocol",
     "retrieval_accuracy",
     "save_comparison",
     "save_table",
     "ssim",
+    "standardize_latents",
     "summarize_subjects",
     "two_way_identification",
 ]

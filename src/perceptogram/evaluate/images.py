@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from perceptogram._images import check_images
 from perceptogram.errors import DataFormatError
 
 #: Side length (pixels) both images are resized to before PixCorr and SSIM. The
@@ -22,42 +23,6 @@ DEFAULT_IMAGE_SIZE = 425
 
 # ITU-R BT.709 luma weights, as used by ``skimage.color.rgb2gray``.
 _GRAY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721])
-
-
-def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """Validate an image batch and return it as an ndarray.
-
-    Parameters
-    ----------
-    images : array-like, shape (n_images, height, width, 3)
-        ``uint8`` RGB, or floating point RGB in ``[0, 1]``.
-    name : str
-        How the array is called in error messages.
-
-    Returns
-    -------
-    images : ndarray, shape (n_images, height, width, 3)
-        The same data (not copied when already an ndarray).
-    """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise DataFormatError(
-            f"{name} must have shape (n_images, height, width, 3) (RGB, channels last); "
-            f"got shape {images.shape}"
-        )
-    if images.dtype == np.uint8:
-        return images
-    if not np.issubdtype(images.dtype, np.floating):
-        raise DataFormatError(
-            f"{name} must be uint8 (0-255) or floating point in [0, 1]; got dtype {images.dtype}"
-        )
-    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
-        raise DataFormatError(
-            f"{name} are floating point but not all finite values in [0, 1] "
-            f"(min {np.nanmin(images):.3g}, max {np.nanmax(images):.3g}); "
-            "pass uint8 images or divide by 255"
-        )
-    return images
 
 
 def check_pairs(recons: np.ndarray, ground_truths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +40,8 @@ def check_pairs(recons: np.ndarray, ground_truths: np.ndarray) -> tuple[np.ndarr
     -------
     recons, ground_truths : ndarray
     """
-    recons = check_images(recons, "reconstructions")
-    ground_truths = check_images(ground_truths, "ground truths")
+    recons = check_images(recons, "reconstructions", allow_float=True)
+    ground_truths = check_images(ground_truths, "ground truths", allow_float=True)
     if len(recons) != len(ground_truths):
         raise DataFormatError(
             f"got {len(recons)} reconstructions but {len(ground_truths)} ground truths; "

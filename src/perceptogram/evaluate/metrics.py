@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from perceptogram._progress import track
+from perceptogram._stats import CONSTANT_RTOL, dimension_correlation
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.images import (
     DEFAULT_IMAGE_SIZE,
@@ -201,9 +202,10 @@ def paired_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns
     -------
     r : ndarray, shape (n_images,)
-        ``r[i] = pearsonr(a[i], b[i])``; NaN where a row is constant.
+        ``r[i] = pearsonr(a[i], b[i])``; NaN where a row is constant (the one NaN
+        policy of :func:`perceptogram._stats.dimension_correlation`, applied to rows).
     """
-    return np.einsum("ij,ij->i", _zscore_rows(a), _zscore_rows(b))
+    return dimension_correlation(np.asarray(a).T, np.asarray(b).T)
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -349,6 +351,117 @@ def retrieval_accuracy(
     return (retrieval_ranks(decoded, candidates, metric) < k).astype(np.float64)
 
 
+def check_latents(decoded: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate decoded and true latents and flatten each image's latent.
+
+    Parameters
+    ----------
+    decoded : array-like, shape (n_images, ...)
+    true : array-like, shape (n_images, ...)
+        Paired by index; token latents are flattened per image.
+
+    Returns
+    -------
+    decoded, true : ndarray, shape (n_images, n_latent)
+    """
+    return _check_features(decoded, true, "decoded and true latents")
+
+
+def standardize_latents(
+    decoded: np.ndarray,
+    true: np.ndarray,
+    train_mean: np.ndarray | None = None,
+    train_std: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bring decoded and true latents to training units before comparing them.
+
+    Latent dimensions come in different units (a hue in degrees beside a texture
+    fraction; CLIP dimensions of unequal spread): a correlation or cosine over
+    dimensions would be dominated by the widest ones. Each dimension is centred
+    on the *training* latents' mean and divided by their standard deviation, so
+    the evaluation is non-transductive (no test statistic is used). Dimensions
+    that are constant in training carry no information and are dropped.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+    true : ndarray, shape (n_images, n_latent)
+    train_mean : ndarray, shape (n_latent,), or None
+        Mean of the training latents; ``None`` leaves the latents uncentred
+        (and then ``train_std`` must be ``None`` too).
+    train_std : ndarray, shape (n_latent,), or None
+        Standard deviation of the training latents; ``None`` only centres.
+
+    Returns
+    -------
+    decoded, true : ndarray of float64, shape (n_images, n_kept)
+    kept : ndarray of bool, shape (n_latent,)
+        Dimensions kept (not constant in training; all of them when
+        ``train_std`` is None).
+    """
+    decoded, true = _check_features(decoded, true, "decoded and true latents")
+    decoded = decoded.astype(np.float64)
+    true = true.astype(np.float64)
+    kept = np.ones(decoded.shape[1], dtype=bool)
+    if train_mean is None:
+        if train_std is not None:
+            raise ValueError("train_std needs train_mean (standardising centres first)")
+        return decoded, true, kept
+    mean = _training_stat(train_mean, decoded.shape[1], "train_mean")
+    decoded = decoded - mean
+    true = true - mean
+    if train_std is None:
+        return decoded, true, kept
+    std = _training_stat(train_std, decoded.shape[1], "train_std")
+    if np.any(std < 0):
+        raise DataFormatError("train_std has negative values; pass standard deviations")
+    kept = std > CONSTANT_RTOL * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+    return decoded[:, kept] / std[kept], true[:, kept] / std[kept], kept
+
+
+def latent_statistics(latents: np.ndarray, batch_size: int = 1024
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each latent dimension, in float64, in row blocks.
+
+    Two passes over ``latents`` (which may be memory-mapped): the full array is
+    never copied, so a 16,540 x 36,864 VAE latent costs two rows of float64
+    accumulators, not a 5 GB float64 copy.
+
+    Parameters
+    ----------
+    latents : ndarray, shape (n_train, n_latent)
+        Training latents.
+    batch_size : int
+        Rows read at a time.
+
+    Returns
+    -------
+    mean, std : ndarray of float64, shape (n_latent,)
+        ``std`` with ``ddof=0``.
+    """
+    latents = latents.reshape(len(latents), -1)
+    if len(latents) == 0:
+        raise DataFormatError("no training latents to compute statistics from")
+    total = np.zeros(latents.shape[1])
+    for start in range(0, len(latents), batch_size):
+        total += latents[start:start + batch_size].sum(axis=0, dtype=np.float64)
+    mean = total / len(latents)
+    squares = np.zeros(latents.shape[1])
+    for start in range(0, len(latents), batch_size):
+        centred = latents[start:start + batch_size].astype(np.float64) - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    return mean, np.sqrt(squares / len(latents))
+
+
+def _training_stat(values: np.ndarray, n_latent: int, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.shape != (n_latent,):
+        raise DataFormatError(f"{name} has {values.size} values for {n_latent} latent dimensions")
+    if not np.isfinite(values).all():
+        raise DataFormatError(f"{name} has NaN or infinite values")
+    return values
+
+
 def latent_correlation(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
     """Pearson r between decoded and true values of each latent dimension, across images.
 
@@ -360,10 +473,11 @@ def latent_correlation(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
     Returns
     -------
     r : ndarray of float64, shape (n_latent,)
-        NaN for a dimension that is constant in either array.
+        NaN for a dimension that is constant in either array (the one NaN
+        policy of :func:`perceptogram._stats.dimension_correlation`).
     """
     decoded, true = _check_features(decoded, true, "decoded and true latents")
-    return paired_correlation(decoded.T, true.T)
+    return dimension_correlation(true, decoded)
 
 
 def latent_r2(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -383,9 +497,48 @@ def latent_r2(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
         NaN for a dimension whose true values are constant.
     """
     decoded, true = _check_features(decoded, true, "decoded and true latents")
+    ss_res, ss_tot, constant = _r2_terms(decoded, true)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(constant, np.nan, 1.0 - ss_res.sum(axis=0) / ss_tot)
+
+
+def latent_r2_per_image(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Each image's share of the mean-over-dimensions R², so that R² is their mean.
+
+    With ``v_k`` the (population) variance of dimension *k* of the true latents
+    over the N images, image *i* scores ``q_i = 1 − mean_k (true_ik − decoded_ik)² / v_k``
+    over the non-constant dimensions; ``q.mean()`` equals
+    ``nanmean(latent_r2(decoded, true))``. Bootstrapping these scores over images
+    (as every other per-image metric) keeps the test set's spread ``v_k`` fixed,
+    so each resample computes the same estimator and the interval contains the
+    point estimate (the plug-in R² of a resample is biased down by the duplicated
+    images and, averaged over many dimensions, falls entirely below it).
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_images, n_latent)
+    true : ndarray, shape (n_images, n_latent)
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_images,)
+        NaN for every image when all dimensions are constant.
+    """
+    decoded, true = _check_features(decoded, true, "decoded and true latents")
+    ss_res, ss_tot, constant = _r2_terms(decoded, true)
+    if constant.all():
+        return np.full(len(decoded), np.nan)
+    variance = ss_tot[~constant] / len(decoded)
+    return 1.0 - (ss_res[:, ~constant] / variance).mean(axis=1)
+
+
+def _r2_terms(decoded: np.ndarray, true: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Squared residuals (n, k), total sums of squares (k,) and constant dimensions (k,)."""
     decoded = decoded.astype(np.float64)
     true = true.astype(np.float64)
-    ss_res = ((true - decoded) ** 2).sum(axis=0)
-    ss_tot = ((true - true.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+    centred = true - true.mean(axis=0)
+    ss_tot = np.einsum("ij,ij->j", centred, centred)
+    scale = np.abs(true).max(axis=0)
+    constant = np.sqrt(ss_tot / len(true)) <= CONSTANT_RTOL * scale
+    return (true - decoded) ** 2, ss_tot, constant

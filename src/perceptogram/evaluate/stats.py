@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats as _scipy_stats
 
+from perceptogram._stats import dimension_correlation
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.metrics import correlation_matrix
 
@@ -110,15 +111,22 @@ def bootstrap_latent_ci(
     ci: float = 0.95,
     seed: int = 0,
     chunk: int = 50,
-) -> dict[str, tuple[float, float]]:
-    """Bootstrap intervals of the mean per-dimension Pearson r and R² of decoded latents.
+) -> tuple[float, float]:
+    """Bootstrap interval of the mean per-dimension Pearson r of decoded latents.
 
     Each resample redraws the images with replacement and recomputes, for every
-    latent dimension, r and R² across the drawn images; the statistic is their
-    mean over dimensions (NaN dimensions ignored). Same resamples as
-    :func:`bootstrap_statistic_ci` with the same seed, but vectorised: a
-    resample is a vector of image counts, so all its moments come from matrix
-    products (no loop over resamples or dimensions).
+    latent dimension, r across the drawn images; the statistic is their mean
+    over the dimensions that have an r on the whole test set (the same set of
+    dimensions in every resample, so every resample computes the same
+    estimator; a dimension constant within one resample is left out of that
+    resample only). Same resamples as :func:`bootstrap_statistic_ci` with the
+    same seed, but vectorised: a resample is a vector of image counts, so all
+    its moments come from matrix products (no loop over resamples or
+    dimensions).
+
+    The mean R² has a per-image decomposition
+    (:func:`~perceptogram.evaluate.metrics.latent_r2_per_image`) and takes its
+    interval from :func:`bootstrap_ci`.
 
     Parameters
     ----------
@@ -131,18 +139,18 @@ def bootstrap_latent_ci(
 
     Returns
     -------
-    intervals : dict
-        ``{"r": (low, high), "r2": (low, high)}``.
+    low, high : float
     """
     x = np.asarray(decoded, dtype=np.float64)
     y = np.asarray(true, dtype=np.float64)
+    defined = np.isfinite(dimension_correlation(y, x))
+    x, y = x[:, defined], y[:, defined]
     n = len(x)
-    res2 = (y - x) ** 2
-    # Centring changes neither r nor R²; it avoids cancellation in the moments.
+    # Centring changes no r; it avoids cancellation in the moments.
     x = x - x.mean(axis=0)
     y = y - y.mean(axis=0)
     draws = bootstrap_indices(n, n_boot, seed)
-    r_means, r2_means = [], []
+    means = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for start in range(0, n_boot, chunk):
             idx = draws[start : start + chunk]
@@ -153,18 +161,12 @@ def bootstrap_latent_ci(
             vx = w @ (x * x) - mx**2
             vy = w @ (y * y) - my**2
             cov = w @ (x * y) - mx * my
-            # A dimension constant within the resample has no r (nor R² if true is constant).
-            const_x = vx <= 1e-12 * (w @ (x * x))
-            const_y = vy <= 1e-12 * (w @ (y * y))
-            r = np.where(const_x | const_y, np.nan, cov / np.sqrt(vx * vy))
-            r2 = np.where(const_y, np.nan, 1.0 - (w @ res2) / vy)
-            r_means.append(_nanmean_rows(r))
-            r2_means.append(_nanmean_rows(r2))
-    out = {}
-    for name, values in (("r", np.concatenate(r_means)), ("r2", np.concatenate(r2_means))):
-        values = values[np.isfinite(values)]
-        out[name] = _percentiles(values, ci) if values.size else (float("nan"), float("nan"))
-    return out
+            # A dimension constant within the resample has no r there.
+            const = (vx <= 1e-12 * (w @ (x * x))) | (vy <= 1e-12 * (w @ (y * y)))
+            means.append(_nanmean_rows(np.where(const, np.nan, cov / np.sqrt(vx * vy))))
+    values = np.concatenate(means) if means else np.empty(0)
+    values = values[np.isfinite(values)]
+    return _percentiles(values, ci) if values.size else (float("nan"), float("nan"))
 
 
 def _nanmean_rows(a: np.ndarray) -> np.ndarray:
@@ -198,11 +200,15 @@ def two_way_permutation_test(
     ``(1 + #{permuted ≥ observed}) / (1 + n_perm)`` (one-sided).
 
     Vectorised: each row of the correlation matrix is ranked once (number of
-    strictly smaller entries), after which a permutation costs O(N).
+    strictly smaller entries), after which a permutation costs O(N). With
+    several generation seeds, the ranks are averaged over seeds and every seed
+    shares the permutation (the test of the seed-averaged score).
 
     Parameters
     ----------
-    recon_features : ndarray, shape (n_images, ...)
+    recon_features : ndarray, shape (n_images, ...), or list of them
+        Features of the reconstructions (flattened per image); a list holds one
+        array per generation seed.
     gt_features : ndarray, shape (n_images, ...)
     n_perm : int
         Number of random permutations.
@@ -212,18 +218,22 @@ def two_way_permutation_test(
     Returns
     -------
     score : float
-        Mean two-way identification (as :func:`~.metrics.two_way_identification`).
+        Mean two-way identification (as :func:`~.metrics.two_way_identification`,
+        averaged over seeds).
     p_value : float
     """
-    a = np.asarray(recon_features).reshape(len(recon_features), -1)
-    b = np.asarray(gt_features).reshape(len(gt_features), -1)
-    if a.shape != b.shape or len(a) < 2:
+    b = np.asarray(gt_features)
+    b = b.reshape(len(b), -1)
+    seeds = recon_features if isinstance(recon_features, (list, tuple)) else [recon_features]
+    stack = [np.asarray(a).reshape(len(a), -1) for a in seeds]
+    if not stack or any(a.shape != b.shape for a in stack) or len(b) < 2:
         raise DataFormatError(
-            f"features must have matching shapes with at least 2 images; got {a.shape}, {b.shape}"
+            f"features must have matching shapes with at least 2 images; got "
+            f"{[a.shape for a in stack]} and {b.shape}"
         )
-    r = correlation_matrix(a, b)
-    n = len(r)
-    lower = _scipy_stats.rankdata(r, axis=1, method="min") - 1  # entries strictly below
+    n = len(b)
+    lower = np.mean([_scipy_stats.rankdata(correlation_matrix(a_seed, b), axis=1,
+                                           method="min") - 1 for a_seed in stack], axis=0)
     rows = np.arange(n)
     observed = lower[rows, rows].mean() / (n - 1)
     rng = np.random.default_rng(seed)

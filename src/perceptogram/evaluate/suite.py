@@ -1,36 +1,85 @@
-"""Evaluate one subject's reconstructions or decoded latents into tidy rows."""
+"""Evaluate one subject's reconstructions or decoded latents into tidy rows.
+
+Each public function is a short sequence of steps (validate, score per image,
+summarise into rows), each step a small function below it:
+
+- :func:`evaluate_reconstructions`: PixCorr and SSIM, then every feature
+  network, under an evaluation protocol (:mod:`perceptogram.evaluate.protocols`),
+  optionally averaged over several generation seeds;
+- :func:`evaluate_latents`: latents brought to training units
+  (:func:`~perceptogram.evaluate.metrics.standardize_latents`), then retrieval,
+  per-dimension r and R², and two-way identification.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from perceptogram.errors import MissingDependencyError, MissingWeightsError
+from perceptogram._stats import nanmean_count
+from perceptogram.errors import DataFormatError, MissingDependencyError, MissingWeightsError
 from perceptogram.evaluate import metrics as M
 from perceptogram.evaluate import stats
 from perceptogram.evaluate.features import FeatureCache, extract_features, image_digest
-from perceptogram.evaluate.images import DEFAULT_IMAGE_SIZE, check_pairs, to_uint8
+from perceptogram.evaluate.images import check_pairs, to_uint8
 from perceptogram.evaluate.networks import (
     DEFAULT_NETWORKS,
     FeatureNetwork,
     get_network,
     group_by_model,
 )
+from perceptogram.evaluate.protocols import DEFAULT_PROTOCOL, EvaluationProtocol, get_protocol
 from perceptogram.evaluate.tables import MetricRow
+
+__all__ = ["evaluate_latents", "evaluate_reconstructions", "pixel_scores"]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What every row of one evaluation shares, and how its intervals are drawn."""
+
+    subject: int | str | None
+    method: str
+    protocol: str
+    n_images: int
+    n_seeds: int = 1
+    n_boot: int = 1000
+    ci: float = 0.95
+    seed: int = 0
+
+    @property
+    def boot_note(self) -> str:
+        return f"CI: {self.ci:.0%} percentile bootstrap over images ({self.n_boot} resamples)"
+
+    def make(self, metric: str, value: float,
+             interval: tuple[float | None, float | None] = (None, None), **kwargs) -> MetricRow:
+        return MetricRow(self.subject, self.method, metric, value, *interval,
+                         n_images=self.n_images, protocol=self.protocol, n_seeds=self.n_seeds,
+                         **kwargs)
+
+    def mean_row(self, metric: str, scores: np.ndarray, **kwargs) -> MetricRow:
+        """Row of the mean of per-image scores, with its bootstrap interval."""
+        interval = stats.bootstrap_ci(scores, n_boot=self.n_boot, ci=self.ci, seed=self.seed)
+        return self.make(metric, float(np.nanmean(scores)), interval, **kwargs)
+
+
+# --------------------------------------------------------------------- reconstructions
 
 
 def evaluate_reconstructions(
-    recons: np.ndarray,
+    recons: np.ndarray | Sequence[np.ndarray],
     ground_truths: np.ndarray,
     *,
     networks: Sequence[str | FeatureNetwork] = DEFAULT_NETWORKS,
     subject: int | str | None = None,
     method: str = "",
-    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    protocol: str | EvaluationProtocol = DEFAULT_PROTOCOL,
+    image_size: int | None = None,
     weights: Mapping[str, str | os.PathLike] | None = None,
     cache: FeatureCache | None = None,
     batch_size: int = 32,
@@ -44,12 +93,15 @@ def evaluate_reconstructions(
 
     PixCorr and SSIM always run (fully offline). Each feature network runs if it
     can be loaded from what is available locally; otherwise its rows say
-    ``"skipped: <reason>"`` and the rest of the table is still produced.
+    ``"skipped: <reason>"`` and the rest of the table is still produced. With
+    several generation seeds, every per-image score is averaged over the seeds
+    before the mean over images (and the bootstrap over images).
 
     Parameters
     ----------
-    recons : ndarray, shape (n_images, height, width, 3)
-        Reconstructions, ``uint8`` or float in ``[0, 1]``.
+    recons : ndarray, shape (n_images, height, width, 3), or sequence of them
+        Reconstructions, ``uint8`` or float in ``[0, 1]``; a sequence holds one
+        batch per generation seed (the same images in the same order).
     ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
         The seen images, paired by index; may differ in size from ``recons``.
     networks : sequence of str or FeatureNetwork
@@ -59,9 +111,12 @@ def evaluate_reconstructions(
         Subject identifier written in the rows.
     method : str
         Method name written in the rows.
+    protocol : str or EvaluationProtocol
+        Evaluation protocol (``"mindeye"`` or ``"perceptogram"``, see
+        :mod:`perceptogram.evaluate.protocols`): image sizes of PixCorr/SSIM and
+        of the networks; written in every row.
     image_size : int or None
-        Side length both images are resized to for PixCorr and SSIM (425 by
-        convention).
+        Override of the protocol's PixCorr/SSIM size (``None``: the protocol's).
     weights : mapping of str to path, optional
         Local weights per model key (``"alexnet"``, ``"inception_v3"``,
         ``"clip"``, ``"efficientnet_b1"``, ``"swav"``): a ``torch.export``
@@ -87,86 +142,139 @@ def evaluate_reconstructions(
     rows : list of MetricRow
         One row per metric, in the order PixCorr, SSIM, then ``networks``.
     """
-    recons, ground_truths = check_pairs(recons, ground_truths)
-    n = len(recons)
-    cache = FeatureCache() if cache is None else cache
-    weights = {k: Path(v) for k, v in (weights or {}).items()}
-    boot_note = f"CI: {ci:.0%} percentile bootstrap over images ({n_boot} resamples)"
-
-    def row(metric: str, scores: np.ndarray, **kwargs) -> MetricRow:
-        low, high = stats.bootstrap_ci(scores, n_boot=n_boot, ci=ci, seed=seed)
-        return MetricRow(subject, method, metric, float(np.nanmean(scores)), low, high,
-                         n_images=n, **kwargs)
-
-    size_note = f"both images resized to {image_size} px" if image_size else "native size"
-    pix, ssim = M.pixcorr_and_ssim(recons, ground_truths, image_size=image_size)
-    rows = [
-        row("PixCorr", pix, notes=f"Pearson r of RGB pixels, {size_note}; {boot_note}"),
-        row("SSIM", ssim, notes=f"grayscale, Gaussian sigma 1.5, {size_note}; {boot_note}"),
+    seeds, ground_truths = _check_seeds(recons, ground_truths)
+    protocol = get_protocol(protocol)
+    size = protocol.pixel_size if image_size is None else image_size
+    rows = _Rows(subject, method, protocol.name, len(ground_truths), len(seeds), n_boot, ci, seed)
+    pix, ssim = pixel_scores(seeds, ground_truths, size)
+    seed_note = f"; per-image scores averaged over {len(seeds)} seeds" if len(seeds) > 1 else ""
+    out = [
+        rows.mean_row("PixCorr", pix, notes=f"Pearson r of RGB pixels, both images resized to "
+                                            f"{size} px{seed_note}; {rows.boot_note}"),
+        rows.mean_row("SSIM", ssim, notes=f"grayscale, Gaussian sigma 1.5, both images resized "
+                                          f"to {size} px{seed_note}; {rows.boot_note}"),
     ]
+    requested = [protocol.network(get_network(name)) for name in networks]
+    weights = {k: Path(v) for k, v in (weights or {}).items()}
+    results = _network_rows(rows, requested, seeds, ground_truths, weights,
+                            FeatureCache() if cache is None else cache, batch_size, device, n_perm)
+    return out + [results[network.name] for network in requested]
 
-    requested = [get_network(name) for name in networks]
+
+def _check_seeds(recons: np.ndarray | Sequence[np.ndarray], ground_truths: np.ndarray
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Validate one batch of reconstructions per seed against the ground truths."""
+    batches = list(recons) if isinstance(recons, (list, tuple)) else [recons]
+    if not batches:
+        raise DataFormatError("no reconstructions were given (an empty list of seeds)")
+    seeds = []
+    for batch in batches:
+        batch, ground_truths = check_pairs(batch, ground_truths)
+        seeds.append(batch)
+    return seeds, ground_truths
+
+
+def pixel_scores(seeds: Sequence[np.ndarray], ground_truths: np.ndarray, image_size: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image PixCorr and SSIM, averaged over generation seeds.
+
+    Parameters
+    ----------
+    seeds : sequence of ndarray, shape (n_images, height, width, 3)
+        One batch of reconstructions per seed.
+    ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
+    image_size : int or None
+        Side both images are resized to (``None``: compared at their own size).
+
+    Returns
+    -------
+    pixcorr, ssim : ndarray of float64, shape (n_images,)
+    """
+    scores = [M.pixcorr_and_ssim(batch, ground_truths, image_size=image_size)
+              for batch in seeds]
+    return (np.mean([pix for pix, _ in scores], axis=0),
+            np.mean([ssim for _, ssim in scores], axis=0))
+
+
+def _network_rows(rows: _Rows, requested: list[FeatureNetwork], seeds: list[np.ndarray],
+                  ground_truths: np.ndarray, weights: dict[str, Path], cache: FeatureCache,
+                  batch_size: int, device: str, n_perm: int) -> dict[str, MetricRow]:
+    """One row per requested network (skipped rows for networks that cannot load)."""
+    if not requested:
+        return {}
+    images = [to_uint8(ground_truths)] + [to_uint8(batch) for batch in seeds]
     results: dict[str, MetricRow] = {}
-    if requested:
-        images = to_uint8(recons), to_uint8(ground_truths)
-        digests = image_digest(images[0]), image_digest(images[1])
     for model, group in group_by_model(requested).items():
         try:
-            feats = _group_features(group, weights.get(model), images, digests, cache,
-                                    batch_size, device)
+            feats = _group_features(group, weights.get(model), images, cache, batch_size, device)
         except (MissingWeightsError, MissingDependencyError) as exc:
-            for network in group:
-                results[network.name] = MetricRow(
-                    subject, method, network.label, math.nan, n_images=n,
-                    chance=0.5 if network.kind == "two_way" else None,
-                    higher_is_better=network.kind == "two_way",
-                    status=f"skipped: {exc}", notes=network.description,
-                )
+            results.update({network.name: _skipped_row(rows, network, exc) for network in group})
             continue
         for network in group:
-            rec_f, gt_f = feats[network.layer]
-            description = network.description + (
-                "" if network.comparable else "; extra metric without published numbers"
-            )
-            if network.kind == "two_way":
-                _, p = stats.two_way_permutation_test(rec_f, gt_f, n_perm=n_perm, seed=seed)
-                results[network.name] = row(
-                    network.label, M.two_way_identification(rec_f, gt_f), p_value=p, chance=0.5,
-                    notes=f"{description}; p: permutation test of the recon-ground-truth "
-                          f"pairing ({n_perm} permutations); {boot_note}",
-                )
-            else:
-                results[network.name] = row(
-                    network.label, M.correlation_distance(rec_f, gt_f), higher_is_better=False,
-                    notes=f"{description}; lower is better; {boot_note}",
-                )
-    return rows + [results[network.name] for network in requested]
+            gt_f, *rec_f = feats[network.layer]
+            results[network.name] = _network_row(rows, network, rec_f, gt_f, n_perm)
+    return results
+
+
+def _skipped_row(rows: _Rows, network: FeatureNetwork, exc: Exception) -> MetricRow:
+    return rows.make(network.label, math.nan, chance=0.5 if network.kind == "two_way" else None,
+                     higher_is_better=network.kind == "two_way", status=f"skipped: {exc}",
+                     notes=network.description)
+
+
+def _network_row(rows: _Rows, network: FeatureNetwork, rec_f: list[np.ndarray],
+                 gt_f: np.ndarray, n_perm: int) -> MetricRow:
+    """Two-way identification or correlation distance of one network's features."""
+    size = f" at {network.preprocess.size} px" if network.preprocess is not None else ""
+    description = network.description + size + (
+        "" if network.comparable else "; extra metric without published numbers")
+    if rows.n_seeds > 1:
+        description += f"; per-image scores averaged over {rows.n_seeds} seeds"
+    if network.kind == "two_way":
+        scores = np.mean([M.two_way_identification(f, gt_f) for f in rec_f], axis=0)
+        _, p = stats.two_way_permutation_test(rec_f, gt_f, n_perm=n_perm, seed=rows.seed)
+        return rows.mean_row(
+            network.label, scores, p_value=p, chance=0.5,
+            notes=f"{description}; p: permutation test of the recon-ground-truth pairing "
+                  f"({n_perm} permutations); {rows.boot_note}",
+        )
+    scores = np.mean([M.correlation_distance(f, gt_f) for f in rec_f], axis=0)
+    return rows.mean_row(network.label, scores, higher_is_better=False,
+                         notes=f"{description}; lower is better; {rows.boot_note}")
 
 
 def _group_features(
     group: list[FeatureNetwork],
     weights_path: Path | None,
-    images: tuple[np.ndarray, np.ndarray],
-    digests: tuple[str, str],
+    batches: list[np.ndarray],
     cache: FeatureCache,
     batch_size: int,
     device: str,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Features of reconstructions and ground truths for every layer of one model.
+) -> dict[str, list[np.ndarray]]:
+    """Features of each image batch for every layer of one model.
 
-    The model is loaded only if some layer is not in the cache.
+    The model is loaded only if some layer is not in the cache. Cache keys name
+    the model, weights, input preprocessing (size changes with the protocol),
+    layer and image digest.
+
+    Returns
+    -------
+    features : dict
+        ``layer -> [features of batches[0], features of batches[1], ...]``.
     """
     first = group[0]
     layers = list(dict.fromkeys(network.layer for network in group))
-    tag = f"{first.model}|{weights_path or 'default'}"
+    tag = f"{first.model}|{weights_path or 'default'}|{first.preprocess!r}"
     out: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     loaded = None
-    for which, batch, digest in zip(("reconstructions", "ground truths"), images, digests):
+    for i, batch in enumerate(batches):
+        digest = image_digest(batch)
         keys = {layer: f"{tag}|{layer}|{digest}" for layer in layers}
         missing = [layer for layer in layers if cache.get(keys[layer]) is None]
         if missing:
             if loaded is None:
                 loaded = first.loader(weights_path)
+            which = "ground truths" if i == 0 else "reconstructions"
             computed = extract_features(
                 loaded, missing, batch, preprocess=first.preprocess, batch_size=batch_size,
                 device=device, description=f"{first.model} features of {which}",
@@ -175,7 +283,10 @@ def _group_features(
                 cache.put(keys[layer], value)
         for layer in layers:
             out[layer].append(cache.get(keys[layer]))
-    return {layer: (pair[0], pair[1]) for layer, pair in out.items()}
+    return out
+
+
+# ------------------------------------------------------------------------- latents
 
 
 def evaluate_latents(
@@ -186,7 +297,9 @@ def evaluate_latents(
     method: str = "",
     ks: Sequence[int] = (1, 5),
     similarities: Sequence[str] = ("cosine", "correlation"),
-    reference_mean: np.ndarray | None = None,
+    train_mean: np.ndarray | None = None,
+    train_std: np.ndarray | None = None,
+    protocol: str = "",
     n_boot: int = 1000,
     n_perm: int = 1000,
     ci: float = 0.95,
@@ -196,8 +309,16 @@ def evaluate_latents(
 
     - zero-shot N-way retrieval, top-``k`` for each ``k`` in ``ks`` and each
       similarity (chance ``k / N``; one-sided binomial p-value),
-    - mean over dimensions of the per-dimension Pearson r and R² across images,
+    - mean over dimensions of the per-dimension Pearson r and R² across images
+      (constant dimensions excluded, and counted in the notes),
     - two-way identification in latent space (permutation p-value).
+
+    Every comparison across dimensions (retrieval, two-way identification) is
+    made in training units: each dimension centred on the training latents' mean
+    and divided by their standard deviation, constant training dimensions
+    dropped (:func:`~perceptogram.evaluate.metrics.standardize_latents`).
+    Without it, a dimension in large units (a hue in degrees beside fractions)
+    decides every correlation alone.
 
     Parameters
     ----------
@@ -212,13 +333,15 @@ def evaluate_latents(
     ks : sequence of int
         Top-k levels.
     similarities : sequence of {"cosine", "correlation"}
-    reference_mean : ndarray, shape (n_latent,), or None
-        If given, decoded and true latents are both centred on it before the
-        retrieval similarities are computed. Pass the mean of the *training*
-        latents (never of the test set): this keeps the evaluation
-        non-transductive while removing the common offset that dominates cosine
-        similarity of non-negative features (CNN activations). ``None`` (the
-        field's convention for CLIP embeddings) compares the raw vectors.
+    train_mean, train_std : ndarray, shape (n_latent,), or None
+        Mean and standard deviation of the *training* latents (never of the
+        test set, which would be transductive). Both: latents standardised.
+        ``train_mean`` only: latents centred (removes the common offset that
+        dominates cosine similarity of non-negative CNN features). Neither: raw
+        vectors, as the field compares CLIP embeddings.
+    protocol : str
+        Evaluation protocol of the run, written in the rows (no protocol
+        changes latent metrics).
     n_boot, n_perm, ci, seed
         As in :func:`evaluate_reconstructions`.
 
@@ -226,59 +349,86 @@ def evaluate_latents(
     -------
     rows : list of MetricRow
     """
-    decoded = np.asarray(decoded)
-    true = np.asarray(true)
-    decoded = decoded.reshape(len(decoded), -1)
-    true = true.reshape(len(true), -1)
-    n = len(decoded)
-    boot_note = f"CI: {ci:.0%} percentile bootstrap over images ({n_boot} resamples)"
-    rows = []
-    centring = ""
-    if reference_mean is not None:
-        offset = np.asarray(reference_mean, dtype=np.float64).reshape(1, -1)
-        if offset.shape[1] != decoded.shape[1]:
-            raise ValueError(f"reference_mean has {offset.shape[1]} values for "
-                             f"{decoded.shape[1]} latent dimensions")
-        centred = (decoded - offset, true - offset)
-        centring = "; latents centred on the training-latent mean"
-    else:
-        centred = (decoded, true)
+    decoded, true = M.check_latents(decoded, true)
+    scaled_decoded, scaled_true, kept = M.standardize_latents(decoded, true, train_mean,
+                                                              train_std)
+    if not kept.any():
+        raise DataFormatError("every latent dimension is constant in the training latents; "
+                              "there is nothing to evaluate")
+    rows = _Rows(subject, method, protocol, len(decoded), 1, n_boot, ci, seed)
+    units = _units_note(train_mean, train_std, kept)
+    return (_retrieval_rows(rows, scaled_decoded, scaled_true, ks, similarities, units)
+            + _dimension_rows(rows, decoded[:, kept], true[:, kept], kept)
+            + [_latent_two_way_row(rows, scaled_decoded, scaled_true, n_perm, units)])
+
+
+def _units_note(train_mean: np.ndarray | None, train_std: np.ndarray | None,
+                kept: np.ndarray) -> str:
+    if train_std is not None:
+        dropped = np.count_nonzero(~kept)
+        return ("; latents standardised with the training latents' mean and SD"
+                + (f" ({dropped} dimensions constant in training dropped)" if dropped else ""))
+    if train_mean is not None:
+        return "; latents centred on the training-latent mean"
+    return "; raw latents (not standardised)"
+
+
+def _retrieval_rows(rows: _Rows, decoded: np.ndarray, true: np.ndarray, ks: Sequence[int],
+                    similarities: Sequence[str], units: str) -> list[MetricRow]:
+    n = rows.n_images
+    out = []
     for similarity in similarities:
-        ranks = M.retrieval_ranks(*centred, similarity)
+        ranks = M.retrieval_ranks(decoded, true, similarity)
         for k in ks:
             hits = (ranks < k).astype(np.float64)
             chance = min(k / n, 1.0)
-            low, high = stats.bootstrap_ci(hits, n_boot=n_boot, ci=ci, seed=seed)
-            rows.append(MetricRow(
-                subject, method, f"top-{k} ({similarity})", float(hits.mean()), low, high,
-                p_value=stats.binomial_pvalue(int(hits.sum()), n, chance), n_images=n,
-                chance=chance,
+            out.append(rows.mean_row(
+                f"top-{k} ({similarity})", hits, chance=chance,
+                p_value=stats.binomial_pvalue(int(hits.sum()), n, chance),
                 notes=f"{n}-way zero-shot retrieval, {similarity} similarity, ties count as "
-                      f"misses; p: one-sided binomial test against {k}/{n}; {boot_note}"
-                      f"{centring}",
+                      f"misses; p: one-sided binomial test against {k}/{n}; {rows.boot_note}"
+                      f"{units}",
             ))
-    r, r2 = M.latent_correlation(decoded, true), M.latent_r2(decoded, true)
-    intervals = stats.bootstrap_latent_ci(decoded, true, n_boot=n_boot, ci=ci, seed=seed)
-    for metric, values, key, what in (
-        ("latent r", r, "r", "Pearson r across images"),
-        ("latent R2", r2, "r2", "R² across images"),
-    ):
-        finite = np.isfinite(values)
-        excluded = f"; {np.count_nonzero(~finite)} constant dimensions excluded" if (
-            not finite.all()) else ""
-        rows.append(MetricRow(
-            subject, method, metric,
-            float(values[finite].mean()) if finite.any() else math.nan,
-            *intervals[key], n_images=n,
-            notes=f"mean over {values.size} dimensions of the {what}{excluded}; {boot_note} "
-                  "(recomputed per resample)",
-        ))
-    score, p = stats.two_way_permutation_test(decoded, true, n_perm=n_perm, seed=seed)
-    low, high = stats.bootstrap_ci(M.two_way_identification(decoded, true), n_boot=n_boot,
-                                   ci=ci, seed=seed)
-    rows.append(MetricRow(
-        subject, method, "latent two-way", score, low, high, p_value=p, n_images=n, chance=0.5,
-        notes=f"two-way identification of decoded vs true latents; p: permutation test of the "
-              f"pairing ({n_perm} permutations); {boot_note}",
-    ))
-    return rows
+    return out
+
+
+def _dimension_rows(rows: _Rows, decoded: np.ndarray, true: np.ndarray,
+                    kept: np.ndarray) -> list[MetricRow]:
+    """Mean per-dimension r and R² (invariant to the units of each dimension)."""
+    dropped = np.count_nonzero(~kept)
+    out = []
+    r = M.latent_correlation(decoded, true)
+    interval = stats.bootstrap_latent_ci(decoded, true, n_boot=rows.n_boot, ci=rows.ci,
+                                         seed=rows.seed)
+    out.append(rows.make("latent r", nanmean_count(r)[0], interval, notes=(
+        f"mean over dimensions of the Pearson r across images{_excluded(r, dropped)}; "
+        f"{rows.boot_note} (recomputed per resample over the same dimensions)")))
+    r2 = M.latent_r2(decoded, true)
+    scores = M.latent_r2_per_image(decoded, true)
+    interval = stats.bootstrap_ci(scores, n_boot=rows.n_boot, ci=rows.ci, seed=rows.seed)
+    out.append(rows.make("latent R2", nanmean_count(r2)[0], interval, notes=(
+        f"mean over dimensions of the R² across images{_excluded(r2, dropped)}; "
+        f"{rows.boot_note} (of each image's share of the R², the test set's per-dimension "
+        "variance held fixed)")))
+    return out
+
+
+def _excluded(values: np.ndarray, dropped: int) -> str:
+    """How many dimensions the mean leaves out, and why (the NaN policy)."""
+    constant = np.count_nonzero(~np.isfinite(values))
+    parts = [f"{values.size + dropped} dimensions"]
+    if dropped:
+        parts.append(f"{dropped} constant in training excluded")
+    if constant:
+        parts.append(f"{constant} constant in the test set excluded")
+    return " (" + "; ".join(parts) + ")"
+
+
+def _latent_two_way_row(rows: _Rows, decoded: np.ndarray, true: np.ndarray, n_perm: int,
+                        units: str) -> MetricRow:
+    score, p = stats.two_way_permutation_test(decoded, true, n_perm=n_perm, seed=rows.seed)
+    interval = stats.bootstrap_ci(M.two_way_identification(decoded, true), n_boot=rows.n_boot,
+                                  ci=rows.ci, seed=rows.seed)
+    return rows.make("latent two-way", score, interval, p_value=p, chance=0.5, notes=(
+        f"two-way identification of decoded vs true latents; p: permutation test of the "
+        f"pairing ({n_perm} permutations); {rows.boot_note}{units}"))

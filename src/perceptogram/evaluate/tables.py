@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -53,6 +54,13 @@ class MetricRow:
         ``"ok"`` or ``"skipped: <reason>"``.
     notes : str
         How the value, interval and p-value were obtained.
+    protocol : str
+        Evaluation protocol (:mod:`perceptogram.evaluate.protocols`) the row was
+        computed under; numbers under different protocols are not comparable.
+        Latent-space rows carry the run's protocol too, though no protocol
+        changes them.
+    n_seeds : int
+        Generation seeds the per-image scores were averaged over.
     """
 
     subject: int | str | None
@@ -67,6 +75,8 @@ class MetricRow:
     higher_is_better: bool = True
     status: str = "ok"
     notes: str = ""
+    protocol: str = ""
+    n_seeds: int = 1
 
     @property
     def ok(self) -> bool:
@@ -77,6 +87,8 @@ class MetricRow:
         """The row as a plain dict (JSON-serialisable)."""
         return asdict(self)
 
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: Column order of saved tables.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MetricRow))
@@ -97,6 +109,8 @@ class SubjectSummary:
     chance : float or None
     status : str
         ``"ok"``, or the reason every subject skipped it.
+    protocol : str
+        Evaluation protocol of the rows summarised.
     """
 
     method: str
@@ -107,6 +121,7 @@ class SubjectSummary:
     higher_is_better: bool = True
     chance: float | None = None
     status: str = "ok"
+    protocol: str = ""
 
     @property
     def n_subjects(self) -> int:
@@ -139,6 +154,9 @@ class ComparisonRow:
     secondary : bool
         Published number read from a third-party table.
     source : str
+    protocol : str
+        Evaluation protocol (``""`` when the source does not state it; the
+        scope names it too, so every renderer shows it).
     """
 
     method: str
@@ -148,6 +166,7 @@ class ComparisonRow:
     ours: bool = False
     secondary: bool = False
     source: str = ""
+    protocol: str = ""
 
 
 # --------------------------------------------------------------------------- save / load
@@ -236,17 +255,19 @@ def summarize_subjects(rows: Iterable[MetricRow]) -> list[SubjectSummary]:
     Returns
     -------
     summaries : list of SubjectSummary
-        In first-seen order of (method, metric).
+        In first-seen order of (method, metric, protocol): rows computed under
+        different evaluation protocols are never averaged together.
     """
-    groups: dict[tuple[str, str], list[MetricRow]] = {}
+    groups: dict[tuple[str, str, str], list[MetricRow]] = {}
     for row in rows:
-        groups.setdefault((row.method, row.metric), []).append(row)
+        groups.setdefault((row.method, row.metric, row.protocol), []).append(row)
     summaries = []
-    for (method, metric), members in groups.items():
+    for (method, metric, protocol), members in groups.items():
         subjects = [row.subject for row in members]
         if len(set(map(str, subjects))) != len(subjects):
             raise DataFormatError(
-                f"{method} / {metric} has several rows for one subject ({subjects}); "
+                f"{method} / {metric}{_under(protocol)} has several rows for one subject "
+                f"({subjects}); "
                 "give each evaluation its own subject"
             )
         ran = [row for row in members if row.ok and math.isfinite(row.value)]
@@ -261,9 +282,14 @@ def summarize_subjects(rows: Iterable[MetricRow]) -> list[SubjectSummary]:
                 higher_is_better=members[0].higher_is_better,
                 chance=members[0].chance,
                 status="ok" if ran else members[0].status,
+                protocol=protocol,
             )
         )
     return summaries
+
+
+def _under(protocol: str | None) -> str:
+    return f" ({protocol} protocol)" if protocol else ""
 
 
 # --------------------------------------------------------------------------- published
@@ -287,7 +313,7 @@ def published_results() -> dict[str, Any]:
 def comparison_table(
     rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction"
 ) -> list[ComparisonRow]:
-    """Our subject means beside the published rows.
+    """Our subject means beside the published rows computed under the same protocol.
 
     Parameters
     ----------
@@ -299,9 +325,13 @@ def comparison_table(
     Returns
     -------
     table : list of ComparisonRow
-        Our methods first (one row per method, scope from its subject count),
-        then the published rows, on the published table's metrics. Retrieval
-        percentages are converted to fractions.
+        Our methods first (one row per method and protocol, scope from its
+        subject count), then the published rows, on the published table's
+        metrics. A published row whose protocol is known (the Perceptogram row:
+        ``perceptogram``; ATM: ``mindeye``) is listed only when all our rows
+        were computed under that protocol; rows whose source states no protocol
+        are listed with "protocol not stated". Retrieval percentages are
+        converted to fractions.
     """
     published = published_results()
     if kind not in ("reconstruction", "retrieval"):
@@ -311,37 +341,49 @@ def comparison_table(
     rows = list(rows)
     summaries = rows if rows and isinstance(rows[0], SubjectSummary) else summarize_subjects(rows)
     table: list[ComparisonRow] = []
-    by_method: dict[str, list[SubjectSummary]] = {}
+    by_method: dict[tuple[str, str], list[SubjectSummary]] = {}
     for summary in summaries:
         if summary.metric in metrics and summary.status == "ok":
-            by_method.setdefault(summary.method, []).append(summary)
-    for method, items in by_method.items():
+            by_method.setdefault((summary.method, summary.protocol), []).append(summary)
+    for (method, protocol), items in by_method.items():
         scopes = {s.scope for s in items}
+        scope = scopes.pop() if len(scopes) == 1 else "varies by metric: " + "; ".join(
+            f"{s.metric}: {s.scope}" for s in items)
         table.append(
             ComparisonRow(
                 method=method,
-                scope=scopes.pop() if len(scopes) == 1 else "varies by metric: "
-                + "; ".join(f"{s.metric}: {s.scope}" for s in items),
+                scope=scope + (_protocol_note(protocol) if kind == "reconstruction" else ""),
                 values={m: next((s.mean for s in items if s.metric == m), None) for m in metrics},
                 sems={m: next((s.sem for s in items if s.metric == m), None) for m in metrics},
                 ours=True,
                 source="this run",
+                protocol=protocol,
             )
         )
+    ours = {protocol for _, protocol in by_method}
     scale = 0.01 if section.get("unit") == "percent" else 1.0
     for entry in section["rows"]:
+        protocol = entry.get("protocol") or ""
+        if protocol and ours and ours != {protocol}:
+            continue  # computed under another protocol: not comparable with ours
         table.append(
             ComparisonRow(
                 method=entry["method"],
-                scope=entry["scope"],
+                scope=entry["scope"] + (_protocol_note(protocol) if kind == "reconstruction"
+                                        else ""),
                 values={m: entry["values"].get(m) * scale if m in entry["values"] else None
                         for m in metrics},
                 ours=False,
                 secondary=bool(entry.get("secondary", False)),
                 source=entry["source"],
+                protocol=protocol,
             )
         )
     return table
+
+
+def _protocol_note(protocol: str) -> str:
+    return f" · {protocol} protocol" if protocol else " · protocol not stated"
 
 
 def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
@@ -349,8 +391,8 @@ def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
     records = []
     for row in table:
         record: dict[str, Any] = {"method": row.method, "scope": row.scope,
-                                  "ours": row.ours, "secondary": row.secondary,
-                                  "source": row.source}
+                                  "protocol": row.protocol, "ours": row.ours,
+                                  "secondary": row.secondary, "source": row.source}
         for metric, value in row.values.items():
             record[metric] = value
             if row.ours:
@@ -404,8 +446,9 @@ def print_table(rows: Iterable[MetricRow], console: Any = None, title: str = "Ev
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for name in ("subject", "method", "metric", "value", "CI", "p", "chance", "n", "status"):
+    table = Table(title=_cell(title))
+    for name in ("subject", "method", "metric", "value", "CI", "p", "chance", "n", "protocol",
+                 "status"):
         table.add_column(name, justify="right" if name in ("value", "p", "chance", "n") else "left")
     reasons: dict[str, int] = {}  # skip reason -> footnote number
     for row in rows:
@@ -415,15 +458,16 @@ def print_table(rows: Iterable[MetricRow], console: Any = None, title: str = "Ev
         if not row.ok:
             reason = row.status.removeprefix("skipped: ")
             status = f"skipped [{reasons.setdefault(reason, len(reasons) + 1)}]"
-        table.add_row(
-            str(row.subject if row.subject is not None else "—"), row.method, row.metric + arrow,
-            _fmt(row.value), ci, _fmt_p(row.p_value), _fmt(row.chance), str(row.n_images),
+        table.add_row(*map(_cell, (
+            row.subject if row.subject is not None else "—", row.method, row.metric + arrow,
+            _fmt(row.value), ci, _fmt_p(row.p_value), _fmt(row.chance), row.n_images,
+            (row.protocol or "—") + (f" ×{row.n_seeds} seeds" if row.n_seeds > 1 else ""),
             status,
-        )
+        )))
     console = console or Console()
     console.print(table)
     for reason, number in reasons.items():
-        console.print(f"[{number}] {reason}", markup=False)
+        console.print(_cell(f"[{number}] {reason}"))
 
 
 def print_comparison(
@@ -441,11 +485,11 @@ def print_comparison(
     from rich.table import Table
 
     metrics = list(table[0].values) if table else []
-    out = Table(title=title, caption="* secondary: read from a third-party table")
+    out = Table(title=_cell(title), caption="* secondary: read from a third-party table")
     out.add_column("method")
     out.add_column("scope")
     for metric in metrics:
-        out.add_column(metric, justify="right")
+        out.add_column(_cell(metric), justify="right")
     for row in table:
         cells = []
         for metric in metrics:
@@ -455,5 +499,12 @@ def print_comparison(
                 cell += f" ± {_fmt(sem)}"
             cells.append(cell)
         name = row.method + (" *" if row.secondary else "") + (" (ours)" if row.ours else "")
-        out.add_row(name, row.scope, *cells)
+        out.add_row(*map(_cell, (name, row.scope, *cells)))
     (console or Console()).print(out)
+
+
+def _cell(value: Any) -> Any:
+    """Text from data for the terminal: no rich markup, no control characters."""
+    from rich.text import Text
+
+    return Text(_CONTROL.sub("?", str(value)))

@@ -13,7 +13,17 @@ from typing import Protocol
 
 import numpy as np
 
-from perceptogram.errors import DataFormatError
+from perceptogram._stats import dimension_correlation, nanmean_count
+
+__all__ = [
+    "DecoderFit",
+    "Predictor",
+    "Quality",
+    "column_correlation",
+    "dimension_correlation",  # re-exported from perceptogram._stats (the one implementation)
+    "fit_ridge",
+    "mean_correlation",
+]
 
 
 class Predictor(Protocol):
@@ -28,37 +38,14 @@ DecoderFit = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], Predictor]
 Quality = Callable[[np.ndarray, np.ndarray], "float | np.ndarray"]
 
 
-def dimension_correlation(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
-    """Pearson correlation between true and decoded values, per latent dimension.
-
-    Parameters
-    ----------
-    Y_true, Y_pred : ndarray, shape (n_images, n_targets)
-
-    Returns
-    -------
-    ndarray, shape (n_targets,)
-        ``nan``-free: a constant column gives 0.
-    """
-    Y_true = np.asarray(Y_true, dtype=np.float64)
-    Y_pred = np.asarray(Y_pred, dtype=np.float64)
-    if Y_true.ndim == 1:
-        Y_true, Y_pred = Y_true[:, None], np.reshape(Y_pred, (-1, 1))
-    if Y_true.shape != Y_pred.shape:
-        raise DataFormatError(
-            f"dimension_correlation: shapes differ, {Y_true.shape} vs {Y_pred.shape}"
-        )
-    a = Y_true - Y_true.mean(axis=0)
-    b = Y_pred - Y_pred.mean(axis=0)
-    denom = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * b).sum(axis=0) / denom
-    return np.where(denom > 0, r, 0.0)
-
-
 def mean_correlation(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
-    """Mean over latent dimensions of :func:`dimension_correlation`."""
-    return float(np.mean(dimension_correlation(Y_true, Y_pred)))
+    """Mean over latent dimensions of :func:`dimension_correlation`.
+
+    Constant dimensions (NaN correlation) are left out of the mean, as in the
+    evaluation tables (:mod:`perceptogram._stats`); NaN when every dimension is
+    constant.
+    """
+    return nanmean_count(dimension_correlation(Y_true, Y_pred))[0]
 
 
 def column_correlation(column: int) -> Quality:

@@ -7,9 +7,10 @@ Each feature is one number per image, computed on the image resized to
     Mean of ``chroma · (cos, sin)(2π · hue)`` over pixels, with HSV hue and
     ``chroma = max(R, G, B) − min(R, G, B)`` in [0, 1] (HSV saturation × value), so
     that grey and dark pixels, whose hue is noise, count little. The vector's angle is
-    the circular mean hue, its length how strongly coloured the image is.
-``hue_deg``
-    That angle in degrees, in [0, 360) (0 red, 120 green, 240 blue).
+    the circular mean hue, its length how strongly coloured the image is. Hue is an
+    angle: it is exposed only as this vector, never as degrees, because a linear
+    model (a ridge decoder, a correlation) would treat 359° and 1° as far apart.
+    :func:`hue_angle` turns the decoded or true vector into degrees for grouping.
 ``redness``
     Mean red minus mean blue, in [−1, 1].
 ``colourfulness``
@@ -38,7 +39,6 @@ from perceptogram.latents.base import check_images, make_fingerprint, register
 FEATURE_NAMES = (
     "hue_cos",
     "hue_sin",
-    "hue_deg",
     "redness",
     "colourfulness",
     "luminance",
@@ -65,6 +65,21 @@ def circular_mean_hue(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     angle = 2.0 * np.pi * hsv[..., 0]
     chroma = hsv[..., 1] * hsv[..., 2]
     return (chroma * np.cos(angle)).mean(axis=(1, 2)), (chroma * np.sin(angle)).mean(axis=(1, 2))
+
+
+def hue_angle(hue_cos: np.ndarray, hue_sin: np.ndarray) -> np.ndarray:
+    """Circular mean hue in degrees from the ``hue_cos`` / ``hue_sin`` columns.
+
+    Parameters
+    ----------
+    hue_cos, hue_sin : ndarray, shape (n_images,)
+
+    Returns
+    -------
+    hue_deg : ndarray of float, shape (n_images,)
+        In [0, 360) (0 red, 120 green, 240 blue); 0 for a grey image (zero vector).
+    """
+    return np.degrees(np.arctan2(hue_sin, hue_cos)) % 360.0
 
 
 def colourfulness(rgb: np.ndarray) -> np.ndarray:
@@ -163,7 +178,7 @@ class ImageAttributes:
 
         Returns
         -------
-        features : ndarray of float32, shape (n_images, 8)
+        features : ndarray of float32, shape (n_images, 7)
             Columns in the order of :attr:`feature_names`.
         """
         from skimage.color import rgb2gray
@@ -171,7 +186,6 @@ class ImageAttributes:
         images = resize_images(check_images(images), self.image_size)
         rgb = images.astype(np.float64) / 255.0
         hue_cos, hue_sin = circular_mean_hue(rgb)
-        hue_deg = np.degrees(np.arctan2(hue_sin, hue_cos)) % 360.0
         redness = rgb[..., 0].mean(axis=(1, 2)) - rgb[..., 2].mean(axis=(1, 2))
         gray = rgb2gray(rgb)
         luminance = gray.mean(axis=(1, 2))
@@ -179,7 +193,6 @@ class ImageAttributes:
         columns = (
             hue_cos,
             hue_sin,
-            hue_deg,
             redness,
             colourfulness(rgb),
             luminance,

@@ -13,7 +13,19 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from perceptogram._images import check_images
 from perceptogram._registry import Registry
+
+__all__ = [
+    "LATENT_SPACES",
+    "DecodableLatentSpace",
+    "LatentSpace",
+    "available_latent_spaces",
+    "check_images",  # re-exported: latent spaces validate their input with it
+    "get_latent_space",
+    "make_fingerprint",
+    "register",
+]
 
 
 @runtime_checkable
@@ -143,23 +155,3 @@ def make_fingerprint(*fields: Any, **settings: Any) -> str:
     parts += [f"{key}={value}" for key, value in settings.items()]
     parts.append(f"perceptogram={__version__}")
     return "|".join(parts)
-
-
-def check_images(images: np.ndarray) -> np.ndarray:
-    """Validate an image batch: uint8, shape (n_images, height, width, 3).
-
-    Raises
-    ------
-    perceptogram.errors.DataFormatError
-        If the array is not a batch of RGB uint8 images.
-    """
-    from perceptogram.errors import DataFormatError
-
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise DataFormatError(
-            f"images must have shape (n_images, height, width, 3); got {images.shape}"
-        )
-    if images.dtype != np.uint8:
-        raise DataFormatError(f"images must be uint8 RGB; got dtype {images.dtype}")
-    return images

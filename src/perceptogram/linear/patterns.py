@@ -3,12 +3,17 @@
 Two readings of the same linear model:
 
 - :func:`haufe_patterns`: activation patterns (Haufe et al., 2014,
-  NeuroImage 87:96-110), ``A = Cov(X) W Cov(Yhat)^-1``, computed one latent
-  *direction* at a time: for a direction ``d`` in latent space the decoder's
-  spatio-temporal filter is ``w_d = W^T d`` and its pattern is
-  ``Cov(X) w_d / Var(X w_d)``. The ``n_targets x n_targets`` covariance of the
-  predictions is never formed, so directions in a 36,864-d latent space are as
-  cheap as in a 10-d one.
+  NeuroImage 87:96-110) of K latent *directions* ``D`` (default: every latent
+  dimension). The decoder's spatio-temporal filters are ``W_D = W^T D^T``
+  and the decoded sources ``S = X W_D``; ``method="joint"`` (the default) is
+  Haufe's ``A = Cov(X) W_D Cov(S)^-1``, which gives each direction its own
+  pattern even when the sources are correlated (always, for CLIP or VAE
+  latents). The K x K source covariance is never inverted as such: it has rank
+  at most ``min(n_features, K)``, and only a matrix of that size is
+  pseudo-inverted, so any K works (a 36,864-d VAE latent included).
+  ``method="marginal"`` is the single-target formula ``Cov(X) w_k / Var(s_k)``
+  applied to each direction alone: exact for one direction, but with correlated
+  sources each map absorbs its neighbours'; it must be asked for by name.
 - :class:`LatentEncoder` / :func:`decode_encode_patterns`: the published
   "latent-filtered EEG patterns": an encoding ridge (alpha 1e3) from z-scored
   latents back to z-scored EEG; the pattern of an image is its decoded latent
@@ -26,6 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from scipy import linalg
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from perceptogram.data.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
@@ -122,6 +131,7 @@ def _names(names: Sequence[str] | None, n: int, default: str, what: str) -> tupl
 
 
 def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
+                   method: str = "joint",
                    ch_names: Sequence[str] | None = None, times: Any = None,
                    names: Sequence[str] | None = None,
                    batch_size: int = 256) -> ChannelTimeMaps:
@@ -139,6 +149,14 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
         Latent directions ``d``. A pattern is in EEG units per unit of the
         decoded source ``d . yhat``: scaling ``d`` by ``c`` divides its pattern by
         ``c``. Default: one map per target (unit vectors).
+    method : {"joint", "marginal"}
+        ``"joint"``: ``A = Cov(X) W_D Cov(S)^-1`` over all directions together
+        (Haufe et al. 2014, eq. 6), with the pseudo-inverse of ``Cov(S)`` at a
+        relative tolerance (singular whenever K exceeds the number of features
+        or samples), so directions the decoder cannot tell apart share their
+        pattern instead of blowing it up. ``"marginal"``: each direction
+        alone, ``Cov(X) w_k / Var(s_k)`` (equal to the joint pattern when there
+        is one direction, or when the sources are uncorrelated).
     ch_names : sequence of str, optional
         Channel names (taken from ``X`` when it is an EEGFeatures).
     times : array-like, shape (n_times,), optional
@@ -146,44 +164,118 @@ def haufe_patterns(model: Any, X: Any, directions: Any = None, *,
     names : sequence of str, optional
         Name of each map; default ``"direction 0"``, ``"direction 1"``, ...
     batch_size : int
-        Directions processed together (memory ``n_samples * batch_size``).
+        Directions processed together.
 
     Returns
     -------
     ChannelTimeMaps
-        ``data[k] = Cov(X) w_k / Var(X w_k)`` reshaped to (n_channels, n_times),
+        ``data[k]`` is direction *k*'s pattern reshaped to (n_channels, n_times),
         with ``w_k = coef_.T @ directions[k]``; a direction the decoder ignores
         (``Var(X w_k) = 0``) gives a zero map.
+
+    Notes
+    -----
+    :class:`mne.decoding.LinearModel` computes ``Cov(X) W Cov(Y)^-1`` with the
+    covariance of the targets it was fitted on; Haufe's formula uses the
+    covariance of the decoded sources. The two coincide for a least-squares
+    fit to targets that are themselves linear in ``X`` (e.g. the decoder's own
+    predictions).
     """
+    if method not in ("joint", "marginal"):
+        raise ValueError(f"method must be 'joint' or 'marginal'; got {method!r}")
     X, ch_names, times = _axes(X, ch_names, times)
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
     if coef.shape[1] != X.shape[1]:
         raise ChannelMismatchError(
             f"the decoder has {coef.shape[1]} input features but X has {X.shape[1]}"
         )
-    if directions is None:
-        directions = np.eye(coef.shape[0])
-    directions = np.atleast_2d(np.asarray(directions, dtype=np.float64))
-    if directions.shape[1] != coef.shape[0]:
-        raise DataFormatError(
-            f"directions have {directions.shape[1]} latent dimensions but the decoder "
-            f"has {coef.shape[0]} targets"
-        )
-    names = _names(names, directions.shape[0], "direction", "directions")
-    Xc = X - X.mean(axis=0)
-    maps = np.empty((directions.shape[0], X.shape[1]))
-    for start in range(0, directions.shape[0], batch_size):
-        block = slice(start, start + batch_size)
-        filters = directions[block] @ coef  # (batch, n_features)
-        sources = Xc @ filters.T  # (n_samples, batch)
-        var = np.einsum("ij,ij->j", sources, sources)
-        cov_w = Xc.T @ sources  # (n_features, batch), both scaled by n - 1
-        scale = np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)
-        maps[block] = (cov_w * scale).T
+    if directions is None:  # one map per target: the filters are the decoder's rows
+        filters_t = coef
+    else:
+        directions = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+        if directions.shape[1] != coef.shape[0]:
+            raise DataFormatError(
+                f"directions have {directions.shape[1]} latent dimensions but the decoder "
+                f"has {coef.shape[0]} targets"
+            )
+        filters_t = directions @ coef
+    names = _names(names, filters_t.shape[0], "direction", "directions")
+    cov_w, filters = _covariance_times_filters(X, filters_t, batch_size)
+    if method == "marginal":
+        var = np.einsum("ij,ij->j", filters, cov_w)  # Var(s_k), scaled like cov_w
+        maps = (cov_w * np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)).T
+    else:
+        maps = _joint_patterns(cov_w, filters)
     return ChannelTimeMaps(maps.reshape(-1, len(ch_names), len(times)), ch_names, times, names)
 
 
-class LatentEncoder:
+def _joint_patterns(cov_w: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """``A = Cov(X) W_D Cov(S)^+`` inverting at most a ``min(p, K)``-sized matrix.
+
+    ``Cov(S) = W_D^T Cov(X) W_D`` (K x K) has rank at most ``min(p, K)``. With no
+    more directions than features it is pseudo-inverted directly. Otherwise,
+    writing ``W_D = P V^T`` (``P = U s`` from the eigendecomposition of the
+    ``p x p`` matrix ``W_D W_D^T``, ``V`` orthonormal), ``Cov(S) = V (P^T Cov(X) P)
+    V^T`` and its pseudo-inverse is exactly ``V (P^T Cov(X) P)^+ V^T``: only an
+    ``r x r`` matrix (``r <= p``) is inverted, so K may be a 36,864-d VAE latent.
+
+    Parameters
+    ----------
+    cov_w : ndarray, shape (n_features, n_directions)
+        ``Cov(X) W_D`` (any common scale).
+    filters : ndarray, shape (n_features, n_directions)
+        ``W_D``.
+
+    Returns
+    -------
+    maps : ndarray, shape (n_directions, n_features)
+    """
+    n_features, n_directions = filters.shape
+    if n_directions <= n_features:
+        return (cov_w @ linalg.pinvh(filters.T @ cov_w)).T
+    s2, u = linalg.eigh(filters @ filters.T)
+    keep = s2 > max(s2.max(initial=0.0), 0.0) * n_features * np.finfo(np.float64).eps
+    if not keep.any():  # the decoder ignores every direction
+        return np.zeros((n_directions, n_features))
+    s = np.sqrt(s2[keep])
+    vt = (u[:, keep].T @ filters) / s[:, None]  # orthonormal rows
+    p = u[:, keep] * s
+    cov_p = cov_w @ vt.T  # Cov(X) P
+    return (cov_p @ linalg.pinvh(p.T @ cov_p) @ vt).T
+
+
+def _covariance_times_filters(X: np.ndarray, filters_t: np.ndarray, batch_size: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """``Cov(X) W_D`` (scaled by n - 1) and ``W_D``, in blocks of directions.
+
+    Through the ``p x p`` scatter matrix when there are fewer features than
+    samples, otherwise through the ``n x batch`` sources (never both large).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    filters_t : ndarray, shape (n_directions, n_features)
+        One spatio-temporal filter per direction.
+    batch_size : int
+
+    Returns
+    -------
+    cov_w, filters : ndarray, shape (n_features, n_directions)
+    """
+    Xc = X - X.mean(axis=0)
+    scatter = Xc.T @ Xc if X.shape[1] <= X.shape[0] else None
+    filters = np.ascontiguousarray(filters_t.T)
+    cov_w = np.empty_like(filters)
+    for start in range(0, filters.shape[1], batch_size):
+        block = slice(start, start + batch_size)
+        if scatter is not None:
+            cov_w[:, block] = scatter @ filters[:, block]
+        else:
+            cov_w[:, block] = Xc.T @ (Xc @ filters[:, block])
+    return cov_w, filters
+
+
+class LatentEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Encoding ridge from z-scored latents back to z-scored EEG features.
 
     The published "latent-filtered EEG patterns" read a decoder back into EEG
@@ -191,6 +283,10 @@ class LatentEncoder:
     (``alpha``, 1e3 in the paper) from the training latents to the training
     EEG features, both z-scored per dimension with their training mean and
     standard deviation (``ddof=0``; constant dimensions keep scale 1).
+
+    A scikit-learn regressor (``get_params``, ``set_params``, ``clone``,
+    ``fit(X=latents, y=eeg)``, ``predict(latents)``, ``score``): its input is
+    the latents and its target the EEG features.
 
     Parameters
     ----------
@@ -209,8 +305,26 @@ class LatentEncoder:
         z-scored with the same statistics, these are the features' own units).
     ridge_ : Ridge
         Fitted encoder, ``coef_`` of shape (n_channels * n_times, n_latent).
-    ch_names_ : tuple of str, length n_channels
-    times_ : ndarray, shape (n_times,)
+    ch_names_ : tuple of str, length n_channels, or None
+    times_ : ndarray, shape (n_times,), or None
+        Axes of the EEG features (None when fitted on a plain array without
+        them: :meth:`predict` works, the map methods need them).
+    n_features_in_ : int
+        Number of latent dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from perceptogram.linear.patterns import LatentEncoder
+    >>> rng = np.random.default_rng(0)
+    >>> latents = rng.normal(size=(50, 3))
+    >>> eeg = latents @ rng.normal(size=(3, 2 * 4)) + rng.normal(size=(50, 8))
+    >>> encoder = LatentEncoder(alpha=1.0).fit(latents, eeg, ch_names=["O1", "O2"],
+    ...                                        times=[0.0, 0.01, 0.02, 0.03])
+    >>> encoder.predict(latents).shape
+    (50, 8)
+    >>> encoder.direction_maps([1.0, 0.0, 0.0]).data.shape
+    (1, 2, 4)
     """
 
     def __init__(self, alpha: float = 1e3, *, backend: str = "numpy",
@@ -220,38 +334,79 @@ class LatentEncoder:
         self.device = device
         self.dtype = dtype
 
-    def fit(self, latents: Any, X: Any, *, ch_names: Sequence[str] | None = None,
+    def fit(self, X: Any, y: Any, *, ch_names: Sequence[str] | None = None,
             times: Any = None) -> LatentEncoder:
         """Fit the encoder latents -> EEG features.
 
+        scikit-learn's names, the encoder's direction: ``X`` holds the latents
+        (the encoder's input) and ``y`` the EEG features (its targets).
+
         Parameters
         ----------
-        latents : array-like, shape (n_train, n_latent)
+        X : array-like, shape (n_train, n_latent)
             True latents of the training images.
-        X : ndarray, shape (n_train, n_channels * n_times), or EEGFeatures
+        y : ndarray, shape (n_train, n_channels * n_times) or (n_train,), or EEGFeatures
             Training EEG features, flattened channel-major.
         ch_names, times : optional
-            Axes of ``X`` (taken from ``X`` when it is an EEGFeatures).
+            Axes of ``y`` (taken from ``y`` when it is an EEGFeatures); needed
+            only by :meth:`project` and :meth:`direction_maps`.
 
         Returns
         -------
         self
         """
-        X, self.ch_names_, self.times_ = _axes(X, ch_names, times)
-        latents = np.asarray(latents, dtype=np.float64)
-        if latents.ndim != 2 or latents.shape[0] != X.shape[0]:
-            raise DataFormatError(
-                f"latents {latents.shape} must be 2-D with one row per row of X {X.shape}"
-            )
+        if isinstance(y, EEGFeatures) or ch_names is not None or times is not None:
+            y, self.ch_names_, self.times_ = _axes(y, ch_names, times)
+        else:
+            self.ch_names_, self.times_ = None, None
+        latents, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                                   dtype=np.float64, ensure_min_samples=2)
+        self._y_ndim = np.ndim(y)
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self.latent_mean_, self.latent_scale_ = _zscore_stats(latents)
-        self.feature_mean_, self.feature_scale_ = _zscore_stats(X)
+        self.feature_mean_, self.feature_scale_ = _zscore_stats(y)
         self.ridge_ = Ridge(alpha=self.alpha, backend=self.backend, device=self.device,
                             dtype=self.dtype)
         self.ridge_.fit((latents - self.latent_mean_) / self.latent_scale_,
-                        (X - self.feature_mean_) / self.feature_scale_)
+                        (y - self.feature_mean_) / self.feature_scale_)
         return self
 
+    def predict(self, X: Any) -> np.ndarray:
+        """EEG features the encoder predicts for latents, in the units of ``y``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_latent)
+            Latents.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_channels * n_times) or (n_samples,)
+            Shaped like the ``y`` given to :meth:`fit`.
+        """
+        z = self._z_predict(X)
+        pred = z * self.feature_scale_ + self.feature_mean_
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def _z_predict(self, latents: Any) -> np.ndarray:
+        """Prediction in z-scored feature units, shape (n_samples, n_features)."""
+        check_is_fitted(self, "ridge_")
+        latents = validate_data(self, latents, reset=False, dtype=np.float64)
+        z = self.ridge_.predict((latents - self.latent_mean_) / self.latent_scale_)
+        return np.asarray(z, dtype=np.float64).reshape(len(latents), -1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
     def _maps(self, flat: Any, names: tuple[str, ...]) -> ChannelTimeMaps:
+        check_is_fitted(self, "ridge_")
+        if self.ch_names_ is None:
+            raise DataFormatError(
+                "the encoder was fitted without channel names and times; fit it on "
+                "EEGFeatures or pass ch_names= and times= to fit() to get maps"
+            )
         data = np.asarray(flat, dtype=np.float64).reshape(
             -1, len(self.ch_names_), len(self.times_))
         return ChannelTimeMaps(data, self.ch_names_, self.times_, names)
@@ -272,10 +427,10 @@ class LatentEncoder:
         ChannelTimeMaps
             One map per decoded latent, in z-scored feature units.
         """
+        check_is_fitted(self, "ridge_")
         decoded = _as_rows(decoded, self.latent_mean_.shape[0], "decoded latents")
         names = _names(names, decoded.shape[0], "image", "decoded latents")
-        return self._maps(
-            self.ridge_.predict((decoded - self.latent_mean_) / self.latent_scale_), names)
+        return self._maps(self._z_predict(decoded), names)
 
     def direction_maps(self, directions: Any,
                        names: Sequence[str] | None = None) -> ChannelTimeMaps:
@@ -300,6 +455,7 @@ class LatentEncoder:
             ``ridge_.coef_ @ (d / latent_scale_)`` per direction, in z-scored
             feature units.
         """
+        check_is_fitted(self, "ridge_")
         directions = _as_rows(np.atleast_2d(directions), self.latent_mean_.shape[0],
                               "directions")
         names = _names(names, directions.shape[0], "direction", "directions")

@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+from perceptogram._images import check_images
 from perceptogram.data.images import resize_images
 from perceptogram.errors import MissingWeightsError, require
 
@@ -75,8 +76,6 @@ class EfficientNetLite0:
         inputs : torch.Tensor of float32, shape (n_images, 3, 224, 224)
         """
         import torch
-
-        from perceptogram.latents.base import check_images
 
         images = resize_images(check_images(images), INPUT_SIZE)
         tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)

@@ -45,14 +45,14 @@ def attribute_groupings(config: Config, images: np.ndarray, embeddings: np.ndarr
     dict of str to Grouping
     """
     from perceptogram.interpret import groupings as g
-    from perceptogram.latents.attributes import ImageAttributes
+    from perceptogram.latents.attributes import ImageAttributes, hue_angle
 
     space = ImageAttributes(image_size=min(128, images.shape[1]))
     values = dict(zip(space.feature_names, space.encode(images).T))
     out = {}
     for attribute in config.interpretability.attributes:
         if attribute == "hue":
-            out[attribute] = g.hue_grouping(values["hue_deg"])
+            out[attribute] = g.hue_grouping(hue_angle(values["hue_cos"], values["hue_sin"]))
         elif attribute == "texture":
             out[attribute] = g.split_grouping(values["high_freq_fraction"], "texture",
                                               quantile=0.5, low_name="smooth",

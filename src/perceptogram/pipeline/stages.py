@@ -340,10 +340,17 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     Writes :class:`perceptogram.evaluate.tables.MetricRow` rows to
     ``metrics.{csv,json}``, per-image PixCorr/SSIM to ``per_image.{csv,json}``
     (to pick best, median and worst reconstructions) and the five best-ranked
-    test candidates of every image to ``ranks.npy``.
+    test candidates of every image to ``ranks.npy``. Latents are compared in
+    training units (``metrics.standardize_latents``); reconstructions under
+    ``metrics.protocol``, averaged over ``metrics.n_seeds`` generation seeds.
     """
     from perceptogram.evaluate import metrics as m
-    from perceptogram.evaluate.suite import evaluate_latents, evaluate_reconstructions
+    from perceptogram.evaluate.protocols import get_protocol
+    from perceptogram.evaluate.suite import (
+        evaluate_latents,
+        evaluate_reconstructions,
+        pixel_scores,
+    )
     from perceptogram.evaluate.tables import save_table
 
     out = run_dir.unit_dir("evaluate", subject, space)
@@ -351,12 +358,13 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     true = _load_latents(run_dir, space, "test")
     stats = {"n_boot": config.metrics.n_boot, "n_perm": config.metrics.n_permutations,
              "seed": config.seed}
-    offset = _retrieval_offset(config, run_dir, space)
+    protocol = config.metrics.protocol
+    train_mean, train_std = _latent_reference(config, run_dir, space)
     rows = list(evaluate_latents(decoded, true, subject=subject, method=latent_method(space),
-                                 similarities=("cosine",), reference_mean=offset, **stats))
-    centre = 0.0 if offset is None else offset
-    ranks = np.argsort(-m.similarity_matrix(decoded - centre, true - centre, metric="cosine"),
-                       axis=1)
+                                 similarities=("cosine",), train_mean=train_mean,
+                                 train_std=train_std, protocol=protocol, **stats))
+    scaled_decoded, scaled_true, _ = m.standardize_latents(decoded, true, train_mean, train_std)
+    ranks = np.argsort(-m.similarity_matrix(scaled_decoded, scaled_true, metric="cosine"), axis=1)
     save_array(out / "ranks.npy", ranks[:, : min(5, len(true))])
 
     per_image: list[dict[str, Any]] = []
@@ -365,20 +373,49 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
         from perceptogram.data.images import load_images
 
         truth = load_images(_image_paths(config, "test"))
-        size = config.metrics.image_size
+        size = config.metrics.image_size or get_protocol(protocol).pixel_size
         for method in methods:
-            recons = load_pngs(run_dir.unit_dir("reconstruct", subject, space) / method)
+            seeds = _load_reconstruction_seeds(
+                run_dir.unit_dir("reconstruct", subject, space) / method, config.metrics.n_seeds)
             rows += evaluate_reconstructions(
-                recons, truth, networks=config.metrics.networks, subject=subject,
-                method=reconstruction_method(config, method), image_size=size,
-                device=config.device, **stats)
-            pix = m.pixcorr(recons, truth, image_size=size)
-            ssim = m.ssim(recons, truth, image_size=size)
+                seeds, truth, networks=config.metrics.networks, subject=subject,
+                method=reconstruction_method(config, method), protocol=protocol,
+                image_size=size, device=config.device, **stats)
+            pix, ssim = pixel_scores(seeds, truth, size)
             per_image += [{"subject": subject, "method": method, "image": i,
                            "pixcorr": float(pix[i]), "ssim": float(ssim[i])}
                           for i in range(len(truth))]
     save_table(rows, out / "metrics")
     write_rows(out / "per_image", per_image)
+
+
+def _latent_reference(config: Config, run_dir: RunDir, space: str
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Training-latent mean and SD for the latent metrics, as the metrics config asks."""
+    from perceptogram.evaluate.metrics import latent_statistics
+
+    if not (config.metrics.standardize_latents or config.metrics.center_latents):
+        return None, None
+    train = np.load(run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r")
+    mean, std = latent_statistics(train)
+    return mean, (std if config.metrics.standardize_latents else None)
+
+
+def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
+    """One batch of reconstructions per generation seed.
+
+    With one seed the PNGs sit in ``folder``; with ``n_seeds > 1`` the reconstruct
+    stage writes them to ``folder/seed-0``, ``folder/seed-1``, ...
+    """
+    if n_seeds == 1:
+        return [load_pngs(folder)]
+    missing = [k for k in range(n_seeds) if not (folder / f"seed-{k}").is_dir()]
+    if missing:
+        raise PerceptogramError(
+            f"metrics.n_seeds is {n_seeds} but {folder} has no seed-{missing[0]} folder; "
+            "the reconstruct stage must write one folder of reconstructions per seed"
+        )
+    return [load_pngs(folder / f"seed-{k}") for k in range(n_seeds)]
 
 
 def latent_method(space: str) -> str:
