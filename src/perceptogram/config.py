@@ -276,6 +276,11 @@ class Config(_Section):
     jobs: int | None = Field(
         None, ge=1, description="Subjects in parallel processes (null: memory-aware default)."
     )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules to import before running, in this process and in every "
+        "worker (they register latent spaces, generators, ...), e.g. [my_lab.spaces].",
+    )
 
     @field_validator("subjects")
     @classmethod
@@ -287,6 +292,15 @@ class Config(_Section):
         if any(s < 1 for s in subjects) or len(set(subjects)) != len(subjects):
             raise ValueError(f"subjects must be unique positive integers, got {subjects}")
         return sorted(subjects)
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, plugins: list[str]) -> list[str]:
+        bad = [p for p in plugins if not all(part.isidentifier() for part in p.split("."))]
+        if bad:
+            raise ValueError(f"plugins must be importable module names such as "
+                             f"'my_lab.spaces', got {bad}")
+        return plugins
 
     @field_validator("device")
     @classmethod
