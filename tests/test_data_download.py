@@ -124,6 +124,7 @@ class FakeOSF:
         self.fail_next: list[tuple[int, dict[str, str]]] = []  # (status, headers) per request
         self.listed_sizes: dict[str, int] = {}  # path -> size override in the listing
         self.self_next = False  # every listing page says it is its own next page
+        self.listing_body: bytes | None = None  # served instead of every listing page
         self.requests: list[str] = []
         self.downloads: list[dict] = []
         server = self
@@ -136,6 +137,8 @@ class FakeOSF:
                 server.handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A client that stops reading (as it must for an oversize body) breaks the pipe.
+        self.httpd.handle_error = lambda request, client_address: None
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
                                        daemon=True)
@@ -198,6 +201,7 @@ class FakeOSF:
             if self.self_next:
                 following = f"{self.base}{request.path}"
             body = json.dumps({"data": chunk, "links": {"next": following}}).encode()
+            body = self.listing_body if self.listing_body is not None else body
             request.send_response(200)
             request.send_header("Content-Type", "application/vnd.api+json")
             request.send_header("Content-Length", str(len(body)))
@@ -440,7 +444,8 @@ def test_missing_remote_files_are_named(osf, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/sub-01/../../evil.npy", "/sub-01/.perceptogram",
-                                  f"/{DOWNLOAD_DIRNAME}/x.done.json"])
+                                  f"/{DOWNLOAD_DIRNAME}/x.done.json",
+                                  "/sub-01/\x1b]0;evil\x07.npy"])
 def test_unsafe_listed_path_is_refused(osf, tmp_path, path):
     osf.extra_root_entries.append({
         "attributes": {"kind": "file", "name": "evil.npy", "size": 4, "extra": {},
@@ -542,6 +547,20 @@ def test_link_cycles_are_detected(osf, how):
     with pytest.raises(DataFormatError, match="links back to .* refusing to loop"):
         list_osf_files("anp5v", api_url=osf.api, policy=LOCAL)
     assert len(osf.requests) < 20
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"[" * 100_000 + b"]" * 100_000, "did not return a usable JSON document"),
+    (b"not json", "did not return a usable JSON document"),
+    (b'{"data": {"a": 1}}', "is not an OSF file listing"),
+    (b'{"data": [{"attributes": {"kind": "file", "name": "x", "size": -1}, "links": {}}]}',
+     "malformed entry"),
+    (b'{"data": [], "links": {"next": "file:///etc/passwd"}}', "refusing to follow the link"),
+])
+def test_odd_listing_pages_are_clear_errors(osf, body, message):
+    osf.listing_body = body
+    with pytest.raises(DataFormatError, match=message):
+        list_osf_files("anp5v", api_url=osf.api, policy=LOCAL)
 
 
 def test_listing_page_cap(osf, monkeypatch):

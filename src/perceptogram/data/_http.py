@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -267,6 +268,11 @@ def open_url(url: str, policy: HostPolicy, timeout: float,
             f"{host} answered HTTP {exc.code} ({exc.reason}) for {shown(url)}"
         ) from None
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            raise PerceptogramError(
+                f"the TLS certificate of {host} could not be verified ({exc.reason}); check "
+                "the system's certificates or the proxy"
+            ) from None
         raise TransientError(f"cannot connect: {exc.reason}", host) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise TransientError(f"cannot connect: {exc or type(exc).__name__}", host) from None

@@ -82,6 +82,7 @@ MAX_PAGE_BYTES = 16 << 20
 
 _CHUNK = 1 << 20
 _SUBJECT = re.compile(r"^sub-(\d{2,3})(?:\.zip$|/)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,8 @@ def _get_json(url: str, policy: HostPolicy, retry: RetryPolicy, timeout: float) 
     body = call_with_retries(attempt, retry, f"listing {shown(url)}")
     try:
         return json.loads(body)
-    except ValueError:
-        raise DataFormatError(f"{shown(url)} did not return JSON") from None
+    except (ValueError, RecursionError):
+        raise DataFormatError(f"{shown(url)} did not return a usable JSON document") from None
 
 
 def _entry(entry: Any, url: str, policy: HostPolicy) -> RemoteFile | str:
@@ -151,7 +152,7 @@ def _entry(entry: Any, url: str, policy: HostPolicy) -> RemoteFile | str:
             or size < 0 or not isinstance(hashes, dict):
         raise DataFormatError(f"the listing page {shown(url)} has a malformed entry")
     parts = safe_relative_parts(path.lstrip("/"))
-    if not parts or MARKER in parts or parts[0] == DOWNLOAD_DIRNAME:
+    if not parts or MARKER in parts or parts[0] == DOWNLOAD_DIRNAME or _CONTROL.search(path):
         raise DataFormatError(f"{shown(url)} lists the unsafe file path {path!r}")
     digests = {k: v.lower() for k, v in hashes.items()
                if k in ("md5", "sha256") and isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v)}
@@ -338,6 +339,9 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, *, timeout: float = 60.0,
     """
     dest = Path(dest)
     policy = policy if policy is not None else HostPolicy()
+    if dest.is_symlink():
+        raise PerceptogramError(f"{dest} is a symbolic link; move it away and run the same "
+                                "command again")
     if dest.is_file():
         problem = _problem(dest, remote)
         if problem is None:
