@@ -221,15 +221,15 @@ class FakeOSF:
                                 f"bytes {start}-{len(content) - 1}/{len(content)}")
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
-        if self.cut_next_download_at is not None:
-            body, self.cut_next_download_at = body[:self.cut_next_download_at], None
-            request.wfile.write(body)
+        cut, self.cut_next_download_at = self.cut_next_download_at, None
+        sent = body if cut is None else body[:cut]
+        # Recorded before sending: the client may be done before this thread goes on.
+        self.downloads.append({"path": path, "range": range_header, "bytes": len(sent)})
+        request.wfile.write(sent)
+        if cut is not None:
             request.wfile.flush()
             request.close_connection = True
             request.connection.shutdown(socket.SHUT_RDWR)
-        else:
-            request.wfile.write(body)
-        self.downloads.append({"path": path, "range": range_header, "bytes": len(body)})
 
     def close(self):
         self.httpd.shutdown()

@@ -330,14 +330,15 @@ def test_local_workers_exit_when_the_parent_is_killed(tmp_path):
     parent = subprocess.Popen(
         [sys.executable, str(tmp_path / "napper.py"), str(pids)],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(tmp_path)])})
-    workers: list[int] = []
+    started: dict[int, int] = {}  # worker pid -> its parent's pid
     try:
         deadline = time.monotonic() + 120
-        while len(workers) < 2 and time.monotonic() < deadline:
+        while len(started) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-            workers = [int(p.name) for p in pids.iterdir() if p.read_text()]
+            started = {int(p.name): int(text) for p in pids.iterdir() if (text := p.read_text())}
+        workers = list(started)
         assert len(workers) == 2, "the workers did not start"
-        assert {int(p.read_text()) for p in pids.iterdir()} == {parent.pid}
+        assert set(started.values()) == {parent.pid}
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=30)
         deadline = time.monotonic() + 20
@@ -345,6 +346,6 @@ def test_local_workers_exit_when_the_parent_is_killed(tmp_path):
             time.sleep(0.2)
         assert not any(_alive(pid) for pid in workers), "workers outlived their parent"
     finally:
-        for pid in [parent.pid, *workers]:
+        for pid in [parent.pid, *started]:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
