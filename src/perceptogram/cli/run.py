@@ -90,8 +90,10 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
         config: Path = typer.Argument(..., help="Run configuration (YAML)."),
         force: list[str] = _FORCE,
         jobs: int = _JOBS,
+        executor: str = _EXECUTOR,
+        scheduler: str = _SCHEDULER,
     ) -> None:
-        _run(config, stage, force, jobs, None)
+        _run(config, stage, force, jobs, None, executor, scheduler)
 
 
 def register(app: typer.Typer) -> None:
