@@ -80,6 +80,12 @@ def test_executors_are_a_registry():
         make_executor("ray")
 
 
+def test_unknown_executor_is_refused_before_the_run_directory_exists(tmp_path):
+    with pytest.raises(PerceptogramError, match="unknown executor 'ray'"):
+        run_pipeline(demo_config(tmp_path / "run", "tiny"), PIPELINE, executor="ray")
+    assert not (tmp_path / "run").exists()
+
+
 def test_local_executor_keeps_order():
     executor = LocalExecutor()
     executor.start(Path("."), [])

@@ -251,12 +251,13 @@ def run_pipeline(
     """
     names = pipeline.upstream(until) if until is not None else pipeline.names
     forced = pipeline.downstream(force)
+    import_plugins(config.plugins)
+    runner, owned = _executor(executor, scheduler, jobs if jobs is not None else config.jobs,
+                              config)
     run_dir = RunDir(config.output)
     run_dir.root.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir.config_path)
     jobs = jobs if jobs is not None else config.jobs
-    import_plugins(config.plugins)
-    runner, owned = _executor(executor, scheduler, jobs, config)
     summary = RunSummary()
     subjects: list[int] | None = None
     done: dict[str, list[Unit]] = {}
