@@ -303,7 +303,8 @@ def test_cli_prints_the_total_size_first(osf, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     total = sum(len(c) for p, c in osf.projects["anp5v"].items() if p.startswith("sub-02/"))
     first = result.output.splitlines()[0]
-    assert first == f"2 files to get, {total / 1e6:.1f} MB in total (files already here are skipped)."
+    assert first == (f"2 files to get, {total / 1e6:.1f} MB in total "
+                     "(files already here are skipped).")
     assert (tmp_path / "d" / "sub-02" / "preprocessed_eeg_test.npy").is_file()
 
 

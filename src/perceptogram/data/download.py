@@ -154,8 +154,8 @@ def _entry(entry: Any, url: str, policy: HostPolicy) -> RemoteFile | str:
     parts = safe_relative_parts(path.lstrip("/"))
     if not parts or MARKER in parts or parts[0] == DOWNLOAD_DIRNAME or _CONTROL.search(path):
         raise DataFormatError(f"{shown(url)} lists the unsafe file path {path!r}")
-    digests = {k: v.lower() for k, v in hashes.items()
-               if k in ("md5", "sha256") and isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v)}
+    digests = {k: v.lower() for k, v in hashes.items() if k in ("md5", "sha256")
+               and isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v)}
     return RemoteFile(path="/".join(parts), size=size, url=policy.check(link), **digests)
 
 

@@ -291,8 +291,7 @@ class DaskExecutor:
             )
         futures = []
         for args, on_gpu in zip(calls, gpu):
-            annotation = dask.annotate(resources={"GPU": 1}) if on_gpu else contextlib.nullcontext()
-            with annotation:
+            with dask.annotate(resources={"GPU": 1}) if on_gpu else contextlib.nullcontext():
                 futures.append(self.client.submit(_call, self._plugins, func, args, pure=False))
         try:
             for future in track(as_completed(futures), f"{description} (Dask)",
