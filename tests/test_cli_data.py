@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import socket
 
 import numpy as np
 from typer.testing import CliRunner
@@ -91,17 +90,15 @@ def test_info_on_a_missing_folder(tmp_path):
     assert "is not a folder" in result.output
 
 
-def test_download_offline_exits_with_one_sentence(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_download_refusal_exits_with_one_sentence(tmp_path):
+    # The command line only follows https:// links to OSF (or the --osf-api mirror's host).
     result = runner.invoke(app, ["data", "download", str(tmp_path), "--subject", "1",
-                                 "--subject", "2", "--osf-api", f"http://127.0.0.1:{port}/v2"])
+                                 "--subject", "2", "--osf-api", "http://127.0.0.1:9/v2"])
     assert result.exit_code == 1
-    assert "Cannot reach 127.0.0.1" in result.output
+    assert "Refusing to follow the link 'http://127.0.0.1:9/v2/" in result.output
 
 
-def test_download_with_nothing_to_do_is_a_usage_error(tmp_path):
-    result = runner.invoke(app, ["data", "download", str(tmp_path), "--no-images"])
+def test_download_of_something_unknown_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["data", "download", str(tmp_path), "--what", "videos"])
     assert result.exit_code == 2
-    assert "Nothing to download" in result.output
+    assert "--what must be eeg, images or all, not 'videos'" in result.output

@@ -377,6 +377,11 @@ class Config(_Section):
         None, ge=1, le=1024,
         description="Subjects in parallel processes (null: memory-aware default).",
     )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules to import before running, in this process and in every "
+        "worker (they register latent spaces, generators, ...), e.g. [my_lab.spaces].",
+    )
 
     @field_validator("subjects")
     @classmethod
@@ -389,6 +394,30 @@ class Config(_Section):
             raise ValueError(
                 f"subjects must be unique integers from 1 to {MAX_SUBJECT}, got {subjects}")
         return sorted(subjects)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins_first(cls, data: Any) -> Any:
+        """Import ``plugins`` before any name is checked against the registries."""
+        if isinstance(data, dict) and data.get("plugins"):
+            from perceptogram._registry import import_plugins
+
+            try:
+                import_plugins(cls._plugins(data["plugins"]))
+            except PerceptogramError as exc:
+                raise ValueError(str(exc)) from None
+        return data
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, plugins: Any) -> list[str]:
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise ValueError("plugins must be a list of module names")
+        bad = [p for p in plugins if not all(part.isidentifier() for part in p.split("."))]
+        if bad:
+            raise ValueError(f"plugins must be importable module names such as "
+                             f"'my_lab.spaces', got {bad}")
+        return plugins
 
     @field_validator("device")
     @classmethod

@@ -74,27 +74,31 @@ def info_command(
 @friendly_errors
 def download_command(
     root: Path = typer.Argument(..., help="Destination folder (THINGS-EEG2 layout)."),
+    what: str = typer.Option("all", "--what", help="eeg | images | all."),
     subject: list[int] = typer.Option(
-        [], "--subject", "-s",
-        help="Subject number (1-10); repeat for several. None: only the image set."),
-    images: bool = typer.Option(True, "--images/--no-images",
-                                help="Also get image_metadata.npy and the image set."),
+        [], "--subject", "-s", min=1,
+        help="Subject number (1-10); repeat for several. None: every subject on OSF."),
     keep_archives: bool = typer.Option(False, "--keep-archives",
                                        help="Keep the .zip files after unpacking."),
     osf_api: str = typer.Option("https://api.osf.io/v2", "--osf-api",
-                                help="OSF API base URL (for a mirror)."),
+                                help="OSF API base URL (https; for a mirror)."),
 ) -> None:
     """Download preprocessed EEG and images from OSF (resumable, checksummed).
 
-    Run the same command again after an interruption: finished files are skipped
+    Prints the total size first. Busy servers and dropped connections are retried;
+    run the same command again after an interruption: finished files are skipped
     and a partial download continues where it stopped.
     """
-    from perceptogram.data.download import download
+    from perceptogram.data.download import default_policy, install, plan_download
 
-    if not subject and not images:
-        err_console.print("Nothing to download: give --subject N or drop --no-images.")
+    if what not in ("eeg", "images", "all"):
+        err_console.print(f"--what must be eeg, images or all, not {what!r}.", markup=False)
         raise typer.Exit(EXIT_USAGE)
-    paths = download(root, subject, images=images, keep_archives=keep_archives,
-                     api_url=osf_api)
+    policy = default_policy(osf_api)
+    plan = plan_download(subject or None, what=what, api_url=osf_api, policy=policy)
+    total = sum(f.size for f in plan)
+    console.print(f"{len(plan)} file{'s' * (len(plan) != 1)} to get, {_size(total)} in total "
+                  "(files already here are skipped).", highlight=False)
+    paths = install(plan, root, policy=policy, keep_archives=keep_archives)
     for path in paths:
-        console.print(str(path))
+        console.print(str(path), highlight=False, markup=False)

@@ -25,6 +25,14 @@ _JOBS = typer.Option(
     None, "--jobs", "-j", min=1,
     help="Parallel processes for subjects (default: as many as memory and CPUs allow).",
 )
+_EXECUTOR = typer.Option(
+    "local", "--executor",
+    help="Where units run: local (joblib processes) or dask (a dask.distributed cluster).",
+)
+_SCHEDULER = typer.Option(
+    None, "--scheduler", metavar="ADDRESS",
+    help="Dask scheduler address (tcp://host:8786); default: a LocalCluster of --jobs workers.",
+)
 
 
 def _print_timings(summary) -> None:
@@ -62,7 +70,7 @@ def _finish(config, summary, quiet: bool) -> None:
 
 
 def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: int | None,
-         out: Path | None) -> None:
+         out: Path | None, executor: str = "local", scheduler: str | None = None) -> None:
     from perceptogram.config import load_config
     from perceptogram.pipeline.runner import run_pipeline
     from perceptogram.pipeline.stages import PIPELINE
@@ -70,7 +78,8 @@ def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: in
     config = load_config(config_path)
     if out is not None:
         config = config.model_copy(update={"output": out})
-    summary = run_pipeline(config, PIPELINE, until=until, force=force or (), jobs=jobs)
+    summary = run_pipeline(config, PIPELINE, until=until, force=force or (), jobs=jobs,
+                           executor=executor, scheduler=scheduler)
     _finish(config, summary, quiet=False)
 
 
@@ -82,8 +91,10 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
         config: Path = typer.Argument(..., help="Run configuration (YAML)."),
         force: list[str] = _FORCE,
         jobs: int = _JOBS,
+        executor: str = _EXECUTOR,
+        scheduler: str = _SCHEDULER,
     ) -> None:
-        _run(config, stage, force, jobs, None)
+        _run(config, stage, force, jobs, None, executor, scheduler)
 
 
 def register(app: typer.Typer) -> None:
@@ -99,6 +110,8 @@ def register(app: typer.Typer) -> None:
         force: list[str] = _FORCE,
         quiet: bool = typer.Option(False, "--quiet", "-q",
                                    help="Only print the report's path."),
+        executor: str = _EXECUTOR,
+        scheduler: str = _SCHEDULER,
     ) -> None:
         """Run everything offline on a simulated THINGS-EEG2-style dataset and write a report.
 
@@ -116,7 +129,8 @@ def register(app: typer.Typer) -> None:
         if quiet:
             set_quiet(True)
         config = demo_config(out, size, jobs)
-        summary = run_pipeline(config, PIPELINE, force=force or ())
+        summary = run_pipeline(config, PIPELINE, force=force or (), executor=executor,
+                               scheduler=scheduler)
         _finish(config, summary, quiet)
 
     @app.command("run")
@@ -127,9 +141,11 @@ def register(app: typer.Typer) -> None:
         force: list[str] = _FORCE,
         jobs: int = _JOBS,
         out: Path = typer.Option(None, "--out", "-o", help="Override the config's output."),
+        executor: str = _EXECUTOR,
+        scheduler: str = _SCHEDULER,
     ) -> None:
         """Run every stage of a configuration, reusing up-to-date results."""
-        _run(config, None, force, jobs, out)
+        _run(config, None, force, jobs, out, executor, scheduler)
 
     for stage in _STAGE_HELP:
         _stage_command(app, stage)

@@ -1,15 +1,29 @@
-"""Download THINGS-EEG2 from OSF: resumable, checksummed, safely unzipped.
+"""Download THINGS-EEG2 from OSF: resumable, checksummed, bounded, safely unzipped.
 
 The preprocessed EEG (OSF project ``anp5v``) holds one ``sub-XX.zip`` per subject
 (or, equivalently, a ``sub-XX/`` folder of ``.npy`` files); the image set
 (``y63gw``) holds ``image_metadata.npy``, ``training_images.zip`` and
 ``test_images.zip``. Files are listed through the OSF v2 API, whose listing gives
-each file's size and MD5/SHA-256. Every file is downloaded to
-``<final name>.part`` (continued with an HTTP ``Range`` request when
-interrupted), checked against the listed hash, and only then renamed. Archives
-are downloaded to ``root/.perceptogram-downloads/`` and unpacked into ``root``,
-so that the result is the layout of :mod:`perceptogram.data.things_eeg2`. A
-small JSON marker per finished item makes a second run skip it.
+each file's size and MD5/SHA-256.
+
+What a hostile or broken server cannot do:
+
+- make us open anything but ``https://`` on the OSF hosts (listing links and
+  redirects are checked, see :mod:`perceptogram.data._http`);
+- make us read more than a file's listed size, or a listing page above 16 MiB;
+- make the listing loop (pages and folders already visited are an error, and at
+  most 10,000 pages are read);
+- unpack a zip bomb or an archive with odd members (:mod:`perceptogram.data.archives`);
+- overwrite a file or folder we did not create (an existing one that differs is
+  refused).
+
+Busy servers (HTTP 429, 5xx) and dropped connections are retried with exponential
+backoff honouring ``Retry-After``. Every file is downloaded into the staging folder
+``root/.perceptogram-downloads/`` (marked as ours) as ``<name>.part``, continued
+with an HTTP ``Range`` request after an interruption (from the start if the server
+ignores the range), checked against the listed hash, and only then moved into
+``root`` or unpacked there. A small JSON marker per finished item makes a second
+run skip it.
 """
 
 from __future__ import annotations
@@ -18,31 +32,57 @@ import http.client
 import json
 import math
 import os
+import re
 import shutil
-import stat
-import urllib.error
 import urllib.parse
-import urllib.request
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, Literal
 
-from perceptogram import __version__
 from perceptogram._hashing import file_digest
-from perceptogram._io import atomic_path, write_json_atomic
+from perceptogram._io import write_json_atomic
+from perceptogram._owned import MARKER, mark_owned, owning_folder, remove_owned
 from perceptogram._progress import track
-from perceptogram.errors import DataFormatError, OfflineError, PerceptogramError
+from perceptogram.data._http import (
+    OSF_HOSTS,
+    HostPolicy,
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    open_url,
+    read_bounded,
+    shown,
+)
+from perceptogram.data.archives import ZipLimits, extract_zip, safe_relative_parts
+from perceptogram.errors import DataFormatError, PerceptogramError
+
+__all__ = [
+    "OSF_API",
+    "EEG_NODE",
+    "IMAGES_NODE",
+    "IMAGE_SET_FILES",
+    "DOWNLOAD_DIRNAME",
+    "RemoteFile",
+    "default_policy",
+    "list_osf_files",
+    "fetch",
+    "plan_download",
+    "install",
+    "download",
+]
 
 OSF_API = "https://api.osf.io/v2"
 EEG_NODE = "anp5v"
 IMAGES_NODE = "y63gw"
 IMAGE_SET_FILES = ("image_metadata.npy", "training_images.zip", "test_images.zip")
 DOWNLOAD_DIRNAME = ".perceptogram-downloads"
+MAX_LISTING_PAGES = 10_000
+MAX_PAGE_BYTES = 16 << 20
 
 _CHUNK = 1 << 20
-_USER_AGENT = f"perceptogram/{__version__} (+https://github.com/perceptogram)"
+_SUBJECT = re.compile(r"^sub-(\d{2,3})(?:\.zip$|/)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -54,7 +94,7 @@ class RemoteFile:
     path : str
         Path inside the OSF storage, without leading slash (``"sub-01.zip"``).
     size : int
-        Size in bytes.
+        Size in bytes; a download never reads more.
     url : str
         Download link.
     md5, sha256 : str or None
@@ -72,39 +112,55 @@ class RemoteFile:
         return PurePosixPath(self.path).name
 
 
-# --------------------------------------------------------------------------- HTTP
+def default_policy(api_url: str = OSF_API) -> HostPolicy:
+    """The OSF hosts, plus the host of ``api_url`` when a mirror is named (https only)."""
+    host = (urllib.parse.urlsplit(api_url).hostname or "").lower()
+    if not host or host in OSF_HOSTS or host.endswith(".osf.io"):
+        return HostPolicy()
+    return HostPolicy(hosts=(*OSF_HOSTS, host))
 
 
-def _open(url: str, timeout: float, headers: dict[str, str] | None = None):
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT, **(headers or {})})
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - https/http only
-    except urllib.error.HTTPError as exc:
-        raise PerceptogramError(f"the server answered HTTP {exc.code} ({exc.reason}) for "
-                                f"{url}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise OfflineError(
-            f"cannot reach {_host(url)} ({reason}); check the internet connection or "
-            "proxy and run the same command again (finished files are kept and partial "
-            "ones resume)"
-        ) from exc
+# --------------------------------------------------------------------------- listing
 
 
-def _host(url: str) -> str:
-    return urllib.parse.urlsplit(url).netloc or url
+def _get_json(url: str, policy: HostPolicy, retry: RetryPolicy, timeout: float) -> Any:
+    def attempt() -> bytes:
+        with open_url(url, policy, timeout, {"Accept": "application/vnd.api+json"}) as response:
+            return read_bounded(response, MAX_PAGE_BYTES, f"the listing page {shown(url)}")
 
-
-def _get_json(url: str, timeout: float) -> dict[str, Any]:
-    with _open(url, timeout, {"Accept": "application/vnd.api+json"}) as response:
-        body = response.read()
+    body = call_with_retries(attempt, retry, f"listing {shown(url)}")
     try:
         return json.loads(body)
-    except ValueError as exc:
-        raise DataFormatError(f"{url} did not return JSON") from exc
+    except (ValueError, RecursionError):
+        raise DataFormatError(f"{shown(url)} did not return a usable JSON document") from None
 
 
-def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0
+def _entry(entry: Any, url: str, policy: HostPolicy) -> RemoteFile | str:
+    """A file entry as a RemoteFile, or a folder entry as the URL of its listing."""
+    try:
+        attributes = entry["attributes"]
+        if attributes.get("kind") == "folder":
+            related = entry["relationships"]["files"]["links"]["related"]
+            return policy.check(related["href"] if isinstance(related, dict) else related)
+        path = attributes.get("materialized_path") or attributes["name"]
+        size = attributes["size"]
+        link = entry["links"]["download"]
+        hashes = (attributes.get("extra") or {}).get("hashes") or {}
+    except (KeyError, TypeError, AttributeError):
+        raise DataFormatError(f"the listing page {shown(url)} has a malformed entry") from None
+    if not isinstance(path, str) or not isinstance(size, int) or isinstance(size, bool) \
+            or size < 0 or not isinstance(hashes, dict):
+        raise DataFormatError(f"the listing page {shown(url)} has a malformed entry")
+    parts = safe_relative_parts(path.lstrip("/"))
+    if not parts or MARKER in parts or parts[0] == DOWNLOAD_DIRNAME or _CONTROL.search(path):
+        raise DataFormatError(f"{shown(url)} lists the unsafe file path {path!r}")
+    digests = {k: v.lower() for k, v in hashes.items() if k in ("md5", "sha256")
+               and isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v)}
+    return RemoteFile(path="/".join(parts), size=size, url=policy.check(link), **digests)
+
+
+def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0,
+                   policy: HostPolicy | None = None, retry: RetryPolicy = RetryPolicy()
                    ) -> list[RemoteFile]:
     """List every file of an OSF project's storage, following folders and pages.
 
@@ -116,6 +172,10 @@ def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0
         Base URL of the OSF v2 API.
     timeout : float
         Seconds to wait for each response.
+    policy : HostPolicy or None
+        Which URLs may be opened (default: :func:`default_policy` of ``api_url``).
+    retry : RetryPolicy
+        Retries of busy or unreachable servers.
 
     Returns
     -------
@@ -124,96 +184,51 @@ def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0
     Raises
     ------
     OfflineError
-        The API cannot be reached.
+        The API cannot be reached (after the retries).
+    UnsafeLinkError
+        A page, folder or download link is not ``https://`` on an allowed host.
+    DataFormatError
+        A malformed entry, an unsafe path, a file listed twice, or pages that link
+        back to a page already read (or more than 10,000 pages).
     """
-    files: list[RemoteFile] = []
+    if not re.fullmatch(r"[A-Za-z0-9]+", node):
+        raise ValueError(f"an OSF project id is alphanumeric, not {node!r}")
+    policy = policy if policy is not None else default_policy(api_url)
+    files: dict[str, RemoteFile] = {}
     pending = [f"{api_url.rstrip('/')}/nodes/{node}/files/osfstorage/"]
+    visited: set[str] = set()
     while pending:
         url: str | None = pending.pop()
         while url:
-            page = _get_json(url, timeout)
-            for entry in page.get("data", []):
-                attributes = entry.get("attributes", {})
-                if attributes.get("kind") == "folder":
-                    related = entry["relationships"]["files"]["links"]["related"]
-                    pending.append(related["href"] if isinstance(related, dict) else related)
-                    continue
-                hashes = (attributes.get("extra") or {}).get("hashes") or {}
-                path = attributes.get("materialized_path") or attributes["name"]
-                parts = _relative_parts(path.lstrip("/"))
-                if not parts:
-                    raise DataFormatError(f"{url} lists the unsafe file path {path!r}")
-                files.append(RemoteFile(path="/".join(parts), size=int(attributes["size"]),
-                                        url=entry["links"]["download"],
-                                        md5=hashes.get("md5"), sha256=hashes.get("sha256")))
-            url = (page.get("links") or {}).get("next")
-    return files
+            if url in visited:
+                raise DataFormatError(
+                    f"the listing of OSF project {node} links back to {shown(url)}, a page "
+                    "it already listed; refusing to loop"
+                )
+            if len(visited) >= MAX_LISTING_PAGES:
+                raise DataFormatError(f"the listing of OSF project {node} has more than "
+                                      f"{MAX_LISTING_PAGES} pages; refusing to read on")
+            visited.add(url)
+            page = _get_json(url, policy, retry, timeout)
+            data = page.get("data") if isinstance(page, dict) else None
+            links = (page.get("links") or {}) if isinstance(page, dict) else {}
+            if not isinstance(data, list) or not isinstance(links, dict):
+                raise DataFormatError(f"{shown(url)} is not an OSF file listing")
+            for item in data:
+                found = _entry(item, url, policy)
+                if isinstance(found, str):
+                    pending.append(found)
+                elif found.path in files:
+                    raise DataFormatError(f"the listing of OSF project {node} names "
+                                          f"{found.path!r} twice")
+                else:
+                    files[found.path] = found
+            url = links.get("next")
+            url = policy.check(url) if url else None
+    return list(files.values())
 
 
 # --------------------------------------------------------------------------- one file
-
-
-def _chunks(response: BinaryIO, url: str) -> Iterator[bytes]:
-    while True:
-        try:
-            chunk = response.read(_CHUNK)
-        except (TimeoutError, ConnectionError, http.client.IncompleteRead) as exc:
-            raise OfflineError(
-                f"the connection to {_host(url)} was lost ({exc}); run the same command "
-                "again to resume the download"
-            ) from exc
-        if not chunk:
-            return
-        yield chunk
-
-
-def fetch(remote: RemoteFile, dest: str | os.PathLike, *, timeout: float = 60.0) -> Path:
-    """Download one file to ``dest``, resuming ``dest.part`` and verifying its hash.
-
-    Parameters
-    ----------
-    remote : RemoteFile
-        What to download, with its expected size and hash.
-    dest : path-like
-        Final path; written only once the content is verified.
-    timeout : float
-        Seconds to wait for the server.
-
-    Returns
-    -------
-    dest : Path
-
-    Raises
-    ------
-    OfflineError
-        The server cannot be reached or the connection drops (the ``.part``
-        file is kept so that the next call resumes).
-    DataFormatError
-        The size or hash does not match the listing (the ``.part`` file is
-        removed and nothing is written under ``dest``).
-    """
-    dest = Path(dest)
-    if dest.is_file() and _problem(dest, remote) is None:
-        return dest
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    offset = part.stat().st_size if part.exists() else 0
-    if offset > remote.size:
-        part.unlink()
-        offset = 0
-    if offset < remote.size:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with _open(remote.url, timeout, headers) as response:
-            if offset and response.status != 206:
-                offset = 0  # the server ignored the range: start again
-            with open(part, "ab" if offset else "wb") as fh:
-                n_chunks = math.ceil((remote.size - offset) / _CHUNK)
-                for chunk in track(_chunks(response, remote.url),
-                                   f"Downloading {remote.name}", total=n_chunks):
-                    fh.write(chunk)
-    _verify(part, remote)
-    os.replace(part, dest)
-    return dest
 
 
 def _problem(path: Path, remote: RemoteFile) -> str | None:
@@ -229,139 +244,282 @@ def _problem(path: Path, remote: RemoteFile) -> str | None:
     return None
 
 
-def _verify(part: Path, remote: RemoteFile) -> None:
-    size = part.stat().st_size
-    if size < remote.size:
-        raise OfflineError(
-            f"the download of {remote.path} stopped after {size} of {remote.size} bytes; "
-            "run the same command again to resume it"
-        )
-    problem = _problem(part, remote)
-    if problem:
-        part.unlink()
-        raise DataFormatError(
-            f"the download of {remote.path} is corrupt ({problem}); it was deleted, run "
-            "the same command again to retry"
-        )
+def _content_start(headers: Any) -> int | None:
+    """First byte of a 206 answer (``Content-Range: bytes START-END/TOTAL``)."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*", headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
 
 
-# --------------------------------------------------------------------------- archives
+def _receive(remote: RemoteFile, part: Path, policy: HostPolicy, timeout: float) -> None:
+    """One attempt: continue ``part`` up to ``remote.size`` bytes (never further)."""
+    offset = part.stat().st_size if part.is_file() else 0
+    if offset > remote.size:
+        offset = 0  # not a prefix of this file: start again
+    elif offset and offset == remote.size:
+        return
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    host = urllib.parse.urlsplit(remote.url).netloc
+    with open_url(remote.url, policy, timeout, headers) as response:
+        if offset and not (response.status == 206 and _content_start(response.headers) == offset):
+            offset = 0  # the server ignored (or mangled) the range: start again
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and offset + int(declared) > remote.size:
+            raise DataFormatError(
+                f"the server sends {offset + int(declared)} bytes for {remote.path}, which is "
+                f"listed at {remote.size} bytes; refusing to download it"
+            )
+        remaining = remote.size - offset
+        with open(part, "ab" if offset else "wb") as fh:
+            chunks = _bounded_chunks(response, remaining, remote, host)
+            for chunk in track(chunks, f"Downloading {remote.name}",
+                               total=max(1, math.ceil(remaining / _CHUNK))):
+                fh.write(chunk)
 
 
-def _relative_parts(name: str) -> tuple[str, ...] | None:
-    """Components of a relative path, or None if it could leave its folder."""
-    name = name.replace("\\", "/")
-    parts = PurePosixPath(name).parts
-    if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-        return None
-    return tuple(p for p in parts if p not in ("", "."))
+def _bounded_chunks(response: Any, remaining: int, remote: RemoteFile, host: str
+                    ) -> Iterator[bytes]:
+    try:
+        while remaining:
+            chunk = response.read(min(_CHUNK, remaining))
+            if not chunk:
+                raise TransientError(f"the connection closed {remaining} bytes before the "
+                                     "end of the file", host)
+            remaining -= len(chunk)
+            yield chunk
+        extra = response.read(1)
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransientError(f"the connection was lost ({exc or type(exc).__name__})",
+                             host) from None
+    if extra:
+        raise DataFormatError(f"the server sends more than the listed {remote.size} bytes for "
+                              f"{remote.path}; refusing to download it")
 
 
-def _member_parts(info: zipfile.ZipInfo, archive: Path) -> tuple[str, ...]:
-    parts = _relative_parts(info.filename)
-    if parts is None:
-        raise DataFormatError(f"{archive} is unsafe: member {info.filename!r} would be "
-                              "written outside the target folder; nothing was extracted")
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise DataFormatError(f"{archive} is unsafe: member {info.filename!r} is a "
-                              "symbolic link; nothing was extracted")
-    return parts
+def _discard(path: Path) -> bool:
+    """Remove a file we wrote, if it lies in a folder we own (else keep it)."""
+    if owning_folder(path) is None:
+        return False
+    remove_owned(path)
+    return True
 
 
-def extract_zip(archive: str | os.PathLike, root: str | os.PathLike) -> list[Path]:
-    """Unpack ``archive`` (``<stem>.zip``) so that its content lands in ``root/<stem>/``.
-
-    Members already under a top folder named ``<stem>`` go to ``root``; otherwise
-    they go to ``root/<stem>``. Every member name is checked before anything is
-    written: absolute paths, ``..`` components and symbolic links are refused.
-    Each file is written atomically; macOS ``__MACOSX`` entries are skipped.
+def fetch(remote: RemoteFile, dest: str | os.PathLike, *, timeout: float = 60.0,
+          policy: HostPolicy | None = None, retry: RetryPolicy = RetryPolicy()) -> Path:
+    """Download one file to ``dest``, resuming ``dest.part`` and verifying its hash.
 
     Parameters
     ----------
-    archive : path-like
-    root : path-like
+    remote : RemoteFile
+        What to download, with its expected size and hash.
+    dest : path-like
+        Final path; written only once the content is verified. An existing file
+        there is kept if it matches the listing, and refused otherwise.
+    timeout : float
+        Seconds to wait for the server.
+    policy : HostPolicy or None
+        Which URLs may be opened (default: the OSF hosts).
+    retry : RetryPolicy
+        Retries after HTTP 429/5xx and lost connections (each resumes the ``.part``).
 
     Returns
     -------
-    top_level : list of Path
-        ``[root / stem]``, the folder that now holds the content.
+    dest : Path
 
     Raises
     ------
+    OfflineError
+        The server cannot be reached or the connection keeps dropping (the
+        ``.part`` file is kept so that the next call resumes).
     DataFormatError
-        The archive is unsafe or not a valid zip file.
+        The server sends more than the listed size, or the size or hash does not
+        match the listing (the ``.part`` file is removed when it lies in a folder
+        Perceptogram created, and nothing is written under ``dest``).
+    PerceptogramError
+        ``dest`` exists and differs from the listed file.
     """
-    archive, root = Path(archive), Path(root)
-    stem = archive.stem
+    dest = Path(dest)
+    policy = policy if policy is not None else HostPolicy()
+    if dest.is_symlink():
+        raise PerceptogramError(f"{dest} is a symbolic link; move it away and run the same "
+                                "command again")
+    if dest.is_file():
+        problem = _problem(dest, remote)
+        if problem is None:
+            return dest
+        raise PerceptogramError(f"{dest} exists and differs from {remote.path} on the server "
+                                f"({problem}); move it away and run the same command again")
+    policy.check(remote.url)
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with zipfile.ZipFile(archive) as zf:
-            members = [(info, _member_parts(info, archive)) for info in zf.infolist()]
-            members = [(info, parts) for info, parts in members
-                       if parts and parts[0] != "__MACOSX" and not info.is_dir()]
-            nested = all(parts[0] == stem and len(parts) > 1 for _, parts in members)
-            base = root if nested else root / stem
-            for info, parts in track(members, f"Unpacking {archive.name}"):
-                with zf.open(info) as src, atomic_path(base.joinpath(*parts)) as tmp:
-                    with open(tmp, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
-    except zipfile.BadZipFile as exc:
-        raise DataFormatError(f"{archive} is not a valid zip file ({exc})") from exc
-    return [root / stem]
+        call_with_retries(lambda: _receive(remote, part, policy, timeout), retry,
+                          f"the download of {remote.path}")
+    except DataFormatError:
+        _discard(part)
+        raise
+    problem = _problem(part, remote)
+    if problem:
+        gone = _discard(part)
+        raise DataFormatError(
+            f"the download of {remote.path} is corrupt ({problem}); "
+            + ("it was deleted, run the same command again to retry" if gone else
+               f"delete {part} and run the same command again to retry")
+        )
+    os.replace(part, dest)
+    return dest
 
 
 # --------------------------------------------------------------------------- datasets
 
 
 def _select(files: Iterable[RemoteFile], wanted: str) -> list[RemoteFile]:
-    """Files that make up ``wanted``: ``<wanted>`` itself, or everything under ``<wanted>/``."""
+    """Files that make up ``wanted``: ``<wanted>.zip``, or everything under ``<wanted>/``."""
     return [f for f in files if f.path in (wanted, f"{wanted}.zip")
             or f.path.startswith(f"{wanted}/")]
 
 
-def _install(remote: RemoteFile, root: Path, timeout: float, keep_archives: bool) -> list[Path]:
-    staging = root / DOWNLOAD_DIRNAME
-    marker = staging / f"{remote.path.replace('/', '__')}.done.json"
-    stamp = {"path": remote.path, "size": remote.size, "md5": remote.md5,
-             "sha256": remote.sha256}
-    if marker.is_file():
-        record = json.loads(marker.read_text(encoding="utf-8"))
-        outputs = [root / p for p in record.get("outputs", [])]
-        if record.get("remote") == stamp and outputs and all(p.exists() for p in outputs):
-            return outputs
-    if remote.path.endswith(".zip"):
-        archive = fetch(remote, staging / remote.path, timeout=timeout)
-        outputs = extract_zip(archive, root / PurePosixPath(remote.path).parent)
-        if not keep_archives:
-            archive.unlink()
-    else:
-        outputs = [fetch(remote, root / remote.path, timeout=timeout)]
-    write_json_atomic(marker, {"remote": stamp,
-                               "outputs": [str(p.relative_to(root)) for p in outputs]})
-    return outputs
-
-
-def download(root: str | os.PathLike, subjects: Iterable[int], *, images: bool = True,
-             api_url: str = OSF_API, eeg_node: str = EEG_NODE,
-             images_node: str = IMAGES_NODE, keep_archives: bool = False,
-             timeout: float = 60.0) -> list[Path]:
-    """Download subjects' preprocessed EEG and the image set into ``root``.
+def plan_download(subjects: Iterable[int] | None = None, *,
+                  what: Literal["eeg", "images", "all"] = "all", api_url: str = OSF_API,
+                  eeg_node: str = EEG_NODE, images_node: str = IMAGES_NODE,
+                  timeout: float = 60.0, policy: HostPolicy | None = None,
+                  retry: RetryPolicy = RetryPolicy()) -> list[RemoteFile]:
+    """The files to download, with their sizes (nothing is downloaded yet).
 
     Parameters
     ----------
+    subjects : iterable of int or None
+        Subject numbers; None for every subject the EEG project lists.
+    what : {"eeg", "images", "all"}
+        The subjects' preprocessed EEG, the image set (``image_metadata.npy`` and
+        both image archives), or both.
+    api_url, eeg_node, images_node : str
+        Where to find the files (OSF API and project ids; change for a mirror).
+    timeout, policy, retry
+        See :func:`list_osf_files`.
+
+    Returns
+    -------
+    files : list of RemoteFile
+
+    Raises
+    ------
+    DataFormatError
+        OSF does not list an expected file.
+    """
+    if what not in ("eeg", "images", "all"):
+        raise ValueError(f"what must be 'eeg', 'images' or 'all', not {what!r}")
+    policy = policy if policy is not None else default_policy(api_url)
+    options = dict(api_url=api_url, timeout=timeout, policy=policy, retry=retry)
+    plan: list[RemoteFile] = []
+    if what in ("eeg", "all"):
+        listing = list_osf_files(eeg_node, **options)
+        if subjects is None:
+            found = {int(m.group(1)) for f in listing if (m := _SUBJECT.match(f.path))}
+            subjects = sorted(found)
+        for subject in subjects:
+            name = f"sub-{int(subject):02d}"
+            chosen = _select(listing, name)
+            if not chosen:
+                raise DataFormatError(
+                    f"OSF project {eeg_node} lists no {name}.zip or {name}/ folder (it has: "
+                    f"{', '.join(sorted(f.path for f in listing))[:500] or 'nothing'})"
+                )
+            plan.extend(chosen)
+    if what in ("images", "all"):
+        by_name = {f.path: f for f in list_osf_files(images_node, **options)}
+        missing = [name for name in IMAGE_SET_FILES if name not in by_name]
+        if missing:
+            raise DataFormatError(
+                f"OSF project {images_node} lists no {', '.join(missing)} (it has: "
+                f"{', '.join(sorted(by_name))[:500] or 'nothing'})"
+            )
+        plan.extend(by_name[name] for name in IMAGE_SET_FILES)
+    return plan
+
+
+def _stamp(remote: RemoteFile) -> dict[str, Any]:
+    return {"path": remote.path, "size": remote.size, "md5": remote.md5,
+            "sha256": remote.sha256}
+
+
+def _marker(staging: Path, remote: RemoteFile) -> Path:
+    return staging / f"{remote.path.replace('/', '__')}.done.json"
+
+
+def _finished(root: Path, staging: Path, remote: RemoteFile) -> list[Path] | None:
+    marker = _marker(staging, remote)
+    if not marker.is_file():
+        return None
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        outputs = [root.joinpath(*safe_relative_parts(p)) for p in record["outputs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if record.get("remote") == _stamp(remote) and outputs and all(p.exists() for p in outputs):
+        return outputs
+    return None
+
+
+def _install_one(remote: RemoteFile, root: Path, staging: Path, fetch_options: dict,
+                 keep_archives: bool, limits: ZipLimits) -> list[Path]:
+    done = _finished(root, staging, remote)
+    if done is not None:
+        return done
+    if remote.path.endswith(".zip"):
+        relative = PurePosixPath(remote.path)
+        target = root.joinpath(*relative.parent.parts, relative.stem)
+        if target.exists() or target.is_symlink():
+            raise PerceptogramError(
+                f"{target} already exists but was not unpacked from {remote.path} by "
+                "`perceptogram data download`; move it away (or leave it out with --what) "
+                "and run the same command again"
+            )
+        archive = fetch(remote, staging / remote.path, **fetch_options)
+        unpack = staging / f"{remote.path.replace('/', '__')}.unpacking"
+        remove_owned(unpack)  # left by an interrupted earlier run
+        unpack.mkdir()
+        extract_zip(archive, unpack / target.name, limits=limits)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(unpack / target.name, target)
+        remove_owned(unpack)
+        if not keep_archives:
+            remove_owned(archive)
+        outputs = [target]
+    else:
+        final = root / remote.path
+        if final.is_symlink() or (final.exists() and not final.is_file()):
+            raise PerceptogramError(f"{final} is in the way of {remote.path}; move it away "
+                                    "and run the same command again")
+        if final.exists():
+            fetch(remote, final, **fetch_options)  # kept if it matches, refused otherwise
+        else:
+            staged = fetch(remote, staging / remote.path, **fetch_options)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        outputs = [final]
+    write_json_atomic(_marker(staging, remote), {
+        "remote": _stamp(remote), "outputs": [p.relative_to(root).as_posix() for p in outputs]})
+    return outputs
+
+
+def install(plan: Iterable[RemoteFile], root: str | os.PathLike, *, timeout: float = 60.0,
+            policy: HostPolicy | None = None, retry: RetryPolicy = RetryPolicy(),
+            keep_archives: bool = False, limits: ZipLimits = ZipLimits()) -> list[Path]:
+    """Download and unpack the files of a :func:`plan_download` into ``root``.
+
+    Parameters
+    ----------
+    plan : iterable of RemoteFile
     root : path-like
         Dataset root; created if needed. Ends up in the THINGS-EEG2 layout
         (``sub-XX/preprocessed_eeg_*.npy``, ``image_metadata.npy``,
         ``training_images/``, ``test_images/``).
-    subjects : iterable of int
-        Subject numbers (1 to 10 in the release); empty for the image set only.
-    images : bool
-        Also download ``image_metadata.npy`` and the two image archives.
-    api_url, eeg_node, images_node : str
-        Where to find the files (OSF API and project ids; change for a mirror).
+    timeout, policy, retry
+        See :func:`fetch` (default policy: the OSF hosts).
     keep_archives : bool
         Keep the ``.zip`` files in ``root/.perceptogram-downloads`` after unpacking.
-    timeout : float
-        Seconds to wait for the server on each request.
+    limits : ZipLimits
+        Caps on what an archive may unpack to.
 
     Returns
     -------
@@ -371,41 +529,58 @@ def download(root: str | os.PathLike, subjects: Iterable[int], *, images: bool =
     Raises
     ------
     OfflineError
-        OSF cannot be reached; run again later, finished files are skipped and
-        partial ones resume.
+        The server cannot be reached; run again later, finished files are skipped
+        and partial ones resume.
     DataFormatError
-        A download does not match its checksum, an archive is unsafe, or OSF does
-        not list an expected file.
+        A download does not match the listing, or an archive is unsafe.
+    PerceptogramError
+        A file or folder in ``root`` is in the way, or the disk is too full.
     """
+    plan = list(plan)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    subjects = [int(s) for s in subjects]
-    plan: list[RemoteFile] = []
-    if subjects:
-        listing = list_osf_files(eeg_node, api_url=api_url, timeout=timeout)
-        for subject in subjects:
-            name = f"sub-{subject:02d}"
-            chosen = _select(listing, name)
-            if not chosen:
-                raise DataFormatError(
-                    f"OSF project {eeg_node} lists no {name}.zip or {name}/ folder (it has: "
-                    f"{', '.join(sorted(f.path for f in listing)) or 'nothing'})"
-                )
-            plan.extend(chosen)
-    if images:
-        listing = list_osf_files(images_node, api_url=api_url, timeout=timeout)
-        by_name = {f.path: f for f in listing}
-        missing = [name for name in IMAGE_SET_FILES if name not in by_name]
-        if missing:
-            raise DataFormatError(
-                f"OSF project {images_node} lists no {', '.join(missing)} (it has: "
-                f"{', '.join(sorted(by_name)) or 'nothing'})"
-            )
-        plan.extend(by_name[name] for name in IMAGE_SET_FILES)
+    staging = mark_owned(root / DOWNLOAD_DIRNAME, "download")
+    pending = [r for r in plan if _finished(root, staging, r) is None]
+    needed = sum(r.size for r in pending)
+    free = shutil.disk_usage(staging).free
+    if needed > free:
+        raise PerceptogramError(f"the download needs {needed / 1e9:.2f} GB but only "
+                                f"{free / 1e9:.2f} GB are free under {root}")
+    fetch_options = dict(timeout=timeout, policy=policy if policy is not None else HostPolicy(),
+                         retry=retry)
     paths: list[Path] = []
     for remote in plan:
-        for path in _install(remote, root, timeout, keep_archives):
+        for path in _install_one(remote, root, staging, fetch_options, keep_archives, limits):
             top = root / path.relative_to(root).parts[0]
             if top not in paths:
                 paths.append(top)
     return paths
+
+
+def download(root: str | os.PathLike, subjects: Iterable[int] | None = None, *,
+             what: Literal["eeg", "images", "all"] = "all", api_url: str = OSF_API,
+             eeg_node: str = EEG_NODE, images_node: str = IMAGES_NODE,
+             keep_archives: bool = False, timeout: float = 60.0,
+             policy: HostPolicy | None = None, retry: RetryPolicy = RetryPolicy(),
+             limits: ZipLimits = ZipLimits()) -> list[Path]:
+    """Download subjects' preprocessed EEG and/or the image set into ``root``.
+
+    :func:`plan_download` followed by :func:`install`; see both for the parameters.
+
+    Parameters
+    ----------
+    root : path-like
+    subjects : iterable of int or None
+        None: every subject on OSF.
+    what : {"eeg", "images", "all"}
+
+    Returns
+    -------
+    paths : list of Path
+        Top-level files and folders that are now present.
+    """
+    policy = policy if policy is not None else default_policy(api_url)
+    plan = plan_download(subjects, what=what, api_url=api_url, eeg_node=eeg_node,
+                         images_node=images_node, timeout=timeout, policy=policy, retry=retry)
+    return install(plan, root, timeout=timeout, policy=policy, retry=retry,
+                   keep_archives=keep_archives, limits=limits)

@@ -17,9 +17,11 @@ from typing import Any
 
 from perceptogram._io import write_json_atomic
 from perceptogram._progress import is_quiet
+from perceptogram._registry import import_plugins
 from perceptogram._text import for_rich
 from perceptogram.config import Config, save_config
 from perceptogram.errors import PerceptogramError
+from perceptogram.pipeline.executors import Executor, make_executor
 from perceptogram.pipeline.rundir import RunDir, Unit, check_output_location
 
 __all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs", "available_memory"]
@@ -51,6 +53,10 @@ class Stage:
         Upstream stages whose matching units this stage reads.
     parallel : bool
         Whether its units may run in separate processes.
+    uses_device : callable or None
+        ``uses_device(config, subject, space) -> bool``: whether the unit runs a
+        model (latent space, generator) on ``config.device``; with a CUDA device,
+        such units need a GPU worker. Must be a module-level function.
     """
 
     name: str
@@ -59,6 +65,7 @@ class Stage:
     settings: SettingsFunc
     requires: tuple[str, ...] = ()
     parallel: bool = True
+    uses_device: Callable[[Config, "int | None", "str | None"], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +216,8 @@ def run_pipeline(
     until: str | None = None,
     force: Iterable[str] = (),
     jobs: int | None = None,
+    executor: str | Executor = "local",
+    scheduler: str | None = None,
 ) -> RunSummary:
     """Run the pipeline's stages in ``config.output``, skipping up-to-date units.
 
@@ -223,7 +232,13 @@ def run_pipeline(
         units look up to date.
     jobs : int or None
         Parallel processes for the units of a stage; None uses ``config.jobs``,
-        then a memory-aware default.
+        then a memory-aware default. For a Dask ``LocalCluster``: its workers.
+    executor : str or Executor
+        ``"local"`` (joblib processes), ``"dask"``, another registered name, or an
+        :class:`~perceptogram.pipeline.executors.Executor` (e.g. a ``DaskExecutor``
+        around the client of a ``dask_jobqueue`` cluster; the caller closes it).
+    scheduler : str or None
+        Address of a Dask scheduler (``executor="dask"``); None starts a LocalCluster.
 
     Returns
     -------
@@ -243,14 +258,21 @@ def run_pipeline(
     forced = pipeline.downstream(force)
     check_output_location(config.output, config.dataset.path,
                           dataset_is_simulated=config.dataset.kind == "simulated")
-    run_dir = RunDir(config.output)
-    run_dir.claim()
-    with run_dir.lock():
-        return _run_locked(config, pipeline, run_dir, names, forced, jobs)
+    import_plugins(config.plugins)
+    runner, owned = _executor(executor, scheduler, jobs if jobs is not None else config.jobs,
+                              config)
+    try:
+        run_dir = RunDir(config.output)
+        run_dir.claim()
+        with run_dir.lock():
+            return _run_locked(config, pipeline, run_dir, names, forced, jobs, runner)
+    finally:
+        if owned:
+            runner.close()
 
 
 def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list[str],
-                forced: set[str], jobs: int | None) -> RunSummary:
+                forced: set[str], jobs: int | None, runner: Executor) -> RunSummary:
     stale = run_dir.remove_stale_temps()
     if stale:
         _say(f"Removed {len(stale)} temporary file(s) left by an interrupted run.")
@@ -261,6 +283,7 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
     done: dict[str, list[Unit]] = {}
     unit_seconds: dict[str, float] = {}
     try:
+        runner.start(run_dir.root, config.plugins)
         for stage in pipeline.stages:
             if stage.name not in names:
                 continue
@@ -291,7 +314,7 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
                      f"{len(units) - len(todo)} up to date"
                      + (f", {n_jobs} processes" if n_jobs > 1 else ""))
                 for (unit, *_), seconds in zip(todo, _map_units(stage, config, run_dir, todo,
-                                                                n_jobs)):
+                                                                n_jobs, runner)):
                     unit_seconds[unit.label] = round(seconds, 3)
                     summary.computed.append(unit.label)
             done[stage.name] = units
@@ -317,23 +340,26 @@ def _default_jobs(config: Config, pipeline: Pipeline, run_dir: RunDir, n_units: 
     return default_jobs(n_units, per_unit)
 
 
-def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int
-               ) -> list[float]:
-    from perceptogram._progress import track
+def _executor(executor: str | Executor, scheduler: str | None, jobs: int | None,
+              config: Config) -> tuple[Executor, bool]:
+    """The executor to use, and whether this run created it (and so closes it)."""
+    if not isinstance(executor, str):
+        return executor, False
+    if scheduler is not None and executor != "dask":
+        raise PerceptogramError("a scheduler address needs the Dask executor (--executor dask)")
+    if executor == "dask":
+        return make_executor("dask", scheduler=scheduler, n_workers=jobs,
+                             gpu=config.device.startswith("cuda")), True
+    return make_executor(executor), True
 
-    if n_jobs <= 1:
-        items = track(todo, f"{stage.name}") if len(todo) > 1 else todo
-        return [_run_unit(stage, config, unit, run_dir, key, settings, inputs)
-                for unit, key, settings, inputs in items]
-    import warnings
 
-    from joblib import Parallel, delayed
-
-    with warnings.catch_warnings():
-        # loky recycles idle workers between stages and warns about it; harmless here.
-        warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning)
-        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
-            delayed(_run_unit)(stage, config, unit, run_dir, key, settings, inputs)
-            for unit, key, settings, inputs in todo
-        )
-        return list(track(results, f"{stage.name} ({n_jobs} processes)", total=len(todo)))
+def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int,
+               runner: Executor) -> list[float]:
+    calls = [(stage, config, unit, run_dir, key, settings, inputs)
+             for unit, key, settings, inputs in todo]
+    if not stage.parallel:
+        return [_run_unit(*args) for args in calls]
+    on_cuda = config.device.startswith("cuda") and stage.uses_device is not None
+    gpu = [on_cuda and stage.uses_device(config, unit.subject, unit.space)
+           for unit, *_ in todo]
+    return runner.map(_run_unit, calls, n_jobs=n_jobs, gpu=gpu, description=stage.name)

@@ -470,6 +470,16 @@ def report_stage(config: Config, subject: int | None, space: str | None,
     build_report(config, run_dir)
 
 
+def _encodes_stimuli(config: Config, subject: int | None, space: str | None) -> bool:
+    """A features unit of a latent space runs its encoder (possibly a network)."""
+    return subject is None and space is not None
+
+
+def _runs_generator(config: Config, subject: int | None, space: str | None) -> bool:
+    """A reconstruct unit runs a generator for any method but pca decoding and retrieval."""
+    return any(m not in ("pca", "retrieval") for m in reconstruction_spaces(config).get(space, []))
+
+
 def _run_unit(config: Config, subjects: list[int]) -> list[tuple[None, None]]:
     return [(None, None)]
 
@@ -495,12 +505,12 @@ PIPELINE = Pipeline(
     stages=(
         Stage("data", data_stage, _run_unit, data_settings, parallel=False),
         Stage("features", features_stage, _features_units, features_settings,
-              requires=("data",)),
+              requires=("data",), uses_device=_encodes_stimuli),
         Stage("fit", fit_stage, _subject_space_units, fit_settings, requires=("features",)),
         Stage("predict", predict_stage, _subject_space_units, no_settings,
               requires=("features", "fit")),
         Stage("reconstruct", reconstruct_stage, _reconstruct_units, reconstruct_settings,
-              requires=("features", "predict")),
+              requires=("features", "predict"), uses_device=_runs_generator),
         Stage("evaluate", evaluate_stage, _subject_space_units, evaluate_settings,
               requires=("features", "predict", "reconstruct")),
         Stage("interpret", interpret_stage, _subject_units, interpret_settings,

@@ -1,0 +1,310 @@
+"""Executors: where the units of one pipeline stage run.
+
+The runner hands an executor the independent units of one stage at a time and waits
+for all of them (the stage barrier), so manifests and up-to-date checks are the same
+whatever runs the units. Two executors are registered:
+
+- ``local`` (default): the parent process for one unit, else joblib/loky worker
+  processes on this machine. Workers exit within a second when the parent dies (even
+  by SIGKILL), instead of lingering until loky's idle timeout.
+- ``dask``: a ``dask.distributed`` cluster: a ``LocalCluster`` when no scheduler
+  address is given, else the scheduler at that address (e.g. one started on SLURM
+  with ``dask-jobqueue``). Units that run a latent model or generator on a CUDA
+  device are annotated with the worker resource ``GPU`` (``dask.annotate``), so they
+  only run on workers started with ``--resources GPU=1``. Before anything is
+  submitted, every worker writes and reads back a probe file in the run directory,
+  which must be on a filesystem shared by the workers and the parent.
+
+Each unit first imports the run's ``plugins`` (modules that register latent spaces,
+generators, ...) in the process that runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from perceptogram._owned import mark_owned, owning_folder, remove_owned
+from perceptogram._progress import track
+from perceptogram._registry import Registry, import_plugins
+from perceptogram.errors import PerceptogramError, require
+
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
+
+PROBE_DIRNAME = ".perceptogram-probe"
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the independent units of one stage and returns their results in order."""
+
+    name: str
+
+    def start(self, run_dir: Path, plugins: Sequence[str]) -> None:
+        """Prepare to run units that read and write ``run_dir`` (called once per run)."""
+
+    def map(self, func: Callable[..., Any], calls: Sequence[tuple], *, n_jobs: int,
+            gpu: Sequence[bool], description: str) -> list[Any]:
+        """``[func(*args) for args in calls]``, possibly in parallel.
+
+        Parameters
+        ----------
+        func : callable
+            A module-level function (it may be sent to another process).
+        calls : sequence of tuple
+            Positional arguments of each call.
+        n_jobs : int
+            Parallel processes wanted on this machine (a cluster may ignore it).
+        gpu : sequence of bool
+            Whether each call needs a GPU.
+        description : str
+            What is running, for progress bars and messages.
+        """
+
+    def close(self) -> None:
+        """Release processes and connections (called once per run, also on errors)."""
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", "perceptogram.executors")
+
+
+def make_executor(name: str, **options: Any) -> Executor:
+    """Build the executor registered as ``name`` with ``options`` (see each class)."""
+    return EXECUTORS.build(name, **options)
+
+
+def _call(plugins: tuple[str, ...], func: Callable[..., Any], args: tuple) -> Any:
+    """Run one unit in a worker: register the run's plugins there first."""
+    import_plugins(plugins)
+    return func(*args)
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _exit_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Worker initializer: end this process as soon as ``parent_pid`` is gone.
+
+    A worker whose parent was killed is re-parented (``os.getppid()`` changes); loky
+    would otherwise keep it alive until its idle timeout (minutes), and a unit it is
+    running would go on writing into the run directory.
+    """
+    if os.getppid() != parent_pid:
+        return  # not a direct child: nothing reliable to watch
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="perceptogram-parent-watch", daemon=True).start()
+
+
+@EXECUTORS.register("local", summary="joblib/loky processes on this machine (default)")
+class LocalExecutor:
+    """Units in the parent process (one job) or in loky worker processes.
+
+    Workers are reused between stages and exit with the parent.
+    """
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._plugins: tuple[str, ...] = ()
+
+    def start(self, run_dir: Path, plugins: Sequence[str]) -> None:
+        self._plugins = tuple(plugins)
+
+    def map(self, func: Callable[..., Any], calls: Sequence[tuple], *, n_jobs: int,
+            gpu: Sequence[bool], description: str) -> list[Any]:
+        if n_jobs <= 1:
+            items = track(calls, description) if len(calls) > 1 else calls
+            return [func(*args) for args in items]
+        import warnings
+
+        from joblib import Parallel, delayed
+
+        with warnings.catch_warnings():
+            # loky recycles idle workers between stages and warns about it; harmless here.
+            warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning)
+            results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator",
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))(
+                delayed(_call)(self._plugins, func, args) for args in calls)
+            return list(track(results, f"{description} ({n_jobs} processes)",
+                              total=len(calls)))
+
+    def close(self) -> None:
+        """Nothing to release: loky keeps its workers for the next run in this process."""
+
+
+# --------------------------------------------------------------------------- dask
+
+
+def _dask_missing() -> str | None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return "needs dask.distributed: pip install 'perceptogram[dask]'"
+    return None
+
+
+def _probe(folder: str, name: str, token: str) -> str:
+    """On a worker: write ``token`` into ``folder/name`` and read it back."""
+    path = Path(folder) / name
+    path.write_text(token, encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+@EXECUTORS.register("dask", summary="a dask.distributed cluster (LocalCluster or an address)",
+                    availability=_dask_missing)
+class DaskExecutor:
+    """Units on a ``dask.distributed`` cluster.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        Address of a running scheduler (``tcp://host:8786``); None starts a
+        ``LocalCluster`` on this machine for the run.
+    client : distributed.Client or None
+        An existing client (e.g. of a ``dask_jobqueue.SLURMCluster``); it is not
+        closed by :meth:`close`. Exclusive with ``scheduler``.
+    n_workers : int or None
+        Workers of the ``LocalCluster`` (default: one per CPU).
+    processes : bool
+        ``LocalCluster`` workers in separate processes (True) or threads of this one.
+    gpu : bool
+        Give each ``LocalCluster`` worker one ``GPU`` resource (for ``device: cuda``).
+    timeout : float
+        Seconds to wait for the scheduler and for a first worker.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, *, client: Any = None,
+                 n_workers: int | None = None, processes: bool = True, gpu: bool = False,
+                 timeout: float = 60.0) -> None:
+        if scheduler is not None and client is not None:
+            raise ValueError("give a scheduler address or a client, not both")
+        self.scheduler = scheduler
+        self.n_workers = n_workers
+        self.processes = processes
+        self.gpu = gpu
+        self.timeout = timeout
+        self._client = client
+        self._owns_client = client is None
+        self._cluster: Any = None
+        self._plugins: tuple[str, ...] = ()
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (connected by :meth:`start`)."""
+        if self._client is None:
+            raise RuntimeError("DaskExecutor.start() has not been called")
+        return self._client
+
+    def start(self, run_dir: Path, plugins: Sequence[str]) -> None:
+        self._plugins = tuple(plugins)
+        if self._client is None:
+            self._client = self._connect()
+        try:
+            self.client.wait_for_workers(1, timeout=self.timeout)
+        except (TimeoutError, OSError):
+            raise PerceptogramError(
+                f"no Dask worker joined the scheduler at {self._where()} within "
+                f"{self.timeout:g} s; start workers (`dask worker ADDRESS`) and run again"
+            ) from None
+        self._check_shared(Path(run_dir))
+
+    def _where(self) -> str:
+        return self.scheduler or "the LocalCluster"
+
+    def _connect(self) -> Any:
+        distributed = require("distributed", "dask", "the Dask executor")
+        if self.scheduler is None:
+            self._cluster = distributed.LocalCluster(
+                n_workers=self.n_workers, threads_per_worker=1, processes=self.processes,
+                dashboard_address=None, silence_logs=logging.WARNING,
+                resources={"GPU": 1} if self.gpu else None)
+            return distributed.Client(self._cluster)
+        try:
+            return distributed.Client(self.scheduler, timeout=self.timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise PerceptogramError(
+                f"cannot connect to the Dask scheduler at {self.scheduler!r} ({exc}); check "
+                "the address and that the scheduler is running"
+            ) from None
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def _check_shared(self, run_dir: Path) -> None:
+        """Every worker writes a probe into the run directory; the parent reads it back."""
+        folder = mark_owned(run_dir / PROBE_DIRNAME, "probe")
+        token = uuid.uuid4().hex
+        workers = sorted(self._workers())
+        futures = {address: self.client.submit(_probe, str(folder.resolve()), f"{token}-{i}",
+                                               f"{token} {address}", workers=[address],
+                                               allow_other_workers=False, pure=False)
+                   for i, address in enumerate(workers)}
+        try:
+            for i, (address, future) in enumerate(futures.items()):
+                expected = f"{token} {address}"
+                try:
+                    seen = future.result(timeout=self.timeout)
+                except (OSError, TimeoutError) as exc:
+                    raise PerceptogramError(
+                        f"the Dask worker {address} cannot write into the run directory "
+                        f"{run_dir} ({exc}); put the run directory on a filesystem that every "
+                        "worker mounts at the same path, and check its permissions"
+                    ) from None
+                probe = folder / f"{token}-{i}"
+                if seen != expected or not probe.is_file() or (
+                        probe.read_text(encoding="utf-8") != expected):
+                    raise PerceptogramError(
+                        f"the Dask worker {address} writes the run directory {run_dir} on a "
+                        "different filesystem than this process; put it on a filesystem that "
+                        "every worker mounts at the same path"
+                    )
+        finally:
+            for i in range(len(workers)):
+                remove_owned(folder / f"{token}-{i}")
+            if owning_folder(folder) is not None:
+                remove_owned(folder)
+
+    def map(self, func: Callable[..., Any], calls: Sequence[tuple], *, n_jobs: int,
+            gpu: Sequence[bool], description: str) -> list[Any]:
+        import dask
+        from distributed import as_completed
+
+        if any(gpu) and not any(w.get("resources", {}).get("GPU")
+                                for w in self._workers().values()):
+            raise PerceptogramError(
+                f"{description} needs a GPU but no worker of {self._where()} has the 'GPU' "
+                "resource; start GPU workers with `dask worker ADDRESS --resources GPU=1`"
+            )
+        futures = []
+        for args, on_gpu in zip(calls, gpu):
+            with dask.annotate(resources={"GPU": 1}) if on_gpu else contextlib.nullcontext():
+                futures.append(self.client.submit(_call, self._plugins, func, args, pure=False))
+        try:
+            for future in track(as_completed(futures), f"{description} (Dask)",
+                                total=len(futures)):
+                future.result()  # re-raises a unit's error as soon as it happens
+            return [future.result() for future in futures]
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        if self._client is not None and self._owns_client:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
