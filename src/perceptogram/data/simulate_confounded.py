@@ -51,13 +51,13 @@ CATEGORIES = ("animal", "food", "other")
 #: per unit of the feature), spatial width (m).
 EFFECTS: dict[str, dict[str, Any]] = {
     "texture": {"feature": "texture in [0, 1] (grating contrast)", "channel": "Oz",
-                "side": "medial", "latency": 0.09, "amplitude": 0.9, "width": 0.035},
+                "side": "medial", "latency": 0.09, "amplitude": 2.5, "width": 0.035},
     "brightness": {"feature": "brightness factor in [0.45, 1]", "channel": "PO7",
-                   "side": "left", "latency": 0.13, "amplitude": -1.4, "width": 0.03},
+                   "side": "left", "latency": 0.13, "amplitude": -3.5, "width": 0.03},
     "hue": {"feature": "cos(hue): red +1, cyan -1 (blue -0.5)", "channel": "PO8",
-            "side": "right", "latency": 0.16, "amplitude": 0.45, "width": 0.03},
+            "side": "right", "latency": 0.16, "amplitude": 0.8, "width": 0.03},
     "animal": {"feature": "1 for animals, 0 otherwise", "channel": "P7", "side": "left",
-               "latency": 0.23, "amplitude": -0.7, "width": 0.035},
+               "latency": 0.23, "amplitude": -0.9, "width": 0.035},
 }
 NULL_ATTRIBUTES = {"size": "object radius (fraction of the image); no EEG effect",
                    "food": "1 for food, 0 otherwise; no EEG effect"}
@@ -123,15 +123,17 @@ def features(attributes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def render(hue: float, texture: float, brightness: float, size: float, size_px: int,
            rng: np.random.Generator) -> np.ndarray:
-    """Grey field with a coloured disc, a fine vertical grating, scaled by brightness."""
+    """Grey field with a coloured disc of the same luminance, a fine vertical grating,
+    everything scaled by brightness."""
     import colorsys
 
     y, x = np.mgrid[:size_px, :size_px] / size_px - 0.5
     cx, cy = rng.uniform(-0.12, 0.12, 2)
     disc = (x - cx) ** 2 + (y - cy) ** 2 <= size ** 2
     image = np.full((size_px, size_px, 3), 0.45)
-    image[disc] = colorsys.hsv_to_rgb(hue / 360.0, 0.85, 0.9)
-    grating = 1.0 + 0.35 * texture * np.sin(2 * np.pi * np.arange(size_px) / 3.0)
+    colour = np.asarray(colorsys.hsv_to_rgb(hue / 360.0, 0.85, 0.9))
+    image[disc] = colour * 0.45 / (colour @ [0.2125, 0.7154, 0.0721])  # grey's luminance
+    grating = 1.0 + (0.05 + 0.3 * texture) * np.sin(2 * np.pi * np.arange(size_px) / 3.0)
     image = image * grating[None, :, None] * brightness
     return np.clip(np.round(255 * image), 0, 255).astype(np.uint8)
 
@@ -201,7 +203,7 @@ def simulate_confounded(root: str | os.PathLike, *, n_subjects: int = 1,
                                 "empty folder")
     root.mkdir(parents=True, exist_ok=True)
     patterns = planted_patterns()
-    generic = 1.2 * np.outer(np.ones(len(CHANNELS)), _gamma_course(0.1)
+    generic = 0.6 * np.outer(np.ones(len(CHANNELS)), _gamma_course(0.1)
                              - 0.6 * _gamma_course(0.17))
     root_cov = _noise_root()
     counts = {"train": (n_train_concepts, images_per_concept), "test": (n_test_concepts, 1)}
