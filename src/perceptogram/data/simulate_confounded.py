@@ -55,9 +55,9 @@ EFFECTS: dict[str, dict[str, Any]] = {
     "brightness": {"feature": "brightness factor in [0.45, 1]", "channel": "PO7",
                    "side": "left", "latency": 0.13, "amplitude": -3.5, "width": 0.03},
     "hue": {"feature": "cos(hue): red +1, cyan -1 (blue -0.5)", "channel": "PO8",
-            "side": "right", "latency": 0.16, "amplitude": 0.8, "width": 0.03},
+            "side": "right", "latency": 0.16, "amplitude": 0.6, "width": 0.03},
     "animal": {"feature": "1 for animals, 0 otherwise", "channel": "P7", "side": "left",
-               "latency": 0.23, "amplitude": -0.9, "width": 0.035},
+               "latency": 0.23, "amplitude": -1.2, "width": 0.035},
 }
 NULL_ATTRIBUTES = {"size": "object radius (fraction of the image); no EEG effect",
                    "food": "1 for food, 0 otherwise; no EEG effect"}
@@ -98,7 +98,7 @@ def _attributes(n_concepts: int, per_concept: int, rng: np.random.Generator
     category = rng.choice(CATEGORIES, n_concepts, p=[0.35, 0.3, 0.35])
     # prototype hue per concept: animals mostly red, food mostly blue, other uniform
     centre = np.where(category == "animal", 0.0, np.where(category == "food", 220.0, 0.0))
-    spread = np.where(category == "other", 180.0, 70.0)
+    spread = np.where(category == "other", 180.0, 35.0)
     proto_hue = (centre + rng.uniform(-1, 1, n_concepts) * spread) % 360.0
     repeat = np.repeat(np.arange(n_concepts), per_concept)
     n = n_concepts * per_concept
@@ -178,7 +178,7 @@ def _csv(header: list[str], rows, delimiter: str = ",") -> str:
 def simulate_confounded(root: str | os.PathLike, *, n_subjects: int = 1,
                         n_train_concepts: int = 60, images_per_concept: int = 4,
                         n_test_concepts: int = 120, n_train_repetitions: int = 2,
-                        n_test_repetitions: int = 20, image_size: int = 64,
+                        n_test_repetitions: int = 40, image_size: int = 64,
                         seed: int = 0) -> Path:
     """Write a confounded simulated dataset in the THINGS-EEG2 layout.
 
