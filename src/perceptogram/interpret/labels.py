@@ -126,8 +126,8 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
         column (first of :data:`KEY_COLUMNS` present, case-insensitive) holds
         image file names or concepts (``"00001_aardvark"`` or ``"aardvark"``).
         Long format: a :data:`LABEL_COLUMNS` column gives the category. Wide
-        format (THINGS high-level categories): every other column is a category
-        holding 0/1; an item in several categories gets the first in column
+        format (THINGS high-level categories): every column that is not a
+        key column is a category holding 0/1; an item in several categories gets the first in column
         order, an item in none gets ``"other"``.
     image_files : sequence of str, length n_images
     concepts : sequence of str, length n_images
@@ -167,8 +167,8 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
         if label is not None:
             category = row[label].strip() or OTHER
         else:
-            flags = [(h, cell.strip()) for i, (h, cell) in enumerate(zip(header, row))
-                     if i != key]
+            flags = [(h, cell.strip()) for h, cell in zip(header, row)
+                     if h.lower() not in KEY_COLUMNS]
             bad = [c for _, c in flags if c not in ("0", "1", "0.0", "1.0", "")]
             if bad:
                 raise DataFormatError(
