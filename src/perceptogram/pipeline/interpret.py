@@ -427,7 +427,8 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         stem = _slug(f"{m.name} {m.source} {m.space or ''}")
         comment = (f"{m.name} ({m.kind}, {m.source}"
                    f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
-                   f"sign: {m.summary['contrast']}; units: {result.unit}")
+                   f"sign: {m.summary['contrast']}; units: {result.unit}"
+                   ).replace("−", "-")  # FIF text is Latin-1
         _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect, ch_names, times,
                    len(test.image_files), comment)
         mask = np.zeros(m.effect.shape, bool) if m.mask is None else m.mask
