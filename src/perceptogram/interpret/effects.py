@@ -260,7 +260,8 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     for k in range(n_permutations):
         stat = t_map(residuals[rng.permutation(n)]).reshape(n_ch, n_t)
         null[k] = _max_mass(stat.T.ravel(), threshold, adjacency, tail)
-    p_values = np.array([(1 + np.sum(null >= abs(m))) / (1 + n_permutations)
+    # ties with the observed mass count as "at least as extreme" despite rounding
+    p_values = np.array([(1 + np.sum(null >= abs(m) * (1 - 1e-9))) / (1 + n_permutations)
                          for m in masses])
     return ClusterResult(statistic=observed, clusters=clusters, p_values=p_values,
                          alpha=alpha, ch_names=tuple(ch_names),
