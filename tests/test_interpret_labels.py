@@ -83,9 +83,19 @@ def test_design_columns_signs_and_refusals():
     names = [m.name for m in design.maps]
     assert names == ["hue: red − blue", "brightness: bright − dark",
                      "semantic: animal − other", "semantic: food − other"]
-    # red (0 deg) minus blue (240 deg) through the red-blue column
-    hue = design.maps[0]
-    assert hue.scale * (np.cos(np.deg2rad(-30)) - np.cos(np.deg2rad(210))) == pytest.approx(
-        hue.scale * np.sqrt(3))
+    # EEG = +1 for red (0 deg) images, -1 for blue (240 deg), 0 for green (120 deg): the
+    # "red − blue" map is +2 and the "bright − dark" map 0
+    from perceptogram.interpret.effects import fit_effects
+
+    hue_deg = np.resize([0.0, 240.0, 120.0], n)
+    angle = np.deg2rad(hue_deg - 30)
+    pixels = {**pixels, "hue_deg": hue_deg, "hue_red_blue": np.cos(angle),
+              "hue_green_magenta": np.sin(angle)}
+    design = build_design(["hue", "brightness"], pixels)
+    eeg = np.select([hue_deg == 0, hue_deg == 240], [1.0, -1.0], 0.0)[:, None, None]
+    fit = fit_effects(np.broadcast_to(eeg, (n, 2, 3)) + 0.0, design.matrix, design.columns)
+    for spec, expected in zip(design.maps, (2.0, 0.0)):
+        np.testing.assert_allclose(spec.scale * fit.coef[fit.index(spec.column)], expected,
+                                   atol=1e-9)
     with pytest.raises(DataFormatError, match="does not vary"):
         build_design(["brightness"], {**pixels, "luminance": np.ones(n)})
