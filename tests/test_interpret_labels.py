@@ -97,5 +97,12 @@ def test_design_columns_signs_and_refusals():
     for spec, expected in zip(design.maps, (2.0, 0.0)):
         np.testing.assert_allclose(spec.scale * fit.coef[fit.index(spec.column)], expected,
                                    atol=1e-9)
-    with pytest.raises(DataFormatError, match="does not vary"):
-        build_design(["brightness"], {**pixels, "luminance": np.ones(n)})
+    flat = build_design(["brightness", "hue"], {**pixels, "luminance": np.ones(n)})
+    assert "brightness" in flat.skipped and [m.attribute for m in flat.maps] == ["hue"]
+    # only pure red and pure blue images: the green-magenta axis is constant (-0.5)
+    two = np.resize([0.0, 240.0], n)
+    angle = np.deg2rad(two - 30)
+    binary = build_design(["hue"], {**pixels, "hue_deg": two, "hue_red_blue": np.cos(angle),
+                                    "hue_green_magenta": np.sin(angle)})
+    assert binary.columns == ("intercept", "hue: red-blue axis")
+    assert "hue: green-magenta axis" in binary.skipped

@@ -89,12 +89,15 @@ class AttributeDesign:
     maps : tuple of MapSpec
     values : dict of str to ndarray, shape (n_images,)
         Raw per-image attribute values and labels (for ``groups.csv``).
+    skipped : dict of str to str
+        Attributes (or design columns) left out, and why.
     """
 
     matrix: np.ndarray
     columns: tuple[str, ...]
     maps: tuple[MapSpec, ...]
     values: dict[str, np.ndarray]
+    skipped: dict[str, str]
 
 
 def pixel_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -126,14 +129,33 @@ def pixel_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _standardise(values: np.ndarray, name: str) -> np.ndarray:
+#: Relative residual norm below which a column counts as determined by earlier ones.
+COLLINEAR_TOLERANCE = 1e-6
+
+
+def _standardise(values: np.ndarray, name: str) -> np.ndarray | None:
+    """Centred values over twice their SD; None when they do not vary."""
     values = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise DataFormatError(f"attribute '{name}' has NaN or infinite values")
     sd = values.std()
-    if not np.all(np.isfinite(values)) or sd <= 1e-12 * max(1.0, abs(values.mean())):
-        raise DataFormatError(
-            f"attribute '{name}' does not vary over the images (or is not finite): it "
-            "cannot be mapped; remove it from interpretability.attributes")
+    if sd <= 1e-12 * max(1.0, abs(values.mean())):
+        return None
     return (values - values.mean()) / (2.0 * sd)
+
+
+def _independent(columns: list[tuple[str, np.ndarray]]) -> tuple[list[int], list[int]]:
+    """Indices of columns kept (each adds a new direction) and dropped, in order."""
+    kept, dropped, basis = [], [], np.zeros((len(columns[0][1]), 0))
+    for k, (_, column) in enumerate(columns):
+        residual = column - basis @ (basis.T @ column)
+        norm = np.linalg.norm(residual)
+        if norm <= COLLINEAR_TOLERANCE * max(np.linalg.norm(column), 1e-300):
+            dropped.append(k)
+            continue
+        kept.append(k)
+        basis = np.column_stack([basis, residual / norm])
+    return kept, dropped
 
 
 def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
@@ -157,16 +179,24 @@ def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
     Returns
     -------
     AttributeDesign
+        Attributes that do not vary, and columns determined by earlier ones
+        (e.g. the green-magenta hue axis when every image is pure red or pure
+        blue), are left out and listed in ``skipped``.
     """
     n = len(next(iter(pixels.values())))
     columns: list[tuple[str, np.ndarray]] = [("intercept", np.ones(n))]
     maps: list[MapSpec] = []
     values: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
     for attribute in attributes:
         if attribute in CONTINUOUS:
             key, low, high = CONTINUOUS[attribute]
-            columns.append((attribute, _standardise(pixels[key], attribute)))
             values[f"{attribute} ({key})"] = pixels[key]
+            column = _standardise(pixels[key], attribute)
+            if column is None:
+                skipped[attribute] = f"{key} does not vary over the images"
+                continue
+            columns.append((attribute, column))
             maps.append(MapSpec(f"{attribute}: {high} − {low}", attribute, attribute, 1.0,
                                 f"{high} − {low}", f"mean ± 1 SD of {key}"))
         elif attribute == "hue":
@@ -183,6 +213,7 @@ def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
             values["semantic"] = labels
             groups = sorted(set(labels.tolist()))
             if len(groups) < 2:
+                skipped[attribute] = f"every image has the same label ({groups[0]!r})"
                 continue
             reference = "other" if "other" in groups else groups[-1]
             for group in groups:
@@ -196,10 +227,18 @@ def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
         else:
             raise DataFormatError(f"unknown attribute {attribute!r}")
     for name, value in (covariates or {}).items():
-        columns.append((name, _standardise(value, name)))
         values[name] = np.asarray(value, dtype=float)
+        column = _standardise(value, name)
+        if column is None:
+            skipped[name] = "the covariate does not vary over the images"
+            continue
+        columns.append((name, column))
         maps.append(MapSpec(f"{name}: high − low", name, name, 1.0, "high − low",
                             f"mean ± 1 SD of {name}"))
-    names = tuple(c for c, _ in columns)
-    return AttributeDesign(np.column_stack([v for _, v in columns]), names, tuple(maps),
-                           values)
+    kept, dropped = _independent(columns)
+    for k in dropped:
+        skipped[columns[k][0]] = "determined by the attributes before it (collinear design)"
+    names = tuple(columns[k][0] for k in kept)
+    maps = [m for m in maps if m.column in names]
+    return AttributeDesign(np.column_stack([columns[k][1] for k in kept]), names, tuple(maps),
+                           values, skipped)

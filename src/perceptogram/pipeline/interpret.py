@@ -447,9 +447,10 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         entries[key] = entry
         if m.attribute not in attributes:  # the first map of an attribute is its main one
             attributes[m.attribute] = entry
+    skipped = {} if design is None else design.skipped
     for attribute in config.interpretability.attributes:
-        attributes.setdefault(attribute, {"skipped": "fewer than two groups of images, or "
-                                          "the attribute does not vary"})
+        attributes.setdefault(attribute, {"skipped": skipped.get(
+            attribute, "fewer than two groups of images with at least two images each")})
     transductive = paper
     summary = {
         "method": {"partial": "partial effects (all attributes jointly, regression per "
@@ -466,6 +467,7 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         "attribute_spaces": spaces,
         "semantic_source": semantic_source,
         "design_columns": None if design is None else list(design.columns),
+        "design_skipped": skipped,
         "times_ms": [float(round(1000 * t, 3)) for t in times],
         "attributes": attributes,
         "maps": entries,
