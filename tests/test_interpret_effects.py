@@ -108,3 +108,32 @@ def test_freedman_lane_p_values_are_uniform_under_the_null():
                                  n_permutations=99, seed=seed)
         hits.append(res.min_p < 0.05)
     assert np.mean(hits) <= 0.15
+
+
+def test_freedman_lane_equals_brute_force_refits():
+    # the same permutations, each one refitted explicitly with lstsq on
+    # Y* = reduced-model fit + permuted reduced-model residuals
+    data, design, names, _ = _planted(4, n=30, amplitude=0.4)
+    ch, times = CH, TIMES
+    n_perm, seed, j = 30, 5, 2
+    ours = freedman_lane_test(data, design, names, "b", ch_names=ch, times=times,
+                              n_permutations=n_perm, seed=seed)
+    Y = data.reshape(len(data), -1)
+    reduced = np.delete(design, j, axis=1)
+    fitted = reduced @ np.linalg.lstsq(reduced, Y, rcond=None)[0]
+    residuals = Y - fitted
+    adjacency = channel_time_adjacency(ch, len(times))
+    from scipy import stats
+
+    threshold = stats.t.ppf(0.975, len(data) - design.shape[1])
+    rng = np.random.default_rng(seed)
+    null = []
+    for _ in range(n_perm):
+        star = fitted + residuals[rng.permutation(len(data))]
+        t = fit_effects(star.reshape(data.shape), design, names).t[j]
+        _, masses = find_clusters(t, threshold, adjacency)
+        null.append(np.abs(masses).max() if len(masses) else 0.0)
+    _, observed = find_clusters(fit_effects(data, design, names).t[j], threshold, adjacency)
+    expected = [(1 + np.sum(np.asarray(null) >= abs(m) * (1 - 1e-9))) / (1 + n_perm)
+                for m in observed]
+    np.testing.assert_allclose(ours.p_values, expected)

@@ -32,6 +32,9 @@ from perceptogram.interpret.significance import ClusterResult, _t_threshold
 
 __all__ = ["EffectFit", "fit_effects", "find_clusters", "freedman_lane_test"]
 
+#: Permutations whose statistics are computed in one matrix product.
+PERMUTATION_BLOCK = 64
+
 
 @dataclass(frozen=True)
 class EffectFit:
@@ -170,19 +173,35 @@ def find_clusters(statistic: np.ndarray, threshold: float, adjacency, *, tail: i
     return clusters, np.asarray(masses, dtype=float)
 
 
-def _max_mass(statistic_flat: np.ndarray, threshold: float, adjacency, tail: int) -> float:
-    """Largest (absolute) cluster mass of one time-major statistic vector."""
-    from scipy.sparse.csgraph import connected_components
+class _Edges:
+    """Edge list of an adjacency, for fast cluster search on many maps of one graph."""
 
-    best = 0.0
-    for sign in {0: (1, -1), 1: (1,), -1: (-1,)}[tail]:
-        values = sign * statistic_flat
-        above = np.flatnonzero(values > threshold)
-        if not len(above):
-            continue
-        n, labels = connected_components(adjacency[above][:, above], directed=False)
-        best = max(best, float(np.bincount(labels, weights=values[above], minlength=n).max()))
-    return best
+    def __init__(self, adjacency) -> None:
+        from scipy import sparse
+
+        coo = sparse.coo_matrix(adjacency)
+        off = coo.row != coo.col
+        self.rows, self.cols, self.n = coo.row[off], coo.col[off], coo.shape[0]
+
+    def max_mass(self, statistic_flat: np.ndarray, threshold: float, tail: int) -> float:
+        """Largest (absolute) cluster mass of one time-major statistic vector."""
+        from scipy import sparse
+        from scipy.sparse.csgraph import connected_components
+
+        best = 0.0
+        for sign in {0: (1, -1), 1: (1,), -1: (-1,)}[tail]:
+            values = sign * statistic_flat
+            above = values > threshold
+            if not above.any():
+                continue
+            keep = above[self.rows] & above[self.cols]
+            graph = sparse.csr_matrix((np.ones(int(keep.sum())),
+                                       (self.rows[keep], self.cols[keep])),
+                                      shape=(self.n, self.n))
+            _, labels = connected_components(graph, directed=False)
+            masses = np.bincount(labels[above], weights=values[above])
+            best = max(best, float(masses.max()))
+        return best
 
 
 def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str],
@@ -242,24 +261,28 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     threshold = abs(_t_threshold(cluster_alpha, df, tail))
     adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times)))
     # Y* = fitted_reduced + P e: the tested coefficient and the full-model residual
-    # variance depend on P e only (the reduced fit lies in the span of the design).
+    # variance depend on P e only (the reduced fit lies in the span of the design), and
+    # Q^T (P e) = (P^T Q)^T e: permuting the n x p basis instead of the n x F residuals
+    # turns each block of permutations into one matrix product.
     sum_sq = np.einsum("ij,ij->j", residuals, residuals)  # invariant under permutation
-    last = q[:, -1] / r[-1, -1]  # coefficient of the tested column = last . Y
-    scale = 1.0 / abs(r[-1, -1])  # its unscaled standard error
-
-    def t_map(e: np.ndarray) -> np.ndarray:
-        projected = q.T @ e
-        sse = np.maximum(sum_sq - np.einsum("ij,ij->j", projected, projected), 1e-300)
-        return (last @ e) / (scale * np.sqrt(sse / df))
+    unscaled = 1.0 / abs(r[-1, -1])  # unscaled standard error of the tested coefficient
 
     observed = fit_effects(data, design, names).t[j]
     clusters, masses = find_clusters(observed, threshold, adjacency, tail=tail)
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations)
     n_ch, n_t = data.shape[1:]
-    for k in range(n_permutations):
-        stat = t_map(residuals[rng.permutation(n)]).reshape(n_ch, n_t)
-        null[k] = _max_mass(stat.T.ravel(), threshold, adjacency, tail)
+    edges = _Edges(adjacency)
+    for start in range(0, n_permutations, PERMUTATION_BLOCK):
+        block = [np.argsort(rng.permutation(n))
+                 for _ in range(min(PERMUTATION_BLOCK, n_permutations - start))]
+        bases = np.concatenate([q[inverse].T for inverse in block])  # (k * p, n)
+        projected = (bases @ residuals).reshape(len(block), p, -1)  # (k, p, n_samples)
+        sse = np.maximum(sum_sq - np.einsum("kpf,kpf->kf", projected, projected), 1e-300)
+        t = projected[:, -1] / r[-1, -1] / (unscaled * np.sqrt(sse / df))
+        for k, stat in enumerate(t):
+            null[start + k] = edges.max_mass(stat.reshape(n_ch, n_t).T.ravel(), threshold,
+                                             tail)
     # ties with the observed mass count as "at least as extreme" despite rounding
     p_values = np.array([(1 + np.sum(null >= abs(m) * (1 - 1e-9))) / (1 + n_permutations)
                          for m in masses])
