@@ -71,6 +71,9 @@ def test_maps_are_saved_as_evoked_csv_and_npz_with_names_and_units(tiny):
             t = int(np.argmin(np.abs(1000 * maps["times"] - info["peak"]["latency_ms"])))
             assert mask[ch, t]
             assert abs(effect[ch, t]) == pytest.approx(np.abs(effect[mask]).max())
+    for attribute, info in summary["attributes"].items():  # main map under a short key
+        np.testing.assert_array_equal(maps[f"{attribute}_effect"],
+                                      maps[info["files"]["npz_prefix"] + "_effect"])
     groups = list(csv.DictReader(open(folder / "groups.csv")))
     assert len(groups) == 12 and "hue (deg)" in groups[0]
 

@@ -447,6 +447,8 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         entries[key] = entry
         if m.attribute not in attributes:  # the first map of an attribute is its main one
             attributes[m.attribute] = entry
+            arrays[f"{m.attribute}_effect"] = m.effect
+            arrays[f"{m.attribute}_mask"] = mask
     skipped = {} if design is None else design.skipped
     for attribute in config.interpretability.attributes:
         attributes.setdefault(attribute, {"skipped": skipped.get(
