@@ -106,3 +106,15 @@ def test_design_columns_signs_and_refusals():
                                     "hue_green_magenta": np.sin(angle)})
     assert binary.columns == ("intercept", "hue: red-blue axis")
     assert "hue: green-magenta axis" in binary.skipped
+
+
+def test_names_that_reach_titles_and_files_are_plain(tmp_path):
+    from perceptogram.config import ConfigError, make_config
+
+    cov = tmp_path / "cov.csv"
+    cov.write_text("image,$\\frac{a}{b}$\na_01.jpg,1\n")
+    with pytest.raises(DataFormatError, match="rename them"):
+        covariates_from_table(cov, ["a_01.jpg"], ["00001_a"])
+    for bad in (["$x$"], ["animal", "Animal"], ["other"]):
+        with pytest.raises(ConfigError, match="semantic_groups"):
+            make_config(interpretability={"semantic_groups": bad})

@@ -287,6 +287,18 @@ class InterpretabilityConfig(_Section):
     def _png_first(cls, formats: list[str]) -> list[str]:
         return ["png", *[f for f in dict.fromkeys(formats) if f != "png"]]
 
+    @field_validator("semantic_groups")
+    @classmethod
+    def _plain_group_names(cls, groups: list[str]) -> list[str]:
+        import re
+
+        bad = [g for g in groups if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_ .\-]{0,63}", g)]
+        if bad or len({g.lower() for g in groups}) != len(groups) or "other" in {
+                g.lower() for g in groups}:
+            raise ValueError(f"semantic_groups must be distinct plain names (letters, digits, "
+                             f"spaces, '_', '-', '.'; not 'other'), got {groups}")
+        return groups
+
     @field_validator("attribute_spaces")
     @classmethod
     def _known_attributes(cls, spaces: dict[str, str]) -> dict[str, str]:

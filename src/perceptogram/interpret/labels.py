@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +42,8 @@ __all__ = ["OTHER", "imagenet_supercategory_names", "supercategories_of_classes"
 OTHER = "other"
 #: Header names accepted as the key column of a label table, in order of preference.
 KEY_COLUMNS = ("image", "image_file", "file", "concept", "uniqueid", "word")
+#: Names that may become map names, file names and figure titles.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ .\-]{0,63}")
 #: Header names accepted as the category column of a long-format table.
 LABEL_COLUMNS = ("category", "label", "group", "supercategory")
 
@@ -262,4 +265,10 @@ def covariates_from_table(path: str | os.PathLike, image_files: Sequence[str],
     if not np.all(np.isfinite(array)):
         raise DataFormatError(f"the covariate table {path} holds NaN or infinite values")
     names = [h for i, h in enumerate(header) if i != key]
+    unsafe = [h for h in names if not SAFE_NAME.fullmatch(h)]
+    if unsafe:
+        raise DataFormatError(
+            f"the covariate table {path} has column names {unsafe[:3]!r} with characters "
+            "other than letters, digits, spaces, '_', '-' and '.'; they name maps, files "
+            "and figure titles: rename them")
     return {name: array[:, i] for i, name in enumerate(names)}
