@@ -69,6 +69,9 @@ class AttributeMap:
         Samples in significant clusters (None: not tested).
     summary : dict
         What ``summary.json`` records (peak or the reason for none, cluster p).
+    group_means : ndarray, shape (n_groups, n_channels, n_times) or None
+        Mean map of each group (group contrasts only), groups as in
+        ``summary["groups"]``.
     """
 
     name: str
@@ -80,6 +83,7 @@ class AttributeMap:
     t: np.ndarray
     mask: np.ndarray | None
     summary: dict[str, Any] = field(default_factory=dict)
+    group_means: np.ndarray | None = None
 
 
 @dataclass
@@ -90,7 +94,6 @@ class SubjectMaps:
     times: np.ndarray
     unit: str
     maps: list[AttributeMap]
-    group_means: dict[str, tuple[np.ndarray, tuple[str, ...]]]
     probes: dict[str, Any]
     probe_arrays: dict[str, np.ndarray]
 
@@ -275,10 +278,10 @@ def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarr
 
 
 def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], source: str,
-                   space_of, ch_names, times, unit: str,
-                   group_means: dict[str, tuple[np.ndarray, tuple[str, ...]]]
-                   ) -> list[AttributeMap]:
-    from perceptogram.interpret.perceptogram import contrast, group_means as means_of
+                   space_of, ch_names, times, unit: str) -> list[AttributeMap]:
+    from scipy import stats
+
+    from perceptogram.interpret.perceptogram import contrast, group_means
     from perceptogram.interpret.significance import group_cluster_test
 
     n_perm = config.interpretability.n_permutations
@@ -288,8 +291,6 @@ def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], 
         if counts[high] < 2 or counts[low] < 2:
             continue
         effect = contrast(data, grouping, high, low)
-        from scipy import stats
-
         t = stats.ttest_ind(data[grouping.mask(high)], data[grouping.mask(low)],
                             axis=0).statistic
         clusters, p_values, mask = [], np.zeros(0), None
@@ -300,13 +301,13 @@ def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], 
                                         seed=config.seed, n_jobs=1)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
-        name = f"{attribute}: {high} − {low}"
-        group_means[f"{name} ({source})"] = (means_of(data, grouping), grouping.group_names)
-        out.append(AttributeMap(name, attribute, source,
+        out.append(AttributeMap(f"{attribute}: {high} − {low}", attribute, source,
                                 None if space_of is None else space_of(attribute),
                                 "group contrast (marginal)", effect, t, mask,
                                 {**info, "contrast": f"{high} − {low}",
-                                 "counts": {k: int(v) for k, v in counts.items()}}))
+                                 "groups": list(grouping.group_names),
+                                 "counts": {k: int(v) for k, v in counts.items()}},
+                                group_means(data, grouping)))
     return out
 
 
@@ -349,7 +350,6 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         patterns[space] = _perceptograms(config, subject, run_dir, space, train, paper)
 
     maps: list[AttributeMap] = []
-    group_means: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
     design = None
     if method == "partial":
         design = build_design(settings.attributes, pixels, semantic=semantic,
@@ -369,16 +369,13 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         for space, data in patterns.items():
             chosen = {a: g for a, g in groupings.items() if spaces[a] == space}
             maps += _contrast_maps(config, data, chosen, "perceptogram", spaces.get, ch_names,
-                                   times, unit, group_means)
+                                   times, unit)
 
+    latents = run_dir.unit_dir("features", None, settings.space)
     probes, probe_arrays = decoder_probes(config, subject, run_dir, train,
-                                          np.load(run_dir.unit_dir("features", None,
-                                                                   settings.space)
-                                                  / "train.npy"),
-                                          test, np.load(run_dir.unit_dir("features", None,
-                                                                         settings.space)
-                                                        / "test.npy"))
-    result = SubjectMaps(ch_names, times, unit, maps, group_means, probes, probe_arrays)
+                                          np.load(latents / "train.npy"), test,
+                                          np.load(latents / "test.npy"))
+    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays)
     _save(config, out, result, test, pixels, semantic, semantic_source, extra, method, paper,
           spaces, design)
     return result
@@ -440,6 +437,8 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         arrays[f"{stem}_effect"] = m.effect
         arrays[f"{stem}_t"] = m.t
         arrays[f"{stem}_mask"] = mask
+        if m.group_means is not None:
+            arrays[f"{stem}_group_means"] = m.group_means
         entry = {"name": m.name, "attribute": m.attribute, "kind": m.kind,
                  "source": m.source, "space": m.space, "files": {
                      "fif": f"maps/{stem}-ave.fif", "csv": f"maps/{stem}.csv",
