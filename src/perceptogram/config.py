@@ -330,8 +330,9 @@ class InterpretabilityConfig(_Section):
         description="Topomap times in milliseconds.",
     )
     n_permutations: int = Field(
-        0, ge=0, le=MAX_RESAMPLES,
-        description="Permutations for cluster significance (0: no test).",
+        1000, ge=0, le=MAX_RESAMPLES,
+        description="Permutations for cluster significance (0: no test, and no peak is "
+        "reported).",
     )
     figure_formats: list[Literal["png", "svg", "pdf"]] = Field(
         default_factory=lambda: ["png", "svg"],
@@ -340,11 +341,70 @@ class InterpretabilityConfig(_Section):
     encoder_alpha: float = Field(
         1e3, gt=0.0, description="Ridge penalty of the latent -> EEG encoder."
     )
+    method: Literal["partial", "contrast"] = Field(
+        "partial",
+        description="'partial': every attribute's effect estimated jointly (regression of "
+        "the test EEG and of the perceptograms on all attributes); 'contrast': marginal "
+        "group contrasts (one attribute at a time, confounded by correlated attributes).",
+    )
+    preset: Literal["default", "paper"] = Field(
+        "default",
+        description="'paper': the published recipe (transductive rescaling of decoded "
+        "latents, groups from decoded latents, Ward clusters for semantics, group "
+        "contrasts); marked transductive in the report. 'default' is leakage-free.",
+    )
+    attribute_spaces: dict[str, str] = Field(
+        default_factory=dict,
+        description="Latent space of each attribute's perceptogram map, e.g. {semantic: "
+        "effnet}; default: attributes/pca for low-level attributes, unclip/effnet for "
+        "semantic, else 'space'.",
+    )
+    labels: Path | None = Field(
+        None,
+        description="CSV/TSV of image file or concept -> category (long format, or the "
+        "THINGS 0/1 wide format) for the semantic groups; null: EfficientNet-Lite0 "
+        "ImageNet classifier -> animal/food/other.",
+    )
+    semantic_groups: list[str] = Field(
+        default_factory=lambda: ["animal", "food"], min_length=1,
+        description="Label groups mapped against the rest ('other').",
+    )
+    semantic_source: Literal["labels", "cluster"] = Field(
+        "labels",
+        description="'labels' (table or classifier) or 'cluster' (unsupervised Ward "
+        "clusters of the semantic space's test latents, named 'unsupervised cluster').",
+    )
+    covariates: Path | None = Field(
+        None,
+        description="CSV/TSV of image file or concept -> numeric columns, added to the "
+        "design and mapped 'high − low' (partial method).",
+    )
 
     @field_validator("figure_formats")
     @classmethod
     def _png_first(cls, formats: list[str]) -> list[str]:
         return ["png", *[f for f in dict.fromkeys(formats) if f != "png"]]
+
+    @field_validator("semantic_groups")
+    @classmethod
+    def _plain_group_names(cls, groups: list[str]) -> list[str]:
+        import re
+
+        bad = [g for g in groups if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_ .\-]{0,63}", g)]
+        if bad or len({g.lower() for g in groups}) != len(groups) or "other" in {
+                g.lower() for g in groups}:
+            raise ValueError(f"semantic_groups must be distinct plain names (letters, digits, "
+                             f"spaces, '_', '-', '.'; not 'other'), got {groups}")
+        return groups
+
+    @field_validator("attribute_spaces")
+    @classmethod
+    def _known_attributes(cls, spaces: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(spaces) - {"hue", "texture", "brightness", "semantic"})
+        if unknown:
+            raise ValueError(f"attribute_spaces: unknown attributes {unknown} (hue, texture, "
+                             "brightness, semantic)")
+        return spaces
 
 
 class Config(_Section):
@@ -446,6 +506,11 @@ class Config(_Section):
         # Checked above only when used; a name is never kept unchecked.
         _registered([self.reconstruction.retrieval_space], "latent space "
                     "(reconstruction.retrieval_space)", _latent_space_names)
+        bad = {a: s for a, s in self.interpretability.attribute_spaces.items()
+               if s not in self.latents.spaces}
+        if bad:
+            raise ValueError(f"interpretability.attribute_spaces names latent spaces that "
+                             f"are not in latents.spaces: {bad}")
         if "unclip" in methods:
             if "unclip" not in self.latents.spaces:
                 raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
@@ -614,8 +679,14 @@ def load_config(path: str | Path) -> Config:
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
-    """Plain, JSON/YAML-serialisable dictionary of ``config``."""
-    return config.model_dump(mode="json")
+    """Plain, JSON/YAML-serialisable dictionary of ``config``.
+
+    The ``dataset.simulation`` block is left out unless the dataset is simulated.
+    """
+    data = config.model_dump(mode="json")
+    if config.dataset.kind != "simulated":
+        data["dataset"].pop("simulation", None)
+    return data
 
 
 def save_config(config: Config, path: str | Path) -> None:

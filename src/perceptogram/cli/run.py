@@ -49,7 +49,7 @@ def _print_timings(summary) -> None:
                   f" ({summary.jobs} process{'es' * (summary.jobs != 1)}).")
 
 
-def _finish(config, summary, quiet: bool) -> None:
+def _finish(config, summary, quiet: bool, until: str | None = None) -> None:
     import json
 
     from perceptogram._progress import is_quiet
@@ -61,6 +61,8 @@ def _finish(config, summary, quiet: bool) -> None:
     if not quiet:
         _print_timings(summary)
     report = run_dir.report_path
+    if until not in (None, "report"):  # the report (and its headline) may be stale
+        return
     if report.is_file():
         if not quiet:
             headline = run_dir.unit_dir("report") / "headline.json"
@@ -80,7 +82,7 @@ def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: in
         config = config.model_copy(update={"output": out})
     summary = run_pipeline(config, PIPELINE, until=until, force=force or (), jobs=jobs,
                            executor=executor, scheduler=scheduler)
-    _finish(config, summary, quiet=False)
+    _finish(config, summary, quiet=False, until=until)
 
 
 def _stage_command(app: typer.Typer, stage: str) -> None:

@@ -1,7 +1,13 @@
 """Reading the linear model back into EEG space.
 
+- :mod:`~perceptogram.interpret.design`: attributes measured on the images'
+  pixels and the design matrix of the partial-effect maps ("high − low");
+- :mod:`~perceptogram.interpret.effects`: partial-effect maps (joint
+  regression per channel × time) and their Freedman-Lane cluster test;
+- :mod:`~perceptogram.interpret.labels`: semantic labels from a user table
+  or the offline ImageNet classifier (animal / food / other);
 - :mod:`~perceptogram.interpret.groupings`: groups of images by attribute
-  (semantic clusters, hue, texture, brightness, user CSV);
+  (for marginal group contrasts; unsupervised clusters on request);
 - :mod:`~perceptogram.interpret.perceptogram`: group means and contrasts,
   negative-part and winner-take-all views, latent directions between groups,
   EEG units, subject averages of the channel × time maps that
@@ -18,6 +24,13 @@
 - :mod:`~perceptogram.interpret.rsa`: representational similarity over time.
 """
 
+from perceptogram.interpret.design import AttributeDesign, MapSpec, build_design, pixel_attributes
+from perceptogram.interpret.effects import (
+    EffectFit,
+    find_clusters,
+    fit_effects,
+    freedman_lane_test,
+)
 from perceptogram.interpret.electrodes import (
     CHANNEL_SUBSETS,
     channel_indices,
@@ -31,6 +44,12 @@ from perceptogram.interpret.groupings import (
     hue_grouping,
     semantic_grouping,
     split_grouping,
+)
+from perceptogram.interpret.labels import (
+    classifier_labels,
+    covariates_from_table,
+    labels_from_table,
+    map_to_groups,
 )
 from perceptogram.interpret.perceptogram import (
     average_subjects,
@@ -73,7 +92,19 @@ from perceptogram.interpret.timecourse import (
 )
 
 __all__ = [
+    "AttributeDesign",
     "CHANNEL_SUBSETS",
+    "EffectFit",
+    "MapSpec",
+    "build_design",
+    "classifier_labels",
+    "covariates_from_table",
+    "find_clusters",
+    "fit_effects",
+    "freedman_lane_test",
+    "labels_from_table",
+    "map_to_groups",
+    "pixel_attributes",
     "ChannelImportance",
     "ClusterResult",
     "Grouping",

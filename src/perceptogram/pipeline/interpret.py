@@ -1,22 +1,32 @@
-"""The interpret stage for one subject: perceptograms, electrode preference, time courses.
+"""The interpret stage for one subject, compute step: attribute maps and decoder probes.
 
-Glue only: the maps come from :mod:`perceptogram.interpret`, the figures from
-:mod:`perceptogram.viz`; this module picks the groupings the configuration asks
-for, writes ``maps.npz``, ``summary.json`` and the figures (PNG + SVG).
+Glue only: the numbers come from :mod:`perceptogram.interpret`, the figures are
+drawn by :mod:`perceptogram.pipeline.interpret_figures`. This module builds the
+attributes of the test images (from their pixels and labels), estimates each
+attribute's map (partial effects by default, marginal group contrasts on request,
+or the paper's recipe), tests it, finds its peak inside a significant cluster,
+and writes ``maps.npz``, ``summary.json``, ``groups.csv`` and, per map,
+``maps/<name>-ave.fif`` (:class:`mne.Evoked`, the data's units) and
+``maps/<name>.csv``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from perceptogram._io import write_json_atomic
+from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.config import Config
 from perceptogram.pipeline.artifacts import load_eeg_features, save_npz
 from perceptogram.pipeline.rundir import RunDir
 
-__all__ = ["interpret_subject", "attribute_groupings", "decoder_probes"]
+__all__ = ["interpret_subject", "compute_subject_maps", "attribute_spaces", "decoder_probes",
+           "AttributeMap", "SubjectMaps"]
 
 #: Window lengths of the time probe (first k ms of the epoch); lengths beyond the
 #: epoch are left out.
@@ -25,113 +35,481 @@ WINDOW_LENGTHS_MS = tuple(float(k) for k in range(100, 900, 100))
 #: costs a ridge fit).
 SLIDING_WIDTH_MS = 100.0
 SLIDING_STEP_MS = 100.0
+#: Significance level of clusters (and of their forming threshold).
+CLUSTER_ALPHA = 0.05
+#: Preferred latent spaces of each attribute's perceptogram map, best first.
+PREFERRED_SPACES = {"hue": ("attributes", "pca"), "brightness": ("attributes", "pca"),
+                    "texture": ("attributes", "pca"), "semantic": ("unclip", "effnet")}
+#: Paper preset: fraction of test images in each extreme group (70 of 200).
+PAPER_EXTREME_FRACTION = 0.35
+#: Paper preset: Ward clusters of the semantic latents (animals / food / other).
+PAPER_N_CLUSTERS = 3
+UNIT = "data units (THINGS-EEG2: MVNN-whitened, unitless)"
 
 
-def attribute_groupings(config: Config, images: np.ndarray, embeddings: np.ndarray,
-                        concepts: tuple[str, ...]) -> dict[str, Any]:
-    """The groupings of the test images named in ``config.interpretability.attributes``.
+@dataclass
+class AttributeMap:
+    """One attribute map of one subject.
 
-    Parameters
+    Attributes
     ----------
-    config : Config
-    images : ndarray of uint8, shape (n_images, H, W, 3)
-        Test images (for hue, texture and brightness descriptors).
-    embeddings : ndarray, shape (n_images, n_latent)
-        Latents of the same images (for the semantic clustering).
-    concepts : tuple of str, length n_images
-
-    Returns
-    -------
-    dict of str to Grouping
+    name : str
+        E.g. ``"hue: red − blue"``.
+    attribute : str
+    source : str
+        ``"eeg"`` (test EEG regressed / contrasted) or ``"perceptogram"``.
+    space : str or None
+        Latent space of a perceptogram map.
+    kind : str
+        ``"partial effect"`` or ``"group contrast (marginal)"``.
+    effect : ndarray, shape (n_channels, n_times)
+        In the data's units.
+    t : ndarray, shape (n_channels, n_times)
+    mask : ndarray of bool, shape (n_channels, n_times) or None
+        Samples in significant clusters (None: not tested).
+    summary : dict
+        What ``summary.json`` records (peak or the reason for none, cluster p).
+    group_means : ndarray, shape (n_groups, n_channels, n_times) or None
+        Mean map of each group (group contrasts only), groups as in
+        ``summary["groups"]``.
     """
-    from perceptogram.interpret import groupings as g
-    from perceptogram.latents.attributes import ImageAttributes, hue_angle
 
-    space = ImageAttributes(image_size=min(128, images.shape[1]))
-    values = dict(zip(space.feature_names, space.encode(images).T))
+    name: str
+    attribute: str
+    source: str
+    space: str | None
+    kind: str
+    effect: np.ndarray
+    t: np.ndarray
+    mask: np.ndarray | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    group_means: np.ndarray | None = None
+
+
+@dataclass
+class SubjectMaps:
+    """Everything the draw step needs."""
+
+    ch_names: tuple[str, ...]
+    times: np.ndarray
+    unit: str
+    maps: list[AttributeMap]
+    probes: dict[str, Any]
+    probe_arrays: dict[str, np.ndarray]
+
+
+def attribute_spaces(config: Config) -> dict[str, str]:
+    """Latent space of each attribute's perceptogram map.
+
+    ``interpretability.attribute_spaces`` first; otherwise the first of
+    :data:`PREFERRED_SPACES` that is in ``latents.spaces``; otherwise
+    ``interpretability.space``.
+    """
+    settings = config.interpretability
     out = {}
-    for attribute in config.interpretability.attributes:
-        if attribute == "hue":
-            out[attribute] = g.hue_grouping(hue_angle(values["hue_cos"], values["hue_sin"]))
-        elif attribute == "texture":
-            out[attribute] = g.split_grouping(values["high_freq_fraction"], "texture",
-                                              quantile=0.5, low_name="smooth",
-                                              high_name="textured")
-        elif attribute == "brightness":
-            out[attribute] = g.split_grouping(values["luminance"], "brightness", quantile=0.5,
-                                              low_name="dark", high_name="bright")
-        else:
-            out[attribute] = g.semantic_grouping(
-                embeddings, config.interpretability.n_clusters, concepts=concepts)
+    for attribute in settings.attributes:
+        chosen = settings.attribute_spaces.get(attribute)
+        if chosen is None:
+            chosen = next((s for s in PREFERRED_SPACES[attribute] if s in config.latents.spaces),
+                          settings.space)
+        out[attribute] = chosen
     return out
 
 
-def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
-    """Compute and draw one subject's perceptograms.
+def _slug(name: str) -> str:
+    text = name.replace("−", "minus").replace(":", "")
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+def _semantic_labels(config: Config, images: np.ndarray, test, run_dir: RunDir,
+                     paper: bool) -> tuple[np.ndarray, str, dict[str, np.ndarray]]:
+    """Label group of each test image, where it came from, and extra columns."""
+    from perceptogram.interpret.labels import classifier_labels, labels_from_table, map_to_groups
+
+    settings = config.interpretability
+    if paper or settings.semantic_source == "cluster":
+        from perceptogram.interpret.groupings import semantic_grouping
+
+        space = attribute_spaces(config).get("semantic", settings.space)
+        latents = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
+        n = PAPER_N_CLUSTERS if paper else settings.n_clusters
+        grouping = semantic_grouping(latents, n)
+        labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
+        return labels, f"unsupervised cluster (Ward, {space} latents of the test images)", {}
+    if settings.labels is not None:
+        raw = labels_from_table(settings.labels, test.image_files, test.concepts)
+        return (map_to_groups(raw, settings.semantic_groups),
+                f"label table {settings.labels.name}", {"label": raw})
+    groups, top = classifier_labels(images, device=config.device)
+    return (map_to_groups(groups, settings.semantic_groups),
+            "EfficientNet-Lite0 ImageNet top class -> animal/food/other",
+            {"imagenet_class": top})
+
+
+def _covariates(config: Config, test) -> dict[str, np.ndarray]:
+    path = config.interpretability.covariates
+    if path is None:
+        return {}
+    from perceptogram.interpret.labels import covariates_from_table
+
+    return covariates_from_table(path, test.image_files, test.concepts)
+
+
+def _rescale_transductive(decoded: np.ndarray, Y_train: np.ndarray) -> np.ndarray:
+    """The reference code's rescaling: test-batch statistics to training statistics."""
+    sd = decoded.std(axis=0)
+    sd[sd == 0] = 1.0
+    return (decoded - decoded.mean(axis=0)) / sd * Y_train.std(axis=0) + Y_train.mean(axis=0)
+
+
+def _perceptograms(config: Config, subject: int, run_dir: RunDir, space: str, train,
+                   paper: bool) -> np.ndarray:
+    """Latent-filtered EEG patterns of the test images, data units, (n, ch, t)."""
+    from perceptogram.interpret.perceptogram import to_eeg_units
+    from perceptogram.linear.patterns import decode_encode_patterns
+
+    Y_train = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
+    decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
+    if paper:
+        decoded = _rescale_transductive(decoded, Y_train)
+    patterns = decode_encode_patterns(decoded, Y_train, train,
+                                      alpha=config.interpretability.encoder_alpha).data
+    return to_eeg_units(patterns, train.scale)
+
+
+def _data_units(features) -> np.ndarray:
+    """Test EEG features back in the data's units, shape (n_images, n_channels, n_times)."""
+    X = features.X if features.scale is None else features.X * features.scale + features.mean
+    return X.reshape(len(X), len(features.ch_names), len(features.times))
+
+
+def _peak(effect: np.ndarray, clusters: list[np.ndarray], p_values: np.ndarray,
+          ch_names, times, unit: str, n_permutations: int) -> dict[str, Any]:
+    """Peak of the effect inside a significant cluster, or why there is none."""
+    significant = [(c, p) for c, p in zip(clusters, p_values) if p < CLUSTER_ALPHA]
+    info: dict[str, Any] = {"n_clusters": len(clusters),
+                            "n_significant_clusters": len(significant),
+                            "cluster_min_p": float(min(p_values)) if len(p_values) else 1.0,
+                            "n_permutations": n_permutations}
+    if n_permutations == 0:
+        info["peak"] = None
+        info["no_peak"] = "significance not tested (interpretability.n_permutations is 0)"
+        return info
+    if not significant:
+        info["peak"] = None
+        info["no_peak"] = (f"no cluster survives the permutation test (smallest cluster p = "
+                           f"{info['cluster_min_p']:.3f}, {n_permutations} permutations)")
+        return info
+    mask = np.zeros(effect.shape, dtype=bool)
+    for c, _ in significant:
+        mask |= c
+    ch, ti = np.unravel_index(np.argmax(np.where(mask, np.abs(effect), -np.inf)), effect.shape)
+    p = next(float(p) for c, p in significant if c[ch, ti])
+    info["peak"] = {"latency_ms": float(round(1000 * times[ti], 3)),
+                    "channel": ch_names[ch], "amplitude": float(effect[ch, ti]),
+                    "unit": unit, "cluster_p": p}
+    return info
+
+
+def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_of,
+                  ch_names, times, unit: str) -> list[AttributeMap]:
+    from perceptogram.interpret.effects import fit_effects, freedman_lane_test
+
+    n_perm = config.interpretability.n_permutations
+    fit = fit_effects(data, design.matrix, design.columns)
+    out = []
+    for spec in design.maps:
+        if space_of is not None and space_of(spec.attribute) is None:
+            continue
+        j = fit.index(spec.column)
+        effect = spec.scale * fit.coef[j]
+        clusters, p_values, mask = [], np.zeros(0), None
+        if n_perm:
+            result = freedman_lane_test(data, design.matrix, design.columns, spec.column,
+                                        ch_names=ch_names, times=times, n_permutations=n_perm,
+                                        cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
+                                        seed=config.seed)
+            clusters, p_values, mask = result.clusters, result.p_values, result.mask
+        info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
+        out.append(AttributeMap(spec.name, spec.attribute, source,
+                                None if space_of is None else space_of(spec.attribute),
+                                "partial effect", effect, fit.t[j], mask,
+                                {**info, "contrast": spec.contrast,
+                                 "difference": spec.unit_of_difference}))
+    return out
+
+
+def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarray | None,
+               decoded_attributes: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    """Groups of the test images for group contrasts: (Grouping, high, low) per attribute.
+
+    Continuous attributes split at the median (paper preset: the 35 % extremes of
+    the decoded attribute when the ``attributes`` space was decoded); hue: red vs
+    blue (within 60 degrees); semantic: each label group vs the reference.
+    """
+    from perceptogram.interpret.groupings import categorical_grouping, split_grouping
+    from perceptogram.interpret.design import CONTINUOUS
+
+    source = decoded_attributes if decoded_attributes is not None else pixels
+    out = {}
+    for attribute in config.interpretability.attributes:
+        if attribute in CONTINUOUS:
+            key, low, high = CONTINUOUS[attribute]
+            values = source[key]
+            kw = ({"k": max(2, int(round(PAPER_EXTREME_FRACTION * len(values))))}
+                  if decoded_attributes is not None else {"quantile": 0.5})
+            grouping = split_grouping(values, attribute, low_name=low, high_name=high, **kw)
+            out[attribute] = (grouping, high, low)
+        elif attribute == "hue":
+            hue = source["hue_deg"]
+            names = np.full(len(hue), "none", dtype=object)
+            for name, centre in (("red", 0.0), ("blue", 240.0)):
+                distance = np.abs((hue - centre + 180.0) % 360.0 - 180.0)
+                names[np.isfinite(hue) & (distance <= 60.0)] = name
+            out[attribute] = (categorical_grouping(names, "hue", order=("red", "blue")),
+                              "red", "blue")
+        elif semantic is not None:
+            groups = sorted(set(semantic.tolist()))
+            reference = "other" if "other" in groups else groups[-1]
+            order = tuple([g for g in groups if g != reference] + [reference])
+            out[attribute] = (categorical_grouping(semantic, "semantic", order=order),
+                              order[0], reference)
+    return out
+
+
+def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], source: str,
+                   space_of, ch_names, times, unit: str) -> list[AttributeMap]:
+    from scipy import stats
+
+    from perceptogram.interpret.perceptogram import contrast, group_means
+    from perceptogram.interpret.significance import group_cluster_test
+
+    n_perm = config.interpretability.n_permutations
+    out = []
+    for attribute, (grouping, high, low) in groupings.items():
+        counts = grouping.counts()
+        if counts[high] < 2 or counts[low] < 2:
+            continue
+        effect = contrast(data, grouping, high, low)
+        t = stats.ttest_ind(data[grouping.mask(high)], data[grouping.mask(low)],
+                            axis=0).statistic
+        clusters, p_values, mask = [], np.zeros(0), None
+        if n_perm:
+            result = group_cluster_test(data, grouping, high, low, ch_names=ch_names,
+                                        times=times, n_permutations=n_perm,
+                                        cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
+                                        seed=config.seed, n_jobs=1)
+            clusters, p_values, mask = result.clusters, result.p_values, result.mask
+        info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
+        out.append(AttributeMap(f"{attribute}: {high} − {low}", attribute, source,
+                                None if space_of is None else space_of(attribute),
+                                "group contrast (marginal)", effect, t, mask,
+                                {**info, "contrast": f"{high} − {low}",
+                                 "groups": list(grouping.group_names),
+                                 "counts": {k: int(v) for k, v in counts.items()}},
+                                group_means(data, grouping)))
+    return out
+
+
+def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> SubjectMaps:
+    """Compute and save one subject's attribute maps and decoder probes.
 
     Parameters
     ----------
     config : Config
     subject : int
     run_dir : RunDir
-        Reads ``features`` and ``predict`` artifacts, writes into
+        Reads ``features``, ``fit`` and ``predict`` artifacts; writes into
         ``interpret/sub-XX/``.
+
+    Returns
+    -------
+    SubjectMaps
     """
     from perceptogram.data.images import load_images
     from perceptogram.data.things_eeg2 import load_image_metadata
-    from perceptogram.interpret.electrodes import pattern_energy
-    from perceptogram.interpret.perceptogram import contrast, group_means
-    from perceptogram.linear.patterns import decode_encode_patterns
+    from perceptogram.interpret.design import build_design, pixel_attributes
 
     settings = config.interpretability
-    space = settings.space
+    paper = settings.preset == "paper"
+    method = "contrast" if paper else settings.method
     out = run_dir.unit_dir("interpret", subject)
     train, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
-    Y_train = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
-    Y_test = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
-    decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
-    patterns = decode_encode_patterns(decoded, Y_train, train,
-                                      alpha=settings.encoder_alpha).data
+    ch_names, times = test.ch_names, test.times
     images = load_images(load_image_metadata(config.data_root()).image_paths("test"))
-    groupings = attribute_groupings(config, images, Y_test, test.concepts)
+    pixels = pixel_attributes(images)
+    semantic, semantic_source, extra = None, None, {}
+    if "semantic" in settings.attributes:
+        semantic, semantic_source, extra = _semantic_labels(config, images, test, run_dir,
+                                                           paper)
+    spaces = attribute_spaces(config)
+    unit = UNIT if config.dataset.kind == "things-eeg2" else (
+        "data units (simulated: single-trial noise SD)")
+    patterns: dict[str, np.ndarray] = {}
+    for space in dict.fromkeys(spaces.values()):
+        patterns[space] = _perceptograms(config, subject, run_dir, space, train, paper)
 
+    maps: list[AttributeMap] = []
+    design = None
+    if method == "partial":
+        design = build_design(settings.attributes, pixels, semantic=semantic,
+                              covariates=_covariates(config, test))
+        maps += _partial_maps(config, _data_units(test), design, "eeg", None, ch_names,
+                              times, unit)
+        for space, data in patterns.items():
+            def space_of(attribute, space=space):
+                return space if spaces.get(attribute, space) == space else None
+            maps += _partial_maps(config, data, design, "perceptogram", space_of, ch_names,
+                                  times, unit)
+    else:
+        decoded_attributes = None
+        if paper and "attributes" in config.latents.spaces:
+            decoded_attributes = _decoded_attributes(config, subject, run_dir)
+        groupings = _groupings(config, pixels, semantic, decoded_attributes)
+        for space, data in patterns.items():
+            chosen = {a: g for a, g in groupings.items() if spaces[a] == space}
+            maps += _contrast_maps(config, data, chosen, "perceptogram", spaces.get, ch_names,
+                                   times, unit)
+
+    latents = run_dir.unit_dir("features", None, settings.space)
+    probes, probe_arrays = decoder_probes(config, subject, run_dir, train,
+                                          np.load(latents / "train.npy"), test,
+                                          np.load(latents / "test.npy"))
+    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays)
+    _save(config, out, result, test, pixels, semantic, semantic_source, extra, method, paper,
+          spaces, design)
+    return result
+
+
+def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[str, np.ndarray]:
+    """Decoded ``attributes`` latents of the test images, by descriptor name."""
+    from perceptogram.latents.attributes import FEATURE_NAMES, hue_angle
+
+    decoded = np.load(run_dir.unit_dir("predict", subject, "attributes") / "decoded.npy")
+    values = dict(zip(FEATURE_NAMES, decoded.T.astype(float)))
+    values["hue_deg"] = hue_angle(values["hue_cos"], values["hue_sin"])
+    return values
+
+
+def _write_fif(path, effect: np.ndarray, ch_names, times, n_images: int, comment: str) -> None:
+    import mne
+
+    from perceptogram.data.montage import make_info
+
+    sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
+    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq), tmin=float(times[0]),
+                             nave=n_images, comment=comment, verbose=False)
+    with atomic_path(path, suffix="-ave.fif") as tmp:
+        evoked.save(tmp, overwrite=True, verbose=False)
+
+
+def _csv_text(header: list[str], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, semantic_source,
+          extra, method: str, paper: bool, spaces, design) -> None:
+    from perceptogram.interpret.design import CONTINUOUS
+
+    ch_names, times = result.ch_names, result.times
     arrays: dict[str, np.ndarray] = {}
-    summary: dict[str, Any] = {"space": space, "times_ms": settings.times_ms, "attributes": {}}
-    contrasts = {}
-    for attribute, grouping in groupings.items():
-        counts = grouping.counts()
-        names = [name for name in grouping.group_names if counts[name] >= 2]
-        if len(names) < 2:
-            summary["attributes"][attribute] = {"skipped": f"fewer than two groups: {counts}"}
-            continue
-        a, b = names[0], names[-1]
-        means = group_means(patterns, grouping)
-        diff = contrast(patterns, grouping, a, b)
-        mask, min_p = _significance(config, patterns, grouping, a, b, train)
-        arrays[f"{attribute}_means"] = means
-        arrays[f"{attribute}_contrast"] = diff
-        contrasts[attribute] = diff
-        t_map = _welch_t(patterns[grouping.mask(a)], patterns[grouping.mask(b)])
-        ch, ti = np.unravel_index(np.nanargmax(np.abs(t_map)), t_map.shape)
-        summary["attributes"][attribute] = {
-            "groups": list(grouping.group_names), "counts": {k: int(v) for k, v in counts.items()},
-            "contrast": f"{a} − {b}", "peak_abs_t": float(abs(t_map[ch, ti])),
-            "peak_time_ms": float(round(1000 * train.times[ti])),
-            "peak_channel": train.ch_names[ch], "cluster_min_p": min_p,
-        }
-        _draw_attribute(config, out, attribute, means, diff, mask, grouping, a, b, train)
-    if contrasts:
-        stacked = np.stack(list(contrasts.values()))
-        energy = pattern_energy(stacked)
-        arrays["electrode_energy"] = energy
-        _draw_electrodes(config, out, list(contrasts), energy, stacked, train)
-    probes, probe_arrays = decoder_probes(config, subject, run_dir, train, Y_train, test,
-                                          Y_test)
-    summary["probes"] = probes
-    arrays.update(probe_arrays)
-    _draw_probes(config, out, probes, probe_arrays, train)
-    save_npz(out / "maps.npz", ch_names=np.array(train.ch_names), times=train.times, **arrays)
+    entries: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for m in result.maps:
+        key = f"{m.name} [{m.source}{'' if m.space is None else ' ' + m.space}]"
+        stem = _slug(f"{m.name} {m.source} {m.space or ''}")
+        comment = (f"{m.name} ({m.kind}, {m.source}"
+                   f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
+                   f"sign: {m.summary['contrast']}; units: {result.unit}"
+                   ).replace("−", "-")  # FIF text is Latin-1
+        _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect, ch_names, times,
+                   len(test.image_files), comment)
+        mask = np.zeros(m.effect.shape, bool) if m.mask is None else m.mask
+        rows = [(m.name, m.source, ch, f"{1000 * t:.3f}", f"{m.effect[c, k]:.6g}",
+                 f"{m.t[c, k]:.6g}", int(mask[c, k]))
+                for c, ch in enumerate(ch_names) for k, t in enumerate(times)]
+        write_text_atomic(out / "maps" / f"{stem}.csv", _csv_text(
+            ["map", "source", "channel", "time_ms", "effect", "t", "significant"], rows))
+        arrays[f"{stem}_effect"] = m.effect
+        arrays[f"{stem}_t"] = m.t
+        arrays[f"{stem}_mask"] = mask
+        if m.group_means is not None:
+            arrays[f"{stem}_group_means"] = m.group_means
+        entry = {"name": m.name, "attribute": m.attribute, "kind": m.kind,
+                 "source": m.source, "space": m.space, "files": {
+                     "fif": f"maps/{stem}-ave.fif", "csv": f"maps/{stem}.csv",
+                     "npz_prefix": stem}, **m.summary}
+        entries[key] = entry
+        if m.attribute not in attributes:  # the first map of an attribute is its main one
+            attributes[m.attribute] = entry
+            arrays[f"{m.attribute}_effect"] = m.effect
+            arrays[f"{m.attribute}_mask"] = mask
+    skipped = {} if design is None else design.skipped
+    for attribute in config.interpretability.attributes:
+        attributes.setdefault(attribute, {"skipped": skipped.get(
+            attribute, "fewer than two groups of images with at least two images each")})
+    transductive = paper
+    summary = {
+        "method": {"partial": "partial effects (all attributes jointly, regression per "
+                              "channel x time)",
+                   "contrast": "group contrasts (marginal: one attribute at a time, "
+                               "confounded by correlated attributes)"}[method],
+        "preset": config.interpretability.preset,
+        "transductive": transductive,
+        "units": result.unit,
+        "sign": "every map is high minus low (continuous: mean + 1 SD minus mean - 1 SD; "
+                "hue: red minus blue; semantic: group minus reference)",
+        "significance": "cluster permutation over channel x time: Freedman-Lane "
+                        "(partial) or label shuffles (contrast)",
+        "attribute_spaces": spaces,
+        "semantic_source": semantic_source,
+        "design_columns": None if design is None else list(design.columns),
+        "design_skipped": skipped,
+        "times_ms": [float(round(1000 * t, 3)) for t in times],
+        "attributes": attributes,
+        "maps": entries,
+        "probes": result.probes,
+    }
+    if transductive:
+        summary["transductive_steps"] = [
+            "decoded latents rescaled with the test batch's own mean and SD",
+            "groups chosen from decoded latents (35 % extremes)",
+            "semantic groups from Ward clustering of the test images' latents"]
+    header = ["image_file", "concept"]
+    columns: list[np.ndarray] = []
+    for attribute in config.interpretability.attributes:
+        if attribute in CONTINUOUS:
+            key = CONTINUOUS[attribute][0]
+            header.append(f"{attribute} ({key})")
+            columns.append(pixels[key])
+        elif attribute == "hue":
+            header.append("hue (deg)")
+            columns.append(pixels["hue_deg"])
+        elif semantic is not None:
+            header.append("semantic group")
+            columns.append(semantic)
+            for name, values in extra.items():
+                header.append(name)
+                columns.append(values)
+    rows = [[f, c, *[f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
+                      for v in values]]
+            for f, c, *values in zip(test.image_files, test.concepts, *columns)]
+    write_text_atomic(out / "groups.csv", _csv_text(header, rows))
+    arrays.update(result.probe_arrays)
+    save_npz(out / "maps.npz", ch_names=np.array(ch_names), times=times, **arrays)
     write_json_atomic(out / "summary.json", summary)
+
+
+def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
+    """Compute, save and draw one subject's attribute maps and decoder probes."""
+    from perceptogram.pipeline.interpret_figures import draw_subject_maps
+
+    result = compute_subject_maps(config, subject, run_dir)
+    draw_subject_maps(config, run_dir.unit_dir("interpret", subject), result)
 
 
 def decoder_probes(config: Config, subject: int, run_dir: RunDir, train, Y_train: np.ndarray,
@@ -216,71 +594,6 @@ def decoder_probes(config: Config, subject: int, run_dir: RunDir, train, Y_train
     return summary, arrays
 
 
-def _welch_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from scipy import stats
-
-    return stats.ttest_ind(a, b, axis=0, equal_var=False).statistic
-
-
-def _significance(config: Config, patterns: np.ndarray, grouping, a: str, b: str, train
-                  ) -> tuple[np.ndarray | None, float | None]:
-    n_perm = config.interpretability.n_permutations
-    if n_perm == 0:
-        return None, None
-    from perceptogram.interpret.significance import group_cluster_test
-
-    result = group_cluster_test(patterns, grouping, a, b, ch_names=train.ch_names,
-                                times=train.times, n_permutations=n_perm, seed=config.seed,
-                                n_jobs=1)
-    return result.mask, float(result.min_p)
-
-
-def _draw_attribute(config: Config, out, attribute: str, means: np.ndarray, diff: np.ndarray,
-                    mask: np.ndarray | None, grouping, a: str, b: str, train) -> None:
-    from perceptogram.viz.figure import pyplot, save_figure
-    from perceptogram.viz.heatmap import plot_channel_time
-    from perceptogram.viz.topomap import plot_topomap_strip
-
-    plt = pyplot()
-    formats = config.interpretability.figure_formats
-    at = [t / 1000.0 for t in config.interpretability.times_ms
-          if train.times[0] <= t / 1000.0 <= train.times[-1]]
-    fig = plot_topomap_strip(diff, train.ch_names, train.times, names=[f"{a} − {b}"], at=at,
-                             mask=mask, unit="z (EEG)", title=f"Perceptogram: {attribute}")
-    save_figure(fig, out / f"topomap_{attribute}.png", formats=formats)
-    plt.close(fig)
-    maps = np.concatenate([means, diff[None]])
-    names = [*grouping.group_names, f"{a} − {b}"]
-    fig = plot_channel_time(maps, train.ch_names, train.times, names=names,
-                            unit="z (EEG)", title=f"{attribute}: group means and contrast")
-    save_figure(fig, out / f"heatmap_{attribute}.png", formats=formats)
-    plt.close(fig)
-
-
-def _draw_electrodes(config: Config, out, attributes: list[str], energy: np.ndarray,
-                     contrasts: np.ndarray, train) -> None:
-    from perceptogram.viz.figure import pyplot, save_figure
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(attributes), figsize=(2.2 * len(attributes), 2.4),
-                             squeeze=False)
-    for ax, attribute, values in zip(axes[0], attributes, energy):
-        plot_topomap(values / values.max(), train.ch_names, ax=ax, vlim=1.0, cmap="viridis")
-        ax.set_title(attribute, fontsize=9)
-    fig.suptitle("Presumptive electrode preference (contrast energy per channel, "
-                 "relative to the strongest)", fontsize=9)
-    formats = config.interpretability.figure_formats
-    save_figure(fig, out / "electrode_preference.png", formats=formats)
-    plt.close(fig)
-    curves = {attribute: np.abs(c) for attribute, c in zip(attributes, contrasts)}
-    fig = plot_timecourse(1000 * train.times, curves, ylabel="|contrast| (z), mean over channels",
-                          title="Time course of each attribute's contrast")
-    save_figure(fig, out / "timecourse.png", formats=formats)
-    plt.close(fig)
-
-
 def _mirrored_quality(decoder, test, Y_test: np.ndarray) -> float | None:
     """Quality on left/right mirrored test EEG; None when the channels are asymmetric."""
     from perceptogram.errors import ChannelMismatchError
@@ -291,49 +604,3 @@ def _mirrored_quality(decoder, test, Y_test: np.ndarray) -> float | None:
     except ChannelMismatchError:
         return None
     return float(evaluate(decoder, mirrored, Y_test))
-
-
-def _draw_probes(config: Config, out, probes: dict[str, Any], arrays: dict[str, np.ndarray],
-                 train) -> None:
-    from perceptogram.viz.figure import pyplot, save_figure
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap
-
-    plt = pyplot()
-    formats = config.interpretability.figure_formats
-    drop = arrays["scramble_drop"]
-    fig, ax = plt.subplots(figsize=(3.2, 3.0))
-    vlim = float(np.max(np.abs(drop))) or 1.0
-    image = plot_topomap(drop, train.ch_names, ax=ax, vlim=vlim)
-    fig.colorbar(image, ax=ax, shrink=0.7, label="drop in mean r")
-    ax.set_title("Quality drop when one channel is\nshuffled over test images", fontsize=9)
-    save_figure(fig, out / "electrode_scramble.png", formats=formats)
-    plt.close(fig)
-
-    bars = {"all channels": (probes["baseline"], "0.4")}
-    if probes["mirrored"] is not None:
-        bars["left/right mirrored"] = (probes["mirrored"], "tab:orange")
-    bars.update({f"{name} subset": (value, "tab:blue")
-                 for name, value in probes["subsets"].items()})
-    labels = list(bars)
-    fig, ax = plt.subplots(figsize=(3.6, 2.6))
-    ax.bar(range(len(bars)), [v for v, _ in bars.values()],
-           color=[c for _, c in bars.values()])
-    ax.set_xticks(range(len(bars)), labels, rotation=20, ha="right", fontsize=8)
-    ax.axhline(0, color="k", linewidth=0.8)
-    ax.set_ylabel("mean r (decoded vs true)")
-    ax.set_title("Mirrored test EEG and channel subsets", fontsize=9)
-    save_figure(fig, out / "electrode_subsets.png", formats=formats)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8), sharey=True)
-    plot_timecourse(arrays["window_end_ms"], {"first k ms": arrays["window_quality"]},
-                    xlabel="window end (ms)", ylabel="mean r (decoded vs true)", chance=0.0,
-                    title="Decoding from the first k ms", ax=axes[0])
-    width = probes["sliding_windows"]["width_ms"]
-    plot_timecourse(arrays["sliding_centre_ms"],
-                    {f"{width:.0f}-ms window": arrays["sliding_quality"]},
-                    xlabel="window centre (ms)", chance=0.0,
-                    title=f"Sliding {width:.0f}-ms window", ax=axes[1])
-    save_figure(fig, out / "timecourse_windows.png", formats=formats)
-    plt.close(fig)

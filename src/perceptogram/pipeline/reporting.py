@@ -74,28 +74,45 @@ def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
         parts.append(f"{name}: PixCorr {pix:.3f}, SSIM {ssim:.3f}")
     lines.append("Reconstruction (" + n_sub + "): " + "; ".join(parts) + "."
                  if parts else "No reconstruction method was run.")
-    best: tuple[float, str, dict[str, Any]] | None = None
-    for attribute in config.interpretability.attributes:
-        infos = []
-        for s in subjects:
-            summary = json.loads((run_dir.unit_dir("interpret", s) / "summary.json")
-                                 .read_text(encoding="utf-8"))
-            info = summary["attributes"].get(attribute, {})
-            if "peak_abs_t" in info:
-                infos.append(info)
-        if infos:
-            strength = float(np.mean([i["peak_abs_t"] for i in infos]))
-            if best is None or strength > best[0]:
-                best = (strength, attribute, infos[0])
-    if best is None:
-        lines.append("No perceptogram could be computed (every grouping had fewer than two "
-                     "groups).")
-    else:
-        strength, attribute, info = best
-        lines.append(f"Strongest perceptogram: {attribute} ({info['contrast']}), peak |t| "
-                     f"{strength:.1f} ({n_sub}); in {subject_label(subjects[0])} at "
-                     f"{info['peak_time_ms']:.0f} ms over {info['peak_channel']}.")
+    lines.append(_perceptogram_line(config, run_dir, subjects, n_sub))
     return lines
+
+
+def _perceptogram_line(config: Config, run_dir: RunDir, subjects: list[int], n_sub: str
+                       ) -> str:
+    """The strongest attribute map whose peak lies in a significant cluster, or why none."""
+    best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
+    n_maps = n_significant = 0
+    for s in subjects:
+        summary = json.loads((run_dir.unit_dir("interpret", s) / "summary.json")
+                             .read_text(encoding="utf-8"))
+        for info in summary["attributes"].values():
+            if "name" not in info:
+                continue
+            n_maps += 1
+            peak = info.get("peak")
+            if peak is None:
+                continue
+            n_significant += 1
+            key = (peak["cluster_p"], -abs(peak["amplitude"]))
+            if best is None or key < best[0]:
+                best = (key, s, {**info, "transductive": summary.get("transductive", False)})
+    if n_maps == 0:
+        return ("No perceptogram could be computed (every attribute had fewer than two "
+                "groups of images or did not vary).")
+    if best is None:
+        return (f"No perceptogram has a significant cluster ({n_maps} attribute maps, "
+                f"{n_sub}), so no peak is named.")
+    _, s, info = best
+    peak = info["peak"]
+    unit = peak["unit"].split(" (")[0]
+    where = "test EEG" if info["source"] == "eeg" else f"perceptogram, {info['space']}"
+    transductive = ", transductive paper preset" if info["transductive"] else ""
+    return (f"Strongest perceptogram: {info['name']} ({info['kind']}, {where}{transductive}) "
+            f"in {subject_label(s)}: {peak['amplitude']:+.3g} {unit} at "
+            f"{peak['latency_ms']:.0f} ms over {peak['channel']} (cluster p = "
+            f"{peak['cluster_p']:.3f}); {n_significant} of {n_maps} attribute maps "
+            f"({n_sub}) have a significant cluster.")
 
 
 def _stage_seconds(run_dir: RunDir) -> dict[str, float]:
@@ -175,6 +192,15 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
         notes.append("Decoded latents were rescaled with the test batch's own statistics "
                       "(transductive, as in the reference code): this uses test-set "
                       "information.")
+    if config.interpretability.preset == "paper":
+        notes.append("Perceptograms follow the paper's recipe (interpretability.preset: "
+                     "paper): decoded latents rescaled with the test batch's statistics, "
+                     "groups chosen from decoded latents and unsupervised clusters: "
+                     "transductive, for comparison with the publication only.")
+    elif config.interpretability.method == "contrast":
+        notes.append("Perceptograms are group contrasts (interpretability.method: "
+                     "contrast): marginal effects, one attribute at a time, which absorb "
+                     "the effects of correlated attributes.")
     truth = load_images(load_image_metadata(config.data_root()).image_paths("test"))
     shown = subjects[:MAX_SUBJECTS_SHOWN]
     reconstructions, retrievals = {}, {}
@@ -193,9 +219,12 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
     for s in shown:
         folder = run_dir.unit_dir("interpret", s)
         for attribute in config.interpretability.attributes:
-            for kind, what in (("topomap", "scalp maps every 20 ms (group means and "
-                                "contrast)"), ("heatmap", "channel × time contrast")):
-                path = folder / f"{kind}_{attribute}.png"
+            for stem, what in ((f"topomap_{attribute}", "scalp maps, high − low (marked: "
+                                "significant clusters)"),
+                               (f"topomap_{attribute}_perceptogram", "perceptogram scalp "
+                                "maps, high − low"),
+                               (f"heatmap_{attribute}", "channel × time maps")):
+                path = folder / f"{stem}.png"
                 if path.is_file():
                     perceptograms.setdefault(attribute, []).append(
                         FigureRef(path, f"{subject_label(s)}: {attribute}, {what}"))

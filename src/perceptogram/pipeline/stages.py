@@ -431,23 +431,30 @@ def reconstruction_method(config: Config, method: str) -> str:
 # ---------------------------------------------------------------------- interpret
 def interpret_settings(config: Config, subject: int | None, space: str | None
                        ) -> dict[str, Any]:
+    from perceptogram._hashing import file_digest
+
+    tables = {key: file_digest(path) if path is not None and Path(path).is_file() else None
+              for key, path in (("labels", config.interpretability.labels),
+                                ("covariates", config.interpretability.covariates))}
     return {"interpretability": config_to_dict(config)["interpretability"],
-            "seed": config.seed}
+            "seed": config.seed, "tables": tables}
 
 
 def interpret_stage(config: Config, subject: int | None, space: str | None,
                     run_dir: RunDir) -> None:
-    """Perceptograms of one subject: latent-filtered EEG patterns per attribute.
+    """Attribute maps of one subject, and probes of its decoder.
 
-    The decoded test latents of ``interpretability.space`` are pushed through an
-    encoding ridge (latent -> EEG) fitted on the training data; the patterns are
-    averaged per group of test images for each attribute (hue, texture,
-    brightness from the image descriptors; semantic from clustering the
-    latents) and contrasted. Figures: topomap strips and channel × time heatmaps
-    per attribute, pattern energy per electrode, and contrast time courses. The
-    fitted decoder is also probed: channel scrambling at test time, left/right
-    mirroring and channel subsets (presumptive electrode preference), and decoding
-    quality against window length and for sliding windows.
+    Attributes of the test images are measured on their pixels (brightness,
+    texture, hue) and labels (semantic: a user table, else the ImageNet
+    classifier's super-category). By default every attribute's map is its
+    partial effect, estimated jointly from the test EEG and, separately, from
+    the perceptograms (decoded latents pushed through an encoding ridge),
+    with Freedman-Lane cluster tests and peaks only inside significant
+    clusters (:mod:`perceptogram.pipeline.interpret`); figures are drawn by
+    :mod:`perceptogram.pipeline.interpret_figures`. The fitted decoder is also
+    probed: channel scrambling at test time, left/right mirroring and channel
+    subsets (presumptive electrode preference), and decoding quality against
+    window length and for sliding windows.
     """
     from perceptogram.pipeline.interpret import interpret_subject
 
