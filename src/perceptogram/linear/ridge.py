@@ -26,6 +26,7 @@ constant is mapped to ``m_y``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,43 @@ class _BaseRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+class AlphaGridEdgeWarning(UserWarning):
+    """Chosen regularisation values sit on the edge of the candidate grid.
+
+    The best alpha of those targets may lie outside the grid: widen ``alphas``.
+    """
+
+
+def _select(errors: np.ndarray) -> np.ndarray:
+    """Index of the best alpha of each target; non-finite errors are never chosen.
+
+    Parameters
+    ----------
+    errors : ndarray, shape (n_alphas, n_targets)
+
+    Returns
+    -------
+    ndarray of int, shape (n_targets,)
+        First index of the smallest finite error (0 when no error is finite).
+    """
+    return np.argmin(np.where(np.isfinite(errors), errors, np.inf), axis=0)
+
+
+def _warn_grid_edge(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray) -> None:
+    """Warn once, with counts, when targets chose the smallest or largest alpha."""
+    if alphas.size < 2:
+        return
+    varying = y_var > 0  # a constant target has no preferred alpha
+    low = int(np.sum(varying & (alpha == alphas.min())))
+    high = int(np.sum(varying & (alpha == alphas.max())))
+    if low or high:
+        warnings.warn(
+            f"{low + high} of {alpha.size} targets chose an alpha on the edge of the grid "
+            f"({low} the smallest, {alphas.min():g}; {high} the largest, {alphas.max():g}): "
+            "their best regularisation may lie outside it; widen alphas",
+            AlphaGridEdgeWarning, stacklevel=3)
 
 
 def _affine_rescale(pred: np.ndarray, src_mean: Any, src_scale: Any, dst_mean: Any,
@@ -390,33 +428,62 @@ class RidgeCV(_BaseRidge):
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
                                                      "ridge: choosing alpha per target")
         if loo:
-            decomp = solvers.decompose(design, bk)
-            basis = solvers.loo_basis(design, decomp, alphas, bk)
+            decomp = solvers.decompose(design, bk, keep64=True)
+            basis64 = solvers.loo_basis(design, decomp, alphas, bk)
+            basis = solvers.cast_loo_basis(basis64, bk)
         else:
             folds, decomp = solvers.decompose_folds(design, splits, bk)
         n_targets = Y.shape[1]
         errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
         coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
+        self.n_rescored_ = 0
         for batch, block in blocks():
             if loo:
-                proj = solvers.project_targets(design, decomp, block)
-                err = solvers.loo_errors(basis, block, proj, bk)
+                err, coords = solvers.loo_errors(basis, block, bk)
+                proj = solvers.loo_projection(decomp, coords, bk)
             else:
                 err, xty = solvers.kfold_errors(design, folds, block, alphas, bk)
                 proj = solvers.project_targets(design, decomp, block, xty)
-            errors[:, batch] = bk.to_numpy(err)
+            err = bk.to_numpy(err)
+            if self.dtype == "float32":
+                err = self._rescore(err, Y, batch, y_mean, y_var[batch], design,
+                                    basis64 if loo else folds, alphas, bk)
+            errors[:, batch] = err
             if self.alpha_per_target:
-                best = alphas[np.argmin(errors[:, batch], axis=0)]
+                best = alphas[_select(errors[:, batch])]
                 coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, proj, best, bk))
         if not self.alpha_per_target:
-            shared = alphas[int(np.argmin(errors.astype(np.float64).sum(axis=1)))]
+            total = np.where(np.isfinite(errors), errors, np.inf).astype(np.float64).sum(axis=1)
+            shared = alphas[int(np.argmin(total))]
             for batch, block in blocks():
                 coef[batch] = _fixed_alpha_coef(
                     design, decomp, block, np.full(batch.stop - batch.start, shared), bk)
             alpha = np.full(n_targets, shared)
         else:
-            alpha = alphas[np.argmin(errors, axis=0)]
+            alpha = alphas[_select(errors)]
+        _warn_grid_edge(alpha, alphas, y_var)
         self.cv_errors_ = errors
         self.n_splits_ = X.shape[0] if loo else len(splits)
         self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self
+
+    def _rescore(self, err: np.ndarray, Y: np.ndarray, batch: slice, y_mean: np.ndarray,
+                 y_var: np.ndarray, design: solvers.Design, prepared: Any,
+                 alphas: np.ndarray, bk: Backend) -> np.ndarray:
+        """Score again in float64 the targets of a batch whose float32 errors are unreliable."""
+        flagged = np.flatnonzero(solvers.needs_exact(err, y_var))
+        if flagged.size == 0:
+            return err
+        cols = np.arange(batch.start, batch.stop)[flagged]
+        Y64 = Y[:, cols].astype(np.float64)
+        if self.fit_intercept:
+            Y64 = Y64 - y_mean[cols]
+        Y64 = bk.asarray(Y64, dtype=bk.float64)
+        if isinstance(prepared, solvers.LooBasis):
+            exact = solvers.loo_errors(prepared, Y64, bk)[0]
+        else:
+            exact = solvers.exact_fold_errors(design, prepared, Y64, alphas, bk)
+        err = err.copy()
+        err[:, flagged] = bk.to_numpy(exact)
+        self.n_rescored_ += int(flagged.size)
+        return err
