@@ -365,6 +365,10 @@ class RidgeCV(_BaseRidge):
         samples; leave-one-out: mean squared leave-one-out residual).
     n_splits_ : int
         Number of folds used (``n_samples`` for leave-one-out).
+    n_rescored_ : int
+        Number of targets whose float32 cross-validated errors were unreliable
+        (non-finite, or the best below 1 % of the target variance) and were
+        computed again in float64.
     coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
     train_pred_scale_, n_features_in_
         As in :class:`Ridge`, refitted on all training samples with ``alpha_``.
@@ -378,15 +382,25 @@ class RidgeCV(_BaseRidge):
     from ``p x p`` Gram decompositions without forming validation predictions:
     per fold and alpha the cost is one ``p x p`` by ``p x n_targets``
     (triangular) product, independent of ``n_samples``. They expand the squared
-    error as ``|y|^2 - 2 y.yhat + |yhat|^2``: in float32, targets predicted
-    almost perfectly (validation error below ~1e-3 of the target variance) get
-    relative errors around 1e-4; use ``dtype="float64"`` there. With fewer
+    error as ``|y|^2 - 2 y.yhat + |yhat|^2``, whose float32 rounding swamps the
+    differences between alphas for targets predicted almost perfectly: with
+    ``dtype="float32"``, targets whose best error is below 1 % of their variance
+    (or non-finite) are scored again in float64 from explicit validation
+    predictions (``n_rescored_``). With fewer
     training samples than features, each fold decomposes its
     ``n_train x n_train`` kernel matrix instead (read off one ``n x n`` kernel
     of all samples) and forms the validation residuals directly, one
     ``n_val x n_train`` by ``n_train x n_targets`` product per fold and alpha.
     Leave-one-out costs one ``n x r`` by ``r x n_targets`` product per alpha
-    (``r = min(n, p)``), as in scikit-learn, but in the working dtype.
+    (``r = min(n, p)``), as in scikit-learn, but in the working dtype; its
+    leverage complements ``1 - H_ii`` (float64) are sums of non-negative terms
+    ``U_ij^2 alpha / (s_j + alpha)`` and the training residuals are formed as
+    ``alpha / (s + alpha)``-weighted projections, never as ``y - yhat`` (no
+    cancellation when ``H_ii`` is close to 1, as on unscaled data with
+    ``p > n``), eigenvalues below the numerical rank
+    tolerance are set to zero, and a non-finite error is never selected.
+    Targets whose chosen alpha is the smallest or largest of the grid trigger
+    one :class:`AlphaGridEdgeWarning` per fit, with their count.
     """
 
     def __init__(self, alphas: Any = DEFAULT_ALPHAS, *, cv: Any = "group",
