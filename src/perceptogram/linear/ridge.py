@@ -283,6 +283,20 @@ class Ridge(_BaseRidge):
         Mean and standard deviation of the predictions on the training samples
         (only with ``rescale="train"``).
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge as SkRidge
+    >>> from perceptogram.linear import Ridge
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 8))
+    >>> Y = X @ rng.standard_normal((8, 3)) + 0.1 * rng.standard_normal((50, 3))
+    >>> model = Ridge(alpha=10.0, dtype="float64").fit(X, Y)
+    >>> model.coef_.shape, model.predict(X[:4]).shape
+    ((3, 8), (4, 3))
+    >>> bool(np.allclose(model.coef_, SkRidge(alpha=10.0).fit(X, Y).coef_))
+    True
     """
 
     def __init__(self, alpha: Any = 1.0, *, fit_intercept: bool = True,
@@ -401,6 +415,20 @@ class RidgeCV(_BaseRidge):
     tolerance are set to zero, and a non-finite error is never selected.
     Targets whose chosen alpha is the smallest or largest of the grid trigger
     one :class:`AlphaGridEdgeWarning` per fit, with their count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from perceptogram.linear import RidgeCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 30))           # e.g. 200 images x 30 EEG features
+    >>> Y = X @ rng.standard_normal((30, 4)) + rng.standard_normal((200, 4)) * [1, 2, 4, 8]
+    >>> concepts = np.arange(200) // 10              # 10 images per concept
+    >>> model = RidgeCV(alphas=np.logspace(-1, 4, 11), cv="group").fit(X, Y, groups=concepts)
+    >>> model.alpha_.shape, model.cv_errors_.shape   # one alpha per target
+    ((4,), (11, 4))
+    >>> bool(np.all(np.diff(model.alpha_) >= 0))     # noisier targets: stronger ridge
+    True
     """
 
     def __init__(self, alphas: Any = DEFAULT_ALPHAS, *, cv: Any = "group",
