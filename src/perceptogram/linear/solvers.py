@@ -389,20 +389,24 @@ class LooBasis:
     training residual of ridge is ``r = P y + U diag(alpha / (s + alpha)) U^T y``
     where ``P`` projects onto the rest of the centred sample space (orthogonal
     to ``U`` and, with an intercept, to the constant vector), and the leverage
-    complement is ``1 - H_ii = P_ii + sum_j U_ij^2 alpha / (s_j + alpha)``. Both
-    are sums of non-negative terms: nothing cancels when ``H_ii`` is close to 1
-    (unscaled data with ``p > n``, small alphas).
+    complement is ``1 - H_ii = P_ii + sum_j U_ij^2 alpha / (s_j + alpha)``, a
+    sum of non-negative terms. Neither is formed as a difference of nearly equal
+    quantities (``y - yhat``, ``1 - H_ii``), so nothing cancels when ``H_ii`` is
+    close to 1 (unscaled data with ``p > n``, small alphas).
+
+    All arrays are float64 (:func:`loo_basis`) or the working dtype
+    (:func:`cast_loo_basis`).
 
     Attributes
     ----------
-    basis : array, shape (n_samples, r), working dtype
+    basis : array, shape (n_samples, r)
         ``U``.
-    keep : array, shape (n_alphas, r), working dtype
+    keep : array, shape (n_alphas, r)
         ``alpha / (s + alpha)``.
-    null : array, shape (n_samples, k), working dtype, or None
+    null : array, shape (n_samples, k), or None
         Orthonormal basis of the range of ``P`` when the kernel was decomposed
         (``p > n``); ``None`` in Gram form, where ``P y = y - U U^T y``.
-    scale : array, shape (n_alphas, n_samples), working dtype
+    scale : array, shape (n_alphas, n_samples)
         ``1 / (1 - H_ii)``, computed in float64.
     primal : bool
         Whether the Gram matrix (``p <= n``) was decomposed.
