@@ -381,7 +381,7 @@ class RidgeCV(_BaseRidge):
         Number of folds used (``n_samples`` for leave-one-out).
     n_rescored_ : int
         Number of targets whose float32 cross-validated errors were unreliable
-        (non-finite, or the best below 1 % of the target variance) and were
+        (non-finite, or the best below 0.3 % of the target variance) and were
         computed again in float64.
     coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
     train_pred_scale_, n_features_in_
@@ -398,7 +398,7 @@ class RidgeCV(_BaseRidge):
     (triangular) product, independent of ``n_samples``. They expand the squared
     error as ``|y|^2 - 2 y.yhat + |yhat|^2``, whose float32 rounding swamps the
     differences between alphas for targets predicted almost perfectly: with
-    ``dtype="float32"``, targets whose best error is below 1 % of their variance
+    ``dtype="float32"``, targets whose best error is below 0.3 % of their variance
     (or non-finite) are scored again in float64 from explicit validation
     predictions (``n_rescored_``). With fewer
     training samples than features, each fold decomposes its
@@ -479,6 +479,7 @@ class RidgeCV(_BaseRidge):
         errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
         coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
         self.n_rescored_ = 0
+        exact_cache: dict = {}
         for batch, block in blocks():
             if loo:
                 err, coords = solvers.loo_errors(basis, block, bk)
@@ -489,7 +490,7 @@ class RidgeCV(_BaseRidge):
             err = bk.to_numpy(err)
             if self.dtype == "float32":
                 err = self._rescore(err, Y, batch, y_mean, y_var[batch], design,
-                                    basis64 if loo else folds, alphas, bk)
+                                    basis64 if loo else folds, alphas, bk, exact_cache)
             errors[:, batch] = err
             if self.alpha_per_target:
                 best = alphas[_select(errors[:, batch])]
@@ -511,8 +512,11 @@ class RidgeCV(_BaseRidge):
 
     def _rescore(self, err: np.ndarray, Y: np.ndarray, batch: slice, y_mean: np.ndarray,
                  y_var: np.ndarray, design: solvers.Design, prepared: Any,
-                 alphas: np.ndarray, bk: Backend) -> np.ndarray:
-        """Score again in float64 the targets of a batch whose float32 errors are unreliable."""
+                 alphas: np.ndarray, bk: Backend, exact_cache: dict) -> np.ndarray:
+        """Score again in float64 the targets of a batch whose float32 errors are unreliable.
+
+        ``exact_cache`` keeps the float64 folds between batches of one fit.
+        """
         flagged = np.flatnonzero(solvers.needs_exact(err, y_var))
         if flagged.size == 0:
             return err
@@ -524,7 +528,11 @@ class RidgeCV(_BaseRidge):
         if isinstance(prepared, solvers.LooBasis):
             exact = solvers.loo_errors(prepared, Y64, bk)[0]
         else:
-            exact = solvers.exact_fold_errors(design, prepared, Y64, alphas, bk)
+            if "folds" not in exact_cache:  # built once per fit, on first need
+                exact_cache["design"], exact_cache["folds"] = solvers.exact_folds(
+                    design, prepared, bk)
+            exact = solvers.exact_fold_errors(exact_cache["design"], exact_cache["folds"],
+                                              Y64, alphas, bk)
         err = err.copy()
         err[:, flagged] = bk.to_numpy(exact)
         self.n_rescored_ += int(flagged.size)
