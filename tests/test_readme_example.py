@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from perceptogram.errors import MissingWeightsError
+
 REPO = Path(__file__).resolve().parents[1]
 MARKER = "# tested by tests/test_readme_example.py"
 WEIGHTS_SPACES = {"unclip"}
@@ -72,7 +74,10 @@ def test_readme_example_runs(space, mini_things, tmp_path, monkeypatch):
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. alphas on the grid's edge
-        exec(compile(code, "README example", "exec"), {"__name__": "__readme__"})
+        try:
+            exec(compile(code, "README example", "exec"), {"__name__": "__readme__"})
+        except MissingWeightsError as exc:  # only with -m weights, on a machine without them
+            pytest.skip(str(exc))
     accuracy = float(out.getvalue().strip().splitlines()[-1])
     assert 0.0 <= accuracy <= 1.0
     assert (tmp_path / "latent-cache").is_dir()
