@@ -644,8 +644,7 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
     decomps = bk.eigh_many(train_grams + ([total] if reuse_total else []))
     if reuse_total:
         eigvals, eigvecs = decomps.pop()
-        full = Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=True,
-                             eigvecs64=eigvecs)
+        full = Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=True)
     else:
         full = decompose(design, bk)
     folds = []
@@ -704,8 +703,7 @@ def decompose_kernel_folds(design: Design, splits: list[tuple[np.ndarray, np.nda
     decomps = bk.eigh_many(train_kernels + ([kernel] if dual_full else []))
     if dual_full:
         eigvals, eigvecs = decomps.pop()
-        full = Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=False,
-                             eigvecs64=eigvecs)
+        full = Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=False)
     else:
         full = decompose(design, bk)
     folds = [KernelFold(train=train, val=val, train_index=_index(train, bk),
