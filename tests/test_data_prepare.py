@@ -71,14 +71,14 @@ def test_time_window_is_half_open():
     np.testing.assert_array_equal(np.flatnonzero(mask), np.arange(30, 50))
 
 
-def test_channels_are_selected_in_the_requested_order(splits):
+def test_channels_are_selected_in_the_data_order(splits):
     train, test = splits
     full, _ = prepare(train, test, zscore=False)
     sub, _ = prepare(train, test, channels=["O2", "Pz"], zscore=False)
-    assert sub.ch_names == ("O2", "Pz")
+    assert sub.ch_names == ("Pz", "O2")  # the data's channel order, not the request's
     cube = full.as_channel_time()
     np.testing.assert_array_equal(sub.as_channel_time(),
-                                  cube[:, [THINGS_CHANNELS.index("O2"), 0]])
+                                  cube[:, [0, THINGS_CHANNELS.index("O2")]])
 
 
 def test_unknown_channel_lists_the_available_ones(splits):
@@ -118,3 +118,18 @@ def test_mismatched_splits_and_empty_windows(splits):
         prepare(train, shifted)
     with pytest.raises(DataFormatError, match="no sample in the window"):
         prepare(train, test, tmin=1.0, tmax=2.0)
+
+
+def test_prepare_and_channel_subsets_share_one_resolver(splits):
+    """prepare() and interpret's channel subsets select the same channels in the same order."""
+    from perceptogram.interpret.electrodes import channel_indices
+
+    train, test = splits
+    wanted = ["O2", "Oz", "Pz", "P7"]
+    sub, _ = prepare(train, test, channels=wanted, zscore=False)
+    idx = channel_indices(wanted, train.ch_names)
+    assert sub.ch_names == tuple(train.ch_names[i] for i in idx)
+    with pytest.raises(ChannelMismatchError, match="twice"):
+        prepare(train, test, channels=["Oz", "Oz"])
+    with pytest.raises(ChannelMismatchError, match="twice"):
+        channel_indices(["Oz", "Oz"], train.ch_names)

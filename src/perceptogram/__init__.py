@@ -1,10 +1,68 @@
-"""Perceptogram: linear, interpretable decoding of seen images from EEG."""
+"""Perceptogram: linear, interpretable decoding of seen images from EEG.
 
+The public API is available from the top-level package and imported lazily
+(PEP 562 module ``__getattr__``): ``import perceptogram as pg`` only reads the
+package version, and ``pg.RidgeCV`` imports only the linear core (no torch,
+diffusers or transformers; those load when a latent space or generator that
+needs them is used).
+
+Examples
+--------
+>>> import perceptogram as pg
+>>> pg.RidgeCV.__name__
+'RidgeCV'
+>>> "prepare" in dir(pg)
+True
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("perceptogram")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+#: Public name -> module that defines it (imported on first access).
+_LAZY = {
+    # estimators
+    "Ridge": "perceptogram.linear.ridge",
+    "RidgeCV": "perceptogram.linear.ridge",
+    "LatentEncoder": "perceptogram.linear.patterns",
+    # data
+    "load_subject": "perceptogram.data.things_eeg2",
+    "load_image_metadata": "perceptogram.data.things_eeg2",
+    "prepare": "perceptogram.data.prepare",
+    # latent spaces
+    "get_latent_space": "perceptogram.latents.base",
+    "encode_cached": "perceptogram.latents.cache",
+    # metrics
+    "pixcorr": "perceptogram.evaluate.metrics",
+    "ssim": "perceptogram.evaluate.metrics",
+    "two_way_identification": "perceptogram.evaluate.metrics",
+    "correlation_distance": "perceptogram.evaluate.metrics",
+    "retrieval_ranks": "perceptogram.evaluate.metrics",
+    "retrieval_accuracy": "perceptogram.evaluate.metrics",
+    "latent_correlation": "perceptogram.evaluate.metrics",
+    "latent_r2": "perceptogram.evaluate.metrics",
+    # pipeline
+    "run_pipeline": "perceptogram.pipeline.runner",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perceptogram' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

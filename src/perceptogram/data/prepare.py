@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perceptogram.data.channels import resolve_channels
 from perceptogram.data.containers import EEGEpochs, EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
@@ -39,21 +40,6 @@ def _repetitions_per_split(n_repetitions: int | tuple[int, int] | None,
     return wanted
 
 
-def _channel_indices(ch_names: Sequence[str], channels: Sequence[str] | None) -> list[int]:
-    if channels is None:
-        return list(range(len(ch_names)))
-    if isinstance(channels, str):
-        channels = [channels]
-    unknown = [name for name in channels if name not in ch_names]
-    if unknown:
-        raise ChannelMismatchError(
-            f"unknown channel(s) {unknown}; available: {', '.join(ch_names)}"
-        )
-    if len(set(channels)) != len(channels):
-        raise ValueError(f"channels lists a name twice: {list(channels)}")
-    return [list(ch_names).index(name) for name in channels]
-
-
 def time_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
     """Boolean mask of the samples with ``tmin <= t < tmax``.
 
@@ -73,7 +59,7 @@ def time_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
     return (times >= tmin - _TIME_TOLERANCE) & (times < tmax - _TIME_TOLERANCE)
 
 
-def _average(epochs: EEGEpochs, n_repetitions: int, channels: list[int],
+def _average(epochs: EEGEpochs, n_repetitions: int, channels: np.ndarray,
              window: np.ndarray) -> np.ndarray:
     mean = np.mean(epochs.data[:, :n_repetitions], axis=1, dtype=np.float64)
     return mean[:, channels][:, :, window].reshape(epochs.n_images, -1)
@@ -94,7 +80,9 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
         Keep samples with ``tmin <= t < tmax`` (seconds). The default keeps the
         80 post-stimulus samples 0-0.79 s of THINGS-EEG2.
     channels : sequence of str or None
-        Channels to keep, in this order; None keeps all, in file order.
+        Channels to keep (kept in the data's channel order, whatever the order
+        of the names: :func:`perceptogram.data.channels.resolve_channels`);
+        None keeps all.
     n_repetitions : int, (int, int) or None
         Average only the first N repetitions (one number for both splits, or a
         ``(train, test)`` pair); None averages all of them.
@@ -118,6 +106,22 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
         not exist.
     DataFormatError
         No sample falls in the time window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from perceptogram.data.containers import EEGEpochs
+    >>> rng = np.random.default_rng(0)
+    >>> def split(n_images, n_reps):
+    ...     return EEGEpochs(data=rng.standard_normal((n_images, n_reps, 3, 10)),
+    ...                      ch_names=("Pz", "Oz", "O1"), times=np.arange(-2, 8) / 10,
+    ...                      image_files=[f"{i}.jpg" for i in range(n_images)],
+    ...                      concepts=[f"c{i // 2}" for i in range(n_images)])
+    >>> train, test = prepare(split(8, 4), split(4, 20), channels=["O1", "Pz"])
+    >>> train.X.shape, train.ch_names  # 2 channels x 8 post-stimulus samples
+    ((8, 16), ('Pz', 'O1'))
+    >>> bool(np.allclose(train.X.mean(axis=0), 0, atol=1e-6))  # z-scored on training
+    True
     """
     if train.ch_names != test.ch_names:
         raise ChannelMismatchError(f"training channels {list(train.ch_names)} differ from "
@@ -126,7 +130,7 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
             train.times, test.times, rtol=0, atol=_TIME_TOLERANCE):
         raise ChannelMismatchError("training and test splits have different sample times")
     reps = _repetitions_per_split(n_repetitions, train, test)
-    picks = _channel_indices(train.ch_names, channels)
+    picks = resolve_channels(train.ch_names, channels)
     window = time_mask(train.times, tmin, tmax)
     if not window.any():
         raise DataFormatError(

@@ -224,6 +224,18 @@ def load_image_metadata(root: str | os.PathLike) -> ImageMetadata:
         The file is missing (the message says how to download it).
     UnsafePickleError, DataFormatError
         The file is unsafe, corrupt, or lacks a key.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from perceptogram.data.synthetic import simulate_dataset
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,
+    ...                             images_per_concept=2, n_test_concepts=2,
+    ...                             n_train_repetitions=2, n_test_repetitions=2)
+    ...     images = load_image_metadata(root)
+    ...     print(len(images.image_paths("train")), images.image_paths("test")[0].is_file())
+    6 True
     """
     root = Path(root)
     path = root / METADATA_FILE
@@ -411,6 +423,19 @@ def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
         Training and test files disagree on channels or sample times.
     DataFormatError, UnsafePickleError
         A file is corrupt, inconsistent with the metadata, or unsafe.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from perceptogram.data.synthetic import simulate_dataset
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,
+    ...                             images_per_concept=2, n_test_concepts=2,
+    ...                             n_train_repetitions=4, n_test_repetitions=8,
+    ...                             write_images=False)
+    ...     train, test = load_subject(root, subject=1)
+    ...     print(train.data.shape, test.data.shape, train.ch_names[:3])
+    (6, 4, 17, 100) (2, 8, 17, 100) ('Pz', 'P3', 'P7')
     """
     root = Path(root)
     folder = subject_dir(root, subject)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perceptogram.data.channels import resolve_channels
 from perceptogram.errors import ChannelMismatchError
 
 #: The channels of the 17 THINGS-EEG2 posterior channels that belong to the
@@ -115,16 +116,7 @@ def channel_indices(subset: str | Sequence[str], ch_names: Sequence[str]) -> np.
                 f"{sorted(CHANNEL_SUBSETS)} (or pass a list of channel names)"
             )
         subset = CHANNEL_SUBSETS[subset]
-    ch_names = list(ch_names)
-    missing = [c for c in subset if c not in ch_names]
-    if missing:
-        raise ChannelMismatchError(
-            f"channels {missing} are not in the data; available: {ch_names}"
-        )
-    if len(set(subset)) != len(subset):
-        raise ChannelMismatchError(f"channel subset {list(subset)} repeats a channel")
-    wanted = set(subset)
-    return np.array([i for i, c in enumerate(ch_names) if c in wanted], dtype=np.int64)
+    return resolve_channels(ch_names, subset)
 
 
 def pattern_energy(maps: np.ndarray) -> np.ndarray:

@@ -128,6 +128,23 @@ def encode_cached(
         If an image file is missing or unreadable.
     perceptogram.errors.DataFormatError
         If ``space.encode`` returns an array of the wrong shape.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from perceptogram.data.synthetic import simulate_dataset
+    >>> from perceptogram.data.things_eeg2 import load_image_metadata
+    >>> from perceptogram.latents import get_latent_space
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,
+    ...                             images_per_concept=2, n_test_concepts=2,
+    ...                             n_train_repetitions=2, n_test_repetitions=2)
+    ...     paths = load_image_metadata(root).image_paths("train")
+    ...     space = get_latent_space("attributes")
+    ...     first = encode_cached(space, paths, f"{tmp}/cache")
+    ...     again = encode_cached(space, paths, f"{tmp}/cache")  # read from the cache
+    ...     print(first.shape == (6, space.dim), bool((first == again).all()))
+    True True
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")

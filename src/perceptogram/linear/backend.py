@@ -28,6 +28,31 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 TRMM_MIN_SIZE = 1024
 
 
+def zero_small_eigvals(eigvals: Any) -> Any:
+    """Set eigenvalues below the numerical rank tolerance to exactly zero.
+
+    An eigenvalue below ``max(eigvals) * r * eps`` (``r`` the matrix size, ``eps``
+    the float64 machine epsilon, the tolerance of :func:`numpy.linalg.matrix_rank`)
+    is rounding noise of a zero eigenvalue, e.g. the constant direction of a
+    centred kernel matrix; left in place it shifts leave-one-out errors.
+
+    Parameters
+    ----------
+    eigvals : array, shape (r,)
+        Non-negative eigenvalues (NumPy array or torch tensor).
+
+    Returns
+    -------
+    array, shape (r,)
+        The same array, modified in place.
+    """
+    if eigvals.shape[0] == 0:
+        return eigvals
+    tol = float(eigvals.max()) * eigvals.shape[0] * np.finfo(np.float64).eps
+    eigvals[eigvals <= tol] = 0.0
+    return eigvals
+
+
 class NumpyBackend:
     """NumPy (and SciPy BLAS) implementation of the solver operations.
 
@@ -66,7 +91,7 @@ class NumpyBackend:
         """
         with threadpool_limits(1):
             eigvals, eigvecs = np.linalg.eigh(a)
-        return np.clip(eigvals, 0.0, None), eigvecs
+        return zero_small_eigvals(np.clip(eigvals, 0.0, None)), eigvecs
 
     def eigh_many(self, matrices: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`eigh` of several matrices, one single-threaded LAPACK call per core."""
@@ -171,7 +196,7 @@ class TorchBackend:
 
     def eigh(self, a: Any) -> tuple[Any, Any]:
         eigvals, eigvecs = self.torch.linalg.eigh(a)
-        return eigvals.clamp(min=0.0), eigvecs
+        return zero_small_eigvals(eigvals.clamp(min=0.0)), eigvecs
 
     def eigh_many(self, matrices: list[Any]) -> list[tuple[Any, Any]]:
         return [self.eigh(m) for m in matrices]

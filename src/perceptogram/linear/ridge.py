@@ -26,6 +26,7 @@ constant is mapped to ``m_y``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -167,6 +168,43 @@ class _BaseRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return tags
 
 
+class AlphaGridEdgeWarning(UserWarning):
+    """Chosen regularisation values sit on the edge of the candidate grid.
+
+    The best alpha of those targets may lie outside the grid: widen ``alphas``.
+    """
+
+
+def _select(errors: np.ndarray) -> np.ndarray:
+    """Index of the best alpha of each target; non-finite errors are never chosen.
+
+    Parameters
+    ----------
+    errors : ndarray, shape (n_alphas, n_targets)
+
+    Returns
+    -------
+    ndarray of int, shape (n_targets,)
+        First index of the smallest finite error (0 when no error is finite).
+    """
+    return np.argmin(np.where(np.isfinite(errors), errors, np.inf), axis=0)
+
+
+def _warn_grid_edge(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray) -> None:
+    """Warn once, with counts, when targets chose the smallest or largest alpha."""
+    if alphas.size < 2:
+        return
+    varying = y_var > 0  # a constant target has no preferred alpha
+    low = int(np.sum(varying & (alpha == alphas.min())))
+    high = int(np.sum(varying & (alpha == alphas.max())))
+    if low or high:
+        warnings.warn(
+            f"{low + high} of {alpha.size} targets chose an alpha on the edge of the grid "
+            f"({low} the smallest, {alphas.min():g}; {high} the largest, {alphas.max():g}): "
+            "their best regularisation may lie outside it; widen alphas",
+            AlphaGridEdgeWarning, stacklevel=3)
+
+
 def _affine_rescale(pred: np.ndarray, src_mean: Any, src_scale: Any, dst_mean: Any,
                     dst_scale: Any) -> np.ndarray:
     src_scale = np.asarray(src_scale)
@@ -245,6 +283,20 @@ class Ridge(_BaseRidge):
         Mean and standard deviation of the predictions on the training samples
         (only with ``rescale="train"``).
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge as SkRidge
+    >>> from perceptogram.linear import Ridge
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 8))
+    >>> Y = X @ rng.standard_normal((8, 3)) + 0.1 * rng.standard_normal((50, 3))
+    >>> model = Ridge(alpha=10.0, dtype="float64").fit(X, Y)
+    >>> model.coef_.shape, model.predict(X[:4]).shape
+    ((3, 8), (4, 3))
+    >>> bool(np.allclose(model.coef_, SkRidge(alpha=10.0).fit(X, Y).coef_))
+    True
     """
 
     def __init__(self, alpha: Any = 1.0, *, fit_intercept: bool = True,
@@ -327,6 +379,10 @@ class RidgeCV(_BaseRidge):
         samples; leave-one-out: mean squared leave-one-out residual).
     n_splits_ : int
         Number of folds used (``n_samples`` for leave-one-out).
+    n_rescored_ : int
+        Number of targets whose float32 cross-validated errors were unreliable
+        (non-finite, or the best below 0.3 % of the target variance) and were
+        computed again in float64.
     coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
     train_pred_scale_, n_features_in_
         As in :class:`Ridge`, refitted on all training samples with ``alpha_``.
@@ -340,15 +396,39 @@ class RidgeCV(_BaseRidge):
     from ``p x p`` Gram decompositions without forming validation predictions:
     per fold and alpha the cost is one ``p x p`` by ``p x n_targets``
     (triangular) product, independent of ``n_samples``. They expand the squared
-    error as ``|y|^2 - 2 y.yhat + |yhat|^2``: in float32, targets predicted
-    almost perfectly (validation error below ~1e-3 of the target variance) get
-    relative errors around 1e-4; use ``dtype="float64"`` there. With fewer
+    error as ``|y|^2 - 2 y.yhat + |yhat|^2``, whose float32 rounding swamps the
+    differences between alphas for targets predicted almost perfectly: with
+    ``dtype="float32"``, targets whose best error is below 0.3 % of their variance
+    (or non-finite) are scored again in float64 from explicit validation
+    predictions (``n_rescored_``). With fewer
     training samples than features, each fold decomposes its
     ``n_train x n_train`` kernel matrix instead (read off one ``n x n`` kernel
     of all samples) and forms the validation residuals directly, one
     ``n_val x n_train`` by ``n_train x n_targets`` product per fold and alpha.
     Leave-one-out costs one ``n x r`` by ``r x n_targets`` product per alpha
-    (``r = min(n, p)``), as in scikit-learn, but in the working dtype.
+    (``r = min(n, p)``), as in scikit-learn, but in the working dtype; its
+    leverage complements ``1 - H_ii`` (float64) are sums of non-negative terms
+    ``U_ij^2 alpha / (s_j + alpha)`` and the training residuals are formed as
+    ``alpha / (s + alpha)``-weighted projections, never as ``y - yhat`` (no
+    cancellation when ``H_ii`` is close to 1, as on unscaled data with
+    ``p > n``), eigenvalues below the numerical rank
+    tolerance are set to zero, and a non-finite error is never selected.
+    Targets whose chosen alpha is the smallest or largest of the grid trigger
+    one :class:`AlphaGridEdgeWarning` per fit, with their count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from perceptogram.linear import RidgeCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 30))           # e.g. 200 images x 30 EEG features
+    >>> Y = X @ rng.standard_normal((30, 4)) + rng.standard_normal((200, 4)) * [1, 2, 4, 8]
+    >>> concepts = np.arange(200) // 10              # 10 images per concept
+    >>> model = RidgeCV(alphas=np.logspace(-1, 4, 11), cv="group").fit(X, Y, groups=concepts)
+    >>> model.alpha_.shape, model.cv_errors_.shape   # one alpha per target
+    ((4,), (11, 4))
+    >>> bool(np.all(np.diff(model.alpha_) >= 0))     # noisier targets: stronger ridge
+    True
     """
 
     def __init__(self, alphas: Any = DEFAULT_ALPHAS, *, cv: Any = "group",
@@ -390,33 +470,70 @@ class RidgeCV(_BaseRidge):
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
                                                      "ridge: choosing alpha per target")
         if loo:
-            decomp = solvers.decompose(design, bk)
-            basis = solvers.loo_basis(design, decomp, alphas, bk)
+            decomp = solvers.decompose(design, bk, keep64=True)
+            basis64 = solvers.loo_basis(design, decomp, alphas, bk)
+            basis = solvers.cast_loo_basis(basis64, bk)
         else:
             folds, decomp = solvers.decompose_folds(design, splits, bk)
         n_targets = Y.shape[1]
         errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
         coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
+        self.n_rescored_ = 0
+        exact_cache: dict = {}
         for batch, block in blocks():
             if loo:
-                proj = solvers.project_targets(design, decomp, block)
-                err = solvers.loo_errors(basis, block, proj, bk)
+                err, coords = solvers.loo_errors(basis, block, bk)
+                proj = solvers.loo_projection(decomp, coords, bk)
             else:
                 err, xty = solvers.kfold_errors(design, folds, block, alphas, bk)
                 proj = solvers.project_targets(design, decomp, block, xty)
-            errors[:, batch] = bk.to_numpy(err)
+            err = bk.to_numpy(err)
+            if self.dtype == "float32":
+                err = self._rescore(err, Y, batch, y_mean, y_var[batch], design,
+                                    basis64 if loo else folds, alphas, bk, exact_cache)
+            errors[:, batch] = err
             if self.alpha_per_target:
-                best = alphas[np.argmin(errors[:, batch], axis=0)]
+                best = alphas[_select(errors[:, batch])]
                 coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, proj, best, bk))
         if not self.alpha_per_target:
-            shared = alphas[int(np.argmin(errors.astype(np.float64).sum(axis=1)))]
+            total = np.where(np.isfinite(errors), errors, np.inf).astype(np.float64).sum(axis=1)
+            shared = alphas[int(np.argmin(total))]
             for batch, block in blocks():
                 coef[batch] = _fixed_alpha_coef(
                     design, decomp, block, np.full(batch.stop - batch.start, shared), bk)
             alpha = np.full(n_targets, shared)
         else:
-            alpha = alphas[np.argmin(errors, axis=0)]
+            alpha = alphas[_select(errors)]
+        _warn_grid_edge(alpha, alphas, y_var)
         self.cv_errors_ = errors
         self.n_splits_ = X.shape[0] if loo else len(splits)
         self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self
+
+    def _rescore(self, err: np.ndarray, Y: np.ndarray, batch: slice, y_mean: np.ndarray,
+                 y_var: np.ndarray, design: solvers.Design, prepared: Any,
+                 alphas: np.ndarray, bk: Backend, exact_cache: dict) -> np.ndarray:
+        """Score again in float64 the targets of a batch whose float32 errors are unreliable.
+
+        ``exact_cache`` keeps the float64 folds between batches of one fit.
+        """
+        flagged = np.flatnonzero(solvers.needs_exact(err, y_var))
+        if flagged.size == 0:
+            return err
+        cols = np.arange(batch.start, batch.stop)[flagged]
+        Y64 = Y[:, cols].astype(np.float64)
+        if self.fit_intercept:
+            Y64 = Y64 - y_mean[cols]
+        Y64 = bk.asarray(Y64, dtype=bk.float64)
+        if isinstance(prepared, solvers.LooBasis):
+            exact = solvers.loo_errors(prepared, Y64, bk)[0]
+        else:
+            if "folds" not in exact_cache:  # built once per fit, on first need
+                exact_cache["design"], exact_cache["folds"] = solvers.exact_folds(
+                    design, prepared, bk)
+            exact = solvers.exact_fold_errors(exact_cache["design"], exact_cache["folds"],
+                                              Y64, alphas, bk)
+        err = err.copy()
+        err[:, flagged] = bk.to_numpy(exact)
+        self.n_rescored_ += int(flagged.size)
+        return err

@@ -18,12 +18,12 @@ that backend; nothing here validates user input (the estimators do).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from perceptogram.linear.backend import Backend
+from perceptogram.linear.backend import Backend, get_backend
 
 #: Default number of floats in one ``(n_samples, batch)`` block of targets (128 MiB
 #: in float32): batches of targets are sized so that such a block stays below it.
@@ -72,11 +72,14 @@ class Decomposition:
     primal : bool
         ``True`` for ``Xc^T Xc = V diag(s) V^T``, ``False`` for
         ``Xc Xc^T = Q diag(s) Q^T``.
+    eigvecs64 : array, same shape as ``eigvecs``, float64, or None
+        The eigenvectors before conversion to the working dtype, when kept.
     """
 
     eigvals: Any
     eigvecs: Any
     primal: bool
+    eigvecs64: Any = None
 
 
 @dataclass
@@ -92,6 +95,8 @@ class _FoldBase:
         Eigenvalues of the fold-centred training Gram matrix (:class:`Fold`,
         ``r = n_features``) or kernel matrix (:class:`KernelFold`, ``r = n_train``).
     eigvecs : array, shape (r, r), working dtype
+    eigvecs64 : array, shape (r, r), float64
+        The same eigenvectors in float64 (for :func:`exact_fold_errors`).
     """
 
     train: np.ndarray
@@ -100,6 +105,7 @@ class _FoldBase:
     val_index: Any
     eigvals: Any
     eigvecs: Any
+    eigvecs64: Any
 
 
 @dataclass
@@ -125,6 +131,10 @@ class Fold(_FoldBase):
         Whether the validation sets of all folds partition the samples and each
         training set is the complement of its validation set (then training
         cross-products are obtained by subtraction from the total).
+    exact64 : dict of str to array
+        Float64 ``val_gram`` (the validation Gram matrix centred with the
+        training means, ``(n_features, n_features)``), ``x_mean`` and
+        ``x_sum_val``, from which :func:`exact_folds` rebuilds the fold in float64.
     """
 
     factor: Any
@@ -133,6 +143,7 @@ class Fold(_FoldBase):
     x_sum_val: Any
     x_val: Any
     complement: bool
+    exact64: dict
 
 
 @dataclass
@@ -218,13 +229,15 @@ def target_block(Y: np.ndarray, batch: slice, y_mean: np.ndarray | None, bk: Bac
     return block
 
 
-def decompose(design: Design, bk: Backend) -> Decomposition:
+def decompose(design: Design, bk: Backend, keep64: bool = False) -> Decomposition:
     """Eigendecompose the smaller of the Gram and kernel matrices (float64).
 
     Parameters
     ----------
     design : Design
     bk : Backend
+    keep64 : bool, default=False
+        Keep the float64 eigenvectors (``eigvecs64``, needed by :func:`loo_basis`).
 
     Returns
     -------
@@ -234,7 +247,8 @@ def decompose(design: Design, bk: Backend) -> Decomposition:
     primal = design.n_features <= design.n_samples
     gram = X64.T @ X64 if primal else X64 @ X64.T
     eigvals, eigvecs = bk.eigh(gram)
-    return Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=primal)
+    return Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs), primal=primal,
+                         eigvecs64=eigvecs if keep64 else None)
 
 
 def _inverse_shift(eigvals: Any, alphas: Any, bk: Backend) -> Any:
@@ -375,31 +389,64 @@ def shifted_coef(design: Design, shifted: ShiftedFactor, Yb: Any, bk: Backend) -
 class LooBasis:
     """Everything leave-one-out needs that does not depend on the targets.
 
+    With ``U`` an orthonormal basis of the column space of the centred design
+    (its left singular vectors of non-zero singular value ``sqrt(s)``), the
+    training residual of ridge is ``r = P y + U diag(alpha / (s + alpha)) U^T y``
+    where ``P`` projects onto the rest of the centred sample space (orthogonal
+    to ``U`` and, with an intercept, to the constant vector), and the leverage
+    complement is ``1 - H_ii = P_ii + sum_j U_ij^2 alpha / (s_j + alpha)``, a
+    sum of non-negative terms. Neither is formed as a difference of nearly equal
+    quantities (``y - yhat``, ``1 - H_ii``), so nothing cancels when ``H_ii`` is
+    close to 1 (unscaled data with ``p > n``, small alphas).
+
+    All arrays are float64 (:func:`loo_basis`) or the working dtype
+    (:func:`cast_loo_basis`).
+
     Attributes
     ----------
     basis : array, shape (n_samples, r)
-        ``Xc V`` (primal) or ``Q`` (dual): the training predictions are
-        ``basis @ diag(shrink[a]) @ basis.T @ Y``.
-    shrink : array, shape (n_alphas, r)
-        ``1 / (s + alpha)`` (primal) or ``s / (s + alpha)`` (dual).
-    inv_one_minus_h : array, shape (n_alphas, n_samples)
-        ``1 / (1 - H_ii)`` with ``H`` the hat matrix, including the unpenalised
-        intercept (``+ 1/n``) when it is fitted.
+        ``U``.
+    keep : array, shape (n_alphas, r)
+        ``alpha / (s + alpha)``.
+    null : array, shape (n_samples, k), or None
+        Orthonormal basis of the range of ``P`` when the kernel was decomposed
+        (``p > n``); ``None`` in Gram form, where ``P y = y - U U^T y``.
+    scale : array, shape (n_alphas, n_samples)
+        ``1 / (1 - H_ii)``, computed in float64.
+    primal : bool
+        Whether the Gram matrix (``p <= n``) was decomposed.
     """
 
     basis: Any
-    shrink: Any
-    inv_one_minus_h: Any
+    keep: Any
+    null: Any
+    scale: Any
+    primal: bool
+
+
+def _constant_free(null: Any, fit_intercept: bool, bk: Backend) -> Any:
+    """Orthonormal basis of the null space of a centred kernel, without the constant vector.
+
+    ``null`` (n, k) spans a space that contains the constant vector when an
+    intercept is fitted; the constant is projected out and the ``k - 1``
+    remaining directions re-orthonormalised (those with singular value near 1).
+    """
+    if not fit_intercept or null.shape[1] == 0:
+        return null
+    centred = bk.to_numpy(null - null.mean(0))
+    left, sing, _ = np.linalg.svd(centred, full_matrices=False)
+    return bk.asarray(left[:, sing > 0.5], dtype=bk.float64)
 
 
 def loo_basis(design: Design, decomp: Decomposition, alphas: np.ndarray,
               bk: Backend) -> LooBasis:
-    """Prepare the target-independent part of efficient leave-one-out.
+    """Prepare the target-independent part of efficient leave-one-out (float64).
 
     Parameters
     ----------
     design : Design
     decomp : Decomposition
+        Must carry float64 eigenvectors (:func:`decompose` with ``keep64=True``).
     alphas : ndarray, shape (n_alphas,)
         Strictly positive regularisation values.
     bk : Backend
@@ -407,50 +454,110 @@ def loo_basis(design: Design, decomp: Decomposition, alphas: np.ndarray,
     Returns
     -------
     LooBasis
+        In float64 (:func:`cast_loo_basis` converts it to the working dtype).
     """
     alphas64 = bk.asarray(np.asarray(alphas, dtype=np.float64), dtype=bk.float64)
     s = decomp.eigvals
+    n_zero = int((bk.to_numpy(s) == 0).sum())  # eigh sorts ascending: zeros come first
+    E = decomp.eigvecs64
+    s_pos = s[n_zero:]
     if decomp.primal:
-        basis = design.Xw @ decomp.eigvecs
-        shrink = 1.0 / (s[:, None] + alphas64[None, :])
+        basis = (design.X64 @ E[:, n_zero:]) / s_pos[None, :] ** 0.5
+        null = None
+        null_part = 1.0 - (basis * basis).sum(1)
+        if design.fit_intercept:
+            null_part = null_part - 1.0 / design.n_samples
+        null_part = null_part.clip(min=0.0)
     else:
-        basis = decomp.eigvecs
-        shrink = s[:, None] / (s[:, None] + alphas64[None, :])
-    shrink = bk.asarray(shrink)
-    leverage = (basis * basis) @ shrink  # (n_samples, n_alphas)
-    if design.fit_intercept:
-        leverage = leverage + 1.0 / design.n_samples
-    return LooBasis(basis=basis, shrink=shrink.T, inv_one_minus_h=1.0 / (1.0 - leverage.T))
+        basis = E[:, n_zero:]
+        null = _constant_free(E[:, :n_zero], design.fit_intercept, bk)
+        null_part = (null * null).sum(1)
+    keep = alphas64[None, :] / (s_pos[:, None] + alphas64[None, :])  # (r, n_alphas)
+    one_minus_h = (basis * basis) @ keep + null_part[:, None]  # (n_samples, n_alphas)
+    return LooBasis(basis=basis, keep=keep.T, null=null, scale=1.0 / one_minus_h.T,
+                    primal=decomp.primal)
 
 
-def loo_errors(loo: LooBasis, Yb: Any, proj: Any, bk: Backend) -> Any:
+def cast_loo_basis(loo: LooBasis, bk: Backend, dtype: Any = None) -> LooBasis:
+    """A copy of ``loo`` in ``dtype`` (default: the working dtype).
+
+    Parameters
+    ----------
+    loo : LooBasis
+    bk : Backend
+    dtype : backend dtype, optional
+
+    Returns
+    -------
+    LooBasis
+    """
+    def conv(a: Any) -> Any:
+        return None if a is None else bk.asarray(a, dtype=dtype)
+
+    return LooBasis(basis=conv(loo.basis), keep=conv(loo.keep), null=conv(loo.null),
+                    scale=conv(loo.scale), primal=loo.primal)
+
+
+def loo_errors(loo: LooBasis, Yb: Any, bk: Backend) -> tuple[Any, Any]:
     """Mean squared leave-one-out error of every alpha for a batch of targets.
 
-    The leave-one-out residual of sample ``i`` is ``(y_i - yhat_i) / (1 - H_ii)``
-    (exact for ridge regression); the error is its mean square over samples,
-    as in :class:`sklearn.linear_model.RidgeCV` with ``cv=None``.
+    The leave-one-out residual of sample ``i`` is ``r_i / (1 - H_ii)`` (exact for
+    ridge regression, ``r`` the training residual); the error is its mean square
+    over samples, as in :class:`sklearn.linear_model.RidgeCV` with ``cv=None``.
 
     Parameters
     ----------
     loo : LooBasis
     Yb : array, shape (n_samples, n_batch)
-        Centred targets.
-    proj : array, shape (r, n_batch)
-        ``loo.basis.T @ Yb`` (equal to :func:`project_targets`).
+        Centred targets, in the dtype of ``loo``.
     bk : Backend
 
     Returns
     -------
-    array, shape (n_alphas, n_batch)
+    errors : array, shape (n_alphas, n_batch)
+    coords : array, shape (r, n_batch)
+        ``U^T Yb``, the targets in the basis (reused by :func:`loo_projection`).
     """
     n_samples = Yb.shape[0]
-    errors = bk.zeros((loo.shrink.shape[0], Yb.shape[1]))
-    for a in range(loo.shrink.shape[0]):
-        resid = loo.basis @ (loo.shrink[a][:, None] * proj)
-        resid -= Yb
-        resid *= loo.inv_one_minus_h[a][:, None]
+    coords = loo.basis.T @ Yb
+    if loo.primal:
+        rest = Yb - loo.basis @ coords
+    elif loo.null is not None and loo.null.shape[1]:
+        rest = loo.null @ (loo.null.T @ Yb)
+    else:
+        rest = None
+    errors = bk.zeros((loo.keep.shape[0], Yb.shape[1]), dtype=Yb.dtype)
+    for a in range(loo.keep.shape[0]):
+        resid = loo.basis @ (loo.keep[a][:, None] * coords)
+        if rest is not None:
+            resid += rest
+        resid *= loo.scale[a][:, None]
         errors[a] = bk.col_sumsq(resid) / n_samples
-    return errors
+    return errors, coords
+
+
+def loo_projection(decomp: Decomposition, coords: Any, bk: Backend) -> Any:
+    """Targets in the eigenbasis (as :func:`project_targets`) from :func:`loo_errors`' coords.
+
+    Directions of zero eigenvalue do not contribute to the ridge weights and get 0.
+
+    Parameters
+    ----------
+    decomp : Decomposition
+    coords : array, shape (r_pos, n_batch)
+        ``U^T Yb`` for the ``r_pos`` non-zero eigenvalues.
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (r, n_batch)
+    """
+    n_zero = decomp.eigvals.shape[0] - coords.shape[0]
+    proj = bk.zeros((decomp.eigvals.shape[0], coords.shape[1]), dtype=coords.dtype)
+    if decomp.primal:  # V^T Xc^T y = sqrt(s) U^T y
+        coords = bk.asarray(decomp.eigvals[n_zero:] ** 0.5, dtype=coords.dtype)[:, None] * coords
+    proj[n_zero:] = coords
+    return proj
 
 
 def _index(idx: np.ndarray, bk: Backend) -> Any:
@@ -548,9 +655,12 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
         factor, upper = bk.square_factor(bk.asarray((q + q.T) / 2, dtype=bk.float64))
         folds.append(Fold(train=train, val=val, train_index=_index(train, bk),
                           val_index=_index(val, bk), eigvals=eigvals, eigvecs=V,
+                          eigvecs64=eigvecs,
                           factor=bk.asarray(factor), upper=upper,
                           x_mean=bk.asarray(means[f]), x_sum_val=bk.asarray(sums[f]),
-                          x_val=design.Xw[_index(val, bk)], complement=partition))
+                          x_val=design.Xw[_index(val, bk)], complement=partition,
+                          exact64={"val_gram": val_centred[f], "x_mean": means[f],
+                                   "x_sum_val": sums[f]}))
     return folds, full
 
 
@@ -598,7 +708,8 @@ def decompose_kernel_folds(design: Design, splits: list[tuple[np.ndarray, np.nda
         full = decompose(design, bk)
     folds = [KernelFold(train=train, val=val, train_index=_index(train, bk),
                         val_index=_index(val, bk), eigvals=eigvals,
-                        eigvecs=bk.asarray(eigvecs), cross=bk.asarray(k_vt @ eigvecs))
+                        eigvecs=bk.asarray(eigvecs), eigvecs64=eigvecs,
+                        cross=bk.asarray(k_vt @ eigvecs))
              for (train, val), (eigvals, eigvecs), k_vt
              in zip(splits, decomps, cross_kernels)]
     return folds, full
@@ -718,3 +829,122 @@ def kfold_errors(design: Design, folds: list[Fold] | list[KernelFold], Yb: Any,
                                                  inv[a][:, None] * z))
             errors[a] += yy - 2 * linear[a] + quad
     return errors / n_val_total, total_cross
+
+
+#: Targets whose smallest cross-validated error in float32 is below this fraction of
+#: their variance (or that have a non-finite error) are scored again in float64.
+#: Measured float32 errors are off by about ``1.5e-6 * variance / error`` (relative),
+#: so above this threshold they are within 5e-4 of the float64 values: the chosen
+#: alpha's error is then within 0.1 % of the best.
+RESCORE_RTOL = 3e-3
+
+
+def needs_exact(errors: np.ndarray, y_var: np.ndarray) -> np.ndarray:
+    """Which targets' float32 cross-validated errors cannot be trusted.
+
+    Errors expanded as ``|y|^2 - 2 y.yhat + |yhat|^2``, or residuals ``y - yhat``
+    formed in float32, carry absolute rounding errors of about ``1e-7 |y|^2``:
+    for targets predicted almost perfectly they swamp the differences between
+    alphas. Such targets, and any with a non-finite error, are flagged.
+
+    Parameters
+    ----------
+    errors : ndarray, shape (n_alphas, n_batch)
+    y_var : ndarray, shape (n_batch,)
+        Variance of each target over the training samples.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_batch,)
+    """
+    finite = np.isfinite(errors)
+    best = np.where(finite, errors, np.inf).min(axis=0)
+    return ~finite.all(axis=0) | (best < RESCORE_RTOL * y_var)
+
+
+def _float64_backend(bk: Backend) -> Backend:
+    return get_backend(bk.name, "float64", str(bk.device) if bk.name == "torch" else None)
+
+
+def exact_folds(design: Design, folds: list[Fold] | list[KernelFold], bk: Backend
+                ) -> tuple[Design, list[Fold] | list[KernelFold]]:
+    """Float64 copies of the design and folds, for :func:`exact_fold_errors`.
+
+    Gram-form folds get float64 eigenvectors, validation rows, means and a
+    square factor of the validation Gram matrix computed in float64 (one
+    ``p x p`` product and factorisation per fold); kernel folds are used as
+    they are (:func:`exact_fold_errors` forms their predictions directly).
+
+    Parameters
+    ----------
+    design : Design
+    folds : list of Fold or list of KernelFold
+    bk : Backend
+
+    Returns
+    -------
+    design64 : Design
+        ``design`` with its working-dtype design replaced by the float64 one.
+    folds64 : list of Fold or list of KernelFold
+    """
+    design64 = replace(design, Xw=design.X64)
+    if isinstance(folds[0], KernelFold):
+        return design64, folds
+    bk64 = _float64_backend(bk)
+    out = []
+    for fold in folds:
+        V, exact = fold.eigvecs64, fold.exact64
+        q = V.T @ exact["val_gram"] @ V
+        factor, upper = bk64.square_factor((q + q.T) / 2)
+        out.append(replace(fold, eigvecs=V, factor=factor, upper=upper,
+                           x_mean=exact["x_mean"], x_sum_val=exact["x_sum_val"],
+                           x_val=design.X64[fold.val_index]))
+    return design64, out
+
+
+def exact_fold_errors(design64: Design, folds64: list[Fold] | list[KernelFold], Yb: Any,
+                      alphas: np.ndarray, bk: Backend) -> Any:
+    """Validation squared errors computed entirely in float64.
+
+    The counterpart of :func:`kfold_errors` for the few targets
+    :func:`needs_exact` flags: Gram-form folds use the same expansion with
+    float64 operands (its rounding, ``1e-16 |y|^2``, is then negligible);
+    kernel-form folds form each validation prediction in float64 from the
+    fold's float64 eigenvectors.
+
+    Parameters
+    ----------
+    design64, folds64
+        From :func:`exact_folds`.
+    Yb : array, shape (n_samples, n_batch), float64
+        Targets (centred by the global mean when fitting an intercept).
+    alphas : ndarray, shape (n_alphas,)
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_alphas, n_batch), float64
+        Pooled mean squared validation error, as :func:`kfold_errors`.
+    """
+    bk64 = _float64_backend(bk)
+    if not isinstance(folds64[0], KernelFold):
+        return kfold_errors(design64, folds64, Yb, alphas, bk64)[0]
+    X64 = design64.X64
+    alphas64 = bk.asarray(np.asarray(alphas, dtype=np.float64), dtype=bk.float64)
+    errors = bk64.zeros((alphas.shape[0], Yb.shape[1]))
+    n_val_total = 0
+    for fold in folds64:
+        n_val_total += fold.val.shape[0]
+        Xt, Xv = X64[fold.train_index], X64[fold.val_index]
+        Yt, Yv = Yb[fold.train_index], Yb[fold.val_index]
+        if design64.fit_intercept:
+            mu, nu = Xt.mean(0), Yt.mean(0)
+            Xt, Xv, Yt, Yv = Xt - mu, Xv - mu, Yt - nu, Yv - nu
+        E = fold.eigvecs64
+        z, cross = E.T @ Yt, Xv @ (Xt.T @ E)
+        inv = _inverse_shift(fold.eigvals, alphas64, bk64)  # (r, n_alphas)
+        for a in range(alphas.shape[0]):
+            resid = cross @ (inv[:, a][:, None] * z)
+            resid -= Yv
+            errors[a] += bk64.col_sumsq(resid)
+    return errors / n_val_total
