@@ -1,8 +1,7 @@
 """The README's Python example runs as written on a tiny simulated dataset.
 
-The example is read from the ```python block of README.md that carries the line
-``# tested by tests/test_readme_example.py``; without such a block (a README
-being edited), from ``docs/example.py``, the same code. The dataset root is
+The example is the ```python block of README.md that carries the line
+``# tested by tests/test_readme_example.py``. The dataset root is
 replaced by a simulated THINGS-EEG2 folder and the example is run once for every
 latent space named on its ``get_latent_space`` line ("unclip" needs real weights
 and is only run with ``-m weights``).
@@ -26,13 +25,10 @@ WEIGHTS_SPACES = {"unclip"}
 
 
 def example_source() -> str:
-    readme = REPO / "README.md"
-    if readme.is_file():
-        for block in re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"),
-                                flags=re.S):
-            if MARKER in block:
-                return block
-    return (REPO / "docs" / "example.py").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if MARKER in b]
+    assert len(blocks) == 1, f"README.md must hold one python block marked {MARKER!r}"
+    return blocks[0]
 
 
 def named_spaces(source: str) -> list[str]:
