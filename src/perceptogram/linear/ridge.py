@@ -190,19 +190,18 @@ def _select(errors: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(np.isfinite(errors), errors, np.inf), axis=0)
 
 
-def _warn_grid_edge(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray) -> None:
-    """Warn once, with counts, when targets chose the smallest or largest alpha."""
+def _grid_edge_message(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray) -> str | None:
+    """How many targets chose the smallest or largest alpha (None when none did)."""
     if alphas.size < 2:
-        return
+        return None
     varying = y_var > 0  # a constant target has no preferred alpha
     low = int(np.sum(varying & (alpha == alphas.min())))
     high = int(np.sum(varying & (alpha == alphas.max())))
-    if low or high:
-        warnings.warn(
-            f"{low + high} of {alpha.size} targets chose an alpha on the edge of the grid "
+    if not (low or high):
+        return None
+    return (f"{low + high} of {alpha.size} targets chose an alpha on the edge of the grid "
             f"({low} the smallest, {alphas.min():g}; {high} the largest, {alphas.max():g}): "
-            "their best regularisation may lie outside it; widen alphas",
-            AlphaGridEdgeWarning, stacklevel=3)
+            "their best regularisation may lie outside it; widen alphas")
 
 
 def _affine_rescale(pred: np.ndarray, src_mean: Any, src_scale: Any, dst_mean: Any,
@@ -383,6 +382,9 @@ class RidgeCV(_BaseRidge):
         Number of targets whose float32 cross-validated errors were unreliable
         (non-finite, or the best below 0.3 % of the target variance) and were
         computed again in float64.
+    alpha_grid_edge_ : str or None
+        How many targets chose the smallest or largest alpha of the grid (also
+        issued as an :class:`AlphaGridEdgeWarning`), or None when none did.
     coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
     train_pred_scale_, n_features_in_
         As in :class:`Ridge`, refitted on all training samples with ``alpha_``.
@@ -504,7 +506,9 @@ class RidgeCV(_BaseRidge):
             alpha = np.full(n_targets, shared)
         else:
             alpha = alphas[_select(errors)]
-        _warn_grid_edge(alpha, alphas, y_var)
+        self.alpha_grid_edge_ = _grid_edge_message(alpha, alphas, y_var)
+        if self.alpha_grid_edge_ is not None:
+            warnings.warn(self.alpha_grid_edge_, AlphaGridEdgeWarning, stacklevel=2)
         self.cv_errors_ = errors
         self.n_splits_ = X.shape[0] if loo else len(splits)
         self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)

@@ -219,10 +219,8 @@ def fit_settings(config: Config, subject: int | None, space: str | None) -> dict
 
 def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
     """Fit the ridge decoder EEG -> latent, alpha chosen by CV on training data only."""
-    import warnings
-
     from perceptogram.linear.io import save_model
-    from perceptogram.linear.ridge import AlphaGridEdgeWarning, RidgeCV
+    from perceptogram.linear.ridge import RidgeCV
 
     train, _ = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     Y = _load_latents(run_dir, space, "train")
@@ -231,17 +229,10 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
                     alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
     _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
-    # One grid-edge warning per (subject, space) would repeat on every unit: record it
-    # in the decoder's metadata instead; other warnings pass through.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AlphaGridEdgeWarning)
-        model.fit(train.X, Y, groups=groups)
-    grid_edge = None
-    for w in caught:
-        if issubclass(w.category, AlphaGridEdgeWarning):
-            grid_edge = str(w.message)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    # A grid-edge warning is recorded in the decoder's metadata (and shown once per
+    # process by Python's default warning filter).
+    model.fit(train.X, Y, groups=groups)
+    grid_edge = model.alpha_grid_edge_
     save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
                ch_names=list(train.ch_names), times=train.times, latent_space=space,
                feature_mean=train.mean, feature_scale=train.scale, subject=subject,
