@@ -198,26 +198,31 @@ class UnCLIPReconstructor:
             do_classifier_free_guidance=True,
         )
 
-    def _timesteps(self, starts_from_latent: bool):
-        """Timesteps to run and whether the loop starts from a noised latent."""
-        scheduler = self.pipe.scheduler
-        scheduler.set_timesteps(self.num_inference_steps, device=self.pipe.unet.device)
-        timesteps = scheduler.timesteps
-        if not starts_from_latent:
-            return timesteps
-        n_run = min(int(self.num_inference_steps * self.strength), self.num_inference_steps)
-        begin = (self.num_inference_steps - n_run) * scheduler.order
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(begin)
-        return timesteps[begin:]
+    def denoise(self, embeds: np.ndarray, latents: np.ndarray | None, ids: np.ndarray,
+                text: Any = None, negative_text: Any = None):
+        """Run the denoising loop for one batch; return the final latents.
 
-    def _generate(self, embeds, latents, ids, text, negative_text) -> np.ndarray:
+        Parameters
+        ----------
+        embeds : ndarray of float32, shape (n, embedding_dim)
+        latents : ndarray of float32, shape (n, prod(latent_shape)) or None
+        ids : ndarray of int, shape (n,)
+        text, negative_text : torch.Tensor, shape (1, 77, d) or None
+            Empty-prompt embeddings (computed when None).
+
+        Returns
+        -------
+        latents : torch.Tensor, shape (n, *latent_shape)
+            In the UNet's units (VAE latent times ``scaling_factor``).
+        """
         torch = require("torch")
         from diffusers.utils.torch_utils import randn_tensor
 
-        from perceptogram.latents.unclip import to_uint8
+        from perceptogram.reconstruct.schedules import partial_schedule, step_kwargs
 
         pipe = self.pipe
+        if text is None:
+            text, negative_text = self._text_embeddings()
         device, dtype = pipe.unet.device, pipe.unet.dtype
         n = len(embeds)
         generators = [torch.Generator("cpu").manual_seed(self.seed + int(i)) for i in ids]
@@ -235,12 +240,15 @@ class UnCLIPReconstructor:
             class_labels = torch.cat([torch.zeros_like(class_labels), class_labels])
             text = torch.cat([negative_text.to(dtype).expand(n, -1, -1), text])
 
-        # Starting point (second random draw).
+        # Starting point (second random draw). A partial schedule runs on a
+        # scheduler that is exact part-way (see perceptogram.reconstruct.schedules).
         shape = (n, *self.latent_shape)
         noise = randn_tensor(shape, generator=generators, device=device, dtype=dtype)
         img2img = self.init_mode == "img2img" and latents is not None and self.strength < 1.0
-        timesteps = self._timesteps(img2img)
-        scheduler = pipe.scheduler
+        scheduler, timesteps = partial_schedule(
+            pipe.scheduler, self.num_inference_steps, self.strength if img2img else 1.0,
+            device=device,
+        )
         if latents is None or (self.init_mode == "img2img" and not img2img):
             x = noise * scheduler.init_noise_sigma
         else:
@@ -252,7 +260,7 @@ class UnCLIPReconstructor:
             else:
                 x = scheduler.add_noise(init, noise, timesteps[:1].repeat(n))
 
-        step_kwargs = pipe.prepare_extra_step_kwargs(generators, self.eta)
+        extra = step_kwargs(scheduler, generators, self.eta)
         for t in timesteps:
             model_input = torch.cat([x, x]) if guided else x
             model_input = scheduler.scale_model_input(model_input, t)
@@ -262,9 +270,15 @@ class UnCLIPReconstructor:
             if guided:
                 unconditional, conditional = prediction.chunk(2)
                 prediction = unconditional + self.guidance_scale * (conditional - unconditional)
-            x = scheduler.step(prediction, t, x, **step_kwargs).prev_sample
+            x = scheduler.step(prediction, t, x, **extra).prev_sample
+        return x
 
-        pixels = pipe.vae.decode(x / pipe.vae.config.scaling_factor).sample
+    def _generate(self, embeds, latents, ids, text, negative_text) -> np.ndarray:
+        from perceptogram.latents.unclip import to_uint8
+
+        x = self.denoise(embeds, latents, ids, text, negative_text)
+        vae = self.pipe.vae
+        pixels = vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample
         return to_uint8(pixels)
 
     def __repr__(self) -> str:
