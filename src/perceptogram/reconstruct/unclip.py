@@ -27,11 +27,14 @@ latent noise; image *i* therefore never depends on the batch size or order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from perceptogram.errors import DataFormatError, PerceptogramError, require
+from perceptogram.reconstruct.base import GeneratorOptions, check_image_ids, register
 
 INIT_MODES = ("img2img", "mix")
 
@@ -139,10 +142,7 @@ class UnCLIPReconstructor:
                     f"{' * '.join(map(str, self.latent_shape))}) for image_size "
                     f"{self.image_size}; got {vae_latents.shape}"
                 )
-        image_ids = np.arange(n_images) if image_ids is None else np.asarray(image_ids)
-        if image_ids.shape != (n_images,) or not np.issubdtype(image_ids.dtype, np.integer):
-            raise DataFormatError(f"image_ids must be {n_images} integers; got {image_ids!r}")
-        return image_embeds, vae_latents, image_ids
+        return image_embeds, vae_latents, check_image_ids(image_ids, n_images)
 
     def reconstruct(
         self,
@@ -193,7 +193,7 @@ class UnCLIPReconstructor:
         pipe = self.pipe
         return pipe.encode_prompt(
             prompt="",
-            device=pipe.unet.device,
+            device=_execution_device(pipe),
             num_images_per_prompt=1,
             do_classifier_free_guidance=True,
         )
@@ -223,7 +223,7 @@ class UnCLIPReconstructor:
         pipe = self.pipe
         if text is None:
             text, negative_text = self._text_embeddings()
-        device, dtype = pipe.unet.device, pipe.unet.dtype
+        device, dtype = _execution_device(pipe), pipe.unet.dtype
         n = len(embeds)
         generators = [torch.Generator("cpu").manual_seed(self.seed + int(i)) for i in ids]
 
@@ -287,3 +287,137 @@ class UnCLIPReconstructor:
             f"guidance_scale={self.guidance_scale}, strength={self.strength}, "
             f"init_mode={self.init_mode!r}, image_size={self.image_size}, seed={self.seed})"
         )
+
+
+def _execution_device(pipe: Any):
+    """Where inputs go: the pipeline's execution device (CUDA under CPU offload)."""
+    device = getattr(pipe, "_execution_device", None)
+    return device if device is not None else pipe.unet.device
+
+
+# --------------------------------------------------------------------- generator
+WEIGHTS_GIB = 4.5
+"""Memory of the SD 2.1 unCLIP weights in float16, GiB (twice that in float32)."""
+
+PER_IMAGE_GIB = 1.5
+"""Activation memory of one 768 px image in a guided batch, float16, GiB (estimate)."""
+
+
+def _unclip_availability() -> str | None:
+    from perceptogram.latents.hub import local_availability
+    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_INCLUDE
+
+    return local_availability(DEFAULT_MODEL, ("model_index.json", "unet/config.json"),
+                              include=DOWNLOAD_INCLUDE)
+
+
+class UnCLIPOptions(GeneratorOptions):
+    """Options of the ``unclip`` generator (``reconstruction.unclip`` and
+    ``reconstruction.options.unclip``)."""
+
+    model: str = "stabilityai/stable-diffusion-2-1-unclip"
+    steps: int = Field(20, ge=1)
+    guidance: float = Field(7.5, ge=0.0)
+    strength: float = Field(0.75, gt=0.0, le=1.0)
+    size: int = Field(768, ge=8)
+    seed: int = 0
+    init_mode: Literal["img2img", "mix"] = "img2img"
+    mix_weight: float = 0.11
+    noise_level: int = Field(0, ge=0, le=999)
+    eta: float = Field(0.0, ge=0.0)
+    dtype: str | None = None
+    variant: str | None = None
+
+
+@register("unclip", availability=_unclip_availability)
+class UnCLIPGenerator:
+    """Stable unCLIP 2.1 from the decoded CLIP image embedding (+ VAE latent start).
+
+    Parameters
+    ----------
+    pipeline : diffusers.StableUnCLIPImg2ImgPipeline or None
+        An already loaded pipeline; ``None`` loads ``model`` (local files only) on
+        first use.
+    device : str or None
+        Where to run (default CUDA when available).
+    memory : "auto", mapping or MemoryOptions
+        GPU memory options (:mod:`perceptogram.reconstruct.memory`).
+    **options
+        Fields of :class:`UnCLIPOptions` (steps, guidance, strength, size, seed, ...).
+    """
+
+    name = "unclip"
+    spaces = ("unclip",)
+    optional_spaces = ("unclip-vae",)
+    Options = UnCLIPOptions
+
+    def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
+                 **options: Any) -> None:
+        self.options = UnCLIPOptions(**options)
+        self._pipeline = pipeline
+        self._device = device
+        self._memory = memory
+        self.applied_memory_options: list[str] = []
+
+    @property
+    def pipeline(self):
+        """The diffusers pipeline, loaded and memory options applied on first use."""
+        if self._pipeline is None:
+            from perceptogram.latents.unclip import default_device, load_unclip_pipeline
+            from perceptogram.reconstruct.memory import apply_memory_options
+
+            device = default_device() if self._device is None else self._device
+            pipe = load_unclip_pipeline(self.options.model, device="cpu", dtype=self._dtype(device),
+                                        variant=self.options.variant)
+            self.applied_memory_options = apply_memory_options(pipe, self.memory, device)
+            self._pipeline = pipe
+        return self._pipeline
+
+    def _dtype(self, device: Any):
+        from perceptogram.latents.unclip import resolve_torch_dtype
+
+        return resolve_torch_dtype(self.options.dtype, device)
+
+    @property
+    def memory(self):
+        """The resolved :class:`~perceptogram.reconstruct.memory.MemoryOptions`."""
+        from perceptogram.latents.unclip import default_device
+        from perceptogram.reconstruct.memory import resolve_memory_options
+
+        device = default_device() if self._device is None else self._device
+        scale = 2.0 if str(self._dtype(device)).endswith("float32") else 1.0
+        return resolve_memory_options(self._memory, device, WEIGHTS_GIB * scale,
+                                      PER_IMAGE_GIB * scale)
+
+    def reconstructor(self) -> UnCLIPReconstructor:
+        """The :class:`UnCLIPReconstructor` with these options."""
+        o = self.options
+        return UnCLIPReconstructor(
+            self.pipeline, num_inference_steps=o.steps, guidance_scale=o.guidance,
+            strength=o.strength, image_size=o.size, seed=o.seed,
+            batch_size=self.memory.batch_size, init_mode=o.init_mode, mix_weight=o.mix_weight,
+            noise_level=o.noise_level, eta=o.eta,
+        )
+
+    def generate(self, latents: Mapping[str, np.ndarray],
+                 image_ids: np.ndarray | None = None) -> np.ndarray:
+        """Images from decoded ``unclip`` embeddings (and ``unclip-vae`` latents if given).
+
+        Parameters
+        ----------
+        latents : mapping
+            ``"unclip"``: ndarray, shape (n_images, 1024); optional ``"unclip-vae"``:
+            ndarray, shape (n_images, 4 * 96 * 96) at 768 px.
+        image_ids : ndarray of int, shape (n_images,) or None
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_images, size, size, 3)
+        """
+        if "unclip" not in latents:
+            raise DataFormatError(f"the decoded 'unclip' latents are missing; got {sorted(latents)}")
+        return self.reconstructor().reconstruct(latents["unclip"], latents.get("unclip-vae"),
+                                                image_ids=image_ids)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options!r})"
