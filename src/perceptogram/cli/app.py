@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from perceptogram import __version__
@@ -52,6 +54,7 @@ def _register() -> None:
 
     app.add_typer(data_cmds.data_app, name="data")
     run_cmds.register(app)
+    importlib.import_module("perceptogram.cli.list").register(app)
 
 
 _register()

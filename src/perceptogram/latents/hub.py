@@ -3,7 +3,7 @@
 Every model is read from the local Hugging Face cache or from a folder the user
 names; nothing here downloads. A missing model raises
 :class:`~perceptogram.errors.MissingWeightsError` naming the repository and a
-``huggingface-cli download REPO --include ...`` command that fetches only the
+``hf download REPO --include ...`` command that fetches only the
 files Perceptogram loads (see ``docs/generation.md`` for sizes).
 """
 
@@ -27,15 +27,14 @@ def is_local_path(model: str) -> bool:
 
 def download_command(repo: str, include: tuple[str, ...] = (),
                      exclude: tuple[str, ...] = ()) -> str:
-    """The ``huggingface-cli download`` command that fetches only ``include`` of ``repo``.
+    """The ``hf download`` command that fetches only ``include`` of ``repo``.
 
-    Each flag takes all its patterns at once (repeating ``--include`` would keep
-    only the last one).
+    ``hf`` is huggingface_hub's command line (>= 0.34; it replaced
+    ``huggingface-cli``, removed in 1.0); each pattern takes its own flag.
     """
-    command = f"huggingface-cli download {repo}"
+    command = f"hf download {repo}"
     for flag, patterns in (("--include", include), ("--exclude", exclude)):
-        if patterns:
-            command += f" {flag} " + " ".join(f"'{pattern}'" for pattern in patterns)
+        command += "".join(f" {flag} '{pattern}'" for pattern in patterns)
     return command
 
 

@@ -95,14 +95,16 @@ def _is_local_path(model: str) -> bool:
 
 
 def _check_local_folder(model: str) -> Path:
+    from perceptogram.latents.hub import download_command
+
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise MissingWeightsError(f"no such model folder: {folder}")
     if not (folder / "model_index.json").is_file():
         raise MissingWeightsError(
             f"{folder} is not a diffusers pipeline folder (it has no model_index.json); "
-            "save one with pipe.save_pretrained(folder) or download "
-            f"{DEFAULT_MODEL!r} with `huggingface-cli download {DEFAULT_MODEL}`"
+            "save one with pipe.save_pretrained(folder) or download the model with "
+            f"`{download_command(DEFAULT_MODEL, DOWNLOAD_INCLUDE, DOWNLOAD_EXCLUDE)}`"
         )
     return folder
 
@@ -377,7 +379,17 @@ class _UnCLIPComponentSpace(abc.ABC):
         return f"{type(self).__name__}(model={self.model!r}, batch_size={self.batch_size})"
 
 
-@register("unclip")
+def _availability(component: str):
+    def check() -> str | None:
+        from perceptogram.latents.hub import local_availability
+
+        return local_availability(DEFAULT_MODEL, (f"{component}/config.json",),
+                                  include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
+
+    return check
+
+
+@register("unclip", availability=_availability("image_encoder"))
 class UnCLIPImageSpace(_UnCLIPComponentSpace):
     """The CLIP image embedding that conditions Stable unCLIP (1,024-d for SD 2.1).
 
@@ -448,7 +460,7 @@ class UnCLIPImageSpace(_UnCLIPComponentSpace):
         return out
 
 
-@register("unclip-vae")
+@register("unclip-vae", availability=_availability("vae"))
 class UnCLIPVAESpace(_UnCLIPComponentSpace):
     """The Stable unCLIP VAE latent of the image at ``image_size`` px (4 × 96 × 96 at 768).
 

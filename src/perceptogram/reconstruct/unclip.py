@@ -305,10 +305,10 @@ PER_IMAGE_GIB = 1.5
 
 def _unclip_availability() -> str | None:
     from perceptogram.latents.hub import local_availability
-    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_INCLUDE
+    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
 
     return local_availability(DEFAULT_MODEL, ("model_index.json", "unet/config.json"),
-                              include=DOWNLOAD_INCLUDE)
+                              include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
 
 
 class UnCLIPOptions(GeneratorOptions):
