@@ -8,6 +8,10 @@ computed from an image). The decoded ``sdxl-ip-adapter`` latents (1,024-d ViT-H/
 ``ip_adapter_image_embeds``; the negative is an all-zero embedding, as diffusers
 uses when it encodes an image itself. The text prompt is empty by default (SDXL
 then uses zero text embeddings as its negative).
+
+The pipeline shares one image prompt across a batch (it repeats
+``ip_adapter_image_embeds`` ``batch_size`` times), so each image is one pipeline
+call here; ``memory.batch_size`` only groups progress and seeding.
 """
 
 from __future__ import annotations
@@ -118,17 +122,23 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
         return int(projection.image_projection_layers[0].image_embeds.in_features)
 
     def _call(self, embeds, generators: list) -> np.ndarray:
+        # One pipeline call per image: StableDiffusionXLPipeline treats
+        # ip_adapter_image_embeds as one image prompt shared by the whole batch (it
+        # repeats them batch_size times), so a batch of different embeddings would
+        # be mixed across images. Memory options still apply to each call.
         torch = require("torch")
-        # (2n, 1, dim): negatives first, as prepare_ip_adapter_image_embeds splits them.
-        guided = torch.cat([torch.zeros_like(embeds), embeds])[:, None, :]
-        return self.pipeline(
-            prompt=[self.options.prompt] * len(embeds),
-            ip_adapter_image_embeds=[guided],
-            height=self.options.size,
-            width=self.options.size,
-            num_inference_steps=self.options.steps,
-            guidance_scale=self.options.guidance,
-            generator=generators,
-            output_type="np",
-        ).images
-
+        images = []
+        for embed, generator in zip(embeds, generators):
+            # (2, 1, dim): the all-zero negative first, as the pipeline splits them.
+            guided = torch.stack([torch.zeros_like(embed), embed])[:, None, :]
+            images.append(self.pipeline(
+                prompt=self.options.prompt,
+                ip_adapter_image_embeds=[guided],
+                height=self.options.size,
+                width=self.options.size,
+                num_inference_steps=self.options.steps,
+                guidance_scale=self.options.guidance,
+                generator=generator,
+                output_type="np",
+            ).images)
+        return np.concatenate(images)
