@@ -224,7 +224,10 @@ class ReconstructionConfig(_Section):
         from perceptogram.reconstruct.memory import resolve_memory_options
 
         if memory != "auto":
-            resolve_memory_options(memory, "cpu", 0.0, 0.0)
+            try:
+                resolve_memory_options(memory, "cpu", 0.0, 0.0)
+            except PerceptogramError as exc:
+                raise ValueError(str(exc)) from None
         return memory
 
     def generator_options(self, name: str) -> dict[str, Any]:
