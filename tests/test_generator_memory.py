@@ -94,6 +94,17 @@ def test_generators_apply_their_memory_options(monkeypatch):
     assert seen["w"] == pytest.approx(2 * Kandinsky22Generator.weights_gib)  # float32 on CPU
 
 
+def test_auto_leaves_out_what_the_decoder_cannot_do(monkeypatch):
+    from perceptogram.reconstruct import memory
+
+    monkeypatch.setattr(memory, "auto_memory_options", lambda *args: MemoryOptions(
+        attention_slicing=True, vae_slicing=True, vae_tiling=True))
+    auto = resolve_memory_options("auto", "cuda", 1, 1, supported=())
+    assert auto.attention_slicing and not auto.vae_slicing and not auto.vae_tiling
+    with pytest.raises(PerceptogramError, match="does not support the memory options"):
+        resolve_memory_options({"vae_slicing": True}, "cpu", 1, 1, supported=())
+
+
 # ------------------------------------------------------------------------- list
 def test_list_prints_every_registry_and_skips_absent_ones():
     from perceptogram.cli.list import REGISTRIES, registry_lines

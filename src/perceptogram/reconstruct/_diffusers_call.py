@@ -57,6 +57,9 @@ class PipelineCallGenerator(abc.ABC):
     """Weights in float16, GiB."""
     per_image_gib: ClassVar[float]
     """Activation memory of one image in a guided batch, float16, GiB (estimate)."""
+    memory_options: ClassVar[tuple[str, ...]] = ("attention_slicing", "vae_slicing",
+                                                  "vae_tiling")
+    """Slicing/tiling memory options the pipeline supports."""
 
     def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
                  **options: Any) -> None:
@@ -64,6 +67,7 @@ class PipelineCallGenerator(abc.ABC):
         self._pipeline = pipeline
         self._device = device
         self._memory = memory
+        self._prepared = False
         self.applied_memory_options: list[str] = []
 
     @property
@@ -86,17 +90,19 @@ class PipelineCallGenerator(abc.ABC):
 
         scale = 2.0 if str(self.torch_dtype()).endswith("float32") else 1.0
         return resolve_memory_options(self._memory, self.device, self.weights_gib * scale,
-                                      self.per_image_gib * scale)
+                                      self.per_image_gib * scale, self.memory_options)
 
     @property
     def pipeline(self):
-        """The diffusers pipeline, loaded and memory options applied on first use."""
-        if self._pipeline is None:
+        """The diffusers pipeline (given or loaded), memory options applied on first use."""
+        if not self._prepared:
             from perceptogram.reconstruct.memory import apply_memory_options
 
-            pipe = self._load()
-            self.applied_memory_options = apply_memory_options(pipe, self.memory, self.device)
-            self._pipeline = pipe
+            if self._pipeline is None:
+                self._pipeline = self._load()
+            self.applied_memory_options = apply_memory_options(self._pipeline, self.memory,
+                                                               self.device)
+            self._prepared = True
         return self._pipeline
 
     @abc.abstractmethod

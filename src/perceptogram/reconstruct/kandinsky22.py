@@ -67,6 +67,7 @@ class Kandinsky22Generator(PipelineCallGenerator):
     Options = Kandinsky22Options
     weights_gib = 2.7
     per_image_gib = 1.5
+    memory_options = ("attention_slicing",)  # diffusers' VQModel (MoVQ): no slicing/tiling
 
     def __init__(self, pipeline: Any = None, *, negative_embedding: np.ndarray | None = None,
                  device: Any = None, memory: Any = "auto", **options: Any) -> None:
@@ -74,8 +75,8 @@ class Kandinsky22Generator(PipelineCallGenerator):
         self._negative = negative_embedding
 
     def _load(self):
-        from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
         from perceptogram.errors import MissingWeightsError
+        from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
 
         diffusers = require("diffusers", extra="diffusion", purpose="the kandinsky22 generator")
         cls = diffusers.KandinskyV22Pipeline

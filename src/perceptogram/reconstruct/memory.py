@@ -26,7 +26,7 @@ from typing import Any
 
 from perceptogram.errors import PerceptogramError
 
-__all__ = ["OFFLOAD_MODES", "MemoryOptions", "apply_memory_options", "auto_memory_options",
+__all__ = ["OFFLOAD_MODES", "SLICING_OPTIONS", "MemoryOptions", "apply_memory_options", "auto_memory_options",
            "resolve_memory_options"]
 
 OFFLOAD_MODES = ("none", "model", "sequential")
@@ -100,21 +100,45 @@ def auto_memory_options(device: Any, weights_gib: float, per_image_gib: float,
     return replace(sliced, vae_tiling=True, offload="sequential", batch_size=1)
 
 
+SLICING_OPTIONS = ("attention_slicing", "vae_slicing", "vae_tiling")
+"""Options that not every pipeline supports."""
+
+
 def resolve_memory_options(memory: str | Mapping[str, Any] | MemoryOptions | None, device: Any,
-                           weights_gib: float, per_image_gib: float) -> MemoryOptions:
-    """``"auto"``/None -> :func:`auto_memory_options`; a mapping -> :class:`MemoryOptions`."""
+                           weights_gib: float, per_image_gib: float,
+                           supported: tuple[str, ...] = SLICING_OPTIONS) -> MemoryOptions:
+    """``"auto"``/None -> :func:`auto_memory_options`; a mapping -> :class:`MemoryOptions`.
+
+    Parameters
+    ----------
+    memory : "auto", mapping, MemoryOptions or None
+    device : str or torch.device
+    weights_gib, per_image_gib : float
+        See :func:`auto_memory_options`.
+    supported : tuple of str
+        Which of :data:`SLICING_OPTIONS` the generator supports (Kandinsky's MoVQ
+        decoder has neither VAE slicing nor tiling; diffusers' sliced attention
+        drops IP-Adapter tokens): ``auto`` leaves the others out, an explicit request
+        for one is an error.
+    """
     if memory is None or memory == "auto":
-        return auto_memory_options(device, weights_gib, per_image_gib)
-    if isinstance(memory, MemoryOptions):
-        return memory
+        options = auto_memory_options(device, weights_gib, per_image_gib)
+        return replace(options, **{name: False for name in SLICING_OPTIONS
+                                   if name not in supported})
     if isinstance(memory, Mapping):
         unknown = sorted(set(memory) - set(MemoryOptions.__dataclass_fields__))
         if unknown:
             raise PerceptogramError(
                 f"unknown memory options {unknown}; known: {list(MemoryOptions.__dataclass_fields__)}"
             )
-        return MemoryOptions(**memory)
-    raise PerceptogramError(f"memory options must be 'auto' or a mapping; got {memory!r}")
+        memory = MemoryOptions(**memory)
+    if not isinstance(memory, MemoryOptions):
+        raise PerceptogramError(f"memory options must be 'auto' or a mapping; got {memory!r}")
+    unsupported = [name for name in SLICING_OPTIONS
+                   if getattr(memory, name) and name not in supported]
+    if unsupported:
+        raise PerceptogramError(f"this generator does not support the memory options {unsupported}")
+    return memory
 
 
 def apply_memory_options(pipe: Any, options: MemoryOptions, device: Any) -> list[str]:

@@ -81,6 +81,9 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
     Options = SDXLIPAdapterOptions
     weights_gib = 6.9
     per_image_gib = 2.5
+    # diffusers' sliced attention processors replace the IP-Adapter ones (and fail on
+    # their image tokens): no attention slicing.
+    memory_options = ("vae_slicing", "vae_tiling")
 
     def _load(self):
         from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights

@@ -350,6 +350,7 @@ class UnCLIPGenerator:
     spaces = ("unclip",)
     optional_spaces = ("unclip-vae",)
     Options = UnCLIPOptions
+    memory_options = ("attention_slicing", "vae_slicing", "vae_tiling")
 
     def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
                  **options: Any) -> None:
@@ -357,20 +358,24 @@ class UnCLIPGenerator:
         self._pipeline = pipeline
         self._device = device
         self._memory = memory
+        self._prepared = False
         self.applied_memory_options: list[str] = []
 
     @property
     def pipeline(self):
-        """The diffusers pipeline, loaded and memory options applied on first use."""
-        if self._pipeline is None:
+        """The diffusers pipeline (given or loaded), memory options applied on first use."""
+        if not self._prepared:
             from perceptogram.latents.unclip import default_device, load_unclip_pipeline
             from perceptogram.reconstruct.memory import apply_memory_options
 
             device = default_device() if self._device is None else self._device
-            pipe = load_unclip_pipeline(self.options.model, device="cpu", dtype=self._dtype(device),
-                                        variant=self.options.variant)
-            self.applied_memory_options = apply_memory_options(pipe, self.memory, device)
-            self._pipeline = pipe
+            if self._pipeline is None:
+                self._pipeline = load_unclip_pipeline(
+                    self.options.model, device="cpu", dtype=self._dtype(device),
+                    variant=self.options.variant)
+            self.applied_memory_options = apply_memory_options(self._pipeline, self.memory,
+                                                               device)
+            self._prepared = True
         return self._pipeline
 
     def _dtype(self, device: Any):
@@ -387,7 +392,7 @@ class UnCLIPGenerator:
         device = default_device() if self._device is None else self._device
         scale = 2.0 if str(self._dtype(device)).endswith("float32") else 1.0
         return resolve_memory_options(self._memory, device, WEIGHTS_GIB * scale,
-                                      PER_IMAGE_GIB * scale)
+                                      PER_IMAGE_GIB * scale, self.memory_options)
 
     def reconstructor(self) -> UnCLIPReconstructor:
         """The :class:`UnCLIPReconstructor` with these options."""
