@@ -265,8 +265,8 @@ def bench_generators(args, dtype) -> None:
                 if cuda:
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats(args.device)
-                rate = throughput(lambda: gen.generate({name: embeds}), batch, args.device,
-                                  args.repeats)
+                rate = throughput(lambda g=gen, e=embeds: g.generate({name: e}), batch,
+                                  args.device, args.repeats)
                 peak = torch.cuda.max_memory_allocated(args.device) / 1024**3 if cuda else \
                     float("nan")
                 print(f"{name:<16} {label:<7} {batch:>5}  {rate:>9.3f}  {peak:.2f}")

@@ -127,7 +127,12 @@ def build_real_sdxl_ip_adapter(dtype, scratch: str | Path, device="cpu"):
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
 
     from generators_tiny import ip_adapter_state_dict
     from unclip_tiny import write_tiny_clip_tokenizer

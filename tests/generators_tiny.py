@@ -84,7 +84,12 @@ def make_tiny_sdxl(tokenizer_dir: str | Path, seed: int = 0):
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
 
     from unclip_tiny import write_tiny_clip_tokenizer
 

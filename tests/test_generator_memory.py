@@ -90,7 +90,7 @@ def test_generators_apply_their_memory_options(monkeypatch):
     monkeypatch.setattr(memory, "auto_memory_options",
                         lambda device, weights, per_image: seen.setdefault("w", weights) and
                         MemoryOptions())
-    Kandinsky22Generator(device="cpu", memory="auto").memory
+    assert Kandinsky22Generator(device="cpu", memory="auto").memory == MemoryOptions()
     assert seen["w"] == pytest.approx(2 * Kandinsky22Generator.weights_gib)  # float32 on CPU
 
 

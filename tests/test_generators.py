@@ -97,13 +97,13 @@ def test_missing_weights_name_the_repo_and_files(tmp_path):
                                                   r"2-2-prior --include 'image_encoder/config"):
         Kandinsky22Space(device="cpu").encode(np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(MissingWeightsError, match="sdxl_models/ip-adapter_sdxl_vit-h"):
-        SDXLIPAdapterSpace(device="cpu").shape
+        _ = SDXLIPAdapterSpace(device="cpu").shape
     with pytest.raises(MissingWeightsError, match="kandinsky-2-2-decoder --include"):
-        Kandinsky22Generator(device="cpu").pipeline
+        _ = Kandinsky22Generator(device="cpu").pipeline
     with pytest.raises(MissingWeightsError, match="stable-diffusion-xl-base-1.0 --include"):
-        SDXLIPAdapterGenerator(device="cpu").pipeline
+        _ = SDXLIPAdapterGenerator(device="cpu").pipeline
     with pytest.raises(MissingWeightsError, match="cannot load"):
-        SDXLIPAdapterGenerator(device="cpu", model=str(tmp_path)).pipeline
+        _ = SDXLIPAdapterGenerator(device="cpu", model=str(tmp_path)).pipeline
 
 
 # --------------------------------------------------------------------- kandinsky22

@@ -172,8 +172,9 @@ class CLIPVisionSpace:
                                              [self.encoder_subfolder])
         hub = require("huggingface_hub", extra="diffusion", purpose=f"the {self.name} space")
         try:
-            snapshot = hub.snapshot_download(self.model, local_files_only=True,
-                                             allow_patterns=[f"{self.encoder_subfolder}/config.json"])
+            snapshot = hub.snapshot_download(
+                self.model, local_files_only=True,
+                allow_patterns=[f"{self.encoder_subfolder}/config.json"])
         except OSError:
             return "unresolved"
         return Path(snapshot).name

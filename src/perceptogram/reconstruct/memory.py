@@ -26,7 +26,8 @@ from typing import Any
 
 from perceptogram.errors import PerceptogramError
 
-__all__ = ["OFFLOAD_MODES", "SLICING_OPTIONS", "MemoryOptions", "apply_memory_options", "auto_memory_options",
+__all__ = ["OFFLOAD_MODES", "SLICING_OPTIONS", "MemoryOptions", "apply_memory_options",
+           "auto_memory_options",
            "resolve_memory_options"]
 
 OFFLOAD_MODES = ("none", "model", "sequential")
@@ -50,7 +51,8 @@ class MemoryOptions:
                 f"offload must be one of {OFFLOAD_MODES}; got {self.offload!r}"
             )
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise PerceptogramError(f"batch_size must be a positive integer; got {self.batch_size!r}")
+            raise PerceptogramError(
+                f"batch_size must be a positive integer; got {self.batch_size!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dictionary."""
@@ -129,7 +131,8 @@ def resolve_memory_options(memory: str | Mapping[str, Any] | MemoryOptions | Non
         unknown = sorted(set(memory) - set(MemoryOptions.__dataclass_fields__))
         if unknown:
             raise PerceptogramError(
-                f"unknown memory options {unknown}; known: {list(MemoryOptions.__dataclass_fields__)}"
+                f"unknown memory options {unknown}; "
+                f"known: {list(MemoryOptions.__dataclass_fields__)}"
             )
         memory = MemoryOptions(**memory)
     if not isinstance(memory, MemoryOptions):

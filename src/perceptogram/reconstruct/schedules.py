@@ -46,7 +46,8 @@ def start_step(num_inference_steps: int, strength: float) -> int:
     if not 0.0 <= strength <= 1.0:
         raise PerceptogramError(f"strength must be in [0, 1]; got {strength}")
     if num_inference_steps < 1:
-        raise PerceptogramError(f"num_inference_steps must be at least 1; got {num_inference_steps}")
+        raise PerceptogramError(
+            f"num_inference_steps must be at least 1; got {num_inference_steps}")
     n_run = min(int(num_inference_steps * strength), num_inference_steps)
     return num_inference_steps - n_run
 

@@ -16,8 +16,6 @@ call here; ``memory.batch_size`` only groups progress and seeding.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from pydantic import Field
 
@@ -131,7 +129,7 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
         # be mixed across images. Memory options still apply to each call.
         torch = require("torch")
         images = []
-        for embed, generator in zip(embeds, generators):
+        for embed, generator in zip(embeds, generators, strict=True):
             # (2, 1, dim): the all-zero negative first, as the pipeline splits them.
             guided = torch.stack([torch.zeros_like(embed), embed])[:, None, :]
             images.append(self.pipeline(

@@ -420,7 +420,8 @@ class UnCLIPGenerator:
         images : ndarray of uint8, shape (n_images, size, size, 3)
         """
         if "unclip" not in latents:
-            raise DataFormatError(f"the decoded 'unclip' latents are missing; got {sorted(latents)}")
+            raise DataFormatError(
+                f"the decoded 'unclip' latents are missing; got {sorted(latents)}")
         return self.reconstructor().reconstruct(latents["unclip"], latents.get("unclip-vae"),
                                                 image_ids=image_ids)
 
