@@ -99,7 +99,7 @@ def test_auto_leaves_out_what_the_decoder_cannot_do(monkeypatch):
 
     monkeypatch.setattr(memory, "auto_memory_options", lambda *args: MemoryOptions(
         attention_slicing=True, vae_slicing=True, vae_tiling=True))
-    auto = resolve_memory_options("auto", "cuda", 1, 1, supported=())
+    auto = resolve_memory_options("auto", "cuda", 1, 1, supported=("attention_slicing",))
     assert auto.attention_slicing and not auto.vae_slicing and not auto.vae_tiling
     with pytest.raises(PerceptogramError, match="does not support the memory options"):
         resolve_memory_options({"vae_slicing": True}, "cpu", 1, 1, supported=())

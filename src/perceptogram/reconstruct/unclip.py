@@ -9,8 +9,11 @@ the denoising loop:
 
 ``init_mode="img2img"`` (default)
     Standard image-to-image strength: with ``T`` inference steps the loop skips the
-    first ``T - int(T * strength)`` timesteps, the decoded latent is noised to the
-    first remaining timestep with ``scheduler.add_noise`` and denoised from there.
+    first ``T - int(T * strength)`` steps, the decoded latent is noised to the
+    first remaining timestep with ``scheduler.add_noise`` and denoised from there,
+    on a scheduler that is exact part-way
+    (:func:`perceptogram.reconstruct.schedules.partial_schedule`: for the real
+    model's PNDM, DDIM built from its configuration).
     ``strength=1`` starts from pure noise (the latent is ignored), ``strength=0``
     returns the decoded latent rendered by the VAE.
 ``init_mode="mix"`` (the reference code's recipe)
@@ -68,7 +71,7 @@ class UnCLIPReconstructor:
     noise_level : int
         Noise augmentation of the image embedding (0 = none, the published setting).
     eta : float
-        DDIM's eta (0 = deterministic DDIM).
+        DDIM's eta (0 = deterministic DDIM; ignored by schedulers without it).
     """
 
     def __init__(
