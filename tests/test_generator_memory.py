@@ -169,3 +169,37 @@ def test_reconstruction_methods_and_options_are_validated():
         "methods": ["unclip"], "unclip": {"steps": 3}, "options": {"unclip": {"noise_level": 5}}})
     assert config.reconstruction.generator_options("unclip")["steps"] == 3
     assert config.reconstruction.generator_options("unclip")["noise_level"] == 5
+
+
+def test_precision_goes_in_as_dtype_where_supported(monkeypatch):
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    transformers = pytest.importorskip("transformers")
+    from perceptogram.latents.hub import dtype_kwargs
+
+    # diffusers >= 0.36 and transformers >= 4.56 (installed here) renamed torch_dtype.
+    assert dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16) == {"dtype": torch.float16}
+    assert dtype_kwargs(transformers.CLIPVisionModelWithProjection, torch.float16) == {
+        "dtype": torch.float16}
+    monkeypatch.delattr(diffusers.utils, "_resolve_dtype")
+    assert dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16) == {
+        "torch_dtype": torch.float16}
+
+
+def test_generators_load_fp16_variants_with_dtype(monkeypatch):
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from perceptogram.reconstruct.kandinsky22 import Kandinsky22Generator
+
+    seen = {}
+
+    def fake(source, **kwargs):
+        seen.update(kwargs, source=source)
+        return SpyPipeline()
+
+    monkeypatch.setattr(diffusers.KandinskyV22Pipeline, "from_pretrained", fake)
+    gen = Kandinsky22Generator(device="cpu", dtype="float16", variant="fp16",
+                               memory={"batch_size": 1})
+    assert isinstance(gen.pipeline, SpyPipeline)
+    assert seen["dtype"] == torch.float16 and seen["variant"] == "fp16"
+    assert seen["local_files_only"] is True and "torch_dtype" not in seen
