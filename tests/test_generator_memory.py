@@ -161,6 +161,12 @@ def test_reconstruction_methods_and_options_are_validated():
         make_config(reconstruction={"options": {"kandinsky22": {}}})
     with pytest.raises(ConfigError, match="offload"):
         make_config(reconstruction={"memory": {"offload": "disk"}})
+    with pytest.raises(ConfigError, match="must come from the encoder it expects"):
+        make_config(latents={"spaces": ["sdxl-ip-adapter"],
+                             "options": {"sdxl-ip-adapter": {"model": "/data/other"}}},
+                    reconstruction={"methods": ["sdxl-ip-adapter"],
+                                    "retrieval_space": "sdxl-ip-adapter"},
+                    interpretability={"space": "sdxl-ip-adapter"})
     unclip = {"latents": {"spaces": ["effnet", "pca", "unclip"]}}
     with pytest.raises(ConfigError, match="set them in reconstruction.unclip"):
         make_config(**unclip, reconstruction={

@@ -393,12 +393,21 @@ class Config(_Section):
                     f"reconstruction method {method!r} needs {space!r} in latents.spaces"
                 )
             try:
-                reconstruction.generator_options(method)
+                options = reconstruction.generator_options(method)
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
                 )
                 raise ValueError(f"reconstruction.options.{method}: {problems}") from None
+            for space, pairs in GENERATORS.get(method).shared_options.items():
+                for latent_key, generator_key in pairs.items():
+                    given = self.latents.options.get(space, {}).get(latent_key)
+                    if given is not None and str(given) != str(options[generator_key]):
+                        raise ValueError(
+                            f"latents.options.{space}.{latent_key} ({given!r}) differs from the "
+                            f"{method} generator's {generator_key} ({options[generator_key]!r}); "
+                            "the decoded latents must come from the encoder it expects"
+                        )
 
     def _check_unclip_options(self) -> None:
         """The unCLIP latent spaces must be those of the reconstruction's model and size."""

@@ -53,6 +53,7 @@ class PipelineCallGenerator(abc.ABC):
     spaces: ClassVar[tuple[str, ...]]
     optional_spaces: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type[GeneratorOptions]]
+    shared_options: ClassVar[dict[str, dict[str, str]]] = {}
     weights_gib: ClassVar[float]
     """Weights in float16, GiB."""
     per_image_gib: ClassVar[float]

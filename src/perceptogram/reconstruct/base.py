@@ -51,12 +51,17 @@ class Generator(Protocol):
         Latent spaces it uses when the run decodes them too (e.g. ``unclip-vae``).
     Options : type of GeneratorOptions
         Its configuration model (``reconstruction.options.<name>``).
+    shared_options : dict
+        ``{space: {latent-space option: generator option}}`` that must agree (the
+        decoded latents must come from the encoder the generator expects); checked
+        when a configuration is loaded.
     """
 
     name: str
     spaces: ClassVar[tuple[str, ...]]
     optional_spaces: ClassVar[tuple[str, ...]]
     Options: ClassVar[type[GeneratorOptions]]
+    shared_options: ClassVar[dict[str, dict[str, str]]]
 
     def generate(self, latents: Mapping[str, np.ndarray],
                  image_ids: np.ndarray | None = None) -> np.ndarray:

@@ -65,6 +65,7 @@ class Kandinsky22Generator(PipelineCallGenerator):
     name = "kandinsky22"
     spaces = ("kandinsky22",)
     Options = Kandinsky22Options
+    shared_options = {"kandinsky22": {"model": "prior_model"}}
     weights_gib = 2.7
     per_image_gib = 1.5
     memory_options = ("attention_slicing",)  # diffusers' VQModel (MoVQ): no slicing/tiling

@@ -77,6 +77,7 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
     name = "sdxl-ip-adapter"
     spaces = ("sdxl-ip-adapter",)
     Options = SDXLIPAdapterOptions
+    shared_options = {"sdxl-ip-adapter": {"model": "ip_adapter"}}
     weights_gib = 6.9
     per_image_gib = 2.5
     # diffusers' sliced attention processors replace the IP-Adapter ones (and fail on

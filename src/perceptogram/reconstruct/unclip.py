@@ -353,6 +353,7 @@ class UnCLIPGenerator:
     spaces = ("unclip",)
     optional_spaces = ("unclip-vae",)
     Options = UnCLIPOptions
+    shared_options = {"unclip": {"model": "model"}, "unclip-vae": {"model": "model"}}
     memory_options = ("attention_slicing", "vae_slicing", "vae_tiling")
 
     def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
