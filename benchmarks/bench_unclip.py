@@ -24,6 +24,15 @@ Usage::
 
 ``--tiny`` uses the random-weight test pipeline (tests/unclip_tiny.py, 32 px)
 to check the script quickly on a CPU; its numbers say nothing about the real model.
+
+``--generators unclip kandinsky22 sdxl-ip-adapter`` then times every registered
+generator (``generate`` from decoded embeddings, pure-noise start) at real size with
+random weights (tests/generators_real.py; tiny ones with ``--tiny``), at each batch
+size, with memory options off and on (attention + VAE slicing, plus model CPU
+offload on CUDA), and prints images/s and the peak GPU memory::
+
+    python benchmarks/bench_unclip.py --device cuda --dtype float16 --generators \
+        unclip kandinsky22 sdxl-ip-adapter --skip-unclip-details
 """
 
 from __future__ import annotations
@@ -43,7 +52,11 @@ from perceptogram.latents.unclip import UnCLIPImageSpace, UnCLIPVAESpace, resolv
 from perceptogram.reconstruct.unclip import UnCLIPReconstructor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from unclip_tiny import make_tiny_unclip_pipeline, write_tiny_clip_tokenizer  # noqa: E402
+from unclip_tiny import (  # noqa: E402
+    UNCLIP_SCHEDULER_CONFIG,
+    make_tiny_unclip_pipeline,
+    write_tiny_clip_tokenizer,
+)
 
 # Published component configs of stabilityai/stable-diffusion-2-1-unclip (the
 # Stability "v2-1-stable-unclip-h" model: model_channels 320, channel_mult 1-2-4-4,
@@ -107,8 +120,8 @@ def build_real_size_pipeline(device: str, dtype, scratch: Path):
     """Random-weight pipeline with the SD 2.1 unCLIP component sizes."""
     from diffusers import (
         AutoencoderKL,
-        DDIMScheduler,
         DDPMScheduler,
+        PNDMScheduler,
         StableUnCLIPImg2ImgPipeline,
         UNet2DConditionModel,
     )
@@ -153,15 +166,7 @@ def build_real_size_pipeline(device: str, dtype, scratch: Path):
         tokenizer=tokenizer,
         text_encoder=text_encoder.eval(),
         unet=unet.eval(),
-        scheduler=DDIMScheduler(
-            beta_schedule="scaled_linear",
-            beta_start=0.00085,
-            beta_end=0.012,
-            prediction_type="v_prediction",
-            set_alpha_to_one=False,
-            steps_offset=1,
-            clip_sample=False,
-        ),
+        scheduler=PNDMScheduler.from_config(UNCLIP_SCHEDULER_CONFIG),  # the real one
         vae=vae.eval(),
     )
     return pipe.to(device=device, dtype=dtype)
@@ -185,6 +190,91 @@ def throughput(func, n_images: int, device: str, repeats: int) -> float:
     return n_images / statistics.median(times)
 
 
+GENERATOR_SIZES = {"unclip": (768, 1024), "kandinsky22": (768, 1280),
+                   "sdxl-ip-adapter": (1024, 1024)}
+"""Real image side and embedding dimension of each generator."""
+
+
+def build_generator_pipeline(name: str, tiny: bool, device: str, dtype, scratch: Path):
+    """A random-weight pipeline for generator ``name``; returns (pipeline, side, dim)."""
+    from generators_real import (
+        build_real_kandinsky22,
+        build_real_sdxl_ip_adapter,
+        default_dtype,
+    )
+    from generators_tiny import (
+        EMBED_DIM,
+        ip_adapter_state_dict,
+        make_tiny_kandinsky22_decoder,
+        make_tiny_sdxl,
+    )
+
+    if not tiny:
+        side, dim = GENERATOR_SIZES[name]
+        with default_dtype(dtype):
+            if name == "unclip":
+                return build_real_size_pipeline(device, dtype, scratch), side, dim
+            if name == "kandinsky22":
+                return build_real_kandinsky22(dtype, device), side, dim
+            return build_real_sdxl_ip_adapter(dtype, scratch, device), side, dim
+    if name == "unclip":
+        pipe = make_tiny_unclip_pipeline(scratch)
+        pipe.scheduler = unclip_scheduler()
+        return pipe.to(device=device, dtype=dtype), 32, EMBED_DIM
+    if name == "kandinsky22":
+        return make_tiny_kandinsky22_decoder().to(device=device, dtype=dtype), 64, EMBED_DIM
+    pipe = make_tiny_sdxl(scratch)
+    tensors = ip_adapter_state_dict(pipe.unet)
+    state = {part: {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}
+             for part in ("image_proj", "ip_adapter")}
+    pipe.load_ip_adapter(state, subfolder="", weight_name="", image_encoder_folder=None)
+    return pipe.to(device=device, dtype=dtype), 64, EMBED_DIM
+
+
+def unclip_scheduler():
+    """The real SD 2.1 unCLIP scheduler."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler.from_config(UNCLIP_SCHEDULER_CONFIG)
+
+
+def bench_generators(args, dtype) -> None:
+    """images/s and peak GPU memory of each generator, memory options off and on."""
+    from perceptogram.reconstruct.base import GENERATORS, get_generator
+
+    cuda = torch.device(args.device).type == "cuda"
+    memory_sets = {"off": {}, "on": {"attention_slicing": True, "vae_slicing": True}}
+    if cuda:
+        memory_sets["on"]["offload"] = "model"
+    print(f"\n{'generator':<16} {'memory':<7} {'batch':>5}  {'images/s':>9}  peak GPU GiB")
+    for name in args.generators:
+        with tempfile.TemporaryDirectory() as scratch:
+            pipe, side, dim = build_generator_pipeline(name, args.tiny, args.device, dtype,
+                                                       Path(scratch))
+        rng = np.random.default_rng(0)
+        supported = GENERATORS.get(name).memory_options
+        for label, memory in memory_sets.items():  # "on" last: offload hooks stay
+            memory = {k: v for k, v in memory.items() if k == "offload" or k in supported}
+            for batch in args.batch_sizes:
+                options = {"steps": args.steps, "size": side, "seed": 0}
+                if name == "kandinsky22":
+                    options["negative"] = "zero"
+                gen = get_generator(name, pipeline=pipe, device=args.device,
+                                    memory={**memory, "batch_size": batch}, **options)
+                embeds = rng.normal(size=(batch, dim)).astype(np.float32)
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(args.device)
+                rate = throughput(lambda g=gen, e=embeds: g.generate({name: e}), batch,
+                                  args.device, args.repeats)
+                peak = torch.cuda.max_memory_allocated(args.device) / 1024**3 if cuda else \
+                    float("nan")
+                print(f"{name:<16} {label:<7} {batch:>5}  {rate:>9.3f}  {peak:.2f}")
+        del pipe
+        if cuda:
+            torch.cuda.empty_cache()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -195,12 +285,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strength", type=float, default=0.75)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--generators", nargs="*", default=[],
+                        help="also time these generators (unclip kandinsky22 sdxl-ip-adapter)")
+    parser.add_argument("--skip-unclip-details", action="store_true",
+                        help="only the generator table")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     set_quiet(True)
     dtype = resolve_torch_dtype(args.dtype, args.device)
+    if not args.skip_unclip_details:
+        bench_unclip_details(args, dtype)
+    if args.generators:
+        bench_generators(args, dtype)
 
+
+def bench_unclip_details(args, dtype) -> None:
+    """Encoding, reconstruction and the diffusers peer for Stable unCLIP."""
     with tempfile.TemporaryDirectory() as scratch:
         if args.tiny:
             pipe = make_tiny_unclip_pipeline(scratch).to(device=args.device, dtype=dtype)
@@ -218,8 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device {device_name}, dtype {str(dtype).removeprefix('torch.')}, "
           f"{'tiny test pipeline' if args.tiny else 'SD 2.1 unCLIP sizes'}, image {image_size} px")
     print("parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in n_params.items()))
-    print(f"reconstruction: {args.steps} DDIM steps, guidance 7.5, "
-          f"img2img strength {args.strength}")
+    print(f"reconstruction: {args.steps} PNDM steps (img2img: DDIM from its config), "
+          f"guidance 7.5, img2img strength {args.strength}")
 
     rng = np.random.default_rng(0)
     rows = []

@@ -210,8 +210,9 @@ def test_missing_weights_say_what_to_download(tmp_path):
     with pytest.raises(MissingWeightsError) as info:
         load_unclip_pipeline(model, device="cpu")
     message = str(info.value)
-    assert model in message and f"huggingface-cli download {model}" in message
-    with pytest.raises(MissingWeightsError, match="huggingface-cli download"):
+    assert model in message and f"hf download {model} --include '*.json'" in message
+    assert "--exclude '*.ckpt'" in message  # not the two 8 GB checkpoints
+    with pytest.raises(MissingWeightsError, match="hf download"):
         UnCLIPImageSpace(model=model).shape
     with pytest.raises(MissingWeightsError, match="model_index.json"):
         load_unclip_pipeline(str(tmp_path), device="cpu")

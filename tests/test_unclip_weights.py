@@ -1,7 +1,7 @@
 """The real Stable unCLIP weights (``pytest -m weights``; skipped unless they are cached).
 
 Needs ``stabilityai/stable-diffusion-2-1-unclip`` in the local Hugging Face cache
-(``huggingface-cli download stabilityai/stable-diffusion-2-1-unclip``); nothing downloads.
+(see docs/generation.md for the `hf download` command); nothing downloads.
 """
 
 from __future__ import annotations

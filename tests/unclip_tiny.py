@@ -29,6 +29,21 @@ IMAGE_SIZE = 32
 VAE_SCALE_FACTOR = 2
 """Downsampling factor of the tiny VAE (two encoder blocks)."""
 
+UNCLIP_SCHEDULER_CONFIG = {
+    "_class_name": "PNDMScheduler",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "v_prediction",
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+}
+"""``scheduler/scheduler_config.json`` of ``stabilityai/stable-diffusion-2-1-unclip``."""
+
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):

@@ -253,14 +253,71 @@ class UnclipConfig(_Section):
 class ReconstructionConfig(_Section):
     """How decoded latents become images."""
 
-    methods: list[Literal["pca", "retrieval", "unclip"]] = Field(
+    methods: list[str] = Field(
         default_factory=lambda: ["pca", "retrieval"],
-        description="'pca': linear pixel decoding; 'retrieval': nearest gallery image; 'unclip'.",
+        description=(
+            "'pca': linear pixel decoding; 'retrieval': nearest gallery image; or a "
+            "generator (unclip, kandinsky22, sdxl-ip-adapter; `perceptogram list`)."
+        ),
     )
     retrieval_space: str = Field(
         "effnet", description="Latent space whose decoded vectors drive retrieval."
     )
     unclip: UnclipConfig = Field(default_factory=UnclipConfig, description="unCLIP settings.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Options per generator, e.g. {kandinsky22: {steps: 50}}; for unclip, settings "
+            "beyond the unclip section (dtype, variant, init_mode, noise_level, ...)."
+        ),
+    )
+    memory: Literal["auto"] | dict[str, Any] = Field(
+        "auto",
+        description=(
+            "GPU memory options of the generators: 'auto' (from free GPU memory; none on "
+            "CPU) or {attention_slicing, vae_slicing, vae_tiling, offload: none|model|"
+            "sequential, batch_size}."
+        ),
+    )
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: list[str]) -> list[str]:
+        from perceptogram.reconstruct.base import GENERATORS
+
+        known = ["pca", "retrieval", *GENERATORS.names()]
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise ValueError(f"unknown reconstruction methods {unknown}; available: {known}")
+        return methods
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, memory: str | dict[str, Any]) -> str | dict[str, Any]:
+        from perceptogram.reconstruct.memory import resolve_memory_options
+
+        if memory != "auto":
+            try:
+                resolve_memory_options(memory, "cpu", 0.0, 0.0)
+            except PerceptogramError as exc:
+                raise ValueError(str(exc)) from None
+        return memory
+
+    def generator_options(self, name: str) -> dict[str, Any]:
+        """Options of generator ``name`` as its factory takes them (validated)."""
+        from perceptogram.reconstruct.base import GENERATORS
+
+        options = dict(self.options.get(name, {}))
+        if name == "unclip":
+            section = self.unclip.model_dump()
+            clash = sorted(set(section) & set(options))
+            if clash:
+                raise ValueError(
+                    f"reconstruction.options.unclip repeats {clash}; set them in "
+                    "reconstruction.unclip"
+                )
+            options = {**section, **options}
+        return GENERATORS.get(name).Options(**options).model_dump()
 
 
 class MetricsConfig(_Section):
@@ -515,7 +572,41 @@ class Config(_Section):
             if "unclip" not in self.latents.spaces:
                 raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
             self._check_unclip_options()
+        self._check_generators()
         return self
+
+    def _check_generators(self) -> None:
+        """Every generator's driving latent space is decoded and its options are valid."""
+        from perceptogram.reconstruct.base import GENERATORS
+
+        reconstruction = self.reconstruction
+        extra = sorted(set(reconstruction.options) - set(reconstruction.methods))
+        if extra:
+            raise ValueError(f"reconstruction.options given for methods not in 'methods': {extra}")
+        for method in reconstruction.methods:
+            if method in ("pca", "retrieval"):
+                continue
+            space = GENERATORS.get(method).spaces[0]
+            if space not in self.latents.spaces:
+                raise ValueError(
+                    f"reconstruction method {method!r} needs {space!r} in latents.spaces"
+                )
+            try:
+                options = reconstruction.generator_options(method)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+                raise ValueError(f"reconstruction.options.{method}: {problems}") from None
+            for space, pairs in GENERATORS.get(method).shared_options.items():
+                for latent_key, generator_key in pairs.items():
+                    given = self.latents.options.get(space, {}).get(latent_key)
+                    if given is not None and str(given) != str(options[generator_key]):
+                        raise ValueError(
+                            f"latents.options.{space}.{latent_key} ({given!r}) differs from the "
+                            f"{method} generator's {generator_key} ({options[generator_key]!r}); "
+                            "the decoded latents must come from the encoder it expects"
+                        )
 
     def _check_unclip_options(self) -> None:
         """The unCLIP latent spaces must be those of the reconstruction's model and size."""

@@ -48,10 +48,12 @@ def _root(
 
 def _register() -> None:
     from perceptogram.cli import data as data_cmds
+    from perceptogram.cli import list as list_cmds
     from perceptogram.cli import run as run_cmds
 
     app.add_typer(data_cmds.data_app, name="data")
     run_cmds.register(app)
+    list_cmds.register(app)
 
 
 _register()

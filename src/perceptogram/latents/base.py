@@ -91,7 +91,8 @@ LATENT_SPACES: Registry[Callable[..., LatentSpace]] = Registry(
     "perceptogram.latent_spaces",
     # Importing the modules runs their @register decorators; heavy dependencies
     # (torch, diffusers) are imported lazily inside them, not here.
-    builtin_modules=[f"perceptogram.latents.{m}" for m in ("attributes", "effnet", "pca", "unclip")],
+    builtin_modules=[f"perceptogram.latents.{m}" for m in ("attributes", "effnet", "pca", "unclip",
+                                                           "kandinsky22", "sdxl_ip_adapter")],
 )
 
 

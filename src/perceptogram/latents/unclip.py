@@ -35,6 +35,12 @@ from perceptogram.latents.base import check_images, register
 DEFAULT_MODEL = "stabilityai/stable-diffusion-2-1-unclip"
 """The Stable unCLIP checkpoint of the published method (SD 2.1, OpenCLIP ViT-H/14)."""
 
+DOWNLOAD_INCLUDE = ("*.json", "*.txt", "*/*.safetensors")
+"""What Perceptogram loads from :data:`DEFAULT_MODEL`: configs, tokenizer, float32 weights."""
+
+DOWNLOAD_EXCLUDE = ("*.ckpt", "*.bin", "*.fp16.*")
+"""Left out: the two full ``.ckpt`` checkpoints, ``.bin`` copies, half-precision copies."""
+
 PIPELINE_COMPONENTS = (
     "feature_extractor",
     "image_encoder",
@@ -77,15 +83,9 @@ def default_device() -> str:
 def _missing_weights(
     model: str, revision: str | None, reason: Exception | str
 ) -> MissingWeightsError:
-    at = f" at revision {revision!r}" if revision else ""
-    return MissingWeightsError(
-        f"the weights of {model!r}{at} are not in the local Hugging Face cache "
-        f"({reason}). Get them on a machine with internet access with "
-        f"`huggingface-cli download {model}` (or `hf download {model}`) and copy the "
-        "cache (~/.cache/huggingface, or $HF_HOME) here; or pass the path of a local "
-        "diffusers pipeline folder as the model; or allow a download with "
-        "local_files_only=False."
-    )
+    from perceptogram.latents.hub import missing_weights
+
+    return missing_weights(model, DOWNLOAD_INCLUDE, reason, revision, DOWNLOAD_EXCLUDE)
 
 
 def _is_local_path(model: str) -> bool:
@@ -95,14 +95,16 @@ def _is_local_path(model: str) -> bool:
 
 
 def _check_local_folder(model: str) -> Path:
+    from perceptogram.latents.hub import download_command
+
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise MissingWeightsError(f"no such model folder: {folder}")
     if not (folder / "model_index.json").is_file():
         raise MissingWeightsError(
             f"{folder} is not a diffusers pipeline folder (it has no model_index.json); "
-            "save one with pipe.save_pretrained(folder) or download "
-            f"{DEFAULT_MODEL!r} with `huggingface-cli download {DEFAULT_MODEL}`"
+            "save one with pipe.save_pretrained(folder) or download the model with "
+            f"`{download_command(DEFAULT_MODEL, DOWNLOAD_INCLUDE, DOWNLOAD_EXCLUDE)}`"
         )
     return folder
 
@@ -166,13 +168,16 @@ def load_unclip_pipeline(
     source: str | Path = model
     if _is_local_path(model):
         source = _check_local_folder(model)
+    from perceptogram.latents.hub import dtype_kwargs
+
+    cls = diffusers.StableUnCLIPImg2ImgPipeline
     try:
         with warnings.catch_warnings():
-            # Recent diffusers renamed torch_dtype to dtype; older ones only know torch_dtype.
+            # Older transformers inside the pipeline may still warn about torch_dtype.
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipe = diffusers.StableUnCLIPImg2ImgPipeline.from_pretrained(
+            pipe = cls.from_pretrained(
                 source,
-                torch_dtype=torch_dtype,
+                **dtype_kwargs(cls, torch_dtype),
                 local_files_only=local_files_only,
                 revision=revision,
                 variant=variant,
@@ -374,7 +379,17 @@ class _UnCLIPComponentSpace(abc.ABC):
         return f"{type(self).__name__}(model={self.model!r}, batch_size={self.batch_size})"
 
 
-@register("unclip")
+def _availability(component: str):
+    def check() -> str | None:
+        from perceptogram.latents.hub import local_availability
+
+        return local_availability(DEFAULT_MODEL, (f"{component}/config.json",),
+                                  include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
+
+    return check
+
+
+@register("unclip", availability=_availability("image_encoder"))
 class UnCLIPImageSpace(_UnCLIPComponentSpace):
     """The CLIP image embedding that conditions Stable unCLIP (1,024-d for SD 2.1).
 
@@ -445,7 +460,7 @@ class UnCLIPImageSpace(_UnCLIPComponentSpace):
         return out
 
 
-@register("unclip-vae")
+@register("unclip-vae", availability=_availability("vae"))
 class UnCLIPVAESpace(_UnCLIPComponentSpace):
     """The Stable unCLIP VAE latent of the image at ``image_size`` px (4 × 96 × 96 at 768).
 

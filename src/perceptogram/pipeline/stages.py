@@ -36,7 +36,11 @@ _METHOD_LABELS = {"pca": "pca decoding", "retrieval": "retrieval", "unclip": "un
 
 
 def _method_space(config: Config, method: str) -> str:
-    return config.reconstruction.retrieval_space if method == "retrieval" else method
+    if method in ("pca", "retrieval"):
+        return config.reconstruction.retrieval_space if method == "retrieval" else method
+    from perceptogram.reconstruct.base import GENERATORS
+
+    return GENERATORS.get(method).spaces[0]
 
 
 def reconstruction_spaces(config: Config) -> dict[str, list[str]]:
@@ -263,21 +267,26 @@ def reconstruct_settings(config: Config, subject: int | None, space: str | None
     settings: dict[str, Any] = {"methods": methods}
     if "retrieval" in methods:
         settings["center_latents"] = config.metrics.center_latents
-    if "unclip" in methods:
-        settings["unclip"] = config_to_dict(config)["reconstruction"]["unclip"]
+    for method in methods:
+        if method in ("pca", "retrieval"):
+            continue
+        settings[method] = config.reconstruction.generator_options(method)
         settings["device"] = config.device
-        # The img2img start is read from another space's unit, which the runner does
-        # not count among this unit's inputs: its digest makes it one.
-        settings["vae_start"] = None
-        if _uses_vae_start(config):
-            start = Unit("predict", subject, "unclip-vae")
-            settings["vae_start"] = RunDir(config.output).digest(start)
+        # Optional starts (e.g. the unclip-vae latent) are read from other spaces'
+        # units, which the runner does not count among this unit's inputs: their
+        # digests make them inputs.
+        settings[f"{method}_inputs"] = {
+            extra: RunDir(config.output).digest(Unit("predict", subject, extra))
+            for extra in _optional_spaces(config, method)
+        }
     return settings
 
 
-def _uses_vae_start(config: Config) -> bool:
-    """Whether decoded ``unclip-vae`` latents seed unCLIP generation (img2img)."""
-    return "unclip-vae" in config.latents.spaces
+def _optional_spaces(config: Config, method: str) -> list[str]:
+    """The generator's optional latent spaces that this run decodes too."""
+    from perceptogram.reconstruct.base import GENERATORS
+
+    return [s for s in GENERATORS.get(method).optional_spaces if s in config.latents.spaces]
 
 
 def reconstruct_stage(config: Config, subject: int | None, space: str | None,
@@ -285,8 +294,9 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
     """Turn decoded latents into images with every method this space drives.
 
     ``pca``: exact linear decoding through the fitted pixel space; ``retrieval``:
-    the training image whose latent is nearest (cosine) to the decoded one;
-    ``unclip``: Stable unCLIP conditioned on the decoded embedding.
+    the training image whose latent is nearest (cosine) to the decoded one; any
+    other method is a registered generator (:mod:`perceptogram.reconstruct.base`),
+    e.g. ``unclip``: Stable unCLIP conditioned on the decoded embedding.
     """
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     out = run_dir.unit_dir("reconstruct", subject, space)
@@ -307,27 +317,23 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
             images = load_images([train_paths[i] for i in nearest])
             save_array(out / "retrieval" / "nearest_train.npy", nearest)
         else:
-            images = _unclip_images(config, subject, decoded, run_dir)
+            images = _generated_images(config, subject, method, decoded, run_dir)
         save_pngs(out / method, images)
 
 
-def _unclip_images(config: Config, subject: int | None, decoded: np.ndarray,
-                   run_dir: RunDir) -> np.ndarray:
-    """Stable unCLIP from the decoded image embedding; when ``unclip-vae`` is also a
-    latent space, its decoded VAE latent is the low-level (img2img) start."""
-    from perceptogram.latents.unclip import load_unclip_pipeline
-    from perceptogram.reconstruct.unclip import UnCLIPReconstructor
+def _generated_images(config: Config, subject: int | None, method: str, decoded: np.ndarray,
+                      run_dir: RunDir) -> np.ndarray:
+    """Images of the registered generator ``method`` from the decoded latents of its
+    space, plus those of its optional spaces that the run decodes (e.g. the
+    ``unclip-vae`` latent as the img2img start of ``unclip``)."""
+    from perceptogram.reconstruct.base import get_generator
 
-    u = config.reconstruction.unclip
-    pipe = load_unclip_pipeline(u.model, device=config.device)
-    vae_latents = None
-    if _uses_vae_start(config):
-        vae_latents = np.load(run_dir.unit_dir("predict", subject, "unclip-vae") / "decoded.npy")
-    reconstructor = UnCLIPReconstructor(pipe, num_inference_steps=u.steps,
-                                        guidance_scale=u.guidance, strength=u.strength,
-                                        image_size=u.size, seed=u.seed)
-    return reconstructor.reconstruct(decoded, vae_latents,
-                                     image_ids=np.arange(len(decoded)))
+    generator = get_generator(method, device=config.device, memory=config.reconstruction.memory,
+                              **config.reconstruction.generator_options(method))
+    latents = {_method_space(config, method): decoded}
+    for extra in _optional_spaces(config, method):
+        latents[extra] = np.load(run_dir.unit_dir("predict", subject, extra) / "decoded.npy")
+    return generator.generate(latents, image_ids=np.arange(len(decoded)))
 
 
 # ----------------------------------------------------------------------- evaluate
@@ -429,7 +435,7 @@ def latent_method(space: str) -> str:
 
 def reconstruction_method(config: Config, method: str) -> str:
     """Method name of reconstruction rows in the metrics tables."""
-    return f"ridge → {_METHOD_LABELS[method]} ({_method_space(config, method)})"
+    return f"ridge → {_METHOD_LABELS.get(method, method)} ({_method_space(config, method)})"
 
 
 # ---------------------------------------------------------------------- interpret

@@ -9,8 +9,11 @@ the denoising loop:
 
 ``init_mode="img2img"`` (default)
     Standard image-to-image strength: with ``T`` inference steps the loop skips the
-    first ``T - int(T * strength)`` timesteps, the decoded latent is noised to the
-    first remaining timestep with ``scheduler.add_noise`` and denoised from there.
+    first ``T - int(T * strength)`` steps, the decoded latent is noised to the
+    first remaining timestep with ``scheduler.add_noise`` and denoised from there,
+    on a scheduler that is exact part-way
+    (:func:`perceptogram.reconstruct.schedules.partial_schedule`: for the real
+    model's PNDM, DDIM built from its configuration).
     ``strength=1`` starts from pure noise (the latent is ignored), ``strength=0``
     returns the decoded latent rendered by the VAE.
 ``init_mode="mix"`` (the reference code's recipe)
@@ -27,11 +30,14 @@ latent noise; image *i* therefore never depends on the batch size or order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from perceptogram.errors import DataFormatError, PerceptogramError, require
+from perceptogram.reconstruct.base import GeneratorOptions, check_image_ids, register
 
 INIT_MODES = ("img2img", "mix")
 
@@ -65,7 +71,7 @@ class UnCLIPReconstructor:
     noise_level : int
         Noise augmentation of the image embedding (0 = none, the published setting).
     eta : float
-        DDIM's eta (0 = deterministic DDIM).
+        DDIM's eta (0 = deterministic DDIM; ignored by schedulers without it).
     """
 
     def __init__(
@@ -139,10 +145,7 @@ class UnCLIPReconstructor:
                     f"{' * '.join(map(str, self.latent_shape))}) for image_size "
                     f"{self.image_size}; got {vae_latents.shape}"
                 )
-        image_ids = np.arange(n_images) if image_ids is None else np.asarray(image_ids)
-        if image_ids.shape != (n_images,) or not np.issubdtype(image_ids.dtype, np.integer):
-            raise DataFormatError(f"image_ids must be {n_images} integers; got {image_ids!r}")
-        return image_embeds, vae_latents, image_ids
+        return image_embeds, vae_latents, check_image_ids(image_ids, n_images)
 
     def reconstruct(
         self,
@@ -193,32 +196,37 @@ class UnCLIPReconstructor:
         pipe = self.pipe
         return pipe.encode_prompt(
             prompt="",
-            device=pipe.unet.device,
+            device=_execution_device(pipe),
             num_images_per_prompt=1,
             do_classifier_free_guidance=True,
         )
 
-    def _timesteps(self, starts_from_latent: bool):
-        """Timesteps to run and whether the loop starts from a noised latent."""
-        scheduler = self.pipe.scheduler
-        scheduler.set_timesteps(self.num_inference_steps, device=self.pipe.unet.device)
-        timesteps = scheduler.timesteps
-        if not starts_from_latent:
-            return timesteps
-        n_run = min(int(self.num_inference_steps * self.strength), self.num_inference_steps)
-        begin = (self.num_inference_steps - n_run) * scheduler.order
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(begin)
-        return timesteps[begin:]
+    def denoise(self, embeds: np.ndarray, latents: np.ndarray | None, ids: np.ndarray,
+                text: Any = None, negative_text: Any = None):
+        """Run the denoising loop for one batch; return the final latents.
 
-    def _generate(self, embeds, latents, ids, text, negative_text) -> np.ndarray:
+        Parameters
+        ----------
+        embeds : ndarray of float32, shape (n, embedding_dim)
+        latents : ndarray of float32, shape (n, prod(latent_shape)) or None
+        ids : ndarray of int, shape (n,)
+        text, negative_text : torch.Tensor, shape (1, 77, d) or None
+            Empty-prompt embeddings (computed when None).
+
+        Returns
+        -------
+        latents : torch.Tensor, shape (n, *latent_shape)
+            In the UNet's units (VAE latent times ``scaling_factor``).
+        """
         torch = require("torch")
         from diffusers.utils.torch_utils import randn_tensor
 
-        from perceptogram.latents.unclip import to_uint8
+        from perceptogram.reconstruct.schedules import partial_schedule, step_kwargs
 
         pipe = self.pipe
-        device, dtype = pipe.unet.device, pipe.unet.dtype
+        if text is None:
+            text, negative_text = self._text_embeddings()
+        device, dtype = _execution_device(pipe), pipe.unet.dtype
         n = len(embeds)
         generators = [torch.Generator("cpu").manual_seed(self.seed + int(i)) for i in ids]
 
@@ -235,12 +243,15 @@ class UnCLIPReconstructor:
             class_labels = torch.cat([torch.zeros_like(class_labels), class_labels])
             text = torch.cat([negative_text.to(dtype).expand(n, -1, -1), text])
 
-        # Starting point (second random draw).
+        # Starting point (second random draw). A partial schedule runs on a
+        # scheduler that is exact part-way (see perceptogram.reconstruct.schedules).
         shape = (n, *self.latent_shape)
         noise = randn_tensor(shape, generator=generators, device=device, dtype=dtype)
         img2img = self.init_mode == "img2img" and latents is not None and self.strength < 1.0
-        timesteps = self._timesteps(img2img)
-        scheduler = pipe.scheduler
+        scheduler, timesteps = partial_schedule(
+            pipe.scheduler, self.num_inference_steps, self.strength if img2img else 1.0,
+            device=device,
+        )
         if latents is None or (self.init_mode == "img2img" and not img2img):
             x = noise * scheduler.init_noise_sigma
         else:
@@ -252,7 +263,7 @@ class UnCLIPReconstructor:
             else:
                 x = scheduler.add_noise(init, noise, timesteps[:1].repeat(n))
 
-        step_kwargs = pipe.prepare_extra_step_kwargs(generators, self.eta)
+        extra = step_kwargs(scheduler, generators, self.eta)
         for t in timesteps:
             model_input = torch.cat([x, x]) if guided else x
             model_input = scheduler.scale_model_input(model_input, t)
@@ -262,9 +273,15 @@ class UnCLIPReconstructor:
             if guided:
                 unconditional, conditional = prediction.chunk(2)
                 prediction = unconditional + self.guidance_scale * (conditional - unconditional)
-            x = scheduler.step(prediction, t, x, **step_kwargs).prev_sample
+            x = scheduler.step(prediction, t, x, **extra).prev_sample
+        return x
 
-        pixels = pipe.vae.decode(x / pipe.vae.config.scaling_factor).sample
+    def _generate(self, embeds, latents, ids, text, negative_text) -> np.ndarray:
+        from perceptogram.latents.unclip import to_uint8
+
+        x = self.denoise(embeds, latents, ids, text, negative_text)
+        vae = self.pipe.vae
+        pixels = vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample
         return to_uint8(pixels)
 
     def __repr__(self) -> str:
@@ -273,3 +290,144 @@ class UnCLIPReconstructor:
             f"guidance_scale={self.guidance_scale}, strength={self.strength}, "
             f"init_mode={self.init_mode!r}, image_size={self.image_size}, seed={self.seed})"
         )
+
+
+def _execution_device(pipe: Any):
+    """Where inputs go: the pipeline's execution device (CUDA under CPU offload)."""
+    device = getattr(pipe, "_execution_device", None)
+    return device if device is not None else pipe.unet.device
+
+
+# --------------------------------------------------------------------- generator
+WEIGHTS_GIB = 4.5
+"""Memory of the SD 2.1 unCLIP weights in float16, GiB (twice that in float32)."""
+
+PER_IMAGE_GIB = 1.5
+"""Activation memory of one 768 px image in a guided batch, float16, GiB (estimate)."""
+
+
+def _unclip_availability() -> str | None:
+    from perceptogram.latents.hub import local_availability
+    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
+
+    return local_availability(DEFAULT_MODEL, ("model_index.json", "unet/config.json"),
+                              include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
+
+
+class UnCLIPOptions(GeneratorOptions):
+    """Options of the ``unclip`` generator (``reconstruction.unclip`` and
+    ``reconstruction.options.unclip``)."""
+
+    model: str = "stabilityai/stable-diffusion-2-1-unclip"
+    steps: int = Field(20, ge=1)
+    guidance: float = Field(7.5, ge=0.0)
+    strength: float = Field(0.75, gt=0.0, le=1.0)
+    size: int = Field(768, ge=8)
+    seed: int = 0
+    init_mode: Literal["img2img", "mix"] = "img2img"
+    mix_weight: float = 0.11
+    noise_level: int = Field(0, ge=0, le=999)
+    eta: float = Field(0.0, ge=0.0)
+    dtype: str | None = None
+    variant: str | None = None
+
+
+@register("unclip", availability=_unclip_availability)
+class UnCLIPGenerator:
+    """Stable unCLIP 2.1 from the decoded CLIP image embedding (+ VAE latent start).
+
+    Parameters
+    ----------
+    pipeline : diffusers.StableUnCLIPImg2ImgPipeline or None
+        An already loaded pipeline; ``None`` loads ``model`` (local files only) on
+        first use.
+    device : str or None
+        Where to run (default CUDA when available).
+    memory : "auto", mapping or MemoryOptions
+        GPU memory options (:mod:`perceptogram.reconstruct.memory`).
+    **options
+        Fields of :class:`UnCLIPOptions` (steps, guidance, strength, size, seed, ...).
+    """
+
+    name = "unclip"
+    spaces = ("unclip",)
+    optional_spaces = ("unclip-vae",)
+    Options = UnCLIPOptions
+    shared_options = {"unclip": {"model": "model"}, "unclip-vae": {"model": "model"}}
+    memory_options = ("attention_slicing", "vae_slicing", "vae_tiling")
+
+    def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
+                 **options: Any) -> None:
+        self.options = UnCLIPOptions(**options)
+        self._pipeline = pipeline
+        self._device = device
+        self._memory = memory
+        self._prepared = False
+        self.applied_memory_options: list[str] = []
+
+    @property
+    def pipeline(self):
+        """The diffusers pipeline (given or loaded), memory options applied on first use."""
+        if not self._prepared:
+            from perceptogram.latents.unclip import default_device, load_unclip_pipeline
+            from perceptogram.reconstruct.memory import apply_memory_options
+
+            device = default_device() if self._device is None else self._device
+            if self._pipeline is None:
+                self._pipeline = load_unclip_pipeline(
+                    self.options.model, device="cpu", dtype=self._dtype(device),
+                    variant=self.options.variant)
+            self.applied_memory_options = apply_memory_options(self._pipeline, self.memory,
+                                                               device)
+            self._prepared = True
+        return self._pipeline
+
+    def _dtype(self, device: Any):
+        from perceptogram.latents.unclip import resolve_torch_dtype
+
+        return resolve_torch_dtype(self.options.dtype, device)
+
+    @property
+    def memory(self):
+        """The resolved :class:`~perceptogram.reconstruct.memory.MemoryOptions`."""
+        from perceptogram.latents.unclip import default_device
+        from perceptogram.reconstruct.memory import resolve_memory_options
+
+        device = default_device() if self._device is None else self._device
+        scale = 2.0 if str(self._dtype(device)).endswith("float32") else 1.0
+        return resolve_memory_options(self._memory, device, WEIGHTS_GIB * scale,
+                                      PER_IMAGE_GIB * scale, self.memory_options)
+
+    def reconstructor(self) -> UnCLIPReconstructor:
+        """The :class:`UnCLIPReconstructor` with these options."""
+        o = self.options
+        return UnCLIPReconstructor(
+            self.pipeline, num_inference_steps=o.steps, guidance_scale=o.guidance,
+            strength=o.strength, image_size=o.size, seed=o.seed,
+            batch_size=self.memory.batch_size, init_mode=o.init_mode, mix_weight=o.mix_weight,
+            noise_level=o.noise_level, eta=o.eta,
+        )
+
+    def generate(self, latents: Mapping[str, np.ndarray],
+                 image_ids: np.ndarray | None = None) -> np.ndarray:
+        """Images from decoded ``unclip`` embeddings (and ``unclip-vae`` latents if given).
+
+        Parameters
+        ----------
+        latents : mapping
+            ``"unclip"``: ndarray, shape (n_images, 1024); optional ``"unclip-vae"``:
+            ndarray, shape (n_images, 4 * 96 * 96) at 768 px.
+        image_ids : ndarray of int, shape (n_images,) or None
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_images, size, size, 3)
+        """
+        if "unclip" not in latents:
+            raise DataFormatError(
+                f"the decoded 'unclip' latents are missing; got {sorted(latents)}")
+        return self.reconstructor().reconstruct(latents["unclip"], latents.get("unclip-vae"),
+                                                image_ids=image_ids)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options!r})"

@@ -1,0 +1,78 @@
+"""``perceptogram list``: every registry, one line per entry, and whether it is usable here."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import typer
+from rich.markup import escape
+
+from perceptogram.cli._common import console, friendly_errors
+
+#: (title, module, attribute) of every registry; a module that is not part of this
+#: installation is skipped.
+REGISTRIES = (
+    ("datasets", "perceptogram.data.datasets", "DATASETS"),
+    ("latent spaces", "perceptogram.latents.base", "LATENT_SPACES"),
+    ("generators", "perceptogram.reconstruct.base", "GENERATORS"),
+    ("metric networks", "perceptogram.evaluate.networks", "NETWORKS"),
+    ("evaluation protocols", "perceptogram.evaluate.protocols", "PROTOCOLS"),
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """One line of plain text: control characters become spaces, markup is escaped."""
+    return escape(" ".join(_CONTROL.sub(" ", str(text)).split()))
+
+
+def registry_lines(registries=REGISTRIES) -> list[str]:
+    """The lines ``perceptogram list`` prints (rich markup, user text escaped).
+
+    Parameters
+    ----------
+    registries : sequence of (title, module, attribute)
+
+    Returns
+    -------
+    lines : list of str
+        A title line per registry, then ``name  ok|missing: why  summary`` per entry.
+    """
+    from perceptogram._registry import Registry
+
+    lines: list[str] = []
+    for title, module_name, attribute in registries:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # this registry is not part of this installation
+            raise
+        registry = getattr(module, attribute, None)
+        if not isinstance(registry, Registry):
+            continue
+        lines.append(f"[bold]{_clean(title)}[/bold]")
+        for entry in registry.entries():
+            missing = entry.missing()
+            state = "[green]usable[/green]" if missing is None else \
+                f"[yellow]not usable here[/yellow] ({_clean(missing)})"
+            lines.append(f"  {_clean(entry.name)}: {_clean(entry.summary)} - {state}")
+    return lines
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``list`` to the root ``app``."""
+
+    @app.command("list")
+    @friendly_errors
+    def list_registries() -> None:
+        """List datasets, latent spaces, generators, metric networks and evaluation protocols.
+
+        Each entry says whether it is usable on this machine (optional extra
+        installed, weights in the local cache) and, if not, what to install or
+        download.
+        """
+        for line in registry_lines():
+            console.print(line, soft_wrap=True, highlight=False)
