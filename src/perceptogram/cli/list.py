@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import importlib
-import re
 
 import typer
-from rich.markup import escape
 
+from perceptogram._text import for_rich
 from perceptogram.cli._common import console, friendly_errors
 
-#: (title, module, attribute) of every registry; a module that is not part of this
-#: installation is skipped.
+#: (title, module, attribute) of every registry.
 REGISTRIES = (
     ("datasets", "perceptogram.data.datasets", "DATASETS"),
     ("latent spaces", "perceptogram.latents.base", "LATENT_SPACES"),
     ("generators", "perceptogram.reconstruct.base", "GENERATORS"),
     ("metric networks", "perceptogram.evaluate.networks", "NETWORKS"),
     ("evaluation protocols", "perceptogram.evaluate.protocols", "PROTOCOLS"),
+    ("executors", "perceptogram.pipeline.executors", "EXECUTORS"),
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-
-def _clean(text: str) -> str:
-    """One line of plain text: control characters become spaces, markup is escaped."""
-    return escape(" ".join(_CONTROL.sub(" ", str(text)).split()))
+def _clean(text: object) -> str:
+    """One line of text for rich: control characters and markup made harmless."""
+    return " ".join(for_rich(text).split())
 
 
 def registry_lines(registries=REGISTRIES) -> list[str]:
@@ -44,15 +41,9 @@ def registry_lines(registries=REGISTRIES) -> list[str]:
 
     lines: list[str] = []
     for title, module_name, attribute in registries:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # this registry is not part of this installation
-            raise
-        registry = getattr(module, attribute, None)
+        registry = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(registry, Registry):
-            continue
+            raise TypeError(f"{module_name}.{attribute} is not a Registry")
         lines.append(f"[bold]{_clean(title)}[/bold]")
         for entry in registry.entries():
             missing = entry.missing()
