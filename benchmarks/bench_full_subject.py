@@ -1,0 +1,163 @@
+"""Full-size rehearsal: one simulated subject at THINGS-EEG2 size through every offline stage.
+
+One subject of 16,540 training images x 4 repetitions and 200 test images x 80
+repetitions, 17 channels x 100 samples, with rendered JPEG stimuli, goes through
+``data`` (simulation), ``features`` (EEG + the ``effnet``, ``pca`` and
+``attributes`` latent spaces), ``fit``, ``predict``, ``reconstruct`` (pca
+decoding, retrieval), ``evaluate``, ``interpret`` and ``report`` with the
+demo's offline settings. Printed: wall time per stage, total, and the peak
+resident memory of this process and of its worker processes
+(``resource.getrusage``; ``ru_maxrss`` of the children is that of the largest
+one, not a sum).
+
+Scaling: the same stages on a reduced two-subject dataset, once with one
+process and once with two (``jobs``), gives the measured speed-up of the
+per-subject stages; the projection for 10 subjects combines it with the
+full-size per-stage times (see :func:`project`).
+
+Usage::
+
+    python benchmarks/bench_full_subject.py [--scale 1.0] [--skip-full] [--skip-scaling]
+        [--workdir DIR] [--scaling-concepts 300]
+
+``--scale`` shrinks the number of training concepts (e.g. 0.25 for a quarter-size
+rehearsal when time is short); the times printed are then those measured at that
+size, and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from perceptogram._progress import set_quiet
+from perceptogram.config import make_config
+from perceptogram.data.synthetic import simulate_dataset
+from perceptogram.pipeline.runner import run_pipeline
+from perceptogram.pipeline.stages import PIPELINE
+
+FULL = dict(n_train_concepts=1654, images_per_concept=10, n_test_concepts=200,
+            n_train_repetitions=4, n_test_repetitions=80)
+IMAGE_SIZE = 128
+#: Stages whose units are per subject (they scale with the number of subjects).
+PER_SUBJECT = ("fit", "predict", "reconstruct", "evaluate", "interpret")
+
+
+def peak_rss_mib() -> tuple[float, float]:
+    """Peak resident memory (MiB) of this process and of its largest child process."""
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kib / 1024, child_kib / 1024
+
+
+def rehearsal_config(data_root: Path, out: Path, jobs: int | None):
+    """The demo's offline settings on a THINGS-EEG2-layout folder."""
+    return make_config(
+        dataset={"kind": "things-eeg2", "path": str(data_root)},
+        latents={"spaces": ["effnet", "pca", "attributes"],
+                 "options": {"pca": {"n_components": 100, "image_size": 32}}},
+        decoder={"cv": "group", "n_splits": 5},
+        reconstruction={"methods": ["pca", "retrieval"], "retrieval_space": "effnet"},
+        metrics={"networks": ["effnet-lite0"], "image_size": IMAGE_SIZE,
+                 "n_boot": 1000, "n_permutations": 1000},
+        interpretability={"space": "effnet", "figure_formats": ["png"]},
+        output=str(out), jobs=jobs,
+    )
+
+
+def run_once(data_root: Path, out: Path, jobs: int | None) -> dict[str, float]:
+    """Wall seconds per stage of one run into a fresh ``out``."""
+    summary = run_pipeline(rehearsal_config(data_root, out, jobs), PIPELINE)
+    return dict(summary.stage_seconds)
+
+
+def simulate(root: Path, n_subjects: int, n_train_concepts: int) -> float:
+    start = time.perf_counter()
+    simulate_dataset(root, n_subjects=n_subjects, image_size=IMAGE_SIZE, seed=0,
+                     **{**FULL, "n_train_concepts": n_train_concepts})
+    return time.perf_counter() - start
+
+
+def print_stages(title: str, seconds: dict[str, float]) -> None:
+    print(f"\n{title}")
+    for stage, value in seconds.items():
+        print(f"  {stage:<12} {value:9.1f} s")
+    print(f"  {'total':<12} {sum(seconds.values()):9.1f} s")
+
+
+def project(full: dict[str, float], speedup: float, n_subjects: int = 10,
+            workers: tuple[int, ...] = (1, 2, 4, 10)) -> list[tuple[int, float]]:
+    """Projected wall seconds for ``n_subjects`` subjects.
+
+    Shared work (simulation or reading, the image latents, the report) is paid
+    once; the per-subject stages and the EEG features are paid per subject and
+    spread over ``w`` workers. With one local 2-core machine the measured
+    1 -> 2 process ``speedup`` applies; on a cluster of ``w`` workers (one core
+    pair each, shared file system) the per-subject work divides by ``min(w,
+    n_subjects)``, which assumes what the 2-process measurement shows holds
+    per worker.
+    """
+    per_subject = sum(full.get(s, 0.0) for s in PER_SUBJECT)
+    shared = sum(v for s, v in full.items() if s not in PER_SUBJECT)
+    out = [(0, shared + n_subjects * per_subject / speedup)]
+    for w in workers:
+        rounds = -(-n_subjects // min(w, n_subjects))
+        out.append((w, shared + rounds * per_subject))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="Fraction of the 1,654 training concepts (1.0: full size).")
+    parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--scaling-concepts", type=int, default=300,
+                        help="Training concepts of the 2-subject scaling run.")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="Where to write data and runs (default: a temporary folder).")
+    args = parser.parse_args()
+    set_quiet(True)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="perceptogram-rehearsal-"))
+    print(f"work folder: {workdir}")
+    full_seconds: dict[str, float] = {}
+    if not args.skip_full:
+        n_concepts = max(2, round(FULL["n_train_concepts"] * args.scale))
+        print(f"one subject: {n_concepts} x {FULL['images_per_concept']} training images "
+              f"x {FULL['n_train_repetitions']} repetitions, {FULL['n_test_concepts']} test "
+              f"x {FULL['n_test_repetitions']}, 17 channels x 100 samples, "
+              f"{IMAGE_SIZE}-px images" + ("" if args.scale == 1.0 else
+                                            f" (scale {args.scale}: NOT full size)"))
+        sim = simulate(workdir / "full-data", 1, n_concepts)
+        full_seconds = {"simulate": sim,
+                        **run_once(workdir / "full-data", workdir / "full-run", None)}
+        print_stages("per stage, full rehearsal", full_seconds)
+        own, child = peak_rss_mib()
+        print(f"  peak RSS: this process {own:,.0f} MiB, largest worker {child:,.0f} MiB")
+    speedup = 1.0
+    if not args.skip_scaling:
+        data = workdir / "scaling-data"
+        simulate(data, 2, args.scaling_concepts)
+        one = run_once(data, workdir / "scaling-1", 1)
+        two = run_once(data, workdir / "scaling-2", 2)
+        print_stages(f"2 subjects, {args.scaling_concepts} concepts, 1 process", one)
+        print_stages(f"2 subjects, {args.scaling_concepts} concepts, 2 processes", two)
+        t1 = sum(one.get(s, 0.0) for s in PER_SUBJECT)
+        t2 = sum(two.get(s, 0.0) for s in PER_SUBJECT)
+        speedup = t1 / t2 if t2 > 0 else 1.0
+        print(f"  per-subject stages: {t1:.1f} s with 1 process, {t2:.1f} s with 2: "
+              f"speed-up {speedup:.2f}x; whole run {sum(one.values()):.1f} s vs "
+              f"{sum(two.values()):.1f} s")
+    if full_seconds:
+        print("\nprojection for 10 subjects (shared work once, per-subject stages x 10):")
+        for workers, seconds in project(full_seconds, speedup):
+            where = ("this machine, 2 processes" if workers == 0
+                     else f"Dask cluster, {workers} worker(s)")
+            print(f"  {where:<32} {seconds / 60:7.1f} min")
+
+
+if __name__ == "__main__":
+    main()
