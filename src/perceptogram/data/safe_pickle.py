@@ -165,7 +165,7 @@ def load_pickled_npy(path: str | os.PathLike) -> np.ndarray:
 
 
 def safe_load_pickled_dict(path: str | os.PathLike) -> dict:
-    """Load a dictionary saved with ``np.save(path, a_dict)`` without running pickle code.
+    """Load a dictionary saved with ``np.save(path, a_dict)`` or ``pickle.dump`` safely.
 
     Equivalent to ``np.load(path, allow_pickle=True).item()`` for legitimate
     files, but only NumPy arrays, dtypes, scalars, lists, tuples, strings,
@@ -187,9 +187,27 @@ def safe_load_pickled_dict(path: str | os.PathLike) -> dict:
     DataFormatError
         The file is truncated, corrupt, or does not hold a dictionary.
     """
+    with open(path, "rb") as fh:
+        if fh.read(1) == b"\x80":  # a plain pickle.dump stream (NICE/ATM files)
+            fh.seek(0)
+            return _load_plain_pickle(fh, Path(path))
     array = load_pickled_npy(path)
     content = array.item() if array.shape == () else None
     if not isinstance(content, dict):
         what = type(content).__name__ if array.shape == () else f"an array of shape {array.shape}"
         raise DataFormatError(f"{path} does not hold a dictionary (found {what})")
+    return content
+
+
+def _load_plain_pickle(fh: BinaryIO, path: Path) -> dict:
+    try:
+        content = RestrictedUnpickler(fh).load()
+    except UnsafePickleError as exc:
+        raise UnsafePickleError(f"{path}: {exc}") from None
+    except _CORRUPT_PICKLE_ERRORS as exc:
+        raise DataFormatError(f"{path} is truncated or corrupt: its pickled content cannot "
+                              f"be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(content, dict):
+        raise DataFormatError(f"{path} does not hold a dictionary "
+                              f"(found {type(content).__name__})")
     return content

@@ -39,7 +39,8 @@ from perceptogram.errors import ChannelMismatchError, DataFormatError
 __all__ = [
     "THINGS_CHANNELS", "SPLIT_FILES", "IMAGE_FOLDERS", "METADATA_FILE", "CACHE_DIRNAME",
     "ImageMetadata", "SplitInfo", "SubjectInfo", "DatasetInfo",
-    "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "load_split",
+    "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "check_eeg_content",
+    "load_split",
     "load_subject", "subject_dir", "describe", "download",
 ]
 
@@ -220,7 +221,20 @@ def read_eeg_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ...],
         The number of channel names or times disagrees with the data.
     """
     path = Path(path)
-    content = safe_load_pickled_dict(path)
+    return check_eeg_content(safe_load_pickled_dict(path), path)
+
+
+def check_eeg_content(content: dict, path: Path
+                      ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Validate the dictionary of one EEG file (see :func:`read_eeg_file`).
+
+    Parameters
+    ----------
+    content : dict
+        With ``preprocessed_eeg_data``, ``ch_names`` and ``times``.
+    path : Path
+        The file it was read from, for messages.
+    """
     _require_keys(content, _EEG_KEYS, path)
     data = content["preprocessed_eeg_data"]
     if not isinstance(data, np.ndarray) or data.ndim != 4:

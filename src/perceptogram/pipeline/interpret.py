@@ -78,7 +78,7 @@ def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
         ``interpret/sub-XX/``.
     """
     from perceptogram.data.images import load_images
-    from perceptogram.data.things_eeg2 import load_image_metadata
+    from perceptogram.pipeline.datasource import run_image_paths
     from perceptogram.interpret.electrodes import pattern_energy
     from perceptogram.interpret.perceptogram import contrast, group_means
     from perceptogram.linear.patterns import decode_encode_patterns
@@ -92,7 +92,7 @@ def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     patterns = decode_encode_patterns(decoded, Y_train, train,
                                       alpha=settings.encoder_alpha).data
-    images = load_images(load_image_metadata(config.data_root()).image_paths("test"))
+    images = load_images(run_image_paths(config, "test"))
     groupings = attribute_groupings(config, images, Y_test, test.concepts)
 
     arrays: dict[str, np.ndarray] = {}
