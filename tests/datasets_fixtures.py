@@ -149,3 +149,19 @@ def mne_epochs(sim: Path, dest: Path, key: str = "event_id") -> Path:
         writer.writerow(["split", key, "image", "concept"])
         writer.writerows(rows)
     return dest
+
+
+def bids(mne_folder: Path, dest: Path) -> Path:
+    """BIDS derivatives: sub-XX/eeg/sub-XX_task-{train,test}_epo.fif and images.csv."""
+    from mne_bids import make_dataset_description
+
+    dest.mkdir(parents=True)
+    make_dataset_description(path=dest, name="tiny", dataset_type="derivative",
+                             verbose=False)
+    for f in sorted(mne_folder.glob("sub-*-epo.fif")):
+        subject, split = f.name.removesuffix("-epo.fif").split("_")
+        folder = dest / subject / "eeg"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, folder / f"{subject}_task-{split}_epo.fif")
+    shutil.copy2(mne_folder / "images.csv", dest / "images.csv")
+    return dest

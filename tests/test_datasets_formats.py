@@ -3,6 +3,7 @@ described by ``perceptogram data info``, and runs through the whole pipeline."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from datasets_fixtures import (
     NICE_CHANNELS,
+    bids,
     NICE_FILE_TIMES,
     NICE_N_TIMES,
     mne_epochs,
@@ -48,7 +50,7 @@ def sim(tmp_path_factory):
 def layouts(sim, tmp_path_factory):
     """Format name -> (kind, path, images_path) of each layout."""
     base = tmp_path_factory.mktemp("layouts")
-    return {
+    found = {
         "official": ("things-eeg2", sim, None),
         "two-root": ("things-eeg2", two_root(sim, base / "project"), None),
         "two-root-eeg-only": ("things-eeg2", base / "project" / "eeg_dataset"
@@ -57,6 +59,15 @@ def layouts(sim, tmp_path_factory):
         "nice": ("nice", nice(sim, base / "nice"), None),
         "mne": ("mne", mne_epochs(sim, base / "mne"), sim),
     }
+    if importlib.util.find_spec("mne_bids") is not None:
+        found["bids"] = ("bids", bids(base / "mne", base / "bids"), sim)
+    return found
+
+
+def _layout(layouts, name):
+    if name not in layouts:
+        pytest.skip("mne-bids is not installed")
+    return layouts[name]
 
 
 @pytest.fixture(scope="module")
@@ -67,21 +78,41 @@ def reference(sim):
 
 
 def test_registry_lists_the_formats():
-    assert {"things-eeg2", "nice", "mne"} <= set(available_datasets())
+    assert {"things-eeg2", "nice", "mne", "bids"} <= set(available_datasets())
+
+
+def test_bids_without_mne_bids_says_what_to_install(layouts, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mne_bids(name, *args, **kwargs):
+        if name.startswith("mne_bids"):
+            raise ImportError("No module named 'mne_bids'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mne_bids)
+    monkeypatch.setattr("importlib.util.find_spec",
+                        lambda name, *a: None if name == "mne_bids" else object())
+    _, path, images = _layout(layouts, "bids")
+    with pytest.raises(DatasetNotFoundError, match="BIDS .* needs mne-bids: pip install"):
+        detect(path, images)
+    from perceptogram.data.datasets import DATASETS
+    assert "pip install mne-bids" in DATASETS.entry("bids").missing()
 
 
 @pytest.mark.parametrize("name", ["official", "two-root", "two-root-eeg-only",
-                                  "train_images", "nice", "mne"])
+                                  "train_images", "nice", "mne", "bids"])
 def test_auto_detection_finds_the_format(layouts, name):
-    kind, path, images = layouts[name]
+    kind, path, images = _layout(layouts, name)
     assert detect(path, images).kind == kind
 
 
 @pytest.mark.parametrize("name", ["official", "two-root", "two-root-eeg-only",
-                                  "train_images", "mne"])
+                                  "train_images", "mne", "bids"])
 def test_every_layout_reads_the_official_arrays_and_images(layouts, reference, name):
     (train_ref, test_ref), images_ref = reference
-    kind, path, images = layouts[name]
+    kind, path, images = _layout(layouts, name)
     dataset = open_dataset("auto", path, images)
     train, test = dataset.load_subject(1)
     for got, ref in ((train, train_ref), (test, test_ref)):
@@ -197,9 +228,10 @@ def test_incomplete_formats_say_what_was_found_and_what_is_missing(layouts, tmp_
         detect(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("name", ["official", "two-root", "train_images", "nice", "mne"])
+@pytest.mark.parametrize("name", ["official", "two-root", "train_images", "nice", "mne",
+                                  "bids"])
 def test_data_info_reads_every_format(layouts, name):
-    kind, path, images = layouts[name]
+    kind, path, images = _layout(layouts, name)
     args = ["data", "info", str(path)] + (["--images", str(images)] if images else [])
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -9,7 +9,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from datasets_fixtures import NICE_CHANNELS, mne_epochs, nice, train_images_alias, two_root
+from datasets_fixtures import (
+    NICE_CHANNELS,
+    bids,
+    mne_epochs,
+    nice,
+    train_images_alias,
+    two_root,
+)
 from perceptogram.cli import app
 from perceptogram.data.things_eeg2 import THINGS_CHANNELS
 
@@ -65,6 +72,10 @@ def _layout(name, sim, base):
     if name == "mne":
         return {"kind": "mne", "path": str(mne_epochs(sim, base / "mne")),
                 "images_path": str(sim)}
+    if name == "bids":
+        pytest.importorskip("mne_bids")
+        return {"kind": "auto", "path": str(bids(mne_epochs(sim, base / "mne"), base / "bids")),
+                "images_path": str(sim)}
     return {"kind": "things-eeg2", "path": str(sim)}
 
 
@@ -73,6 +84,7 @@ def _layout(name, sim, base):
     pytest.param("official", marks=pytest.mark.slow),
     pytest.param("two-root-explicit", marks=pytest.mark.slow),
     pytest.param("train_images", marks=pytest.mark.slow),
+    pytest.param("bids", marks=pytest.mark.slow),
 ])
 def test_full_run_on_each_layout(sim, tmp_path, name):
     out = _run(tmp_path, _layout(name, sim, tmp_path))

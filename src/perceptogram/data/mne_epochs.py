@@ -15,7 +15,12 @@ is either ``event_id`` (every epoch whose event code is that number shows the
 image) or ``epoch`` (the epoch's index in that split's file, one row per epoch).
 The repetitions of an image are the epochs that show it; images are ordered as
 in the table. EEG channels only (``mne.pick_types(eeg=True)``), values as
-stored (Volts for real recordings), electrode positions from the files.
+stored (Volts for real recordings).
+
+BIDS derivatives (``bids``) hold the same epochs as
+``sub-01/eeg/sub-01_task-train_epo.fif`` and ``..._task-test_epo.fif`` under a root with
+``dataset_description.json`` and ``images.csv``; they are found with mne-bids (an
+optional dependency: ``pip install mne-bids``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from perceptogram.data.datasets import (
 from perceptogram.data.layout import confined_path
 from perceptogram.errors import DataFormatError, require
 
-__all__ = ["MneEpochsDataset", "IMAGE_TABLE", "read_image_table"]
+__all__ = ["MneEpochsDataset", "BidsEpochsDataset", "IMAGE_TABLE", "read_image_table",
+           "bids_epochs_files"]
 
 #: Default file name of the image table.
 IMAGE_TABLE = "images.csv"
@@ -138,15 +144,20 @@ class MneEpochsDataset:
     """
 
     kind = "mne"
+    files_label = "sub-<N>_train-epo.fif file"
+
+    def _find_files(self) -> dict[int, dict[str, Path]]:
+        """Subject -> split -> epochs file."""
+        return _epochs_files(self.root)
 
     def __init__(self, path: Path, images_path: Path | None = None,
                  image_table: str = IMAGE_TABLE) -> None:
         self.root = Path(path)
         self.images_root = Path(images_path) if images_path is not None else self.root
-        self._files = _epochs_files(self.root)
+        self._files = self._find_files()
         self.table_path = confined_path(self.root, str(image_table))
         if not self._files:
-            raise DatasetNotFoundError(f"{self.root} holds no sub-<N>_train-epo.fif file")
+            raise DatasetNotFoundError(f"{self.root} holds no {self.files_label}")
         if not self.table_path.is_file():
             raise DatasetNotFoundError(
                 f"{self.root} holds MNE epochs but no image table {self.table_path.name} "
@@ -270,3 +281,94 @@ class MneEpochsDataset:
         train, test = (self._load_split(subject, s) for s in ("train", "test"))
         check_same_axes(train, test, str(self.root / f"sub-{subject:02d}"))
         return train, test
+
+
+def _mne_bids_missing() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("mne_bids") is None:
+        return "needs mne-bids: pip install mne-bids"
+    return None
+
+
+def bids_epochs_files(root: Path, split_entity: str = "task") -> dict[int, dict[str, Path]]:
+    """Epochs files of a BIDS derivatives folder, by subject and split.
+
+    Parameters
+    ----------
+    root : Path
+        BIDS (derivatives) root, with ``dataset_description.json``.
+    split_entity : str
+        The BIDS entity whose value is ``train`` or ``test`` (``task``:
+        ``sub-01_task-train_epo.fif``; or ``acquisition``, ``run``, ``processing``,
+        ``description``...).
+
+    Returns
+    -------
+    dict of int to dict of str to Path
+
+    Raises
+    ------
+    MissingDependencyError
+        mne-bids is not installed.
+    DataFormatError
+        A subject label is not a number, or a subject has two files for one split.
+    """
+    mne_bids = require("mne_bids", purpose="reading BIDS epochs")
+    found: dict[int, dict[str, Path]] = {}
+    for bids_path in mne_bids.find_matching_paths(root, suffixes="epo", extensions=".fif"):
+        split = getattr(bids_path, split_entity, None)
+        if split not in ("train", "test"):
+            continue
+        label = bids_path.subject or ""
+        if not label.isdigit() or int(label) < 1:
+            raise DataFormatError(f"{bids_path.fpath.name}: subject label {label!r} is not a "
+                                  "positive number (subjects are numbered)")
+        split_files = found.setdefault(int(label), {})
+        if split in split_files:
+            raise DataFormatError(f"{split_files[split].name} and {bids_path.fpath.name} are "
+                                  "the same subject and split")
+        split_files[split] = Path(bids_path.fpath)
+    return found
+
+
+@register("bids", summary="BIDS derivatives through mne-bids: sub-XX_task-{train,test}_epo.fif "
+          "and an images.csv table at the root", availability=_mne_bids_missing)
+class BidsEpochsDataset(MneEpochsDataset):
+    """MNE epochs in a BIDS derivatives folder (read with mne-bids), and an image table.
+
+    Parameters
+    ----------
+    path : Path
+        BIDS derivatives root (with ``dataset_description.json`` and ``images.csv``).
+    images_path : Path or None
+        Folder the table's image paths are relative to (default: ``path``).
+    image_table : str
+        File name of the image table inside ``path``.
+    split_entity : str
+        BIDS entity whose value names the split (``train`` / ``test``).
+    """
+
+    kind = "bids"
+    files_label = "BIDS epochs file (sub-XX/.../sub-XX_task-train_epo.fif)"
+
+    def __init__(self, path: Path, images_path: Path | None = None,
+                 image_table: str = IMAGE_TABLE, split_entity: str = "task") -> None:
+        self.split_entity = split_entity
+        super().__init__(path, images_path, image_table)
+
+    def _find_files(self) -> dict[int, dict[str, Path]]:
+        return bids_epochs_files(self.root, self.split_entity)
+
+    @classmethod
+    def sniff(cls, path: Path, images_path: Path | None) -> Match | None:
+        """A BIDS root with epochs files; mne-bids and the image table must be there."""
+        if not (path / "dataset_description.json").is_file() or \
+                not any(path.glob("sub-*/**/*_epo.fif")):
+            return None
+        what = "a BIDS folder with epochs files"
+        missing = _mne_bids_missing()
+        if missing is None and not (path / IMAGE_TABLE).is_file():
+            missing = (f"it has no {IMAGE_TABLE} (columns split, event_id or epoch, image, "
+                       "concept)")
+        return Match(cls.kind, what, missing, path, images_path or path)
