@@ -28,6 +28,7 @@ size, and the output says so.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import time
@@ -47,7 +48,14 @@ PER_SUBJECT = ("fit", "predict", "reconstruct", "evaluate", "interpret")
 
 
 def peak_rss_mib() -> tuple[float, float]:
-    """Peak resident memory (MiB) of this process and of its largest child process."""
+    """Peak resident memory (MiB) of this process and of its largest child process.
+
+    joblib's worker processes count once they have exited, so the reusable
+    executor is shut down first.
+    """
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return self_kib / 1024, child_kib / 1024
@@ -68,10 +76,12 @@ def rehearsal_config(data_root: Path, out: Path, jobs: int | None):
     )
 
 
-def run_once(data_root: Path, out: Path, jobs: int | None) -> dict[str, float]:
-    """Wall seconds per stage of one run into a fresh ``out``."""
-    summary = run_pipeline(rehearsal_config(data_root, out, jobs), PIPELINE)
-    return dict(summary.stage_seconds)
+def run_once(data_root: Path, out: Path, jobs: int | None) -> tuple[dict, dict]:
+    """Wall seconds per stage and per unit of one run into a fresh ``out``."""
+    config = rehearsal_config(data_root, out, jobs)
+    summary = run_pipeline(config, PIPELINE)
+    units = json.loads((out / "timings.json").read_text(encoding="utf-8"))["units_s"]
+    return dict(summary.stage_seconds), units
 
 
 def simulate(root: Path, n_subjects: int, n_train_concepts: int) -> float:
@@ -88,20 +98,25 @@ def print_stages(title: str, seconds: dict[str, float]) -> None:
     print(f"  {'total':<12} {sum(seconds.values()):9.1f} s")
 
 
-def project(full: dict[str, float], speedup: float, n_subjects: int = 10,
+def split_units(units: dict[str, float]) -> tuple[float, float]:
+    """Seconds of one subject's units (``stage[sub-01...]`` and ``data``, which reads
+    and checks every subject of a real dataset) and of the shared ones (image latents,
+    report)."""
+    per_subject = sum(v for k, v in units.items() if "[sub-" in k or k == "data")
+    return per_subject, sum(units.values()) - per_subject
+
+
+def project(per_subject: float, shared: float, speedup: float, n_subjects: int = 10,
             workers: tuple[int, ...] = (1, 2, 4, 10)) -> list[tuple[int, float]]:
     """Projected wall seconds for ``n_subjects`` subjects.
 
-    Shared work (simulation or reading, the image latents, the report) is paid
-    once; the per-subject stages and the EEG features are paid per subject and
-    spread over ``w`` workers. With one local 2-core machine the measured
-    1 -> 2 process ``speedup`` applies; on a cluster of ``w`` workers (one core
-    pair each, shared file system) the per-subject work divides by ``min(w,
-    n_subjects)``, which assumes what the 2-process measurement shows holds
-    per worker.
+    Shared work (the image latents, the report) is paid once; a subject's units
+    (checking its files, EEG features, fit, predict, reconstruct, evaluate,
+    interpret) are paid per subject. Locally, the measured 1 -> 2 process
+    ``speedup`` of the per-subject stages applies (entry 0). On a cluster of ``w``
+    workers with two cores each, subjects run ``w`` at a time: ``ceil(n / w)``
+    rounds of one subject, which assumes the shared file system keeps up.
     """
-    per_subject = sum(full.get(s, 0.0) for s in PER_SUBJECT)
-    shared = sum(v for s, v in full.items() if s not in PER_SUBJECT)
     out = [(0, shared + n_subjects * per_subject / speedup)]
     for w in workers:
         rounds = -(-n_subjects // min(w, n_subjects))
@@ -123,7 +138,7 @@ def main() -> None:
     set_quiet(True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="perceptogram-rehearsal-"))
     print(f"work folder: {workdir}")
-    full_seconds: dict[str, float] = {}
+    full_units: dict[str, float] = {}
     if not args.skip_full:
         n_concepts = max(2, round(FULL["n_train_concepts"] * args.scale))
         print(f"one subject: {n_concepts} x {FULL['images_per_concept']} training images "
@@ -132,17 +147,18 @@ def main() -> None:
               f"{IMAGE_SIZE}-px images" + ("" if args.scale == 1.0 else
                                             f" (scale {args.scale}: NOT full size)"))
         sim = simulate(workdir / "full-data", 1, n_concepts)
-        full_seconds = {"simulate": sim,
-                        **run_once(workdir / "full-data", workdir / "full-run", None)}
-        print_stages("per stage, full rehearsal", full_seconds)
+        stages, full_units = run_once(workdir / "full-data", workdir / "full-run", None)
+        print_stages("per stage, full rehearsal", {"simulate": sim, **stages})
+        print("  slowest units: " + ", ".join(
+            f"{k} {v:.0f} s" for k, v in sorted(full_units.items(), key=lambda kv: -kv[1])[:6]))
         own, child = peak_rss_mib()
         print(f"  peak RSS: this process {own:,.0f} MiB, largest worker {child:,.0f} MiB")
     speedup = 1.0
     if not args.skip_scaling:
         data = workdir / "scaling-data"
         simulate(data, 2, args.scaling_concepts)
-        one = run_once(data, workdir / "scaling-1", 1)
-        two = run_once(data, workdir / "scaling-2", 2)
+        one, _ = run_once(data, workdir / "scaling-1", 1)
+        two, _ = run_once(data, workdir / "scaling-2", 2)
         print_stages(f"2 subjects, {args.scaling_concepts} concepts, 1 process", one)
         print_stages(f"2 subjects, {args.scaling_concepts} concepts, 2 processes", two)
         t1 = sum(one.get(s, 0.0) for s in PER_SUBJECT)
@@ -151,12 +167,14 @@ def main() -> None:
         print(f"  per-subject stages: {t1:.1f} s with 1 process, {t2:.1f} s with 2: "
               f"speed-up {speedup:.2f}x; whole run {sum(one.values()):.1f} s vs "
               f"{sum(two.values()):.1f} s")
-    if full_seconds:
-        print("\nprojection for 10 subjects (shared work once, per-subject stages x 10):")
-        for workers, seconds in project(full_seconds, speedup):
-            where = ("this machine, 2 processes" if workers == 0
+    if full_units:
+        per_subject, shared = split_units(full_units)
+        print(f"\nprojection for 10 subjects: one subject's units {per_subject / 60:.1f} min, "
+              f"shared units {shared / 60:.1f} min (unit wall times of the full rehearsal)")
+        for workers, seconds in project(per_subject, shared, speedup):
+            where = (f"this machine, 2 processes ({speedup:.2f}x)" if workers == 0
                      else f"Dask cluster, {workers} worker(s)")
-            print(f"  {where:<32} {seconds / 60:7.1f} min")
+            print(f"  {where:<36} {seconds / 60:7.1f} min")
 
 
 if __name__ == "__main__":
