@@ -260,3 +260,16 @@ def test_config_validates_the_kind_against_the_registry():
         make_config(dataset={"kind": "nicer", "path": "x"})
     with pytest.raises(ConfigError, match="needs 'path'"):
         make_config(dataset={"kind": "mne"})
+
+
+def test_unknown_format_options_are_named(layouts):
+    from perceptogram.errors import PerceptogramError
+
+    _, path, images = layouts["mne"]
+    with pytest.raises(PerceptogramError, match="mne format has no option tabel .*image_table"):
+        open_dataset("mne", path, images, tabel="x.csv")
+    custom = path / "custom.csv"
+    custom.write_text((path / "images.csv").read_text())
+    dataset = open_dataset("mne", path, images, image_table="custom.csv")
+    assert dataset.images().image_paths("test") == \
+        open_dataset("mne", path, images).images().image_paths("test")

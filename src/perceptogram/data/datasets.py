@@ -15,6 +15,7 @@ Each registered factory is a class (or callable) taking ``(path, images_path=Non
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -240,14 +241,15 @@ def open_dataset(kind: str, path: str | os.PathLike,
     if kind == AUTO:
         kind = detect(path, images_path).kind
     factory = DATASETS.get(kind)
-    try:
-        return factory(Path(path), images_path=None if images_path is None
-                       else Path(images_path), **options)
-    except TypeError as exc:
-        if options and "unexpected keyword" in str(exc):
-            raise PerceptogramError(f"dataset.options: {exc}".replace("__init__()", kind)) \
-                from None
-        raise
+    accepted = [name for name in inspect.signature(factory).parameters
+                if name not in ("path", "images_path")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise PerceptogramError(
+            f"dataset.options: the {kind} format has no option {', '.join(unknown)} "
+            f"(it takes: {', '.join(accepted) or 'none'})")
+    return factory(Path(path), images_path=None if images_path is None
+                   else Path(images_path), **options)
 
 
 def check_same_axes(train: EEGEpochs, test: EEGEpochs, where: str) -> None:
