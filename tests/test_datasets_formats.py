@@ -136,7 +136,7 @@ def test_nice_format_is_read_with_the_documented_crop_and_a_note(layouts, refere
     (train_ref, test_ref), _ = reference
     _, path, _ = layouts["nice"]
     dataset = open_dataset("nice", path, cache=False)
-    with caplog.at_level("WARNING", logger="perceptogram.data.datasets"):
+    with caplog.at_level("INFO", logger="perceptogram.data.datasets"):
         train, test = dataset.load_subject(1)
     assert train.ch_names == NICE_CHANNELS and train.data.shape[2:] == (63, 250)
     np.testing.assert_allclose(train.times, NICE_FILE_TIMES[-NICE_N_TIMES:])

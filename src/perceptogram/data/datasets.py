@@ -307,4 +307,4 @@ def note(dataset: Dataset, message: str) -> None:
     """Record a note on ``dataset`` and log it once."""
     if message not in dataset.notes:
         dataset.notes.append(message)
-        logger.warning(message)
+        logger.info(message)

@@ -116,11 +116,13 @@ class ThingsEEG2Dataset:
         found = lay.find_layout(path, images_path)
         if not found.subjects or file_format(_first_split_file(found)) not in cls.file_kinds:
             return None
-        what = f"{cls.label} for {len(found.subjects)} subject(s) in {found.eeg_root}"
+        what = f"{cls.label} for {len(found.subjects)} subject(s)" + (
+            f" in {found.eeg_root}" if found.eeg_root != path else "")
         missing = None
         if found.images_root is None or not (found.images_root / lay.METADATA_FILE).is_file():
             missing = (f"no {lay.METADATA_FILE} was found next to it or in an image_set/ "
-                       "folder: give the image folder as dataset.images_path")
+                       "folder: give the image folder as dataset.images_path (data info: "
+                       "--images)")
         return Match(cls.kind, what, missing, found.eeg_root, found.images_root)
 
     def subjects(self) -> list[int]:
