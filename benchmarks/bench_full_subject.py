@@ -45,6 +45,21 @@ FULL = dict(n_train_concepts=1654, images_per_concept=10, n_test_concepts=200,
 IMAGE_SIZE = 128
 #: Stages whose units are per subject (they scale with the number of subjects).
 PER_SUBJECT = ("fit", "predict", "reconstruct", "evaluate", "interpret")
+#: Stages whose cost grows with the number of training images (reading and checking the
+#: EEG, encoding images, fitting ridge models, the interpret stage's encoder); the others
+#: work on the 200 test images and do not depend on it.
+TRAIN_SIZED = ("data", "features", "fit", "interpret")
+
+
+def extrapolate(units: dict[str, float], scale: float) -> dict[str, float]:
+    """Unit seconds at full size from a run at ``scale``: the training-sized stages grow
+    linearly with the number of training images, the others stay as measured (a linear
+    model; the ridge and encoder costs that grow faster than n are small here)."""
+    def grow(label: str) -> float:
+        stage = label.split("[")[0]
+        return 1.0 / scale if stage in TRAIN_SIZED else 1.0
+
+    return {k: v * grow(k) for k, v in units.items()}
 
 
 def peak_rss_mib() -> tuple[float, float]:
@@ -153,6 +168,11 @@ def main() -> None:
             f"{k} {v:.0f} s" for k, v in sorted(full_units.items(), key=lambda kv: -kv[1])[:6]))
         own, child = peak_rss_mib()
         print(f"  peak RSS: this process {own:,.0f} MiB, largest worker {child:,.0f} MiB")
+        if args.scale != 1.0:
+            full_units = extrapolate(full_units, n_concepts / FULL["n_train_concepts"])
+            print(f"  extrapolated to full size (training-sized stages x "
+                  f"{FULL['n_train_concepts'] / n_concepts:.2f}): one subject's units sum to "
+                  f"{sum(full_units.values()) / 60:.1f} min")
     speedup = 1.0
     if not args.skip_scaling:
         data = workdir / "scaling-data"
