@@ -80,7 +80,8 @@ def _layout(name, sim, base):
 
 
 @pytest.mark.parametrize("name", [
-    "two-root", "mne",
+    "mne",
+    pytest.param("two-root", marks=pytest.mark.slow),
     pytest.param("official", marks=pytest.mark.slow),
     pytest.param("two-root-explicit", marks=pytest.mark.slow),
     pytest.param("train_images", marks=pytest.mark.slow),
