@@ -273,3 +273,13 @@ def test_unknown_format_options_are_named(layouts):
     dataset = open_dataset("mne", path, images, image_table="custom.csv")
     assert dataset.images().image_paths("test") == \
         open_dataset("mne", path, images).images().image_paths("test")
+
+
+@pytest.mark.parametrize("name", ["official", "nice", "mne"])
+def test_montage_places_every_channel(layouts, name):
+    kind, path, images = _layout(layouts, name)
+    dataset = open_dataset(kind, path, images)
+    train, _ = dataset.load_subject(1)
+    positions = dataset.montage().get_positions()["ch_pos"]
+    assert set(train.ch_names) <= set(positions)
+    assert all(np.isfinite(positions[c]).all() for c in train.ch_names)

@@ -68,10 +68,6 @@ class ImageTable:
         """Image paths of ``split`` (``"train"`` or ``"test"``), in EEG row order."""
         return list(self.paths[_check_split(split)])
 
-    def files(self, split: str) -> tuple[str, ...]:
-        """Image file names of ``split``, in EEG row order."""
-        return tuple(p.name for p in self.paths[_check_split(split)])
-
 
 def _check_split(split: str) -> str:
     if split not in ("train", "test"):
