@@ -18,7 +18,7 @@ full-size per-stage times (see :func:`project`).
 Usage::
 
     python benchmarks/bench_full_subject.py [--scale 1.0] [--skip-full] [--skip-scaling]
-        [--workdir DIR] [--scaling-concepts 300]
+        [--speedup X] [--workdir DIR] [--scaling-concepts 300]
 
 ``--scale`` shrinks the number of training concepts (e.g. 0.25 for a quarter-size
 rehearsal when time is short); the times printed are then those measured at that
@@ -113,12 +113,18 @@ def print_stages(title: str, seconds: dict[str, float]) -> None:
     print(f"  {'total':<12} {sum(seconds.values()):9.1f} s")
 
 
-def split_units(units: dict[str, float]) -> tuple[float, float]:
-    """Seconds of one subject's units (``stage[sub-01...]`` and ``data``, which reads
-    and checks every subject of a real dataset) and of the shared ones (image latents,
-    report)."""
+def split_units(units: dict[str, float], stages: dict[str, float]) -> tuple[float, float]:
+    """Seconds of one subject's units, and wall seconds of the shared work.
+
+    A subject's units are ``stage[sub-01...]`` and ``data`` (which reads and checks
+    every subject of a real dataset). The shared work is the image latents and the
+    report; the latent spaces run in parallel, so the ``features`` stage's wall time
+    (less the subject's EEG features) counts, not the sum of its units.
+    """
     per_subject = sum(v for k, v in units.items() if "[sub-" in k or k == "data")
-    return per_subject, sum(units.values()) - per_subject
+    eeg = sum(v for k, v in units.items() if k.startswith("features[sub-"))
+    shared = stages.get("features", 0.0) - eeg + stages.get("report", 0.0)
+    return per_subject, max(shared, 0.0)
 
 
 def project(per_subject: float, shared: float, speedup: float, n_subjects: int = 10,
@@ -147,6 +153,9 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--scaling-concepts", type=int, default=300,
                         help="Training concepts of the 2-subject scaling run.")
+    parser.add_argument("--speedup", type=float, default=1.0,
+                        help="1 -> 2 process speed-up for the projection when the scaling "
+                        "run is skipped (e.g. measured by an earlier --skip-full run).")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="Where to write data and runs (default: a temporary folder).")
     args = parser.parse_args()
@@ -154,6 +163,7 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="perceptogram-rehearsal-"))
     print(f"work folder: {workdir}")
     full_units: dict[str, float] = {}
+    full_stages: dict[str, float] = {}
     if not args.skip_full:
         n_concepts = max(2, round(FULL["n_train_concepts"] * args.scale))
         print(f"one subject: {n_concepts} x {FULL['images_per_concept']} training images "
@@ -162,18 +172,19 @@ def main() -> None:
               f"{IMAGE_SIZE}-px images" + ("" if args.scale == 1.0 else
                                             f" (scale {args.scale}: NOT full size)"))
         sim = simulate(workdir / "full-data", 1, n_concepts)
-        stages, full_units = run_once(workdir / "full-data", workdir / "full-run", None)
-        print_stages("per stage, full rehearsal", {"simulate": sim, **stages})
+        full_stages, full_units = run_once(workdir / "full-data", workdir / "full-run", None)
+        print_stages("per stage, full rehearsal", {"simulate": sim, **full_stages})
         print("  slowest units: " + ", ".join(
             f"{k} {v:.0f} s" for k, v in sorted(full_units.items(), key=lambda kv: -kv[1])[:6]))
         own, child = peak_rss_mib()
         print(f"  peak RSS: this process {own:,.0f} MiB, largest worker {child:,.0f} MiB")
         if args.scale != 1.0:
             full_units = extrapolate(full_units, n_concepts / FULL["n_train_concepts"])
+            full_stages = extrapolate(full_stages, n_concepts / FULL["n_train_concepts"])
             print(f"  extrapolated to full size (training-sized stages x "
                   f"{FULL['n_train_concepts'] / n_concepts:.2f}): one subject's units sum to "
                   f"{sum(full_units.values()) / 60:.1f} min")
-    speedup = 1.0
+    speedup = args.speedup
     if not args.skip_scaling:
         data = workdir / "scaling-data"
         simulate(data, 2, args.scaling_concepts)
@@ -188,7 +199,7 @@ def main() -> None:
               f"speed-up {speedup:.2f}x; whole run {sum(one.values()):.1f} s vs "
               f"{sum(two.values()):.1f} s")
     if full_units:
-        per_subject, shared = split_units(full_units)
+        per_subject, shared = split_units(full_units, full_stages)
         print(f"\nprojection for 10 subjects: one subject's units {per_subject / 60:.1f} min, "
               f"shared units {shared / 60:.1f} min (unit wall times of the full rehearsal)")
         for workers, seconds in project(per_subject, shared, speedup):
