@@ -10,10 +10,11 @@ resident memory of this process and of its worker processes
 (``resource.getrusage``; ``ru_maxrss`` of the children is that of the largest
 one, not a sum).
 
-Scaling: the same stages on a reduced two-subject dataset, once with one
-process and once with two (``jobs``), gives the measured speed-up of the
-per-subject stages; the projection for 10 subjects combines it with the
-full-size per-stage times (see :func:`project`).
+Scaling: the same stages on a reduced two-subject dataset, twice with one
+process and twice with two (``jobs``; order 1, 2, 2, 1 so that a drifting load
+on a shared machine cancels), gives the measured speed-up of the per-subject
+stages; the projection for 10 subjects combines it with the full-size times
+(see :func:`project`).
 
 Usage::
 
@@ -186,18 +187,21 @@ def main() -> None:
                   f"{sum(full_units.values()) / 60:.1f} min")
     speedup = args.speedup
     if not args.skip_scaling:
+        # Order 1, 2, 2, 1 processes (each into a fresh run directory) so that a load that
+        # drifts linearly on a shared machine cancels out of the two means.
         data = workdir / "scaling-data"
         simulate(data, 2, args.scaling_concepts)
-        one, _ = run_once(data, workdir / "scaling-1", 1)
-        two, _ = run_once(data, workdir / "scaling-2", 2)
-        print_stages(f"2 subjects, {args.scaling_concepts} concepts, 1 process", one)
-        print_stages(f"2 subjects, {args.scaling_concepts} concepts, 2 processes", two)
-        t1 = sum(one.get(s, 0.0) for s in PER_SUBJECT)
-        t2 = sum(two.get(s, 0.0) for s in PER_SUBJECT)
+        per_subject: dict[int, list[float]] = {1: [], 2: []}
+        for k, jobs in enumerate((1, 2, 2, 1)):
+            stages, _ = run_once(data, workdir / f"scaling-{k}-{jobs}", jobs)
+            per_subject[jobs].append(sum(stages.get(s, 0.0) for s in PER_SUBJECT))
+            print_stages(f"2 subjects, {args.scaling_concepts} concepts, {jobs} process(es), "
+                         f"run {k + 1} of 4", stages)
+        t1, t2 = (sum(per_subject[j]) / 2 for j in (1, 2))
         speedup = t1 / t2 if t2 > 0 else 1.0
-        print(f"  per-subject stages: {t1:.1f} s with 1 process, {t2:.1f} s with 2: "
-              f"speed-up {speedup:.2f}x; whole run {sum(one.values()):.1f} s vs "
-              f"{sum(two.values()):.1f} s")
+        print(f"  per-subject stages, mean of two runs each: {t1:.1f} s with 1 process "
+              f"({per_subject[1][0]:.1f}, {per_subject[1][1]:.1f}), {t2:.1f} s with 2 "
+              f"({per_subject[2][0]:.1f}, {per_subject[2][1]:.1f}): speed-up {speedup:.2f}x")
     if full_units:
         per_subject, shared = split_units(full_units, full_stages)
         print(f"\nprojection for 10 subjects: one subject's units {per_subject / 60:.1f} min, "
