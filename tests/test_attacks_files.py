@@ -363,9 +363,9 @@ def test_refusal_names_the_opcode_or_global(tmp_path):
 # folders that name one subject twice, shapes that a small file cannot back.
 
 from perceptogram.data import native_cache  # noqa: E402
+from perceptogram.data.layout import subject_folders  # noqa: E402
 from perceptogram.data.things_eeg2 import (  # noqa: E402
     describe,
-    discover_subjects,
     load_image_metadata,
     load_subject,
     read_eeg_file,
@@ -441,16 +441,16 @@ def test_image_symlink_escaping_the_dataset_is_refused(tmp_path):
 def test_two_folders_for_one_subject_are_refused(tmp_path):
     _eeg(tmp_path / "sub-01" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
     _eeg(tmp_path / "sub-001" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
-    for call in (lambda: discover_subjects(tmp_path), lambda: describe(tmp_path),
+    for call in (lambda: subject_folders(tmp_path), lambda: describe(tmp_path),
                  lambda: load_subject(tmp_path, 1), lambda: subject_dir(tmp_path, 1)):
-        with pytest.raises(DataFormatError, match="two folders for subject 1 .sub-001 and "
-                                                  "sub-01.; keep only one"):
+        with pytest.raises(DataFormatError, match="sub-001 and sub-01 in .* are both "
+                                                  "subject 1; keep one"):
             call()
 
 
 def test_subject_folder_with_three_digits_is_found(tmp_path):
     _eeg(tmp_path / "sub-007" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
-    assert discover_subjects(tmp_path) == {7: tmp_path / "sub-007"}
+    assert subject_folders(tmp_path) == {7: tmp_path / "sub-007"}
     assert subject_dir(tmp_path, 7) == tmp_path / "sub-007"
     assert subject_dir(tmp_path, 8) == tmp_path / "sub-08"
 

@@ -142,24 +142,52 @@ class SimulationConfig(_Section):
 class DatasetConfig(_Section):
     """Where the EEG and images come from."""
 
-    kind: Literal["simulated", "things-eeg2"] = Field(
-        "simulated", description="'simulated' (offline, planted ground truth) or 'things-eeg2'."
+    kind: str = Field(
+        "simulated",
+        description=(
+            "'simulated' (offline, planted ground truth), 'auto' (detect the format of "
+            "'path'), or a dataset format: things-eeg2, nice, mne (perceptogram list)."
+        ),
     )
     path: Path | None = Field(
         None,
         description=(
-            "Folder in the THINGS-EEG2 layout. Required for things-eeg2; for simulated, "
-            "where to write the dataset (default: <output>/data/things)."
+            "Data folder. Required unless simulated; for simulated, where to write the "
+            "dataset (default: <output>/data/things)."
         ),
+    )
+    images_path: Path | None = Field(
+        None,
+        description=(
+            "Folder of image_metadata.npy and the image folders when they are not found "
+            "from 'path' (the dataset authors' two-root layout: image_set/)."
+        ),
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the dataset format, e.g. {image_table: my.csv} for mne.",
     )
     simulation: SimulationConfig = Field(
         default_factory=SimulationConfig, description="Sizes of the simulated dataset."
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, kind: str) -> str:
+        if kind in ("simulated", "auto"):
+            return kind
+        from perceptogram.data.datasets import available_datasets
+
+        names = available_datasets()
+        if kind not in names:
+            raise ValueError(f"unknown dataset kind {kind!r}; available: simulated, auto, "
+                             f"{', '.join(names)}")
+        return kind
+
     @model_validator(mode="after")
     def _path_for_real_data(self) -> DatasetConfig:
-        if self.kind == "things-eeg2" and self.path is None:
-            raise ValueError("a things-eeg2 dataset needs 'path' (the downloaded folder)")
+        if self.kind != "simulated" and self.path is None:
+            raise ValueError(f"a {self.kind} dataset needs 'path' (the data folder)")
         return self
 
 

@@ -1,4 +1,4 @@
-"""``perceptogram data ...``: download and inspect THINGS-EEG2-layout folders."""
+"""``perceptogram data ...``: download THINGS-EEG2 and inspect any registered dataset."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from perceptogram._text import for_rich
 from perceptogram.cli._common import EXIT_USAGE, console, err_console, friendly_errors
 
 data_app = typer.Typer(help="Download THINGS-EEG2 and inspect what a data folder holds.",
@@ -24,50 +25,56 @@ def _size(n_bytes: int) -> str:
 @data_app.command("info")
 @friendly_errors
 def info_command(
-    path: Path = typer.Argument(..., help="Folder in the THINGS-EEG2 layout."),
+    path: Path = typer.Argument(..., help="Data folder (any registered dataset format)."),
+    kind: str = typer.Option("auto", "--kind", "-k",
+                             help="Dataset format (perceptogram list); auto: detect it."),
+    images: Path | None = typer.Option(
+        None, "--images", help="Folder of image_metadata.npy and the images, when not "
+        "found from PATH (two-root layout)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON document instead."),
 ) -> None:
-    """Show the subjects, arrays, channels, times and images a data folder holds.
+    """Show the format, subjects, arrays, channels, times and images a data folder holds.
 
-    Every file is read through the safe loader; a corrupt or unsafe file makes the
-    command fail (exit code 1) with the reason.
+    Every EEG file is read through the safe loader (from the native cache when it is
+    current; nothing is written); a corrupt or unsafe file makes the command fail
+    (exit code 1) with the reason.
     """
-    from perceptogram._text import for_rich
-    from perceptogram.data.epochs import sampling_frequency
-    from perceptogram.data.things_eeg2 import describe
+    import inspect
 
-    info = describe(path)
+    from perceptogram.data.datasets import DATASETS, detect, open_dataset, summarize
+    from perceptogram.data.epochs import sampling_frequency
+
+    if kind == "auto":
+        kind = detect(path, images).kind
+    options = ({"cache": "read"} if "cache" in inspect.signature(DATASETS.get(kind)).parameters
+               else {})
+    info = summarize(open_dataset(kind, path, images, **options))
     if as_json:
-        console.print_json(json.dumps(info.to_dict()))
+        console.print_json(json.dumps(info))
         return
-    console.print(f"[bold]{for_rich(info.root)}[/bold]")
-    table = Table("subject", "split", "shape", "size", "cached",
+    console.print(f"[bold]{for_rich(info['root'])}[/bold] ({for_rich(info['kind'])} format)")
+    if info["images_root"] != info["root"]:
+        console.print(f"Images and metadata in {for_rich(info['images_root'])}")
+    table = Table("subject", "split", "shape",
                   caption="shape: images x repetitions x channels x times")
-    for subject in info.subjects:
-        for split, split_info in subject.splits.items():
-            table.add_row(f"sub-{subject.subject:02d}", split,
-                          " x ".join(str(n) for n in split_info.shape),
-                          _size(split_info.size_bytes), "yes" if split_info.cached else "no")
-    if info.subjects:
-        console.print(table)
-        first = info.subjects[0]
-        console.print(f"Channels ({len(first.ch_names)}): "
-                      f"{for_rich(', '.join(first.ch_names))}")
-        console.print(f"Times: {first.times[0]:.3f} to {first.times[-1]:.3f} s, "
-                      f"{len(first.times)} samples at "
-                      f"{sampling_frequency(first.times):.4g} Hz")
-    else:
-        console.print("No subject folder (sub-XX/preprocessed_eeg_*.npy).")
-    if info.has_metadata:
-        console.print(f"Images: {info.n_train_images} training ({info.n_train_concepts} "
-                      f"concepts), {info.n_test_images} test ({info.n_test_concepts} "
-                      "concepts) in image_metadata.npy")
-    else:
-        console.print("No image_metadata.npy.")
-    console.print(f"Image files on disk: {info.n_train_image_files} training, "
-                  f"{info.n_test_image_files} test")
-    console.print(f"On disk: EEG {_size(info.eeg_bytes)}, images {_size(info.image_bytes)}, "
-                  f"cache {_size(info.cache_bytes)}")
+    for subject in info["subjects"]:
+        for split, split_info in subject["splits"].items():
+            table.add_row(f"sub-{subject['subject']:02d}", split,
+                          " x ".join(str(n) for n in split_info["shape"]))
+    console.print(table)
+    first = info["subjects"][0]
+    console.print(f"Channels ({len(first['ch_names'])}): "
+                  f"{for_rich(', '.join(first['ch_names']))}")
+    times = first["times"]
+    console.print(f"Times: {times[0]:.3f} to {times[-1]:.3f} s, {len(times)} samples at "
+                  f"{sampling_frequency(times):.4g} Hz")
+    console.print(f"Images: {info['n_train_images']} training ({info['n_train_concepts']} "
+                  f"concepts), {info['n_test_images']} test ({info['n_test_concepts']} "
+                  "concepts)")
+    console.print(f"Image files on disk: {info['n_train_image_files']} training, "
+                  f"{info['n_test_image_files']} test")
+    for line in info["notes"]:
+        console.print(f"Note: {for_rich(line)}")
 
 
 @data_app.command("download")

@@ -22,7 +22,6 @@ The EEG values are those of the release: multivariate-noise-normalised
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,14 +32,15 @@ import numpy as np
 from perceptogram.data import native_cache
 from perceptogram.data.containers import EEGEpochs
 from perceptogram.data.download import download
+from perceptogram.data.layout import check_confined, is_plain_name, subject_folders
 from perceptogram.data.safe_pickle import safe_load_pickled_dict
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 __all__ = [
     "THINGS_CHANNELS", "SPLIT_FILES", "IMAGE_FOLDERS", "METADATA_FILE", "CACHE_DIRNAME",
     "ImageMetadata", "SplitInfo", "SubjectInfo", "DatasetInfo",
-    "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "load_split",
-    "load_subject", "subject_dir", "discover_subjects", "describe", "download",
+    "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "check_eeg_content",
+    "load_split", "load_subject", "subject_dir", "describe", "download",
 ]
 
 #: The 17 posterior channels of the preprocessed release, in file order.
@@ -61,45 +61,10 @@ CACHE_DIRNAME = ".perceptogram-cache"
 _EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
 _METADATA_KEYS = ("train_img_files", "train_img_concepts", "test_img_files",
                   "test_img_concepts")
-_SUBJECT_DIR = re.compile(r"^sub-(\d+)$")
 _CHECK_CHUNK_BYTES = 64 << 20
 #: Fewest samples along each EEG axis (images, repetitions, channels, times).
 _MIN_EEG_SHAPE = (1, 1, 1, 2)
 _EEG_AXES = ("images", "repetitions", "channels", "time samples")
-
-
-def discover_subjects(root: str | os.PathLike) -> dict[int, Path]:
-    """Subject folders (``sub-<number>``) below ``root``, by subject number.
-
-    Parameters
-    ----------
-    root : path-like
-
-    Returns
-    -------
-    folders : dict of int to Path
-        Sorted by subject number; empty when ``root`` is not a folder.
-
-    Raises
-    ------
-    DataFormatError
-        Two folders name the same subject (``sub-01`` and ``sub-001``).
-    """
-    root = Path(root)
-    folders: dict[int, Path] = {}
-    if not root.is_dir():
-        return folders
-    for path in sorted(root.iterdir()):
-        match = _SUBJECT_DIR.match(path.name)
-        if match is None or not path.is_dir():
-            continue
-        number = int(match.group(1))
-        if number in folders:
-            raise DataFormatError(
-                f"{root} has two folders for subject {number} ({folders[number].name} and "
-                f"{path.name}); keep only one of them")
-        folders[number] = path
-    return dict(sorted(folders.items()))
 
 
 def subject_dir(root: str | os.PathLike, subject: int) -> Path:
@@ -111,7 +76,7 @@ def subject_dir(root: str | os.PathLike, subject: int) -> Path:
     DataFormatError
         Two folders name the same subject.
     """
-    return discover_subjects(root).get(int(subject), Path(root) / f"sub-{int(subject):02d}")
+    return subject_folders(Path(root)).get(int(subject), Path(root) / f"sub-{int(subject):02d}")
 
 
 # --------------------------------------------------------------------------- metadata
@@ -157,26 +122,12 @@ class ImageMetadata:
         folder = self.root / IMAGE_FOLDERS[_check_split(split)]
         paths = [folder / concept / name
                  for concept, name in zip(self.concepts(split), self.files(split))]
-        _check_confined(paths, folder)
+        check_confined(paths, folder)
         return paths
 
 
-def _check_confined(paths: list[Path], folder: Path) -> None:
-    """Refuse paths that resolve (through symbolic links) outside ``folder``.
-
-    ``folder`` itself may be a link (a user's own choice of where images live).
-    """
-    base = os.path.realpath(folder) + os.sep
-    for path in paths:
-        if not os.path.realpath(path).startswith(base):
-            raise DataFormatError(
-                f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
-                "link; images must stay inside the dataset's image folders")
-
-
 def _check_path_component(value: str, key: str, path: Path) -> None:
-    if (value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value
-            or os.path.isabs(value)):
+    if not is_plain_name(value):
         raise DataFormatError(
             f"{path}: the entry {value!r:.200} in '{key}' is not a plain file or folder "
             "name; image paths must stay inside the dataset root")
@@ -308,7 +259,20 @@ def read_eeg_file(path: str | os.PathLike) -> tuple[np.ndarray, tuple[str, ...],
         The number of channel names or times disagrees with the data.
     """
     path = Path(path)
-    content = safe_load_pickled_dict(path)
+    return check_eeg_content(safe_load_pickled_dict(path), path)
+
+
+def check_eeg_content(content: dict, path: Path
+                      ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Validate the dictionary of one EEG file (see :func:`read_eeg_file`).
+
+    Parameters
+    ----------
+    content : dict
+        With ``preprocessed_eeg_data``, ``ch_names`` and ``times``.
+    path : Path
+        The file it was read from, for messages.
+    """
     _require_keys(content, _EEG_KEYS, path)
     data = content["preprocessed_eeg_data"]
     if not isinstance(data, np.ndarray) or data.ndim != 4:
@@ -591,7 +555,7 @@ def describe(root: str | os.PathLike) -> DatasetInfo:
     eeg_bytes = 0
     has_metadata = (root / METADATA_FILE).is_file()
     metadata = load_image_metadata(root) if has_metadata else None
-    for number, folder in discover_subjects(root).items():
+    for number, folder in subject_folders(Path(root)).items():
         splits, axes = {}, {}
         for split, name in SPLIT_FILES.items():
             if (folder / name).is_file():

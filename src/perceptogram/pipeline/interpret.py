@@ -327,8 +327,8 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     SubjectMaps
     """
     from perceptogram.data.images import load_images
-    from perceptogram.data.things_eeg2 import load_image_metadata
     from perceptogram.interpret.design import build_design, pixel_attributes
+    from perceptogram.pipeline.datasource import run_image_paths
 
     settings = config.interpretability
     paper = settings.preset == "paper"
@@ -336,14 +336,14 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     out = run_dir.unit_dir("interpret", subject)
     train, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     ch_names, times = test.ch_names, test.times
-    images = load_images(load_image_metadata(config.data_root()).image_paths("test"))
+    images = load_images(run_image_paths(config, "test"))
     pixels = pixel_attributes(images)
     semantic, semantic_source, extra = None, None, {}
     if "semantic" in settings.attributes:
         semantic, semantic_source, extra = _semantic_labels(config, images, test, run_dir,
                                                            paper)
     spaces = attribute_spaces(config)
-    unit = UNIT if config.dataset.kind == "things-eeg2" else (
+    unit = UNIT if config.dataset.kind != "simulated" else (
         "data units (simulated: single-trial noise SD)")
     patterns: dict[str, np.ndarray] = {}
     for space in dict.fromkeys(spaces.values()):

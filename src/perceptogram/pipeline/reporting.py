@@ -165,7 +165,7 @@ def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarr
 def build_report(config: Config, run_dir: RunDir) -> Path:
     """Write the run-level tables and ``report/report.html``; return the page's path."""
     from perceptogram.data.images import load_images
-    from perceptogram.data.things_eeg2 import load_image_metadata
+    from perceptogram.pipeline.datasource import run_image_paths
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
     from perceptogram.report import FigureRef, ReportContent, write_report
 
@@ -201,7 +201,7 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
         notes.append("Perceptograms are group contrasts (interpretability.method: "
                      "contrast): marginal effects, one attribute at a time, which absorb "
                      "the effects of correlated attributes.")
-    truth = load_images(load_image_metadata(config.data_root()).image_paths("test"))
+    truth = load_images(run_image_paths(config, "test"))
     shown = subjects[:MAX_SUBJECTS_SHOWN]
     reconstructions, retrievals = {}, {}
     for s in shown:

@@ -26,6 +26,7 @@ from perceptogram.pipeline.artifacts import (
     save_pngs,
     write_rows,
 )
+from perceptogram.pipeline.datasource import open_run_dataset, run_image_paths
 from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
 
@@ -52,26 +53,36 @@ def reconstruction_spaces(config: Config) -> dict[str, list[str]]:
 
 
 # --------------------------------------------------------------------------- data
-def _dataset_signature(root: Path) -> list[list[Any]]:
-    """(file, size, mtime_ns) of a real dataset's EEG and metadata files."""
-    files = sorted(root.glob("sub-*/preprocessed_eeg_*.npy")) + [root / "image_metadata.npy"]
-    return [[f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns]
-            for f in files if f.is_file()]
+def _dataset_signature(config: Config) -> list[list[Any]]:
+    """(file, size, mtime_ns) of the dataset's EEG and metadata files ([] if none yet)."""
+    from perceptogram.data.datasets import DatasetNotFoundError
+
+    try:
+        files = open_run_dataset(config).files()
+    except DatasetNotFoundError:
+        return []
+    root = config.data_root()
+    return [[f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f),
+             f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
 
 
 def data_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
     settings = config_to_dict(config)["dataset"]
-    if config.dataset.kind == "things-eeg2":
-        settings["files"] = _dataset_signature(config.data_root())
+    if config.dataset.kind != "simulated":
+        settings["files"] = _dataset_signature(config)
     return settings
 
 
 def data_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
-    """Simulate the dataset (``simulated``) or check and describe it (``things-eeg2``)."""
+    """Simulate the dataset (``simulated``), then check and describe it (any format)."""
+    from perceptogram.data.datasets import summarize
+
     root = config.data_root()
     out = run_dir.unit_dir("data")
+    info: dict[str, Any] = {}
     if config.dataset.kind == "simulated":
-        from perceptogram.data.synthetic import simulate_dataset, summarize
+        from perceptogram.data.synthetic import simulate_dataset
+        from perceptogram.data.synthetic import summarize as simulation_summary
 
         sim = config.dataset.simulation
         simulate_dataset(
@@ -81,22 +92,18 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
             n_test_repetitions=sim.n_test_repetitions, image_size=sim.image_size,
             seed=sim.seed,
         )
-        info = {"kind": "simulated", "summary": summarize(root)}
-    else:
-        from perceptogram.data.things_eeg2 import describe
-
-        if not root.is_dir():
-            raise FileNotFoundError(
-                f"dataset folder {root} does not exist; get it with: "
-                f"perceptogram data download {root}"
-            )
-        info = {"kind": "things-eeg2", "summary": describe(root).to_dict()}
-    from perceptogram.data.things_eeg2 import discover_subjects
-
-    subjects = list(discover_subjects(root))
+        info["simulation"] = simulation_summary(root)
+    elif not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset folder {root} does not exist; get it with: "
+            f"perceptogram data download {root}"
+        )
+    dataset = open_run_dataset(config)
+    summary = summarize(dataset)
     write_json_atomic(out / "dataset.json", {
-        **info, "root": str(root), "subjects": subjects,
-        "files": _dataset_signature(root),
+        **info, "kind": config.dataset.kind, "format": dataset.kind, "summary": summary,
+        "root": str(root), "subjects": [s["subject"] for s in summary["subjects"]],
+        "notes": summary["notes"], "files": _dataset_signature(config),
     })
 
 
@@ -105,7 +112,7 @@ def run_subjects(config: Config, run_dir: RunDir) -> list[int]:
     info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
     on_disk = info["subjects"]
     if not on_disk:
-        raise PerceptogramError(f"no sub-XX folders in {info['root']}")
+        raise PerceptogramError(f"no subject in {info['root']}")
     if config.subjects is None:
         return list(on_disk)
     missing = sorted(set(config.subjects) - set(on_disk))
@@ -119,7 +126,8 @@ def run_subjects(config: Config, run_dir: RunDir) -> list[int]:
 def memory_per_unit(config: Config, run_dir: RunDir) -> int:
     """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models."""
     info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
-    eeg = [size for name, size, _ in info["files"] if name.endswith(".npy") and "sub-" in name]
+    eeg = [size for name, size, _ in info["files"] if "sub-" in Path(name).name
+           or "sub-" in Path(name).parent.name]
     per_subject = (max(eeg) if eeg else 0) // 2  # float64 on disk -> float32 in memory
     return 3 * per_subject + (1 << 30)
 
@@ -159,9 +167,7 @@ def _latent_space(config: Config, name: str):
 
 
 def _image_paths(config: Config, split: str) -> list[Path]:
-    from perceptogram.data.things_eeg2 import load_image_metadata
-
-    return load_image_metadata(config.data_root()).image_paths(split)
+    return run_image_paths(config, split)
 
 
 def features_stage(config: Config, subject: int | None, space: str | None,
@@ -175,9 +181,8 @@ def features_stage(config: Config, subject: int | None, space: str | None,
     """
     if subject is not None:
         from perceptogram.data.prepare import prepare
-        from perceptogram.data.things_eeg2 import load_subject
 
-        train, test = load_subject(config.data_root(), subject)
+        train, test = open_run_dataset(config).load_subject(subject)
         train_f, test_f = prepare(train, test, tmin=config.tmin, tmax=config.tmax,
                                   channels=config.channels, n_repetitions=config.repetitions)
         save_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz", train_f, test_f)

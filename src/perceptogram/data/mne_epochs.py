@@ -1,0 +1,375 @@
+"""MNE epochs files plus an image table as a registered dataset (``mne``).
+
+For researchers with their own recordings. A folder holds, per subject and split,
+an MNE epochs file ``sub-<N>_train-epo.fif`` and ``sub-<N>_test-epo.fif`` (read
+with :func:`mne.read_epochs`) and one image table, ``images.csv``::
+
+    split,event_id,image,concept
+    train,1,train/cat_01.jpg,cat
+    train,2,train/cat_02.jpg,cat
+    test,101,test/dog_01.jpg,dog
+
+``image`` is a path relative to the image folder (the dataset folder, or
+``dataset.images_path``), ``concept`` the unit of cross-validation. The key column
+is either ``event_id`` (every epoch whose event code is that number shows the
+image) or ``epoch`` (the epoch's index in that split's file, one row per epoch).
+The repetitions of an image are the epochs that show it; images are ordered as
+in the table. EEG channels only (``mne.pick_types(eeg=True)``), values as
+stored (Volts for real recordings).
+
+BIDS derivatives (``bids``) hold the same epochs as
+``sub-01/eeg/sub-01_task-train_epo.fif`` and ``..._task-test_epo.fif`` under a root with
+``dataset_description.json`` and ``images.csv``; they are found with mne-bids (an
+optional dependency: ``pip install mne-bids``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from perceptogram.data.containers import EEGEpochs
+from perceptogram.data.datasets import (
+    DatasetNotFoundError,
+    ImageTable,
+    Match,
+    check_same_axes,
+    note,
+    register,
+)
+from perceptogram.data.layout import check_confined, confined_path
+from perceptogram.errors import DataFormatError, require
+
+__all__ = ["MneEpochsDataset", "BidsEpochsDataset", "IMAGE_TABLE", "read_image_table",
+           "bids_epochs_files"]
+
+#: Default file name of the image table.
+IMAGE_TABLE = "images.csv"
+_EPOCHS_FILE = re.compile(r"^sub-(\d{1,3})_(train|test)[-_]epo\.fif$")
+_KEYS = ("event_id", "epoch")
+#: Largest image table read (a table of 100,000 images is a few megabytes).
+_MAX_TABLE_BYTES = 64 << 20
+
+
+def _epochs_files(folder: Path) -> dict[int, dict[str, Path]]:
+    found: dict[int, dict[str, Path]] = {}
+    if folder.is_dir():
+        for child in sorted(folder.iterdir()):
+            m = _EPOCHS_FILE.match(child.name)
+            if m and child.is_file():
+                split_files = found.setdefault(int(m.group(1)), {})
+                if m.group(2) in split_files:
+                    raise DataFormatError(f"{split_files[m.group(2)].name} and {child.name} "
+                                          f"in {folder} are the same subject and split")
+                split_files[m.group(2)] = child
+    return found
+
+
+def read_image_table(path: Path) -> tuple[str, dict[str, list[tuple[int, str, str]]]]:
+    """Read an image table.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with the columns ``split``, ``image``, ``concept`` and ``event_id`` or
+        ``epoch``.
+
+    Returns
+    -------
+    key : {"event_id", "epoch"}
+    rows : dict of str to list of (int, str, str)
+        ``{"train": [(key, image, concept), ...], "test": [...]}`` in file order.
+
+    Raises
+    ------
+    DataFormatError
+        Missing columns, a bad split or key, or an empty split.
+    """
+    if path.stat().st_size > _MAX_TABLE_BYTES:
+        raise DataFormatError(f"{path} is larger than {_MAX_TABLE_BYTES >> 20} MiB; an image "
+                              "table should be a few megabytes")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        keys = [k for k in _KEYS if k in columns]
+        missing = [c for c in ("split", "image", "concept") if c not in columns]
+        if missing or len(keys) != 1:
+            raise DataFormatError(
+                f"{path} must have the columns split, image, concept and one of event_id "
+                f"or epoch; it has {', '.join(columns) or 'none'}")
+        key = keys[0]
+        rows: dict[str, list[tuple[int, str, str]]] = {"train": [], "test": []}
+        for line, row in enumerate(reader, start=2):
+            split = (row["split"] or "").strip()
+            if split not in rows:
+                raise DataFormatError(f"{path}, line {line}: split must be train or test, "
+                                      f"got {split!r}")
+            try:
+                value = int(row[key])
+            except (TypeError, ValueError):
+                raise DataFormatError(f"{path}, line {line}: {key} must be an integer, got "
+                                      f"{row[key]!r}") from None
+            image, concept = (row["image"] or "").strip(), (row["concept"] or "").strip()
+            if not image or not concept:
+                raise DataFormatError(f"{path}, line {line}: empty image or concept")
+            rows[split].append((value, image, concept))
+    for split, split_rows in rows.items():
+        if not split_rows:
+            raise DataFormatError(f"{path} lists no {split} image")
+    return key, rows
+
+
+@register("mne", summary="MNE epochs: sub-N_{train,test}-epo.fif per subject and an "
+          "images.csv table (split, event_id or epoch, image, concept)")
+class MneEpochsDataset:
+    """A folder of MNE epochs files and an image table.
+
+    Parameters
+    ----------
+    path : Path
+        Folder of the ``sub-<N>_{train,test}-epo.fif`` files and of ``images.csv``.
+    images_path : Path or None
+        Folder the table's image paths are relative to (default: ``path``).
+    image_table : str
+        File name of the image table inside ``path``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        No epochs file or no image table.
+    """
+
+    kind = "mne"
+    files_label = "sub-<N>_train-epo.fif file"
+
+    def _find_files(self) -> dict[int, dict[str, Path]]:
+        """Subject -> split -> epochs file."""
+        return _epochs_files(self.root)
+
+    def __init__(self, path: Path, images_path: Path | None = None,
+                 image_table: str = IMAGE_TABLE) -> None:
+        self.root = Path(path)
+        self.images_root = Path(images_path) if images_path is not None else self.root
+        self._files = self._find_files()
+        self.table_path = confined_path(self.root, str(image_table))
+        if not self._files:
+            raise DatasetNotFoundError(f"{self.root} holds no {self.files_label}")
+        if not self.table_path.is_file():
+            raise DatasetNotFoundError(
+                f"{self.root} holds MNE epochs but no image table {self.table_path.name} "
+                "(columns split, event_id or epoch, image, concept)")
+        self.notes: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"MneEpochsDataset({str(self.root)!r})"
+
+    @classmethod
+    def sniff(cls, path: Path, images_path: Path | None) -> Match | None:
+        """Whether ``path`` holds epochs files, and whether the image table is there."""
+        files = _epochs_files(path)
+        if not files:
+            return None
+        what = f"MNE epochs files for {len(files)} subject(s)"
+        missing = None
+        if not (path / IMAGE_TABLE).is_file():
+            missing = (f"it has no {IMAGE_TABLE} (columns split, event_id or epoch, image, "
+                       "concept)")
+        return Match(cls.kind, what, missing, path, images_path or path)
+
+    def subjects(self) -> list[int]:
+        return sorted(s for s, splits in self._files.items() if "train" in splits)
+
+    @cached_property
+    def _table(self) -> tuple[str, dict[str, list[tuple[int, str, str]]]]:
+        return read_image_table(self.table_path)
+
+    @cached_property
+    def _images(self) -> dict[str, list[tuple[str, str]]]:
+        """Unique (image, concept) per split, in table order."""
+        _, rows = self._table
+        out: dict[str, list[tuple[str, str]]] = {}
+        for split, split_rows in rows.items():
+            seen: dict[str, str] = {}
+            for _, image, concept in split_rows:
+                if seen.setdefault(image, concept) != concept:
+                    raise DataFormatError(f"{self.table_path}: image {image} has two "
+                                          f"concepts, {seen[image]!r} and {concept!r}")
+            out[split] = list(seen.items())
+        return out
+
+    def images(self) -> ImageTable:
+        paths, concepts = {}, {}
+        for split, items in self._images.items():
+            paths[split] = tuple(confined_path(self.images_root, *Path(image).parts)
+                                 for image, _ in items)
+            check_confined(list(paths[split]), self.images_root)
+            concepts[split] = tuple(concept for _, concept in items)
+        return ImageTable(paths, concepts)
+
+    def montage(self):
+        mne = require("mne", purpose="reading MNE epochs")
+        first = self._files[self.subjects()[0]]["train"]
+        epochs = mne.read_epochs(first, preload=False, verbose="error")
+        montage = epochs.get_montage()
+        if montage is None:
+            from perceptogram.data.montage import get_montage
+
+            return get_montage()
+        return montage
+
+    def files(self) -> list[Path]:
+        return [f for s in sorted(self._files) for f in self._files[s].values()] + \
+            [self.table_path]
+
+    def _epoch_images(self, split: str, events: np.ndarray) -> np.ndarray:
+        """Image index (in table order) of every epoch, -1 for epochs not in the table."""
+        key, rows = self._table
+        index = {image: i for i, (image, _) in enumerate(self._images[split])}
+        codes = {}
+        for value, image, _ in rows[split]:
+            codes[value] = index[image]
+        if key == "event_id":
+            return np.array([codes.get(int(c), -1) for c in events[:, 2]], dtype=int)
+        return np.array([codes.get(i, -1) for i in range(len(events))], dtype=int)
+
+    def _load_split(self, subject: int, split: str) -> EEGEpochs:
+        mne = require("mne", purpose="reading MNE epochs")
+        path = self._files[subject].get(split)
+        if path is None:
+            raise DatasetNotFoundError(f"no sub-{subject:02d}_{split}-epo.fif in {self.root}")
+        epochs = mne.read_epochs(path, preload=True, verbose="error")
+        picks = mne.pick_types(epochs.info, eeg=True, exclude=[])
+        if len(picks) == 0:
+            raise DataFormatError(f"{path} holds no EEG channel")
+        data = epochs.get_data(picks=picks)
+        image_of = self._epoch_images(split, epochs.events)
+        n_images = len(self._images[split])
+        counts = np.bincount(image_of[image_of >= 0], minlength=n_images)
+        if counts.min() == 0:
+            absent = [self._images[split][i][0] for i in np.flatnonzero(counts == 0)[:3]]
+            raise DataFormatError(f"{path}: no epoch shows the {split} image(s) "
+                                  f"{', '.join(absent)} listed in {self.table_path.name}")
+        n_reps = int(counts.min())
+        if counts.max() != n_reps:
+            note(self, f"{path.name}: images have {n_reps} to {int(counts.max())} epochs; "
+                 f"the first {n_reps} of each are used")
+        order = np.concatenate([np.flatnonzero(image_of == i)[:n_reps]
+                                for i in range(n_images)])
+        stacked = data[order].reshape(n_images, n_reps, *data.shape[1:]).astype(np.float32)
+        items = self._images[split]
+        return EEGEpochs(data=stacked, ch_names=tuple(epochs.ch_names[i] for i in picks),
+                         times=epochs.times.copy(),
+                         image_files=tuple(Path(image).name for image, _ in items),
+                         concepts=tuple(concept for _, concept in items))
+
+    def load_subject(self, subject: int) -> tuple[EEGEpochs, EEGEpochs]:
+        """Training and test epochs of one subject (float32), images in table order.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            A file is missing.
+        DataFormatError, ChannelMismatchError
+            An image of the table has no epoch, or the splits' channels or times differ.
+        """
+        if subject not in self._files:
+            raise DatasetNotFoundError(f"no epochs of subject {subject} in {self.root} "
+                                       f"(it holds {self.subjects()})")
+        train, test = (self._load_split(subject, s) for s in ("train", "test"))
+        check_same_axes(train, test, str(self.root / f"sub-{subject:02d}"))
+        return train, test
+
+
+def _mne_bids_missing() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("mne_bids") is None:
+        return "needs mne-bids: pip install mne-bids"
+    return None
+
+
+def bids_epochs_files(root: Path, split_entity: str = "task") -> dict[int, dict[str, Path]]:
+    """Epochs files of a BIDS derivatives folder, by subject and split.
+
+    Parameters
+    ----------
+    root : Path
+        BIDS (derivatives) root, with ``dataset_description.json``.
+    split_entity : str
+        The BIDS entity whose value is ``train`` or ``test`` (``task``:
+        ``sub-01_task-train_epo.fif``; or ``acquisition``, ``run``, ``processing``,
+        ``description``...).
+
+    Returns
+    -------
+    dict of int to dict of str to Path
+
+    Raises
+    ------
+    MissingDependencyError
+        mne-bids is not installed.
+    DataFormatError
+        A subject label is not a number, or a subject has two files for one split.
+    """
+    mne_bids = require("mne_bids", purpose="reading BIDS epochs")
+    found: dict[int, dict[str, Path]] = {}
+    for bids_path in mne_bids.find_matching_paths(root, suffixes="epo", extensions=".fif"):
+        split = getattr(bids_path, split_entity, None)
+        if split not in ("train", "test"):
+            continue
+        label = bids_path.subject or ""
+        if not label.isdigit() or int(label) < 1:
+            raise DataFormatError(f"{bids_path.fpath.name}: subject label {label!r} is not a "
+                                  "positive number (subjects are numbered)")
+        split_files = found.setdefault(int(label), {})
+        if split in split_files:
+            raise DataFormatError(f"{split_files[split].name} and {bids_path.fpath.name} are "
+                                  "the same subject and split")
+        split_files[split] = Path(bids_path.fpath)
+    return found
+
+
+@register("bids", summary="BIDS derivatives through mne-bids: sub-XX_task-{train,test}_epo.fif "
+          "and an images.csv table at the root", availability=_mne_bids_missing)
+class BidsEpochsDataset(MneEpochsDataset):
+    """MNE epochs in a BIDS derivatives folder (read with mne-bids), and an image table.
+
+    Parameters
+    ----------
+    path : Path
+        BIDS derivatives root (with ``dataset_description.json`` and ``images.csv``).
+    images_path : Path or None
+        Folder the table's image paths are relative to (default: ``path``).
+    image_table : str
+        File name of the image table inside ``path``.
+    split_entity : str
+        BIDS entity whose value names the split (``train`` / ``test``).
+    """
+
+    kind = "bids"
+    files_label = "BIDS epochs file (sub-XX/.../sub-XX_task-train_epo.fif)"
+
+    def __init__(self, path: Path, images_path: Path | None = None,
+                 image_table: str = IMAGE_TABLE, split_entity: str = "task") -> None:
+        self.split_entity = split_entity
+        super().__init__(path, images_path, image_table)
+
+    def _find_files(self) -> dict[int, dict[str, Path]]:
+        return bids_epochs_files(self.root, self.split_entity)
+
+    @classmethod
+    def sniff(cls, path: Path, images_path: Path | None) -> Match | None:
+        """A BIDS root with epochs files; mne-bids and the image table must be there."""
+        if not (path / "dataset_description.json").is_file() or \
+                not any(path.glob("sub-*/**/*_epo.fif")):
+            return None
+        what = "a BIDS folder with epochs files"
+        missing = _mne_bids_missing()
+        if missing is None and not (path / IMAGE_TABLE).is_file():
+            missing = (f"it has no {IMAGE_TABLE} (columns split, event_id or epoch, image, "
+                       "concept)")
+        return Match(cls.kind, what, missing, path, images_path or path)
