@@ -365,7 +365,6 @@ def test_refusal_names_the_opcode_or_global(tmp_path):
 from perceptogram.data import native_cache  # noqa: E402
 from perceptogram.data.layout import subject_folders  # noqa: E402
 from perceptogram.data.things_eeg2 import (  # noqa: E402
-    describe,
     load_image_metadata,
     load_subject,
     read_eeg_file,
@@ -438,10 +437,17 @@ def test_image_symlink_escaping_the_dataset_is_refused(tmp_path):
     assert load_image_metadata(root).image_paths("test")[0].name == "ok.jpg"
 
 
+def _info(root):
+    """What `perceptogram data info` reads."""
+    from perceptogram.data.datasets import open_dataset, summarize
+
+    return summarize(open_dataset("things-eeg2", root))
+
+
 def test_two_folders_for_one_subject_are_refused(tmp_path):
     _eeg(tmp_path / "sub-01" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
     _eeg(tmp_path / "sub-001" / "preprocessed_eeg_training.npy", (2, 1, 2, 3))
-    for call in (lambda: subject_folders(tmp_path), lambda: describe(tmp_path),
+    for call in (lambda: subject_folders(tmp_path), lambda: _info(tmp_path),
                  lambda: load_subject(tmp_path, 1), lambda: subject_dir(tmp_path, 1)):
         with pytest.raises(DataFormatError, match="sub-001 and sub-01 in .* are both "
                                                   "subject 1; keep one"):
@@ -466,14 +472,14 @@ def test_degenerate_eeg_axes_get_a_specific_sentence(tmp_path, shape, axis):
 
 
 def test_data_info_refuses_what_run_refuses(tmp_path):
-    # 3 EEG rows but 4 listed images: load_subject (run) refuses; describe (data info) too.
+    # 3 EEG rows but 4 listed images: load_subject (run) refuses; data info too.
     _eeg(tmp_path / "sub-01" / "preprocessed_eeg_training.npy", (3, 1, 2, 3))
     _eeg(tmp_path / "sub-01" / "preprocessed_eeg_test.npy", (1, 1, 2, 3))
     _metadata(tmp_path, [f"{i}.jpg" for i in range(4)], ["00001_a"] * 4)
     with pytest.raises(DataFormatError, match="has 3 images but .* lists 4 train images"):
         load_subject(tmp_path, 1, cache=False)
     with pytest.raises(DataFormatError, match="has 3 images but .* lists 4 train images"):
-        describe(tmp_path)
+        _info(tmp_path)
 
 
 def test_small_file_cannot_make_a_large_cache(tmp_path):

@@ -14,7 +14,6 @@ from perceptogram.data.safe_pickle import safe_load_pickled_dict
 from perceptogram.data.things_eeg2 import (
     CACHE_DIRNAME,
     THINGS_CHANNELS,
-    describe,
     load_image_metadata,
     load_split,
     load_subject,
@@ -313,45 +312,39 @@ def test_image_metadata_paths(tmp_path):
         metadata.image_paths("validation")
 
 
-# --------------------------------------------------------------------------- describe
+# --------------------------------------------------------------------------- data info
 
 
-def test_describe_reports_the_folder(tmp_path):
+def _info(root):
+    from perceptogram.data.datasets import open_dataset, summarize
+
+    return summarize(open_dataset("things-eeg2", root))
+
+
+def test_data_info_reports_the_folder(tmp_path):
     make_dataset(tmp_path)
     concept_dir = tmp_path / "training_images" / "00001_concept0"
     concept_dir.mkdir(parents=True)
     (concept_dir / "concept0_00b.jpg").write_bytes(b"x" * 10)
-    info = describe(tmp_path)
-    assert [s.subject for s in info.subjects] == [1]
-    splits = info.subjects[0].splits
-    assert splits["train"].shape == (N_TRAIN, 4, 17, 100)
-    assert splits["test"].shape == (N_TEST, 80, 17, 100)
-    assert not splits["train"].cached
-    assert info.subjects[0].ch_names == THINGS_CHANNELS
-    assert info.subjects[0].times[0] == pytest.approx(-0.2)
-    assert (info.n_train_images, info.n_test_images) == (N_TRAIN, N_TEST)
-    assert (info.n_train_concepts, info.n_test_concepts) == (N_TRAIN // 2, N_TEST)
-    assert (info.n_train_image_files, info.n_test_image_files) == (1, 0)
-    assert info.eeg_bytes == sum(p.stat().st_size for p in (tmp_path / "sub-01").iterdir())
-    assert info.cache_bytes == 0
-    load_subject(tmp_path, 1)
-    info = describe(tmp_path)
-    assert info.subjects[0].splits["train"].cached
-    assert info.cache_bytes > 0
+    info = _info(tmp_path)
+    assert [s["subject"] for s in info["subjects"]] == [1]
+    splits = info["subjects"][0]["splits"]
+    assert splits["train"]["shape"] == [N_TRAIN, 4, 17, 100]
+    assert splits["test"]["shape"] == [N_TEST, 80, 17, 100]
+    assert tuple(info["subjects"][0]["ch_names"]) == THINGS_CHANNELS
+    assert info["subjects"][0]["times"][0] == pytest.approx(-0.2)
+    assert (info["n_train_images"], info["n_test_images"]) == (N_TRAIN, N_TEST)
+    assert (info["n_train_concepts"], info["n_test_concepts"]) == (N_TRAIN // 2, N_TEST)
+    assert (info["n_train_image_files"], info["n_test_image_files"]) == (1, 0)
 
 
-def test_describe_refuses_unsafe_and_empty_folders(tmp_path):
+def test_data_info_refuses_unsafe_files(tmp_path):
     make_dataset(tmp_path)
     target = tmp_path / "pwned"
     _npy_with_pickle(tmp_path / "sub-01" / "preprocessed_eeg_test.npy", _Touch(target))
     with pytest.raises(UnsafePickleError):
-        describe(tmp_path)
+        _info(tmp_path)
     assert not target.exists()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(DataFormatError, match="holds no THINGS-EEG2 data"):
-        describe(empty)
-
 
 
 # --------------------------------------------------------------------------- full disk

@@ -1,4 +1,4 @@
-"""THINGS-EEG2: safe loading, validation, native cache and inventory of a data folder.
+"""THINGS-EEG2: safe loading, validation and native cache of a data folder.
 
 On-disk layout (that of the official release, see ``docs/contracts.md``)::
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,9 @@ from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 __all__ = [
     "THINGS_CHANNELS", "SPLIT_FILES", "IMAGE_FOLDERS", "METADATA_FILE", "CACHE_DIRNAME",
-    "ImageMetadata", "SplitInfo", "SubjectInfo", "DatasetInfo",
+    "ImageMetadata",
     "safe_load_pickled_dict", "load_image_metadata", "read_eeg_file", "check_eeg_content",
-    "load_split", "load_subject", "subject_dir", "describe", "download",
+    "load_split", "load_subject", "subject_dir", "download",
 ]
 
 #: The 17 posterior channels of the preprocessed release, in file order.
@@ -444,153 +444,3 @@ def _check_same_axes(train: tuple[tuple[str, ...], np.ndarray],
                                                                 rtol=0, atol=1e-9):
         raise ChannelMismatchError(f"{folder}: training and test files have different "
                                    "sample times")
-
-
-# --------------------------------------------------------------------------- describe
-
-
-@dataclass(frozen=True)
-class SplitInfo:
-    """One EEG file: where, what shape, how big, whether the native cache is current."""
-
-    file: Path
-    shape: tuple[int, ...]
-    size_bytes: int
-    cached: bool
-
-
-@dataclass(frozen=True)
-class SubjectInfo:
-    """One subject folder: its splits (``"train"``, ``"test"``), channels and times."""
-
-    subject: int
-    splits: dict[str, SplitInfo]
-    ch_names: tuple[str, ...]
-    times: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a THINGS-EEG2-layout folder holds (see :func:`describe`).
-
-    ``n_*_images`` and ``n_*_concepts`` come from ``image_metadata.npy`` (None
-    without it); ``n_*_image_files`` count the image files on disk. Sizes are in
-    bytes: ``eeg_bytes`` for the EEG files, ``image_bytes`` for the image folders
-    and the metadata file, ``cache_bytes`` for the native cache.
-    """
-
-    root: Path
-    subjects: tuple[SubjectInfo, ...]
-    has_metadata: bool
-    n_train_images: int | None
-    n_test_images: int | None
-    n_train_concepts: int | None
-    n_test_concepts: int | None
-    n_train_image_files: int
-    n_test_image_files: int
-    eeg_bytes: int
-    image_bytes: int
-    cache_bytes: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly nested dictionary (paths as strings)."""
-        def convert(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {str(k): convert(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return [convert(v) for v in value]
-            return str(value) if isinstance(value, Path) else value
-
-        return convert(asdict(self))
-
-
-def _folder_stats(folder: Path) -> tuple[int, int]:
-    n_files = n_bytes = 0
-    if folder.is_dir():
-        for dirpath, _, filenames in os.walk(folder):
-            for name in filenames:
-                n_files += 1
-                n_bytes += (Path(dirpath) / name).stat().st_size
-    return n_files, n_bytes
-
-
-def _describe_split(path: Path, cache_dir: Path) -> tuple[SplitInfo, tuple[str, ...], np.ndarray]:
-    hit = native_cache.load_cached(path, cache_dir)
-    if hit is not None:
-        data, meta = hit
-        ch_names, times = tuple(meta["ch_names"]), np.asarray(meta["times"], dtype=float)
-    else:
-        data, ch_names, times = read_eeg_file(path)
-    info = SplitInfo(file=path, shape=tuple(int(n) for n in data.shape),
-                     size_bytes=path.stat().st_size, cached=hit is not None)
-    return info, ch_names, times
-
-
-def describe(root: str | os.PathLike) -> DatasetInfo:
-    """Inventory of a THINGS-EEG2-layout folder, read through the safe loader.
-
-    Every EEG file is read (from the native cache when current, otherwise with
-    the restricted unpickler, without writing a cache) and validated.
-
-    Parameters
-    ----------
-    root : path-like
-
-    Returns
-    -------
-    info : DatasetInfo
-
-    Raises
-    ------
-    FileNotFoundError
-        ``root`` does not exist.
-    DataFormatError, UnsafePickleError, ChannelMismatchError
-        A file is corrupt, unsafe or inconsistent, or the folder holds no
-        THINGS-EEG2 data.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder")
-    subjects = []
-    eeg_bytes = 0
-    has_metadata = (root / METADATA_FILE).is_file()
-    metadata = load_image_metadata(root) if has_metadata else None
-    for number, folder in subject_folders(Path(root)).items():
-        splits, axes = {}, {}
-        for split, name in SPLIT_FILES.items():
-            if (folder / name).is_file():
-                info, ch_names, times = _describe_split(folder / name,
-                                                        root / CACHE_DIRNAME / folder.name)
-                splits[split], axes[split] = info, (ch_names, times)
-                eeg_bytes += info.size_bytes
-                if metadata is not None:  # what load_subject checks, checked here too
-                    _check_rows(metadata, split, info.shape[0], folder / name)
-        if not splits:
-            continue
-        if len(axes) == 2:
-            _check_same_axes(axes["train"], axes["test"], folder)
-        ch_names, times = next(iter(axes.values()))
-        subjects.append(SubjectInfo(subject=number, splits=splits, ch_names=ch_names,
-                                    times=tuple(float(t) for t in times)))
-    if not subjects and not has_metadata:
-        raise DataFormatError(
-            f"{root} holds no THINGS-EEG2 data: expected sub-XX/{SPLIT_FILES['train']} "
-            f"or {METADATA_FILE}"
-        )
-    n_train_files, train_bytes = _folder_stats(root / IMAGE_FOLDERS["train"])
-    n_test_files, test_bytes = _folder_stats(root / IMAGE_FOLDERS["test"])
-    metadata_bytes = (root / METADATA_FILE).stat().st_size if has_metadata else 0
-    return DatasetInfo(
-        root=root,
-        subjects=tuple(subjects),
-        has_metadata=has_metadata,
-        n_train_images=len(metadata.train_img_files) if metadata else None,
-        n_test_images=len(metadata.test_img_files) if metadata else None,
-        n_train_concepts=len(set(metadata.train_img_concepts)) if metadata else None,
-        n_test_concepts=len(set(metadata.test_img_concepts)) if metadata else None,
-        n_train_image_files=n_train_files,
-        n_test_image_files=n_test_files,
-        eeg_bytes=eeg_bytes,
-        image_bytes=train_bytes + test_bytes + metadata_bytes,
-        cache_bytes=_folder_stats(root / CACHE_DIRNAME)[1],
-    )
