@@ -185,11 +185,15 @@ def test_precision_goes_in_as_dtype_where_supported(monkeypatch):
     transformers = pytest.importorskip("transformers")
     from perceptogram.latents.hub import dtype_kwargs
 
-    # diffusers >= 0.36 and transformers >= 4.56 (installed here) renamed torch_dtype.
-    assert dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16) == {"dtype": torch.float16}
+    # diffusers >= 0.36 and transformers >= 4.56 renamed torch_dtype (older ones, such as
+    # the minimum versions CI installs, only take torch_dtype).
+    new_diffusers = hasattr(diffusers.utils, "_resolve_dtype")
+    new_transformers = tuple(int(p) for p in transformers.__version__.split(".")[:2]) >= (4, 56)
+    assert dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16) == {
+        "dtype" if new_diffusers else "torch_dtype": torch.float16}
     assert dtype_kwargs(transformers.CLIPVisionModelWithProjection, torch.float16) == {
-        "dtype": torch.float16}
-    monkeypatch.delattr(diffusers.utils, "_resolve_dtype")
+        "dtype" if new_transformers else "torch_dtype": torch.float16}
+    monkeypatch.delattr(diffusers.utils, "_resolve_dtype", raising=False)
     assert dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16) == {
         "torch_dtype": torch.float16}
 
@@ -209,5 +213,8 @@ def test_generators_load_fp16_variants_with_dtype(monkeypatch):
     gen = Kandinsky22Generator(device="cpu", dtype="float16", variant="fp16",
                                memory={"batch_size": 1})
     assert isinstance(gen.pipeline, SpyPipeline)
-    assert seen["dtype"] == torch.float16 and seen["variant"] == "fp16"
-    assert seen["local_files_only"] is True and "torch_dtype" not in seen
+    from perceptogram.latents.hub import dtype_kwargs
+
+    (key,) = dtype_kwargs(diffusers.KandinskyV22Pipeline, torch.float16)  # dtype where taken
+    assert seen[key] == torch.float16 and seen["variant"] == "fp16"
+    assert seen["local_files_only"] is True and not {"dtype", "torch_dtype"} - {key} & set(seen)
