@@ -224,7 +224,7 @@ class DecoderConfig(_Section):
     """The ridge decoder (EEG -> latent), alpha chosen on training data only."""
 
     alphas: list[float] = Field(
-        default_factory=lambda: [10.0 ** k for k in range(-1, 6)],
+        default_factory=lambda: [10.0 ** k for k in range(-1, 8)],
         min_length=1,
         max_length=1000,
         description="Grid of ridge penalties searched by cross-validation.",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 from perceptogram._io import write_json_atomic
 from perceptogram.config import Config, config_to_dict
 from perceptogram.errors import PerceptogramError
+from perceptogram.linear.ridge import AlphaGridEdgeWarning
 from perceptogram.pipeline.artifacts import (
     load_eeg_features,
     load_pngs,
@@ -31,6 +34,11 @@ from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
 
 __all__ = ["PIPELINE", "STAGE_NAMES", "run_subjects", "reconstruction_spaces"]
+
+# The fit stage records AlphaGridEdgeWarning in each decoder's metadata
+# (``alpha_grid_edge``); printed, it would repeat for every (subject, space) unit.
+warnings.filterwarnings("ignore", category=AlphaGridEdgeWarning,
+                        module=re.escape(__name__) + "$")
 
 #: Reconstruction method -> the latent space whose decoded vectors drive it.
 _METHOD_LABELS = {"pca": "pca decoding", "retrieval": "retrieval", "unclip": "unCLIP"}
@@ -238,8 +246,8 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
                     alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
     _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
-    # A grid-edge warning is recorded in the decoder's metadata (and shown once per
-    # process by Python's default warning filter).
+    # A grid-edge warning is recorded in the decoder's metadata instead of being
+    # printed for every (subject, latent space) unit (filter above).
     model.fit(train.X, Y, groups=groups)
     grid_edge = model.alpha_grid_edge_
     save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
