@@ -652,9 +652,6 @@ def test_report_html_escapes_data_text(tmp_path):
 
 
 # ------------------------------------------------ every deletion goes through _owned
-#: Files owned by other branches that still delete directly; the lead drops each entry
-#: once that branch is merged (the test then covers the whole package).
-_PENDING_OTHER_BRANCHES = {"perceptogram/data/download.py"}
 _DELETE = re.compile(r"shutil\.rmtree|\.unlink\(|os\.remove\(|os\.unlink\(|os\.rmdir\(|"
                      r"\.rmdir\(|shutil\.move\(|os\.removedirs\(")
 
@@ -663,7 +660,7 @@ def test_no_deletion_outside_the_guarded_function():
     offenders = {}
     for path in sorted((SRC / "perceptogram").rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
-        if rel == "perceptogram/_owned.py" or rel in _PENDING_OTHER_BRANCHES:
+        if rel == "perceptogram/_owned.py":
             continue
         hits = [n for n, line in enumerate(path.read_text("utf-8").splitlines(), 1)
                 if _DELETE.search(line)]
