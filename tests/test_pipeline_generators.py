@@ -17,10 +17,14 @@ pytest.importorskip("transformers")
 
 from generators_tiny import make_tiny_clip_vision, make_tiny_kandinsky22_decoder  # noqa: E402
 from perceptogram.config import make_config  # noqa: E402
-from perceptogram.pipeline.artifacts import load_pngs  # noqa: E402
+from perceptogram.pipeline.artifacts import load_pngs, read_rows  # noqa: E402
 from perceptogram.pipeline.rundir import RunDir  # noqa: E402
 from perceptogram.pipeline.runner import run_pipeline  # noqa: E402
-from perceptogram.pipeline.stages import PIPELINE, reconstruction_method  # noqa: E402
+from perceptogram.pipeline.stages import (  # noqa: E402
+    PIPELINE,
+    SEED_STRIDE,
+    reconstruction_method,
+)
 from perceptogram.reconstruct.kandinsky22 import Kandinsky22Generator  # noqa: E402
 from unclip_tiny import no_network, single_thread  # noqa: E402, F401  (autouse fixtures)
 
@@ -65,3 +69,35 @@ def test_kandinsky22_through_the_registry_end_to_end(folders, tmp_path):
     assert np.abs(saved.astype(int) - expected.astype(int)).max() <= 1  # batch 2 vs 3
     assert by_hand.negative_embedding().shape == (32,)  # the prior's zero-image embedding
     assert reconstruction_method(config, "kandinsky22") == "ridge → kandinsky22 (kandinsky22)"
+
+
+def test_n_seeds_writes_one_folder_per_generation_seed_and_evaluates_their_mean(folders,
+                                                                                 tmp_path):
+    prior, decoder = folders
+    generator = {"model": decoder, "prior_model": prior, "variant": None, **OPTIONS}
+    config = make_config(
+        dataset={"kind": "simulated", "simulation": {
+            "n_subjects": 1, "n_train_concepts": 6, "images_per_concept": 2,
+            "n_test_concepts": N_TEST, "n_train_repetitions": 2, "n_test_repetitions": 2,
+            "image_size": 64}},
+        latents={"spaces": ["kandinsky22"], "options": {"kandinsky22": {"model": prior}}},
+        decoder={"cv": "loo", "alphas": [1.0, 100.0]},
+        reconstruction={"methods": ["kandinsky22"], "retrieval_space": "kandinsky22",
+                        "options": {"kandinsky22": generator}, "memory": {"batch_size": 2}},
+        metrics={"n_seeds": 2, "networks": [], "n_boot": 10, "n_permutations": 10},
+        interpretability={"space": "kandinsky22", "attributes": ["hue"], "times_ms": [100.0],
+                          "figure_formats": ["png"]},
+        output=str(tmp_path / "run"), jobs=1,
+    )
+    run_pipeline(config, PIPELINE, until="evaluate")
+    run_dir = RunDir(config.output)
+    folder = run_dir.unit_dir("reconstruct", 1, "kandinsky22") / "kandinsky22"
+    seed0, seed1 = load_pngs(folder / "seed-0"), load_pngs(folder / "seed-1")
+    assert seed0.shape == seed1.shape and not np.array_equal(seed0, seed1)
+    decoded = np.load(run_dir.unit_dir("predict", 1, "kandinsky22") / "decoded.npy")
+    second = Kandinsky22Generator(device="cpu", memory={"batch_size": 2},
+                                  **{**generator, "seed": OPTIONS["seed"] + SEED_STRIDE})
+    assert np.abs(seed1.astype(int) - second.generate({"kandinsky22": decoded})).max() <= 1
+    rows = read_rows(run_dir.unit_dir("evaluate", 1, "kandinsky22") / "metrics")
+    pixcorr = [r for r in rows if r["metric"] == "PixCorr"]
+    assert pixcorr and all(int(r["n_seeds"]) == 2 for r in pixcorr)

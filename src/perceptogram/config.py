@@ -364,8 +364,9 @@ class MetricsConfig(_Section):
         "Inception 342; perceptogram: 512 px, networks at 224); named in every metrics row."
     )
     n_seeds: int = Field(
-        1, ge=1, description="Generation seeds whose reconstructions are scored and averaged "
-        "per image (the reconstruct stage writes one seed-<k> folder per seed when > 1)."
+        1, ge=1, le=100, description="Generation seeds whose reconstructions are scored and "
+        "averaged per image (each generator writes one seed-<k> folder per seed when > 1; "
+        "pca decoding and retrieval are deterministic)."
     )
     standardize_latents: bool = Field(
         True, description="Z-score every latent dimension with the TRAINING latents' mean and "

@@ -20,6 +20,7 @@ from perceptogram.pipeline.rundir import RunDir, subject_label
 from perceptogram.pipeline.stages import (
     STAGE_NAMES,
     latent_method,
+    reconstruction_folder,
     reconstruction_method,
     reconstruction_spaces,
     run_subjects,
@@ -139,7 +140,7 @@ def _reconstruction_strips(config: Config, run_dir: RunDir, subject: int, space:
     k = min(3, max(1, n // 3))
     picks = order[:k] + order[n // 2 - k // 2: n // 2 - k // 2 + k] + order[n - k:]
     labels = ["best"] * k + ["median"] * k + ["worst"] * k
-    recons = load_pngs(run_dir.unit_dir("reconstruct", subject, space) / method, picks)
+    recons = load_pngs(reconstruction_folder(config, run_dir, subject, space, method), picks)
     captions = [f"{lab} {per_image[i][key]:.2f}" for lab, i in zip(labels, picks)]
     return [ImageStrip("seen", truth[picks], captions=[f"#{i}" for i in picks]),
             ImageStrip("reconstructed", recons, captions=captions)]

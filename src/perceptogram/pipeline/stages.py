@@ -285,6 +285,7 @@ def reconstruct_settings(config: Config, subject: int | None, space: str | None
             continue
         settings[method] = config.reconstruction.generator_options(method)
         settings["device"] = config.device
+        settings["n_seeds"] = config.metrics.n_seeds
         # Optional starts (e.g. the unclip-vae latent) are read from other spaces'
         # units, which the runner does not count among this unit's inputs: their
         # digests make them inputs.
@@ -330,19 +331,43 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
             images = load_images([train_paths[i] for i in nearest])
             save_array(out / "retrieval" / "nearest_train.npy", nearest)
         else:
-            images = _generated_images(config, subject, method, decoded, run_dir)
+            for k, folder in enumerate(_seed_folders(out / method, config.metrics.n_seeds)):
+                save_pngs(folder, _generated_images(config, subject, method, decoded, run_dir,
+                                                    seed_offset=k * SEED_STRIDE))
+            continue
         save_pngs(out / method, images)
 
 
+#: Seed offset between the generation seeds of ``metrics.n_seeds`` (image *i* of seed
+#: *k* uses ``seed + k * SEED_STRIDE + i``, so no two images of two seeds share one).
+SEED_STRIDE = 1_000_003
+
+
+def _seed_folders(folder: Path, n_seeds: int) -> list[Path]:
+    """Where a generator's reconstructions go: ``folder`` itself for one seed, else
+    ``folder/seed-0`` ... ``folder/seed-(n-1)`` (what the evaluate stage reads)."""
+    return [folder] if n_seeds == 1 else [folder / f"seed-{k}" for k in range(n_seeds)]
+
+
+def reconstruction_folder(config: Config, run_dir: RunDir, subject: int, space: str,
+                          method: str) -> Path:
+    """The folder of a method's reconstructions to show (the first seed's)."""
+    folder = run_dir.unit_dir("reconstruct", subject, space) / method
+    return folder if method in ("pca", "retrieval") else \
+        _seed_folders(folder, config.metrics.n_seeds)[0]
+
+
 def _generated_images(config: Config, subject: int | None, method: str, decoded: np.ndarray,
-                      run_dir: RunDir) -> np.ndarray:
+                      run_dir: RunDir, seed_offset: int = 0) -> np.ndarray:
     """Images of the registered generator ``method`` from the decoded latents of its
     space, plus those of its optional spaces that the run decodes (e.g. the
     ``unclip-vae`` latent as the img2img start of ``unclip``)."""
     from perceptogram.reconstruct.base import get_generator
 
+    options = config.reconstruction.generator_options(method)
+    options["seed"] = options.get("seed", 0) + seed_offset
     generator = get_generator(method, device=config.device, memory=config.reconstruction.memory,
-                              **config.reconstruction.generator_options(method))
+                              **options)
     latents = {_method_space(config, method): decoded}
     for extra in _optional_spaces(config, method):
         latents[extra] = np.load(run_dir.unit_dir("predict", subject, extra) / "decoded.npy")
@@ -399,7 +424,8 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
         size = config.metrics.image_size or get_protocol(protocol).pixel_size
         for method in methods:
             seeds = _load_reconstruction_seeds(
-                run_dir.unit_dir("reconstruct", subject, space) / method, config.metrics.n_seeds)
+                run_dir.unit_dir("reconstruct", subject, space) / method,
+                1 if method in ("pca", "retrieval") else config.metrics.n_seeds)
             rows += evaluate_reconstructions(
                 seeds, truth, networks=config.metrics.networks, subject=subject,
                 method=reconstruction_method(config, method), protocol=protocol,
@@ -428,7 +454,8 @@ def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
     """One batch of reconstructions per generation seed.
 
     With one seed the PNGs sit in ``folder``; with ``n_seeds > 1`` the reconstruct
-    stage writes them to ``folder/seed-0``, ``folder/seed-1``, ...
+    stage writes them to ``folder/seed-0``, ``folder/seed-1``, ... (generators only: the
+    offline ``pca`` and ``retrieval`` methods are deterministic, one batch).
     """
     if n_seeds == 1:
         return [load_pngs(folder)]
