@@ -42,7 +42,8 @@ def folders(tmp_path_factory):
     return str(root / "prior"), str(root / "decoder")
 
 
-def test_kandinsky22_through_the_registry_end_to_end(folders, tmp_path):
+def _kandinsky_run(folders, out, **overrides):
+    """A tiny simulated run whose only latent space and generator is Kandinsky 2.2."""
     prior, decoder = folders
     generator = {"model": decoder, "prior_model": prior, "variant": None, **OPTIONS}
     config = make_config(
@@ -56,8 +57,13 @@ def test_kandinsky22_through_the_registry_end_to_end(folders, tmp_path):
                         "options": {"kandinsky22": generator}, "memory": {"batch_size": 2}},
         interpretability={"space": "kandinsky22", "attributes": ["hue"], "times_ms": [100.0],
                           "figure_formats": ["png"]},
-        output=str(tmp_path / "run"), jobs=1,
+        output=str(out), jobs=1, **overrides,
     )
+    return config, generator
+
+
+def test_kandinsky22_through_the_registry_end_to_end(folders, tmp_path):
+    config, generator = _kandinsky_run(folders, tmp_path / "run")
     result = run_pipeline(config, PIPELINE, until="reconstruct")
     assert "reconstruct[sub-01/kandinsky22]" in result.computed
     run_dir = RunDir(config.output)
@@ -73,22 +79,8 @@ def test_kandinsky22_through_the_registry_end_to_end(folders, tmp_path):
 
 def test_n_seeds_writes_one_folder_per_generation_seed_and_evaluates_their_mean(folders,
                                                                                  tmp_path):
-    prior, decoder = folders
-    generator = {"model": decoder, "prior_model": prior, "variant": None, **OPTIONS}
-    config = make_config(
-        dataset={"kind": "simulated", "simulation": {
-            "n_subjects": 1, "n_train_concepts": 6, "images_per_concept": 2,
-            "n_test_concepts": N_TEST, "n_train_repetitions": 2, "n_test_repetitions": 2,
-            "image_size": 64}},
-        latents={"spaces": ["kandinsky22"], "options": {"kandinsky22": {"model": prior}}},
-        decoder={"cv": "loo", "alphas": [1.0, 100.0]},
-        reconstruction={"methods": ["kandinsky22"], "retrieval_space": "kandinsky22",
-                        "options": {"kandinsky22": generator}, "memory": {"batch_size": 2}},
-        metrics={"n_seeds": 2, "networks": [], "n_boot": 10, "n_permutations": 10},
-        interpretability={"space": "kandinsky22", "attributes": ["hue"], "times_ms": [100.0],
-                          "figure_formats": ["png"]},
-        output=str(tmp_path / "run"), jobs=1,
-    )
+    config, generator = _kandinsky_run(folders, tmp_path / "run", metrics={
+        "n_seeds": 2, "networks": [], "n_boot": 10, "n_permutations": 10})
     run_pipeline(config, PIPELINE, until="evaluate")
     run_dir = RunDir(config.output)
     folder = run_dir.unit_dir("reconstruct", 1, "kandinsky22") / "kandinsky22"
