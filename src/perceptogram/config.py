@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from perceptogram._hashing import json_digest
-from perceptogram.errors import PerceptogramError
+from perceptogram._yaml import read_strict_yaml
+from perceptogram.errors import ConfigError, PerceptogramError
 
 __all__ = [
     "ConfigError",
@@ -37,10 +38,6 @@ __all__ = [
     "default_config_yaml",
     "settings_hash",
 ]
-
-
-class ConfigError(PerceptogramError, ValueError):
-    """A configuration file or value is invalid; the message names the key path."""
 
 
 #: Largest configuration file read (a run's configuration is a few kilobytes).
@@ -698,81 +695,6 @@ def make_config(**overrides: Any) -> Config:
     return _validate(overrides)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """YAML's safe loader without anchors/aliases, duplicate keys or deep nesting.
-
-    Aliases let a few hundred bytes expand into gigabytes (the "billion laughs");
-    a configuration has no use for them. A duplicate key would silently keep the
-    last value. Nesting is capped so that a crafted file cannot exhaust the stack.
-    """
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise ConfigError(
-                f"YAML anchors and aliases ('&', '*') are not allowed in a configuration "
-                f"(line {event.start_mark.line + 1}); write the values out"
-            )
-        depth = getattr(self, "_depth", 0)
-        if depth >= MAX_CONFIG_DEPTH:
-            raise ConfigError(
-                f"the configuration is nested more than {MAX_CONFIG_DEPTH} levels deep "
-                f"(line {event.start_mark.line + 1})"
-            )
-        self._depth = depth + 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth = depth
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: the base class reports it
-                continue
-            if duplicate:
-                raise ConfigError(
-                    f"the key {key!r} appears twice in one mapping "
-                    f"(line {key_node.start_mark.line + 1}); keep one"
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(path: Path) -> Any:
-    """Parse a configuration file with :class:`_StrictLoader` (size-capped)."""
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"{path} is {path.stat().st_size:,} bytes; a configuration file is at most "
-            f"{MAX_CONFIG_BYTES:,} bytes"
-        )
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_CONFIG_BYTES + 1)
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES:,} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    loader = None
-    try:
-        loader = _StrictLoader(text)  # the reader already refuses control characters
-        return loader.get_single_data()
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path} is not valid YAML: {problem}{where}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML configuration file.
 
@@ -795,7 +717,8 @@ def load_config(path: str | Path) -> Config:
         raise FileNotFoundError(f"configuration file {path} does not exist")
     if not path.is_file():
         raise ConfigError(f"configuration file {path} is not a regular file")
-    return _validate(_read_yaml(path), f" in {path}")
+    return _validate(read_strict_yaml(path, max_bytes=MAX_CONFIG_BYTES,
+                                      max_depth=MAX_CONFIG_DEPTH), f" in {path}")
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -12,6 +12,10 @@ class PerceptogramError(Exception):
     """Base class for errors caused by input, configuration or environment."""
 
 
+class ConfigError(PerceptogramError, ValueError):
+    """A configuration file or value is invalid; the message names the key path."""
+
+
 class DataFormatError(PerceptogramError, ValueError):
     """A file or array does not have the expected layout, shape, dtype or values."""
 
