@@ -5,9 +5,9 @@ float64 training (16540, 4, 17, 100) and test (200, 80, 17, 100)) to a temporary
 folder, then times, for both splits together:
 
 - ``np.load(allow_pickle=True).item()`` (what the reference code does; unsafe);
-- :func:`perceptogram.data.safe_pickle.safe_load_pickled_dict` (restricted unpickler);
-- :func:`perceptogram.data.things_eeg2.read_eeg_file` (safe load + validation);
-- the first :func:`~perceptogram.data.things_eeg2.load_split` with ``cache=True``
+- :func:`perceptogram.data.formats.safe_pickle.safe_load_pickled_dict` (restricted unpickler);
+- :func:`perceptogram.data.formats.things_eeg2.read_eeg_file` (safe load + validation);
+- the first :func:`~perceptogram.data.formats.things_eeg2.load_split` with ``cache=True``
   (safe load + validation + float32 conversion, written to disk);
 - later cached loads (memory-mapped: opening only), and cached loads followed by
   one full pass over the values (a fair comparison with the pickle, which reads
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data.safe_pickle import safe_load_pickled_dict
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS, load_split, read_eeg_file
+from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS, load_split, read_eeg_file
 
 TIMES = np.arange(-20, 80) / 100.0
 

@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from perceptogram.data.montage import make_info
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.core.montage import make_info
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 from perceptogram.interpret.significance import channel_time_adjacency
 

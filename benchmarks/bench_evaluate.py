@@ -28,7 +28,7 @@ from perceptogram.evaluate import (  # noqa: E402
     print_table,
 )
 from perceptogram.evaluate import metrics as M  # noqa: E402
-from perceptogram.evaluate.images import resize  # noqa: E402
+from perceptogram.evaluate.image_pairs import resize  # noqa: E402
 
 
 def _timed(fn, *args, **kwargs):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from perceptogram._progress import set_quiet
 from perceptogram.config import make_config
-from perceptogram.data.synthetic import simulate_dataset
+from perceptogram.data.simulate.dataset import simulate_dataset
 from perceptogram.pipeline.runner import run_pipeline
 from perceptogram.pipeline.stages import PIPELINE
 

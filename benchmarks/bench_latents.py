@@ -20,7 +20,7 @@ os.environ.setdefault("PERCEPTOGRAM_QUIET", "1")
 
 def make_images(n_images: int, size: int, seed: int = 0) -> np.ndarray:
     """Random simulator stimuli, uint8 (n_images, size, size, 3)."""
-    from perceptogram.data import stimuli
+    from perceptogram.data.simulate import stimuli
 
     rng = np.random.default_rng(seed)
     n_concepts = -(-n_images // 4)
@@ -78,7 +78,7 @@ def main() -> None:
     print(f"pca fit ({args.pca_size} px, k={pca.dim}, streaming):  {n / fit_seconds:8.1f} images/s")
     print(f"pca encode:                             {n / encode_seconds:8.1f} images/s")
 
-    from perceptogram.data.images import resize_images
+    from perceptogram.data.core.image_files import resize_images
 
     pixels = resize_images(images, args.pca_size).reshape(n, -1).astype(np.float64) / 255.0
     sk_full = PCA(n_components=pca.dim, svd_solver="full")

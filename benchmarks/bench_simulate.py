@@ -2,13 +2,13 @@
 
 Times, each in a fresh temporary folder:
 
-- the demo dataset (defaults of :func:`perceptogram.data.synthetic.simulate_dataset`:
+- the demo dataset (defaults of :func:`perceptogram.data.simulate.dataset.simulate_dataset`:
   200 training concepts x 10 images, 100 test images, 4 / 80 repetitions, one
   subject, 128-pixel JPEG images);
 - one subject at full THINGS-EEG2 size (16,540 x 4 training and 200 x 80 test
   epochs of 17 x 100 samples, float64), EEG only by default (``--full-images``
   renders the 16,740 images too);
-- trial-noise generation: :meth:`perceptogram.data.forward_model.NoiseModel.sample`
+- trial-noise generation: :meth:`perceptogram.data.simulate.forward_model.NoiseModel.sample`
   (1/f background + alpha + sensor noise, all epochs in three matrix products)
   against the named peer :func:`mne.simulation.add_noise` (coloured Gaussian
   noise from a channel covariance and an IIR filter, on an ``mne.EpochsArray``),
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from perceptogram._progress import set_quiet
-from perceptogram.data import forward_model as fm
-from perceptogram.data.synthetic import simulate_dataset
+from perceptogram.data.simulate import forward_model as fm
+from perceptogram.data.simulate.dataset import simulate_dataset
 
 FULL_SIZE = dict(n_train_concepts=1654, images_per_concept=10, n_test_concepts=200,
                  n_train_repetitions=4, n_test_repetitions=80)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data.prepare import prepare
-from perceptogram.data.synthetic import load_ground_truth, simulate_dataset
-from perceptogram.data.things_eeg2 import load_subject
+from perceptogram.data.core.prepare import prepare
+from perceptogram.data.simulate.dataset import load_ground_truth, simulate_dataset
+from perceptogram.data.formats.things_eeg2 import load_subject
 from perceptogram.interpret import (
     categorical_grouping,
     contrast,

@@ -18,9 +18,9 @@ def tiny_things(tmp_path_factory):
 
     Two training and ten test repetitions, 128-pixel images; builds in a few
     seconds. Returns the dataset root (``pathlib.Path``); the planted truth is
-    read with ``perceptogram.data.synthetic.load_ground_truth(root)``.
+    read with ``perceptogram.data.simulate.dataset.load_ground_truth(root)``.
     """
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     return simulate_dataset(
         tmp_path_factory.mktemp("tiny") / "things", n_subjects=1, n_train_concepts=12,
@@ -36,7 +36,7 @@ def small_things(tmp_path_factory):
     2 subjects, 60 concepts x 8 images (480 training images, 4 repetitions),
     40 test concepts (20 repetitions), 128-pixel images.
     """
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     return simulate_dataset(
         tmp_path_factory.mktemp("small") / "things", n_subjects=2, n_train_concepts=60,

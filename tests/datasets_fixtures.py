@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data.official import ThingsEEG2Dataset
+from perceptogram.data.formats.things_eeg2_dataset import ThingsEEG2Dataset
 
 #: The 63 channels of the NICE / ATM re-preprocessing (names of MNE's easycap-M1).
 NICE_CHANNELS = (
@@ -73,7 +73,7 @@ def nice_signal(data: np.ndarray, times: np.ndarray) -> np.ndarray:
         The 17 posterior channels by linear interpolation (held after the last
         simulated sample), the others seeded noise.
     """
-    from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+    from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 
     new_times = NICE_FILE_TIMES[-NICE_N_TIMES:]
     rng = np.random.default_rng(0)
@@ -111,7 +111,7 @@ def mne_epochs(sim: Path, dest: Path, key: str = "event_id") -> Path:
     """
     import mne
 
-    from perceptogram.data.montage import make_info
+    from perceptogram.data.core.montage import make_info
 
     dataset = ThingsEEG2Dataset(sim, cache=False)
     dest.mkdir(parents=True)

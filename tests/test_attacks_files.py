@@ -2,7 +2,7 @@
 
 Each attack is a small crafted file (an ``np.save``-style NPY file or a plain
 pickle stream) aimed at the restricted loader
-:func:`perceptogram.data.safe_pickle.safe_load_pickled_dict`: forbidden globals,
+:func:`perceptogram.data.formats.safe_pickle.safe_load_pickled_dict`: forbidden globals,
 NumPy reconstructors fed forged arguments (object arrays over raw bytes, forged
 or structured dtypes), resource bombs (deep nesting, memo indices, huge declared
 lengths, reference DAGs, zero-size items) and malformed streams.
@@ -230,7 +230,7 @@ ATTACKS: dict[str, bytes] = {
 _CHILD = textwrap.dedent("""
     import json, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-    from perceptogram.data.safe_pickle import safe_load_pickled_dict
+    from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
     for path in sys.argv[1:]:
         print("START " + path, flush=True)
         try:
@@ -330,7 +330,7 @@ def test_child_harness_detects_a_crash(tmp_path):
 
 
 def test_memory_and_recursion_errors_become_a_clear_refusal(tmp_path, monkeypatch):
-    from perceptogram.data import safe_pickle
+    from perceptogram.data.formats import safe_pickle
 
     path = tmp_path / "x.pkl"
     path.write_bytes(pickle.dumps({"a": [1, 2]}, protocol=4))
@@ -344,7 +344,7 @@ def test_memory_and_recursion_errors_become_a_clear_refusal(tmp_path, monkeypatc
 
 
 def test_refusal_names_the_opcode_or_global(tmp_path):
-    from perceptogram.data.safe_pickle import safe_load_pickled_dict
+    from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
 
     path = tmp_path / "x.pkl"
     path.write_bytes(ATTACKS["OBJ opcode"])
@@ -362,9 +362,9 @@ def test_refusal_names_the_opcode_or_global(tmp_path):
 # Attacks through the *content* of well-formed files: names that become paths,
 # folders that name one subject twice, shapes that a small file cannot back.
 
-from perceptogram.data import native_cache  # noqa: E402
-from perceptogram.data.layout import subject_folders  # noqa: E402
-from perceptogram.data.things_eeg2 import (  # noqa: E402
+from perceptogram.data.formats import eeg_cache  # noqa: E402
+from perceptogram.data.formats.layout import subject_folders  # noqa: E402
+from perceptogram.data.formats.things_eeg2 import (  # noqa: E402
     load_image_metadata,
     load_subject,
     read_eeg_file,
@@ -439,7 +439,7 @@ def test_image_symlink_escaping_the_dataset_is_refused(tmp_path):
 
 def _info(root):
     """What `perceptogram data info` reads."""
-    from perceptogram.data.datasets import open_dataset, summarize
+    from perceptogram.data.formats.base import open_dataset, summarize
 
     return summarize(open_dataset("things-eeg2", root))
 
@@ -491,13 +491,13 @@ def test_small_file_cannot_make_a_large_cache(tmp_path):
     huge = np.broadcast_to(np.zeros(1), (16540, 4, 17, 100))
     cache_dir = tmp_path / "cache"
     with pytest.raises(DataFormatError, match="1464 bytes.*cannot hold the 112472000 values"):
-        native_cache.store(source, cache_dir, huge, {})
+        eeg_cache.store(source, cache_dir, huge, {})
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
 
 
 def test_arrays_never_share_a_payload(tmp_path):
     # One payload read back from the memo for a second array must not alias the first.
-    from perceptogram.data.safe_pickle import safe_load_pickled_dict
+    from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
 
     data = raw_bytes(b"\x01" * 8) + put(0)
     stream = (PROTO + EMPTY_DICT + text("a") + array_op((1,), dtype_op("f8"), data)

@@ -279,7 +279,7 @@ def test_impossible_output_names_are_one_clear_error(tmp_path, output, words):
 
 
 def test_simulated_dataset_outside_the_run_is_marked_and_swapped_safely(tmp_path):
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     sizes = dict(n_subjects=1, n_train_concepts=2, images_per_concept=1, n_test_concepts=2,
                  n_train_repetitions=1, n_test_repetitions=1, image_size=64,

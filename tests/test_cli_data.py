@@ -10,7 +10,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from perceptogram.cli.app import app
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 
 TIMES = np.arange(-20, 80) / 100.0
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from perceptogram._owned import owned_kind
-from perceptogram.data._http import HostPolicy, RetryPolicy, UnsafeLinkError
-from perceptogram.data.archives import ZipLimits, extract_zip
-from perceptogram.data.download import (
+from perceptogram.data.fetch.http import HostPolicy, RetryPolicy, UnsafeLinkError
+from perceptogram.data.fetch.zip_archives import ZipLimits, extract_zip
+from perceptogram.data.fetch.download import (
     DOWNLOAD_DIRNAME,
     RemoteFile,
     default_policy,
@@ -26,8 +26,8 @@ from perceptogram.data.download import (
     list_osf_files,
     plan_download,
 )
-from perceptogram.data.download import download as _download
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS, load_subject
+from perceptogram.data.fetch.download import download as _download
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS, load_subject
 from perceptogram.errors import DataFormatError, OfflineError, PerceptogramError
 
 #: The test server is plain http on 127.0.0.1; the command line never allows that.
@@ -293,7 +293,7 @@ def test_cli_prints_the_total_size_first(osf, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from perceptogram.cli.app import app
-    from perceptogram.data import download as module
+    from perceptogram.data.fetch import download as module
 
     # The command line never allows http://127.0.0.1; the test lets its policy do so.
     monkeypatch.setattr(module, "default_policy", lambda api_url: LOCAL)
@@ -565,7 +565,7 @@ def test_odd_listing_pages_are_clear_errors(osf, body, message):
 
 
 def test_listing_page_cap(osf, monkeypatch):
-    from perceptogram.data import download as module
+    from perceptogram.data.fetch import download as module
 
     monkeypatch.setattr(module, "MAX_LISTING_PAGES", 2)  # the project has 3 pages
     with pytest.raises(DataFormatError, match="more than 2 pages"):

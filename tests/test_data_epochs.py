@@ -6,10 +6,10 @@ import mne
 import numpy as np
 import pytest
 
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.epochs import from_epochs, sampling_frequency, to_epochs
-from perceptogram.data.montage import channel_positions, get_montage, make_info
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.mne_convert import from_epochs, sampling_frequency, to_epochs
+from perceptogram.data.core.montage import channel_positions, get_montage, make_info
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 TIMES = np.arange(-20, 80) / 100.0

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from perceptogram.data import native_cache
-from perceptogram.data.safe_pickle import safe_load_pickled_dict
-from perceptogram.data.things_eeg2 import (
+from perceptogram.data.formats import eeg_cache
+from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
+from perceptogram.data.formats.things_eeg2 import (
     CACHE_DIRNAME,
     THINGS_CHANNELS,
     load_image_metadata,
@@ -249,7 +249,7 @@ def test_cache_is_memory_mapped_and_never_reads_the_pickle_again(tmp_path, monke
         assert "preprocessed_eeg" not in os.path.basename(path), f"pickle read again: {path}"
         return safe_load_pickled_dict(path)
 
-    monkeypatch.setattr("perceptogram.data.things_eeg2.safe_load_pickled_dict", metadata_only)
+    monkeypatch.setattr("perceptogram.data.formats.things_eeg2.safe_load_pickled_dict", metadata_only)
     train, test = load_subject(tmp_path, 1)
     assert isinstance(train.data, np.memmap) and not train.data.flags.writeable
     assert isinstance(test.data, np.memmap)
@@ -272,7 +272,7 @@ def test_damaged_cache_is_rebuilt(tmp_path):
     train_raw, _, _ = make_dataset(tmp_path)
     load_subject(tmp_path, 1)
     cache_dir = tmp_path / CACHE_DIRNAME / "sub-01"
-    array_path, sidecar = native_cache.cache_files(
+    array_path, sidecar = eeg_cache.cache_files(
         tmp_path / "sub-01" / "preprocessed_eeg_training.npy", cache_dir)
     array_path.write_bytes(b"garbage")
     train, _ = load_subject(tmp_path, 1)
@@ -286,7 +286,7 @@ def test_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError("read-only file system")
 
-    monkeypatch.setattr(native_cache, "store", refuse)
+    monkeypatch.setattr(eeg_cache, "store", refuse)
     with pytest.warns(UserWarning, match="cannot write the cache"):
         data, _, _ = load_split(tmp_path / "sub-01" / "preprocessed_eeg_training.npy")
     np.testing.assert_array_equal(data, train_raw.astype(np.float32))
@@ -316,7 +316,7 @@ def test_image_metadata_paths(tmp_path):
 
 
 def _info(root):
-    from perceptogram.data.datasets import open_dataset, summarize
+    from perceptogram.data.formats.base import open_dataset, summarize
 
     return summarize(open_dataset("things-eeg2", root))
 
@@ -383,7 +383,7 @@ def test_full_disk_during_cache_write_leaves_no_temporary(tmp_path, monkeypatch)
     train_raw, _, _ = make_dataset(tmp_path)
     source = tmp_path / "sub-01" / "preprocessed_eeg_training.npy"
     cache_dir = tmp_path / "cache"
-    monkeypatch.setattr(native_cache, "open",
+    monkeypatch.setattr(eeg_cache, "open",
                         lambda path, mode: _FullDiskFile(open(path, mode), 1000),
                         raising=False)
     with pytest.warns(UserWarning, match="cannot write the cache .*No space left"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.prepare import prepare, time_mask
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.prepare import prepare, time_mask
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 # MNE-style sample times: k / 100 for k = -20..79, as in the release.

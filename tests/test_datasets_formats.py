@@ -23,14 +23,14 @@ from datasets_fixtures import (
     two_root,
 )
 from perceptogram.cli import app
-from perceptogram.data.datasets import (
+from perceptogram.data.formats.base import (
     DatasetNotFoundError,
     available_datasets,
     detect,
     open_dataset,
 )
-from perceptogram.data.official import ThingsEEG2Dataset
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.formats.things_eeg2_dataset import ThingsEEG2Dataset
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import DataFormatError, UnsafePickleError
 
 runner = CliRunner()
@@ -38,7 +38,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     return simulate_dataset(
         tmp_path_factory.mktemp("sim") / "things", n_subjects=1, n_train_concepts=12,
@@ -97,7 +97,7 @@ def test_bids_without_mne_bids_says_what_to_install(layouts, monkeypatch):
     _, path, images = _layout(layouts, "bids")
     with pytest.raises(DatasetNotFoundError, match="BIDS .* needs mne-bids: pip install"):
         detect(path, images)
-    from perceptogram.data.datasets import DATASETS
+    from perceptogram.data.formats.base import DATASETS
     assert "pip install mne-bids" in DATASETS.entry("bids").missing()
 
 
@@ -136,7 +136,7 @@ def test_nice_format_is_read_with_the_documented_crop_and_a_note(layouts, refere
     (train_ref, test_ref), _ = reference
     _, path, _ = layouts["nice"]
     dataset = open_dataset("nice", path, cache=False)
-    with caplog.at_level("INFO", logger="perceptogram.data.datasets"):
+    with caplog.at_level("INFO", logger="perceptogram.data.formats.base"):
         train, test = dataset.load_subject(1)
     assert train.ch_names == NICE_CHANNELS and train.data.shape[2:] == (63, 250)
     np.testing.assert_allclose(train.times, NICE_FILE_TIMES[-NICE_N_TIMES:])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from datasets_fixtures import NICE_CHANNELS
-from perceptogram.data.montage import channel_positions, find_montage_name, make_info
+from perceptogram.data.core.montage import channel_positions, find_montage_name, make_info
 from perceptogram.errors import ChannelMismatchError
 from perceptogram.interpret.significance import channel_time_adjacency
 from perceptogram.viz.figure import pyplot

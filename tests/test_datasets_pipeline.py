@@ -18,14 +18,14 @@ from datasets_fixtures import (
     two_root,
 )
 from perceptogram.cli import app
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     return simulate_dataset(
         tmp_path_factory.mktemp("sim") / "things", n_subjects=1, n_train_concepts=16,

@@ -14,18 +14,18 @@ import pytest
 MODULES = [
     "perceptogram",
     "perceptogram.linear.ridge",
-    "perceptogram.data.prepare",
-    "perceptogram.data.channels",
-    "perceptogram.data.things_eeg2",
+    "perceptogram.data.core.prepare",
+    "perceptogram.data.core.channels",
+    "perceptogram.data.formats.things_eeg2",
     "perceptogram.latents.cache",
 ]
 
 DOCUMENTED = [
     ("perceptogram.linear.ridge", "Ridge"),
     ("perceptogram.linear.ridge", "RidgeCV"),
-    ("perceptogram.data.prepare", "prepare"),
-    ("perceptogram.data.things_eeg2", "load_subject"),
-    ("perceptogram.data.things_eeg2", "load_image_metadata"),
+    ("perceptogram.data.core.prepare", "prepare"),
+    ("perceptogram.data.formats.things_eeg2", "load_subject"),
+    ("perceptogram.data.formats.things_eeg2", "load_image_metadata"),
     ("perceptogram.latents.cache", "encode_cached"),
 ]
 

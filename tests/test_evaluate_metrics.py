@@ -12,7 +12,7 @@ from sklearn.metrics import r2_score
 
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate import metrics as M
-from perceptogram.evaluate.images import DEFAULT_IMAGE_SIZE, resize
+from perceptogram.evaluate.image_pairs import DEFAULT_IMAGE_SIZE, resize
 
 
 def _smooth_images(rng, n, size):

@@ -21,7 +21,7 @@ from perceptogram.evaluate import (
 )
 from perceptogram.evaluate import metrics as M
 from perceptogram.evaluate import stats
-from perceptogram.evaluate.images import resize
+from perceptogram.evaluate.image_pairs import resize
 from perceptogram.evaluate.networks import unregister_network
 from perceptogram.pipeline.stages import _load_reconstruction_seeds
 

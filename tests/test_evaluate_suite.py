@@ -18,7 +18,7 @@ from perceptogram.evaluate import (
 )
 from perceptogram.evaluate import metrics as M
 from perceptogram.evaluate.features import extract_features
-from perceptogram.evaluate.images import resize
+from perceptogram.evaluate.image_pairs import resize
 
 FAST = dict(n_boot=50, n_perm=50, image_size=32)
 

@@ -15,11 +15,11 @@ import json
 import numpy as np
 import pytest
 
-from perceptogram.data.images import load_images
-from perceptogram.data.montage import channel_positions
-from perceptogram.data.prepare import prepare
-from perceptogram.data.simulate_confounded import load_truth, simulate_confounded
-from perceptogram.data.things_eeg2 import load_image_metadata, load_subject
+from perceptogram.data.core.image_files import load_images
+from perceptogram.data.core.montage import channel_positions
+from perceptogram.data.core.prepare import prepare
+from perceptogram.data.simulate.confounded import load_truth, simulate_confounded
+from perceptogram.data.formats.things_eeg2 import load_image_metadata, load_subject
 from perceptogram.interpret import categorical_grouping, contrast, group_cluster_test
 from perceptogram.interpret.design import build_design, pixel_attributes
 from perceptogram.interpret.effects import fit_effects, freedman_lane_test

@@ -28,7 +28,7 @@ def test_fit_effects_matches_mne_linear_regression():
     n = 60
     design, names = _design(rng, n)
     data = rng.standard_normal((n, len(CH), len(TIMES)))
-    from perceptogram.data.montage import make_info
+    from perceptogram.data.core.montage import make_info
 
     ours = fit_effects(data, design, names)
     epochs = mne.EpochsArray(data, make_info(CH, 100.0), verbose=False)

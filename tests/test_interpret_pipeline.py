@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from perceptogram.config import config_to_dict, load_config, make_config
 from perceptogram.pipeline.demo import demo_config
-from perceptogram.pipeline.interpret import _peak, attribute_spaces
+from perceptogram.pipeline.attribute_maps import _peak, attribute_spaces
 from perceptogram.pipeline.runner import run_pipeline
 from perceptogram.pipeline.stages import PIPELINE
 

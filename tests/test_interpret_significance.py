@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.groupings import Grouping
 from perceptogram.interpret.significance import (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2gray
 
-from perceptogram.data import stimuli
+from perceptogram.data.simulate import stimuli
 from perceptogram.latents.attributes import ImageAttributes, high_frequency_power, hue_angle
 
 NAMES = ImageAttributes.feature_names

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import perceptogram
-from perceptogram.data.images import (
+from perceptogram.data.core.image_files import (
     ImageFileError,
     iter_image_batches,
     load_images,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from perceptogram.data.images import resize_center_crop
+from perceptogram.data.core.image_files import resize_center_crop
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.effnet import EffNetSpace
 from perceptogram.nets.efficientnet_lite import load_efficientnet_lite0

@@ -8,7 +8,7 @@ from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 
-from perceptogram.data.images import resize_images
+from perceptogram.data.core.image_files import resize_images
 from perceptogram.errors import DataFormatError, PerceptogramError
 from perceptogram.latents.pca import PixelICA, PixelPCA
 

@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge as SkRidge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from perceptogram.data.containers import EEGFeatures
+from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
     ChannelTimeMaps,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from perceptogram.data.prepare import prepare
-from perceptogram.data.synthetic import load_ground_truth
-from perceptogram.data.things_eeg2 import load_subject
+from perceptogram.data.core.prepare import prepare
+from perceptogram.data.simulate.dataset import load_ground_truth
+from perceptogram.data.formats.things_eeg2 import load_subject
 from perceptogram.linear.ridge import RidgeCV
 
 

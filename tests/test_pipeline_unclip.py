@@ -134,8 +134,8 @@ def test_unclip_branch_end_to_end(model_folder, tmp_path, monkeypatch):
     ours = {row.metric: row for row in rows if row.method == method}
     assert {"PixCorr", "SSIM"} <= set(ours)
     assert all(row.n_images == N_TEST and row.subject == 1 for row in ours.values())
-    from perceptogram.data.images import load_images
-    from perceptogram.data.things_eeg2 import load_image_metadata
+    from perceptogram.data.core.image_files import load_images
+    from perceptogram.data.formats.things_eeg2 import load_image_metadata
 
     truth = load_images(load_image_metadata(config.data_root()).image_paths("test"))
     np.testing.assert_allclose(ours["PixCorr"].value,

@@ -44,7 +44,7 @@ SPACES = [pytest.param(name, marks=pytest.mark.weights) if name in WEIGHTS_SPACE
 @pytest.fixture(scope="module")
 def mini_things(tmp_path_factory):
     """6 training concepts x 2 images, 6 test images, 64 px: the smallest that runs."""
-    from perceptogram.data.synthetic import simulate_dataset
+    from perceptogram.data.simulate.dataset import simulate_dataset
 
     return simulate_dataset(
         tmp_path_factory.mktemp("mini") / "things", n_subjects=1, n_train_concepts=6,

@@ -8,8 +8,8 @@ from PIL import Image
 from scipy.stats import spearmanr
 from skimage.color import rgb2gray, rgb2hsv
 
-from perceptogram.data import stimuli
-from perceptogram.data.synthetic import load_ground_truth
+from perceptogram.data.simulate import stimuli
+from perceptogram.data.simulate.dataset import load_ground_truth
 
 
 def _object_pixels(image: np.ndarray) -> np.ndarray:

@@ -13,16 +13,16 @@ from scipy.linalg import toeplitz
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GroupKFold, cross_val_score
 
-from perceptogram.data import forward_model as fm
-from perceptogram.data import synthetic
-from perceptogram.data.montage import channel_positions
-from perceptogram.data.synthetic import (
+from perceptogram.data.simulate import forward_model as fm
+from perceptogram.data.simulate import dataset as synthetic
+from perceptogram.data.core.montage import channel_positions
+from perceptogram.data.simulate.dataset import (
     attribute_features,
     load_ground_truth,
     simulate_dataset,
     summarize,
 )
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS, load_subject
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS, load_subject
 from perceptogram.errors import DataFormatError, PerceptogramError
 
 TINY = dict(n_subjects=1, n_train_concepts=6, images_per_concept=2, n_test_concepts=6,

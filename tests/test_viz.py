@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS
 from perceptogram.errors import DataFormatError
 from perceptogram.viz import (
     mean_confidence_band,
@@ -62,7 +62,7 @@ def test_topomap_puts_a_single_channel_where_it_is(channel, side):
 
 def test_topomap_image_and_clip_match_mne_plot_topomap():
     mne = pytest.importorskip("mne")
-    from perceptogram.data.montage import make_info
+    from perceptogram.data.core.montage import make_info
 
     values = np.random.default_rng(4).normal(size=len(CH))
     fig, (left, right) = pyplot().subplots(1, 2)

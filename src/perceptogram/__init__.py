@@ -33,9 +33,9 @@ _LAZY = {
     "RidgeCV": "perceptogram.linear.ridge",
     "LatentEncoder": "perceptogram.linear.patterns",
     # data
-    "load_subject": "perceptogram.data.things_eeg2",
-    "load_image_metadata": "perceptogram.data.things_eeg2",
-    "prepare": "perceptogram.data.prepare",
+    "load_subject": "perceptogram.data.formats.things_eeg2",
+    "load_image_metadata": "perceptogram.data.formats.things_eeg2",
+    "prepare": "perceptogram.data.core.prepare",
     # latent spaces
     "get_latent_space": "perceptogram.latents.base",
     "encode_cached": "perceptogram.latents.cache",

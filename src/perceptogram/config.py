@@ -173,7 +173,7 @@ class DatasetConfig(_Section):
     def _registered_kind(cls, kind: str) -> str:
         if kind in ("simulated", "auto"):
             return kind
-        from perceptogram.data.datasets import available_datasets
+        from perceptogram.data.formats.base import available_datasets
 
         names = available_datasets()
         if kind not in names:

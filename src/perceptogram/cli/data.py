@@ -41,8 +41,8 @@ def info_command(
     """
     import inspect
 
-    from perceptogram.data.datasets import DATASETS, detect, open_dataset, summarize
-    from perceptogram.data.epochs import sampling_frequency
+    from perceptogram.data.formats.base import DATASETS, detect, open_dataset, summarize
+    from perceptogram.data.core.mne_convert import sampling_frequency
 
     if kind == "auto":
         kind = detect(path, images).kind
@@ -96,7 +96,7 @@ def download_command(
     run the same command again after an interruption: finished files are skipped
     and a partial download continues where it stopped.
     """
-    from perceptogram.data.download import default_policy, install, plan_download
+    from perceptogram.data.fetch.download import default_policy, install, plan_download
 
     if what not in ("eeg", "images", "all"):
         err_console.print(f"--what must be eeg, images or all, not {what!r}.", markup=False)

@@ -11,7 +11,7 @@ from perceptogram.cli._common import console, friendly_errors
 
 #: (title, module, attribute) of every registry.
 REGISTRIES = (
-    ("datasets", "perceptogram.data.datasets", "DATASETS"),
+    ("datasets", "perceptogram.data.formats.base", "DATASETS"),
     ("latent spaces", "perceptogram.latents.base", "LATENT_SPACES"),
     ("generators", "perceptogram.reconstruct.base", "GENERATORS"),
     ("metric networks", "perceptogram.evaluate.networks", "NETWORKS"),

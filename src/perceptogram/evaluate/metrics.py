@@ -16,7 +16,7 @@ from scipy import ndimage
 from perceptogram._progress import track
 from perceptogram._stats import CONSTANT_RTOL, dimension_correlation
 from perceptogram.errors import DataFormatError
-from perceptogram.evaluate.images import (
+from perceptogram.evaluate.image_pairs import (
     DEFAULT_IMAGE_SIZE,
     check_pairs,
     resized_pairs,
@@ -53,7 +53,7 @@ def pixcorr(
     image_size : int or None
         Common side length; the default 425 follows the MindEye /
         Brain-Diffuser evaluation code (see
-        :data:`perceptogram.evaluate.images.DEFAULT_IMAGE_SIZE`). ``None``
+        :data:`perceptogram.evaluate.image_pairs.DEFAULT_IMAGE_SIZE`). ``None``
         compares the images at their own (equal) size.
     batch_size : int
         Images resized at a time.

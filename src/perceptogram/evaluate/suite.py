@@ -26,7 +26,7 @@ from perceptogram.errors import DataFormatError, MissingDependencyError, Missing
 from perceptogram.evaluate import metrics as M
 from perceptogram.evaluate import stats
 from perceptogram.evaluate.features import FeatureCache, extract_features, image_digest
-from perceptogram.evaluate.images import check_pairs, to_uint8
+from perceptogram.evaluate.image_pairs import check_pairs, to_uint8
 from perceptogram.evaluate.networks import (
     DEFAULT_NETWORKS,
     FeatureNetwork,

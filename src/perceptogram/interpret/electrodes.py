@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from perceptogram.data.channels import resolve_channels
+from perceptogram.data.core.channels import resolve_channels
 from perceptogram.errors import ChannelMismatchError
 
 #: The channels of the 17 THINGS-EEG2 posterior channels that belong to the
@@ -46,7 +46,7 @@ def mirror_permutation(
         Channel names.
     positions : ndarray, shape (n_channels, 3) or None
         Positions in metres, head coordinates (+x right); defaults to the
-        ``easycap-M1`` positions from :func:`perceptogram.data.montage.channel_positions`.
+        ``easycap-M1`` positions from :func:`perceptogram.data.core.montage.channel_positions`.
     tolerance : float
         Largest accepted distance (metres) between a mirrored position and its
         partner.
@@ -67,7 +67,7 @@ def mirror_permutation(
 
     ch_names = list(ch_names)
     if positions is None:
-        from perceptogram.data.montage import channel_positions
+        from perceptogram.data.core.montage import channel_positions
 
         positions = channel_positions(ch_names)
     positions = np.asarray(positions, dtype=float)

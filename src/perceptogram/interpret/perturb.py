@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perceptogram._progress import track
-from perceptogram.data.containers import EEGFeatures
+from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.interpret.electrodes import channel_indices, mirror_permutation
 from perceptogram.interpret.quality import DecoderFit, Quality, fit_ridge, mean_correlation

@@ -73,7 +73,7 @@ def channel_time_adjacency(ch_names: Sequence[str], n_times: int, *,
 
     Channels are neighbours by MNE's Delaunay triangulation of the montage
     positions (:func:`mne.channels.find_ch_adjacency` on an Info built by
-    :func:`perceptogram.data.montage.make_info`), minus the triangulation's
+    :func:`perceptogram.data.core.montage.make_info`), minus the triangulation's
     long edges across the border of a partial cap (e.g. P3–P4 on the 17
     posterior channels); consecutive time samples are neighbours
     (:func:`mne.stats.combine_adjacency`).
@@ -95,7 +95,7 @@ def channel_time_adjacency(ch_names: Sequence[str], n_times: int, *,
     from scipy import sparse
     from scipy.spatial.distance import cdist
 
-    from perceptogram.data.montage import channel_positions, make_info
+    from perceptogram.data.core.montage import channel_positions, make_info
 
     info = make_info(list(ch_names), 100.0)
     with mne.utils.use_log_level("warning"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perceptogram._progress import track
-from perceptogram.data.containers import EEGFeatures
+from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.perturb import _check_pair, _check_targets, evaluate
 from perceptogram.interpret.quality import DecoderFit, Quality, fit_ridge, mean_correlation

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perceptogram.data.images import resize_images
+from perceptogram.data.core.image_files import resize_images
 from perceptogram.latents.base import check_images, make_fingerprint, register
 
 FEATURE_NAMES = (

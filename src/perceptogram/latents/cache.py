@@ -37,7 +37,7 @@ from perceptogram._hashing import files_digest, json_digest
 from perceptogram._io import check_free_space, write_json_atomic
 from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
-from perceptogram.data.images import ImageFileError, load_images
+from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace
 
@@ -58,7 +58,7 @@ def hash_files(paths: Sequence[str | os.PathLike]) -> str:
 
     Raises
     ------
-    perceptogram.data.images.ImageFileError
+    perceptogram.data.core.image_files.ImageFileError
         If a file is missing.
     """
     missing = next((p for p in paths if not os.path.isfile(p)), None)
@@ -124,7 +124,7 @@ def encode_cached(
 
     Raises
     ------
-    perceptogram.data.images.ImageFileError
+    perceptogram.data.core.image_files.ImageFileError
         If an image file is missing or unreadable.
     perceptogram.errors.DataFormatError
         If ``space.encode`` returns an array of the wrong shape.
@@ -132,8 +132,8 @@ def encode_cached(
     Examples
     --------
     >>> import tempfile
-    >>> from perceptogram.data.synthetic import simulate_dataset
-    >>> from perceptogram.data.things_eeg2 import load_image_metadata
+    >>> from perceptogram.data.simulate.dataset import simulate_dataset
+    >>> from perceptogram.data.formats.things_eeg2 import load_image_metadata
     >>> from perceptogram.latents import get_latent_space
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,

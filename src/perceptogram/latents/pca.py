@@ -34,7 +34,7 @@ import perceptogram
 from perceptogram._hashing import array_digest, short
 from perceptogram._io import atomic_path, write_json_atomic
 from perceptogram._progress import track
-from perceptogram.data.images import iter_image_batches, resize_images
+from perceptogram.data.core.image_files import iter_image_batches, resize_images
 from perceptogram.errors import DataFormatError, PerceptogramError
 from perceptogram.latents.base import check_images, make_fingerprint, register
 

@@ -21,7 +21,7 @@ Two readings of the same linear model:
   the encoder predicts for a step along it.
 
 Feature index ``channel * n_times + time`` (channel-major, as produced by
-:func:`perceptogram.data.prepare.prepare`) is reshaped to ``(n_channels, n_times)``.
+:func:`perceptogram.data.core.prepare.prepare`) is reshaped to ``(n_channels, n_times)``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from perceptogram.data.containers import EEGFeatures
+from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.ridge import Ridge
 
@@ -301,7 +301,7 @@ class LatentEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Training-latent statistics used to z-score every latent.
     feature_mean_, feature_scale_ : ndarray, shape (n_channels * n_times,)
         Training-feature statistics; maps are in units of ``feature_scale_``
-        (for features from :func:`perceptogram.data.prepare.prepare`, already
+        (for features from :func:`perceptogram.data.core.prepare.prepare`, already
         z-scored with the same statistics, these are the features' own units).
     ridge_ : Ridge
         Fitted encoder, ``coef_`` of shape (n_channels * n_times, n_latent).

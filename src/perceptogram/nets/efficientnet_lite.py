@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from perceptogram._images import check_images
-from perceptogram.data.images import resize_images
+from perceptogram.data.core.image_files import resize_images
 from perceptogram.errors import MissingWeightsError, require
 
 INPUT_SIZE = 224

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
-from perceptogram.data.containers import EEGFeatures
+from perceptogram.data.core.containers import EEGFeatures
 
 __all__ = [
     "save_array",

@@ -10,12 +10,12 @@ __all__ = ["open_run_dataset", "run_image_paths"]
 
 
 def open_run_dataset(config: Config):
-    """The run's :class:`~perceptogram.data.datasets.Dataset`.
+    """The run's :class:`~perceptogram.data.formats.base.Dataset`.
 
     A simulated dataset is written in the official layout and read as
     ``things-eeg2``; ``auto`` detects the format from the files.
     """
-    from perceptogram.data.datasets import open_dataset
+    from perceptogram.data.formats.base import open_dataset
 
     kind = "things-eeg2" if config.dataset.kind == "simulated" else config.dataset.kind
     return open_dataset(kind, config.data_root(), config.dataset.images_path,

@@ -165,7 +165,7 @@ def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarr
 
 def build_report(config: Config, run_dir: RunDir) -> Path:
     """Write the run-level tables and ``report/report.html``; return the page's path."""
-    from perceptogram.data.images import load_images
+    from perceptogram.data.core.image_files import load_images
     from perceptogram.pipeline.datasource import run_image_paths
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
     from perceptogram.report import FigureRef, ReportContent, write_report

@@ -63,7 +63,7 @@ def reconstruction_spaces(config: Config) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- data
 def _dataset_signature(config: Config) -> list[list[Any]]:
     """(file, size, mtime_ns) of the dataset's EEG and metadata files ([] if none yet)."""
-    from perceptogram.data.datasets import DatasetNotFoundError
+    from perceptogram.data.formats.base import DatasetNotFoundError
 
     try:
         files = open_run_dataset(config).files()
@@ -83,14 +83,14 @@ def data_settings(config: Config, subject: int | None, space: str | None) -> dic
 
 def data_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
     """Simulate the dataset (``simulated``), then check and describe it (any format)."""
-    from perceptogram.data.datasets import summarize
+    from perceptogram.data.formats.base import summarize
 
     root = config.data_root()
     out = run_dir.unit_dir("data")
     info: dict[str, Any] = {}
     if config.dataset.kind == "simulated":
-        from perceptogram.data.synthetic import simulate_dataset
-        from perceptogram.data.synthetic import summarize as simulation_summary
+        from perceptogram.data.simulate.dataset import simulate_dataset
+        from perceptogram.data.simulate.dataset import summarize as simulation_summary
 
         sim = config.dataset.simulation
         simulate_dataset(
@@ -183,12 +183,12 @@ def features_stage(config: Config, subject: int | None, space: str | None,
     """EEG features of one subject, or stimulus latents of one latent space.
 
     A subject unit averages, windows and z-scores the EEG
-    (:func:`perceptogram.data.prepare.prepare`). A latent-space unit fits the
+    (:func:`perceptogram.data.core.prepare.prepare`). A latent-space unit fits the
     space on the training images when it needs fitting (pixel PCA/ICA), then
     encodes training and test images through the content-addressed feature cache.
     """
     if subject is not None:
-        from perceptogram.data.prepare import prepare
+        from perceptogram.data.core.prepare import prepare
 
         train, test = open_run_dataset(config).load_subject(subject)
         train_f, test_f = prepare(train, test, tmin=config.tmin, tmax=config.tmax,
@@ -320,7 +320,7 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
 
             images = decode_to_images(_load_space(config, run_dir, space), decoded)
         elif method == "retrieval":
-            from perceptogram.data.images import load_images
+            from perceptogram.data.core.image_files import load_images
             from perceptogram.reconstruct.retrieval import retrieve
 
             gallery = _load_latents(run_dir, space, "train")
@@ -418,7 +418,7 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     per_image: list[dict[str, Any]] = []
     methods = reconstruction_spaces(config).get(space, [])
     if methods:
-        from perceptogram.data.images import load_images
+        from perceptogram.data.core.image_files import load_images
 
         truth = load_images(_image_paths(config, "test"))
         size = config.metrics.image_size or get_protocol(protocol).pixel_size
@@ -500,13 +500,13 @@ def interpret_stage(config: Config, subject: int | None, space: str | None,
     partial effect, estimated jointly from the test EEG and, separately, from
     the perceptograms (decoded latents pushed through an encoding ridge),
     with Freedman-Lane cluster tests and peaks only inside significant
-    clusters (:mod:`perceptogram.pipeline.interpret`); figures are drawn by
-    :mod:`perceptogram.pipeline.interpret_figures`. The fitted decoder is also
+    clusters (:mod:`perceptogram.pipeline.attribute_maps`); figures are drawn by
+    :mod:`perceptogram.pipeline.attribute_map_figures`. The fitted decoder is also
     probed: channel scrambling at test time, left/right mirroring and channel
     subsets (presumptive electrode preference), and decoding quality against
     window length and for sliding windows.
     """
-    from perceptogram.pipeline.interpret import interpret_subject
+    from perceptogram.pipeline.attribute_maps import interpret_subject
 
     interpret_subject(config, subject, run_dir)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from perceptogram.data.images import load_images
+from perceptogram.data.core.image_files import load_images
 from perceptogram.errors import DataFormatError
 
 METRICS = ("cosine", "correlation")

@@ -125,7 +125,7 @@ def _scalp_layout(ch_names: tuple[str, ...], res: int) -> ScalpLayout:
     from mne.channels.layout import _find_topomap_coords
     from mne.viz.topomap import _make_head_outlines, _setup_interp
 
-    from perceptogram.data.montage import make_info
+    from perceptogram.data.core.montage import make_info
 
     sphere = np.array(head_sphere())
     info = make_info(list(ch_names), 100.0)

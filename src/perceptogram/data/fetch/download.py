@@ -9,11 +9,11 @@ each file's size and MD5/SHA-256.
 What a hostile or broken server cannot do:
 
 - make us open anything but ``https://`` on the OSF hosts (listing links and
-  redirects are checked, see :mod:`perceptogram.data._http`);
+  redirects are checked, see :mod:`perceptogram.data.fetch.http`);
 - make us read more than a file's listed size, or a listing page above 16 MiB;
 - make the listing loop (pages and folders already visited are an error, and at
   most 10,000 pages are read);
-- unpack a zip bomb or an archive with odd members (:mod:`perceptogram.data.archives`);
+- unpack a zip bomb or an archive with odd members (:mod:`perceptogram.data.fetch.zip_archives`);
 - overwrite a file or folder we did not create (an existing one that differs is
   refused).
 
@@ -44,7 +44,7 @@ from perceptogram._hashing import file_digest
 from perceptogram._io import write_json_atomic
 from perceptogram._owned import MARKER, mark_owned, owning_folder, remove_owned
 from perceptogram._progress import track
-from perceptogram.data._http import (
+from perceptogram.data.fetch.http import (
     OSF_HOSTS,
     HostPolicy,
     RetryPolicy,
@@ -54,7 +54,7 @@ from perceptogram.data._http import (
     read_bounded,
     shown,
 )
-from perceptogram.data.archives import ZipLimits, extract_zip, safe_relative_parts
+from perceptogram.data.fetch.zip_archives import ZipLimits, extract_zip, safe_relative_parts
 from perceptogram.errors import DataFormatError, PerceptogramError
 
 __all__ = [

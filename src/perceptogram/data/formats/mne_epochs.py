@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.datasets import (
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.formats.base import (
     DatasetNotFoundError,
     ImageTable,
     Match,
@@ -41,7 +41,7 @@ from perceptogram.data.datasets import (
     note,
     register,
 )
-from perceptogram.data.layout import check_confined, confined_path
+from perceptogram.data.formats.layout import check_confined, confined_path
 from perceptogram.errors import DataFormatError, require
 
 __all__ = ["MneEpochsDataset", "BidsEpochsDataset", "IMAGE_TABLE", "read_image_table",
@@ -216,7 +216,7 @@ class MneEpochsDataset:
         epochs = mne.read_epochs(first, preload=False, verbose="error")
         montage = epochs.get_montage()
         if montage is None:
-            from perceptogram.data.montage import get_montage
+            from perceptogram.data.core.montage import get_montage
 
             return get_montage()
         return montage

@@ -1,6 +1,6 @@
 """A second simulator whose attributes are confounded, as in real image sets.
 
-:mod:`perceptogram.data.synthetic` draws every attribute independently and plants
+:mod:`perceptogram.data.simulate.dataset` draws every attribute independently and plants
 its effects with a dipole model where the package's own defaults look. This one
 differs where it matters for attribute maps:
 
@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from perceptogram.data.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, SPLIT_FILES
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS as CHANNELS
+from perceptogram.data.formats.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, SPLIT_FILES
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS as CHANNELS
 from perceptogram.errors import PerceptogramError
 
 __all__ = ["EFFECTS", "simulate_confounded", "load_truth"]
 
-GENERATOR = "perceptogram.data.simulate_confounded"
+GENERATOR = "perceptogram.data.simulate.confounded"
 TIMES = np.round(np.arange(-20, 80) / 100.0, 2)
 CATEGORIES = ("animal", "food", "other")
 #: Planted effects: feature, centre channel, side, latency (s), amplitude (noise SD units
@@ -81,7 +81,7 @@ def _gamma_course(latency: float, shape: float = 6.0) -> np.ndarray:
 
 def planted_patterns() -> dict[str, np.ndarray]:
     """Planted map of every effect, shape (17, 100): EEG per unit of its feature."""
-    from perceptogram.data.montage import channel_positions
+    from perceptogram.data.core.montage import channel_positions
 
     positions = channel_positions(CHANNELS)
     out = {}
@@ -139,7 +139,7 @@ def render(hue: float, texture: float, brightness: float, size: float, size_px: 
 
 
 def _noise_root() -> np.ndarray:
-    from perceptogram.data.montage import channel_positions
+    from perceptogram.data.core.montage import channel_positions
 
     positions = channel_positions(CHANNELS)
     distance = np.linalg.norm(positions[:, None] - positions[None], axis=-1)

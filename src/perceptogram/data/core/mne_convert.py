@@ -1,4 +1,4 @@
-"""Convert between :class:`~perceptogram.data.containers.EEGEpochs` and MNE epochs.
+"""Convert between :class:`~perceptogram.data.core.containers.EEGEpochs` and MNE epochs.
 
 Units: THINGS-EEG2 values are multivariate-noise-normalised (whitened) and
 therefore unitless, while MNE assumes Volts for ``"eeg"`` channels. The values
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.montage import make_info
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.montage import make_info
 from perceptogram.errors import DataFormatError
 
 UNITS_NOTE = ("values as in the source (THINGS-EEG2: MVNN-whitened, unitless), "

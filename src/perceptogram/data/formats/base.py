@@ -2,7 +2,7 @@
 
 A dataset turns a folder (or two: EEG and images) into what the pipeline needs:
 the subjects it holds, each subject's training and test epochs as
-:class:`~perceptogram.data.containers.EEGEpochs`, the image file and concept of
+:class:`~perceptogram.data.core.containers.EEGEpochs`, the image file and concept of
 every row (:class:`ImageTable`), and where the electrodes are (a montage).
 Implementations register under a name (``things-eeg2``, ``nice``, ``mne``);
 ``dataset.kind: auto`` picks the one whose files are in the folder, or says what
@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from perceptogram._registry import Registry
-from perceptogram.data.containers import EEGEpochs
+from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.errors import ChannelMismatchError, DataFormatError, PerceptogramError
 
 __all__ = ["Dataset", "ImageTable", "Match", "DATASETS", "AUTO", "register",
@@ -150,7 +150,8 @@ class Dataset(Protocol):
 DATASETS: Registry[Callable[..., Dataset]] = Registry(
     "dataset",
     "perceptogram.datasets",
-    builtin_modules=[f"perceptogram.data.{m}" for m in ("official", "nice", "mne_epochs")],
+    builtin_modules=[f"perceptogram.data.formats.{m}"
+                     for m in ("things_eeg2_dataset", "nice", "mne_epochs")],
 )
 
 

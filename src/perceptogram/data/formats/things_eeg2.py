@@ -11,8 +11,8 @@ On-disk layout (that of the official release, see ``docs/contracts.md``)::
       .perceptogram-cache/sub-01/...         # written by this module
 
 The ``.npy`` files are pickled dictionaries. They are read with a restricted
-unpickler (:mod:`perceptogram.data.safe_pickle`), validated, and converted once
-into a memory-mapped float32 cache (:mod:`perceptogram.data.native_cache`), so
+unpickler (:mod:`perceptogram.data.formats.safe_pickle`), validated, and converted once
+into a memory-mapped float32 cache (:mod:`perceptogram.data.formats.eeg_cache`), so
 that the pickle is never read again. Input files are never modified.
 
 The EEG values are those of the release: multivariate-noise-normalised
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from perceptogram.data import native_cache
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.download import download
-from perceptogram.data.layout import check_confined, is_plain_name, subject_folders
-from perceptogram.data.safe_pickle import safe_load_pickled_dict
+from perceptogram.data.formats import eeg_cache
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.fetch.download import download
+from perceptogram.data.formats.layout import check_confined, is_plain_name, subject_folders
+from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 __all__ = [
@@ -179,7 +179,7 @@ def load_image_metadata(root: str | os.PathLike) -> ImageMetadata:
     Examples
     --------
     >>> import tempfile
-    >>> from perceptogram.data.synthetic import simulate_dataset
+    >>> from perceptogram.data.simulate.dataset import simulate_dataset
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,
     ...                             images_per_concept=2, n_test_concepts=2,
@@ -338,14 +338,14 @@ def load_split(path: str | os.PathLike, cache: bool = True,
     if cache_dir is None:
         cache_dir = path.parent.parent / CACHE_DIRNAME / path.parent.name
     if cache:
-        hit = native_cache.load_cached(path, cache_dir)
+        hit = eeg_cache.load_cached(path, cache_dir)
         if hit is not None:
             data, meta = hit
             return data, tuple(meta["ch_names"]), np.asarray(meta["times"], dtype=float)
     raw, ch_names, times = read_eeg_file(path)
     if cache:
         try:
-            data, _ = native_cache.store(path, cache_dir, raw,
+            data, _ = eeg_cache.store(path, cache_dir, raw,
                                          {"ch_names": list(ch_names), "times": times.tolist()})
             return data, ch_names, times
         except OSError as exc:
@@ -391,7 +391,7 @@ def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
     Examples
     --------
     >>> import tempfile
-    >>> from perceptogram.data.synthetic import simulate_dataset
+    >>> from perceptogram.data.simulate.dataset import simulate_dataset
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     root = simulate_dataset(f"{tmp}/things", n_train_concepts=3,
     ...                             images_per_concept=2, n_test_concepts=2,

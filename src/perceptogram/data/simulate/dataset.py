@@ -1,9 +1,9 @@
 """Simulated THINGS-EEG2-style dataset with planted, known ground truth.
 
-:func:`simulate_dataset` draws procedural stimuli (:mod:`perceptogram.data.stimuli`)
+:func:`simulate_dataset` draws procedural stimuli (:mod:`perceptogram.data.simulate.stimuli`)
 organised like THINGS (training concepts with several images each, disjoint test
 concepts with one image each), simulates every subject's EEG with a dipole
-forward model (:mod:`perceptogram.data.forward_model`) and writes both in exactly
+forward model (:mod:`perceptogram.data.simulate.forward_model`) and writes both in exactly
 the on-disk layout of the THINGS-EEG2 release, so every loader and pipeline
 stage runs on it unchanged::
 
@@ -55,14 +55,14 @@ from PIL import Image
 from perceptogram._io import default_mode
 from perceptogram._owned import mark_owned, remove_owned
 from perceptogram._progress import track
-from perceptogram.data import forward_model as fm
-from perceptogram.data import stimuli
-from perceptogram.data.montage import MONTAGE_NAME
-from perceptogram.data.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, SPLIT_FILES
+from perceptogram.data.simulate import forward_model as fm
+from perceptogram.data.simulate import stimuli
+from perceptogram.data.core.montage import MONTAGE_NAME
+from perceptogram.data.formats.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, SPLIT_FILES
 from perceptogram.errors import DataFormatError, PerceptogramError
 
 FORMAT_VERSION = 1
-GENERATOR = "perceptogram.data.synthetic"
+GENERATOR = "perceptogram.data.simulate.dataset"
 #: Ownership-marker kind of a simulated dataset folder (see :mod:`perceptogram._owned`).
 SIMULATION_KIND = "simulation"
 NULL_ATTRIBUTES: dict[str, str] = {
@@ -558,7 +558,7 @@ def _read_record(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataFormatError(
             f"{root} has no ground_truth/simulation.json: it is not a simulated dataset "
-            "(make one with perceptogram.data.synthetic.simulate_dataset)"
+            "(make one with perceptogram.data.simulate.dataset.simulate_dataset)"
         )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

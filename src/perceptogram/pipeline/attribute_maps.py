@@ -1,7 +1,7 @@
 """The interpret stage for one subject, compute step: attribute maps and decoder probes.
 
 Glue only: the numbers come from :mod:`perceptogram.interpret`, the figures are
-drawn by :mod:`perceptogram.pipeline.interpret_figures`. This module builds the
+drawn by :mod:`perceptogram.pipeline.attribute_map_figures`. This module builds the
 attributes of the test images (from their pixels and labels), estimates each
 attribute's map (partial effects by default, marginal group contrasts on request,
 or the paper's recipe), tests it, finds its peak inside a significant cluster,
@@ -326,7 +326,7 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     -------
     SubjectMaps
     """
-    from perceptogram.data.images import load_images
+    from perceptogram.data.core.image_files import load_images
     from perceptogram.interpret.design import build_design, pixel_attributes
     from perceptogram.pipeline.datasource import run_image_paths
 
@@ -394,7 +394,7 @@ def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[s
 def _write_fif(path, effect: np.ndarray, ch_names, times, n_images: int, comment: str) -> None:
     import mne
 
-    from perceptogram.data.montage import make_info
+    from perceptogram.data.core.montage import make_info
 
     sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
     evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq), tmin=float(times[0]),
@@ -506,7 +506,7 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
 
 def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
     """Compute, save and draw one subject's attribute maps and decoder probes."""
-    from perceptogram.pipeline.interpret_figures import draw_subject_maps
+    from perceptogram.pipeline.attribute_map_figures import draw_subject_maps
 
     result = compute_subject_maps(config, subject, run_dir)
     draw_subject_maps(config, run_dir.unit_dir("interpret", subject), result)

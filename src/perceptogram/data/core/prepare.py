@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from perceptogram.data.channels import resolve_channels
-from perceptogram.data.containers import EEGEpochs, EEGFeatures
+from perceptogram.data.core.channels import resolve_channels
+from perceptogram.data.core.containers import EEGEpochs, EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 
 # Sample times are compared with this tolerance (seconds) to absorb float rounding.
@@ -81,7 +81,7 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
         80 post-stimulus samples 0-0.79 s of THINGS-EEG2.
     channels : sequence of str or None
         Channels to keep (kept in the data's channel order, whatever the order
-        of the names: :func:`perceptogram.data.channels.resolve_channels`);
+        of the names: :func:`perceptogram.data.core.channels.resolve_channels`);
         None keeps all.
     n_repetitions : int, (int, int) or None
         Average only the first N repetitions (one number for both splits, or a
@@ -110,7 +110,7 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
     Examples
     --------
     >>> import numpy as np
-    >>> from perceptogram.data.containers import EEGEpochs
+    >>> from perceptogram.data.core.containers import EEGEpochs
     >>> rng = np.random.default_rng(0)
     >>> def split(n_images, n_reps):
     ...     return EEGEpochs(data=rng.standard_normal((n_images, n_reps, 3, 10)),

@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from perceptogram.data.montage import get_montage, make_info
-from perceptogram.data.things_eeg2 import THINGS_CHANNELS as CHANNELS
+from perceptogram.data.core.montage import get_montage, make_info
+from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS as CHANNELS
 
 SFREQ = 100.0
 """Sampling frequency of the THINGS-EEG2 release, Hz."""

@@ -1,7 +1,7 @@
 """Resolve requested channel names against the channels of a recording.
 
 One rule everywhere a subset of channels is selected (decoder input in
-:func:`perceptogram.data.prepare.prepare`, channel-subset probes in
+:func:`perceptogram.data.core.prepare.prepare`, channel-subset probes in
 :mod:`perceptogram.interpret`): the selection keeps the **data's channel
 order**, whatever order the names were requested in, so that a channel-major
 feature layout is never permuted and ``ch_names`` always lists the selected

@@ -2,9 +2,9 @@
 
 EEG files are NumPy-pickled dictionaries read by the restricted unpickler and
 converted once into the memory-mapped float32 cache of
-:mod:`perceptogram.data.things_eeg2`; images are described by
+:mod:`perceptogram.data.formats.things_eeg2`; images are described by
 ``image_metadata.npy``. One root or separate EEG and image roots, and the
-``train_images/`` alias, are found by :mod:`perceptogram.data.layout`.
+``train_images/`` alias, are found by :mod:`perceptogram.data.formats.layout`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data import layout as lay
-from perceptogram.data import native_cache
-from perceptogram.data.containers import EEGEpochs
-from perceptogram.data.datasets import (
+from perceptogram.data.formats import layout as lay
+from perceptogram.data.formats import eeg_cache
+from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.formats.base import (
     DatasetNotFoundError,
     ImageTable,
     Match,
     check_same_axes,
     register,
 )
-from perceptogram.data.things_eeg2 import (
+from perceptogram.data.formats.things_eeg2 import (
     CACHE_DIRNAME,
     load_image_metadata,
     load_split,
@@ -144,7 +144,7 @@ class ThingsEEG2Dataset:
         return ImageTable(paths, concepts)
 
     def montage(self):
-        from perceptogram.data.montage import get_montage
+        from perceptogram.data.core.montage import get_montage
 
         return get_montage()
 
@@ -158,7 +158,7 @@ class ThingsEEG2Dataset:
         folder = self.layout.subjects[subject]
         path, cache_dir = folder / lay.SPLIT_FILES[split], self.root / CACHE_DIRNAME / folder.name
         if self.cache == "read":
-            hit = native_cache.load_cached(path, cache_dir)
+            hit = eeg_cache.load_cached(path, cache_dir)
             if hit is None:
                 return read_eeg_file(path)
             data, meta = hit

@@ -1,7 +1,7 @@
 """The interpret stage for one subject, draw step: figures of the computed maps.
 
 Reads nothing from disk: :func:`draw_subject_maps` draws the
-:class:`~perceptogram.pipeline.interpret.SubjectMaps` that the compute step
+:class:`~perceptogram.pipeline.attribute_maps.SubjectMaps` that the compute step
 returned, as PNG (and the configured extra formats) under ``interpret/sub-XX/``.
 Map names and units come from the maps themselves; the sign convention ("high
 − low") is written in every title.

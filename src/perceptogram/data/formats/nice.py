@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data import native_cache
-from perceptogram.data.datasets import note, register
-from perceptogram.data.official import ThingsEEG2Dataset
-from perceptogram.data.safe_pickle import safe_load_pickled_dict
-from perceptogram.data.things_eeg2 import CACHE_DIRNAME, check_eeg_content
+from perceptogram.data.formats import eeg_cache
+from perceptogram.data.formats.base import note, register
+from perceptogram.data.formats.things_eeg2_dataset import ThingsEEG2Dataset
+from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
+from perceptogram.data.formats.things_eeg2 import CACHE_DIRNAME, check_eeg_content
 from perceptogram.errors import DataFormatError
 
 __all__ = ["NiceDataset", "read_nice_file", "crop_note"]
@@ -55,7 +55,7 @@ def read_nice_file(path: str | Path) -> tuple[np.ndarray, tuple[str, ...], np.nd
     Raises
     ------
     UnsafePickleError, DataFormatError, ChannelMismatchError
-        As :func:`perceptogram.data.things_eeg2.read_eeg_file`; also when
+        As :func:`perceptogram.data.formats.things_eeg2.read_eeg_file`; also when
         ``times`` is shorter than the data.
     """
     path = Path(path)
@@ -91,7 +91,7 @@ class NiceDataset(ThingsEEG2Dataset):
     -----
     Select channels with the run's ``channels`` setting, e.g. the 17 posterior
     channels of the official release
-    (:data:`perceptogram.data.things_eeg2.THINGS_CHANNELS`) or all 63 (null).
+    (:data:`perceptogram.data.formats.things_eeg2.THINGS_CHANNELS`) or all 63 (null).
     """
 
     kind = "nice"
@@ -102,7 +102,7 @@ class NiceDataset(ThingsEEG2Dataset):
                     ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
         path = self.layout.split_file(subject, split)
         cache_dir = self.root / CACHE_DIRNAME / path.parent.name
-        hit = native_cache.load_cached(path, cache_dir) if self.cache else None
+        hit = eeg_cache.load_cached(path, cache_dir) if self.cache else None
         if hit is not None:
             data, meta = hit
             ch_names, times = tuple(meta["ch_names"]), np.asarray(meta["times"], dtype=float)
@@ -112,7 +112,7 @@ class NiceDataset(ThingsEEG2Dataset):
             data = None
             if self.cache is True:
                 try:
-                    data, _ = native_cache.store(path, cache_dir, raw, {
+                    data, _ = eeg_cache.store(path, cache_dir, raw, {
                         "ch_names": list(ch_names), "times": times.tolist(),
                         "n_file_times": n_file_times})
                 except OSError:

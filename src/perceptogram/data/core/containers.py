@@ -89,7 +89,7 @@ class EEGFeatures:
     X : ndarray, shape (n_images, n_channels * n_times)
         Repetition-averaged, windowed EEG flattened channel-major (all samples of
         the first channel, then the second, ...), z-scored with training
-        statistics when produced by :func:`perceptogram.data.prepare.prepare`.
+        statistics when produced by :func:`perceptogram.data.core.prepare.prepare`.
     ch_names : tuple of str, length n_channels
     times : ndarray, shape (n_times,)
         Sample times in seconds.

@@ -1,0 +1,1 @@
+"""Fetching THINGS-EEG2 from OSF: bounded HTTP, resumable downloads, safe unzipping."""
