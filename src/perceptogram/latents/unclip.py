@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import json
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,18 @@ class _UnCLIPComponentSpace(abc.ABC):
 
     name: str
     _components: tuple[str, ...]
+    accepts_device = True
+
+    @classmethod
+    def missing(cls, options: Mapping[str, Any]) -> str | None:
+        """What this machine lacks to encode with ``options`` (the model's weights), or None."""
+        from perceptogram.latents.hub import weights_missing
+
+        if options.get("pipeline") is not None or options.get("local_files_only") is False:
+            return None
+        return weights_missing(str(options.get("model") or DEFAULT_MODEL),
+                               ("model_index.json", f"{cls._components[-1]}/config.json"),
+                               include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
 
     @property
     @abc.abstractmethod

@@ -70,6 +70,18 @@ class Kandinsky22Generator(PipelineCallGenerator):
     per_image_gib = 1.5
     memory_options = ("attention_slicing",)  # diffusers' VQModel (MoVQ): no slicing/tiling
 
+    @classmethod
+    def missing(cls, options: Kandinsky22Options) -> str | None:
+        """What this machine lacks to generate with ``options`` (decoder weights, and the
+        prior's image encoder for the ``prior`` negative), or None."""
+        from perceptogram.latents.hub import weights_missing
+        from perceptogram.latents.kandinsky22 import Kandinsky22Space
+
+        return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
+                                include=DECODER_INCLUDE, exclude=DECODER_EXCLUDE)
+                or (Kandinsky22Space.missing({"model": options.prior_model})
+                    if options.negative == "prior" else None))
+
     def __init__(self, pipeline: Any = None, *, negative_embedding: np.ndarray | None = None,
                  device: Any = None, memory: Any = "auto", **options: Any) -> None:
         super().__init__(pipeline, device=device, memory=memory, **options)

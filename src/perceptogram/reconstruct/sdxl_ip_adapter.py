@@ -84,6 +84,17 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
     # their image tokens): no attention slicing.
     memory_options = ("vae_slicing", "vae_tiling")
 
+    @classmethod
+    def missing(cls, options: SDXLIPAdapterOptions) -> str | None:
+        """What this machine lacks to generate with ``options`` (SDXL and the adapter), or None."""
+        from perceptogram.latents.hub import weights_missing
+        from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
+
+        return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
+                                include=BASE_INCLUDE, exclude=BASE_EXCLUDE)
+                or weights_missing(options.ip_adapter, (options.ip_adapter_weight,),
+                                   include=IP_ADAPTER_INCLUDE))
+
     def _load(self):
         from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
         from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
