@@ -539,13 +539,14 @@ class RidgeCV(_BaseRidge):
                                                      "ridge: choosing alpha per target")
         search = _Search(self, design, bk, Y, y_mean, y_var, splits)
         self.n_rescored_ = 0
-        errors, coef = search.run(alphas, blocks, np.empty((0, Y.shape[1])), np.empty(0))
+        coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
+        errors = search.run(alphas, blocks, coef)
         alpha = self._chosen(alphas, errors)
         self.alpha_grid_extension_ = None
         if adaptive:
             added, self.alpha_grid_extension_ = _grid_extension(alpha, alphas, y_var)
             if added.size:
-                errors, coef = search.run(added, blocks, errors, alphas)
+                errors = search.run(added, blocks, coef, errors, alphas)
                 alphas = np.concatenate([alphas, added])
                 order = np.argsort(alphas, kind="stable")
                 alphas, errors = alphas[order], errors[order]
@@ -592,45 +593,55 @@ class _Search:
             self.folds, self.decomp = solvers.decompose_folds(design, splits, bk)
         self._exact: dict = {}
 
-    def run(self, alphas: np.ndarray, blocks: Callable, prior_errors: np.ndarray,
-            prior_alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Errors of ``alphas`` after ``prior_errors`` of ``prior_alphas`` (rows stacked),
-        and per-target weights for the best of all of them.
+    def run(self, alphas: np.ndarray, blocks: Callable, coef: np.ndarray,
+            prior_errors: np.ndarray | None = None,
+            prior_alphas: np.ndarray | None = None) -> np.ndarray:
+        """Errors of ``alphas``, after ``prior_errors`` of ``prior_alphas`` (rows stacked).
+
+        With ``alpha_per_target``, ``coef`` (n_targets, n_features) is filled with the
+        weights of each target's best alpha of the whole grid; after a prior pass,
+        only the targets whose best alpha is a new one are refitted.
 
         Returns
         -------
         errors : ndarray, shape (n_prior + n_alphas, n_targets)
-        coef : ndarray, shape (n_targets, n_features)
-            Filled only with ``alpha_per_target``.
         """
         est, design, bk = self.est, self.design, self.bk
-        dtype = np.dtype(est.dtype)
-        n_targets = self.Y.shape[1]
+        if prior_alphas is None:
+            prior_alphas, prior_errors = np.empty(0), np.empty((0, self.Y.shape[1]))
         grid = np.concatenate([prior_alphas, alphas])
         # Ties go to the first alpha of the grid as the caller will order it (an
         # extended grid in increasing order).
         order = np.argsort(grid, kind="stable") if prior_alphas.size else np.arange(grid.size)
-        errors = np.empty((grid.size, n_targets), dtype=dtype)
+        errors = np.empty((grid.size, self.Y.shape[1]), dtype=np.dtype(est.dtype))
         errors[:prior_alphas.size] = prior_errors
-        coef = np.empty((n_targets, design.n_features), dtype=dtype)
         if self.loo:
             basis64 = solvers.loo_basis(design, self.decomp, alphas, bk)
             basis = solvers.cast_loo_basis(basis64, bk)
         for batch, block in blocks():
             if self.loo:
                 err, coords = solvers.loo_errors(basis, block, bk)
-                proj = solvers.loo_projection(self.decomp, coords, bk)
             else:
                 err, xty = solvers.kfold_errors(design, self.folds, block, alphas, bk)
-                proj = solvers.project_targets(design, self.decomp, block, xty)
             err = bk.to_numpy(err)
             if est.dtype == "float32":
                 err = self._rescore(err, batch, basis64 if self.loo else self.folds, alphas)
             errors[prior_alphas.size:, batch] = err
-            if est.alpha_per_target:
-                best = grid[order][_select(errors[:, batch][order])]
-                coef[batch] = bk.to_numpy(solvers.ridge_coef(design, self.decomp, proj, best, bk))
-        return errors, coef
+            if not est.alpha_per_target:
+                continue
+            best = order[_select(errors[:, batch][order])]
+            refit = np.flatnonzero(best >= prior_alphas.size).tolist()
+            if not refit:
+                continue
+            if self.loo:
+                proj = solvers.loo_projection(self.decomp, coords[:, refit], bk)
+            else:
+                proj = solvers.project_targets(design, self.decomp, block[:, refit],
+                                               None if xty is None else xty[:, refit])
+            rows = np.arange(batch.start, batch.stop)[refit]
+            coef[rows] = bk.to_numpy(solvers.ridge_coef(design, self.decomp, proj,
+                                                        grid[best[refit]], bk))
+        return errors
 
     def _rescore(self, err: np.ndarray, batch: slice, prepared: Any,
                  alphas: np.ndarray) -> np.ndarray:
