@@ -217,8 +217,10 @@ def register_metric(metric: ImageMetric | LatentMetric, *, overwrite: bool = Fal
     """
     if not isinstance(metric, (ImageMetric, LatentMetric)):
         raise TypeError(f"expected an ImageMetric or a LatentMetric; got {type(metric).__name__}")
-    METRICS.add(metric.name, metric, summary=metric.description or getattr(metric, "label", ""),
-                availability=availability, overwrite=overwrite)
+    summary = (f"{metric.label} (per image): {metric.description}"
+               if isinstance(metric, ImageMetric) else f"latent: {metric.description}")
+    METRICS.add(metric.name, metric, summary=summary, availability=availability,
+                overwrite=overwrite)
     return metric
 
 
