@@ -219,21 +219,10 @@ def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return row_similarity(a, b, "correlation")
 
 
-def similarity_matrix(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
-    """Cosine similarity or Pearson correlation between all rows of ``a`` and ``b``.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n_a, n_features)
-    b : ndarray, shape (n_b, n_features)
-    metric : {"cosine", "correlation"}
-
-    Returns
-    -------
-    s : ndarray, shape (n_a, n_b)
-        NaN for a row without spread (the NaN policy of :mod:`perceptogram._stats`).
-    """
-    return row_similarity(a, b, metric)
+#: ``similarity_matrix(a (n_a, d), b (n_b, d), metric="cosine") -> (n_a, n_b)``: cosine
+#: similarity or Pearson correlation between all rows (the one implementation,
+#: :func:`perceptogram._stats.row_similarity`; NaN for a row without spread).
+similarity_matrix = row_similarity
 
 
 def two_way_identification(recon_features: np.ndarray, gt_features: np.ndarray) -> np.ndarray:

@@ -112,14 +112,8 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
         from perceptogram.data.simulate.dataset import simulate_dataset
         from perceptogram.data.simulate.dataset import summarize as simulation_summary
 
-        sim = config.dataset.simulation
-        simulate_dataset(
-            root, n_subjects=sim.n_subjects, n_train_concepts=sim.n_train_concepts,
-            images_per_concept=sim.images_per_concept, n_test_concepts=sim.n_test_concepts,
-            n_train_repetitions=sim.n_train_repetitions,
-            n_test_repetitions=sim.n_test_repetitions, image_size=sim.image_size,
-            seed=sim.seed,
-        )
+        # SimulationConfig's fields are simulate_dataset's keyword arguments.
+        simulate_dataset(root, **config.dataset.simulation.model_dump())
         info["simulation"] = simulation_summary(root)
     elif not root.is_dir():
         raise FileNotFoundError(
@@ -207,7 +201,7 @@ def _load_latents(run_dir: RunDir, space: str, split: str) -> np.ndarray:
     return np.load(run_dir.unit_dir("features", None, space) / f"{split}.npy")
 
 
-def _retrieval_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | None:
+def _latent_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | None:
     """Mean of the training latents when ``metrics.center_latents`` is on, else None."""
     if not config.metrics.center_latents:
         return None
@@ -310,7 +304,7 @@ def _run_inputs(config: Config, run_dir: RunDir, space: str):
         train_latents=lambda name: _load_latents(run_dir, name, "train"),
         train_images=lambda: _image_paths(config, "train"),
         fitted_space=lambda name: _load_space(config, run_dir, name),
-        latent_offset=lambda name: _retrieval_offset(config, run_dir, name),
+        latent_offset=lambda name: _latent_offset(config, run_dir, name),
     )
 
 
