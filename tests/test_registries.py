@@ -176,3 +176,24 @@ def test_missing_weights_are_named_before_the_run_starts(tmp_path):
                          "online, set 'local_files_only' to False.")
     message = str(missing_weights("org/model", ("*.json",), hub_advice))
     assert "local_files_only" not in message and "hf download org/model" in message
+
+
+def test_a_finished_run_needs_no_weights_to_be_checked_again(tmp_path):
+    from perceptogram.errors import MissingWeightsError
+    from perceptogram.pipeline.rundir import RunDir, Unit
+    from perceptogram.pipeline.stages import check_requirements, features_settings
+
+    def config(model):
+        return make_config(latents={"spaces": ["effnet", "pca", "unclip"],
+                                    "options": {"unclip": {"model": model}}},
+                           output=str(tmp_path / "run"))
+
+    done = config("no-such-org/encoded-earlier")
+    run_dir = RunDir(done.output)
+    run_dir.claim()
+    unit = Unit("features", None, "unclip")
+    run_dir.path(unit).mkdir(parents=True)
+    run_dir.seal(unit, "key", features_settings(done, None, "unclip"), {}, 0.0)
+    check_requirements(done, ["features"])  # sealed with these settings: not asked
+    with pytest.raises(MissingWeightsError, match="no-such-org/other"):
+        check_requirements(config("no-such-org/other"), ["features"])

@@ -391,17 +391,7 @@ class _UnCLIPComponentSpace(abc.ABC):
         return f"{type(self).__name__}(model={self.model!r}, batch_size={self.batch_size})"
 
 
-def _availability(component: str):
-    def check() -> str | None:
-        from perceptogram.latents.hub import local_availability
-
-        return local_availability(DEFAULT_MODEL, (f"{component}/config.json",),
-                                  include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
-
-    return check
-
-
-@register("unclip", availability=_availability("image_encoder"))
+@register("unclip", availability=lambda: UnCLIPImageSpace.missing({}))
 class UnCLIPImageSpace(_UnCLIPComponentSpace):
     """The CLIP image embedding that conditions Stable unCLIP (1,024-d for SD 2.1).
 
@@ -472,7 +462,7 @@ class UnCLIPImageSpace(_UnCLIPComponentSpace):
         return out
 
 
-@register("unclip-vae", availability=_availability("vae"))
+@register("unclip-vae", availability=lambda: UnCLIPVAESpace.missing({}))
 class UnCLIPVAESpace(_UnCLIPComponentSpace):
     """The Stable unCLIP VAE latent of the image at ``image_size`` px (4 × 96 × 96 at 768).
 

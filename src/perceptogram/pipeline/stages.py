@@ -53,31 +53,52 @@ warnings.filterwarnings("ignore", category=AlphaGridEdgeWarning,
 def check_requirements(config: Config, stages: list[str]) -> None:
     """Refuse, before anything runs, a run whose models are missing on this machine.
 
-    Every latent space encoded (``features``) and every reconstruction method
+    Every latent space to encode (``features``) and every reconstruction method
     (``reconstruct``) is asked what it lacks for its options (weights in the local
     cache or folder, an optional extra); the first gap is one sentence naming what
-    to download.
+    to download. A space or method whose results the run directory already holds,
+    sealed with the same settings, is not asked: re-rendering a finished run needs
+    no weights.
 
     Raises
     ------
     perceptogram.errors.MissingWeightsError
     """
-    from perceptogram.errors import MissingWeightsError
     from perceptogram.latents.base import missing_requirements
     from perceptogram.reconstruct.base import method_spec
 
-    needs = []
+    run_dir = RunDir(config.output)
     if "features" in stages:
-        needs += [(f"latent space {space!r}", lambda space=space: missing_requirements(
-            space, config.latent_options(space))) for space in config.latents.spaces]
+        for space in config.latents.spaces:
+            if not _sealed(config, run_dir, [Unit("features", None, space)], features_settings):
+                _require(f"latent space {space!r}",
+                         missing_requirements(space, config.latent_options(space)))
     if "reconstruct" in stages:
-        needs += [(f"reconstruction method {method!r}", lambda method=method: method_spec(
-            method).missing(config.reconstruction.method_options(method)))
-            for method in config.reconstruction.methods]
-    for what, missing in needs:
-        gap = missing()
-        if gap is not None:
-            raise MissingWeightsError(f"the {what} cannot run on this machine: {gap}")
+        subjects = config.subjects or [int(folder.name[4:]) for folder in sorted(
+            run_dir.unit_dir("reconstruct").glob("sub-[0-9]*")) if folder.name[4:].isdigit()]
+        for space, methods in reconstruction_spaces(config).items():
+            units = [Unit("reconstruct", subject, space) for subject in subjects]
+            if _sealed(config, run_dir, units, reconstruct_settings):
+                continue
+            for method in methods:
+                _require(f"reconstruction method {method!r}", method_spec(method).missing(
+                    config.reconstruction.method_options(method)))
+
+
+def _sealed(config: Config, run_dir: RunDir, units: list[Unit], settings) -> bool:
+    """Whether every unit was completed with the settings this configuration gives it."""
+    manifests = [run_dir.read_manifest(unit) for unit in units]
+    return bool(units) and all(
+        manifest is not None
+        and manifest.get("settings") == settings(config, unit.subject, unit.space)
+        for unit, manifest in zip(units, manifests))
+
+
+def _require(what: str, gap: str | None) -> None:
+    from perceptogram.errors import MissingWeightsError
+
+    if gap is not None:
+        raise MissingWeightsError(f"the {what} cannot run on this machine: {gap}")
 
 
 # --------------------------------------------------------------------------- data

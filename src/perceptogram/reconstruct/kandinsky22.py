@@ -26,13 +26,6 @@ DECODER_INCLUDE = ("*.json", "*/*.safetensors")
 DECODER_EXCLUDE = ("*.bin", "*.fp16.*")
 
 
-def _availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-
-    return local_availability(DECODER_MODEL, ("model_index.json", "unet/config.json"),
-                              include=DECODER_INCLUDE, exclude=DECODER_EXCLUDE)
-
-
 class Kandinsky22Options(GeneratorOptions):
     """Options of the ``kandinsky22`` generator (``reconstruction.options.kandinsky22``)."""
 
@@ -47,7 +40,8 @@ class Kandinsky22Options(GeneratorOptions):
     variant: str | None = None
 
 
-@register("kandinsky22", availability=_availability)
+@register("kandinsky22",
+          availability=lambda: Kandinsky22Generator.missing(Kandinsky22Options()))
 class Kandinsky22Generator(PipelineCallGenerator):
     """Kandinsky 2.2 decoder from the decoded prior image embedding (1,280-d).
 

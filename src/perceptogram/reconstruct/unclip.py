@@ -311,14 +311,6 @@ PER_IMAGE_GIB = 1.5
 """Activation memory of one 768 px image in a guided batch, float16, GiB (estimate)."""
 
 
-def _unclip_availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
-
-    return local_availability(DEFAULT_MODEL, ("model_index.json", "unet/config.json"),
-                              include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
-
-
 class UnCLIPOptions(GeneratorOptions):
     """Options of the ``unclip`` generator (``reconstruction.options.unclip``; the
     section ``reconstruction.unclip`` of older configurations is read as the same)."""
@@ -343,7 +335,7 @@ class UnCLIPOptions(GeneratorOptions):
     variant: str | None = None
 
 
-@register("unclip", availability=_unclip_availability)
+@register("unclip", availability=lambda: UnCLIPGenerator.missing(UnCLIPOptions()))
 class UnCLIPGenerator(ReconstructionMethod):
     """Stable unCLIP 2.1 from the decoded CLIP image embedding (+ VAE latent start).
 
