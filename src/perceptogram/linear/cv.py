@@ -74,8 +74,9 @@ def make_splits(cv: Any, n_splits: int, n_samples: int, groups: Any = None
         if cv == "group" and groups is None:
             warnings.warn(
                 f"cv='group' was given no groups: using plain {n_splits}-fold cross-"
-                "validation. Pass fit(X, Y, groups=concepts) so that images of one concept "
-                "never straddle folds (or set cv='kfold' or cv='loo' to silence this)",
+                "validation. Pass fit(X, Y, groups=...) (e.g. the concept of each image) so "
+                "that related samples never straddle folds, or set cv='kfold' or cv='loo' to "
+                "silence this",
                 UserWarning, stacklevel=3)
         grouped = cv == "group" and groups is not None
         splitter, k = (GroupKFold(n_splits) if grouped else KFold(n_splits)), n_splits
