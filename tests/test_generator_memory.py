@@ -152,7 +152,7 @@ def test_reconstruction_methods_and_options_are_validated():
         "methods": ["kandinsky22"], "options": {"kandinsky22": {"steps": 7}},
         "memory": {"attention_slicing": True}})
     assert config.reconstruction.generator_options("kandinsky22")["steps"] == 7
-    with pytest.raises(ConfigError, match="unknown reconstruction methods.*available"):
+    with pytest.raises(ConfigError, match="unknown reconstruction method 'dalle'; available"):
         make_config(reconstruction={"methods": ["dalle"]})
     with pytest.raises(ConfigError, match="needs 'kandinsky22' in latents.spaces"):
         make_config(reconstruction={"methods": ["kandinsky22"]})
@@ -170,9 +170,10 @@ def test_reconstruction_methods_and_options_are_validated():
                                     "retrieval_space": "sdxl-ip-adapter"},
                     interpretability={"space": "sdxl-ip-adapter"})
     unclip = {"latents": {"spaces": ["effnet", "pca", "unclip"]}}
-    with pytest.raises(ConfigError, match="set them in reconstruction.unclip"):
+    # The section of older configurations is the method's options; a key set twice is refused.
+    with pytest.raises(ConfigError, match="both set steps; set each once"):
         make_config(**unclip, reconstruction={
-            "methods": ["unclip"], "options": {"unclip": {"steps": 3}}})
+            "methods": ["unclip"], "unclip": {"steps": 3}, "options": {"unclip": {"steps": 4}}})
     config = make_config(**unclip, reconstruction={
         "methods": ["unclip"], "unclip": {"steps": 3}, "options": {"unclip": {"noise_level": 5}}})
     assert config.reconstruction.generator_options("unclip")["steps"] == 3

@@ -255,8 +255,8 @@ def test_bad_input_errors():
         Ridge().fit(X, Y[:-1])
     with pytest.raises(DataFormatError, match="one label per sample"):
         RidgeCV().fit(X, Y, groups=groups[:-1])
-    with pytest.raises(ValueError, match="needs groups"):
-        RidgeCV().fit(X, Y)
+    with pytest.warns(UserWarning, match="no groups: using plain 5-fold"):
+        assert RidgeCV().fit(X, Y).n_splits_ == 5  # scikit-learn style: works, says so
     with pytest.raises(DataFormatError, match="3 groups"):
         RidgeCV(n_splits=5).fit(X, Y, groups=np.arange(len(X)) % 3)
     with pytest.raises(DataFormatError, match="4 samples"):

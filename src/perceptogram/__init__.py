@@ -15,15 +15,14 @@ Examples
 True
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+# No ``from __future__ import annotations`` and no module-level helper names: the
+# package namespace holds only the public API (``dir(perceptogram)``).
+import importlib as _importlib
+import importlib.metadata as _metadata
 
 try:
-    __version__ = version("perceptogram")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata.version("perceptogram")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 #: Public name -> module that defines it (imported on first access).
@@ -55,14 +54,16 @@ _LAZY = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'perceptogram' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value  # later accesses skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    """The public API, the subpackages already imported and the module's dunders."""
+    return sorted({*__all__, *(name for name in globals() if not name.startswith("_")),
+                   *(name for name in globals() if name.startswith("__"))})

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from perceptogram.errors import PerceptogramError
 
-__all__ = ["Registry", "RegistryEntry", "UnknownNameError", "import_plugins"]
+__all__ = ["Registry", "RegistryEntry", "UnknownNameError", "import_plugins", "unknown_name"]
 
 T = TypeVar("T")
 
@@ -36,6 +36,32 @@ class UnknownNameError(PerceptogramError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+def unknown_name(kind: str, names: str | Iterable[str], known: Iterable[str]
+                 ) -> UnknownNameError:
+    """The one "unknown X; available: ..." error.
+
+    Parameters
+    ----------
+    kind : str
+        What the name should have named (``"latent space"``).
+    names : str or iterable of str
+        The unknown name, or several unknown names found together.
+    known : iterable of str
+        The accepted names, in the order to list them.
+
+    Returns
+    -------
+    UnknownNameError
+        ``unknown <kind> 'name'; available: a, b`` (``unknown <kind>s 'x', 'y'; ...``
+        for several names; ``available: none`` when nothing is registered).
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    quoted = ", ".join(repr(name) for name in names)
+    plural = "s" if len(names) > 1 else ""
+    return UnknownNameError(
+        f"unknown {kind}{plural} {quoted}; available: {', '.join(known) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -158,10 +184,8 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            known = ", ".join(sorted(self._entries)) or "none"
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; available: {known}"
-            ) from None
+            raise unknown_name(self.kind, str(name) if not isinstance(name, str) else name,
+                               sorted(self._entries)) from None
 
     def get(self, name: str) -> T:
         """The factory registered as ``name`` (see :meth:`entry`)."""

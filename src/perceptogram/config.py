@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from perceptogram._hashing import json_digest
+from perceptogram._registry import unknown_name
 from perceptogram._yaml import read_strict_yaml
 from perceptogram.errors import ConfigError, PerceptogramError
 
@@ -27,7 +28,6 @@ __all__ = [
     "SimulationConfig",
     "LatentsConfig",
     "DecoderConfig",
-    "UnclipConfig",
     "ReconstructionConfig",
     "MetricsConfig",
     "InterpretabilityConfig",
@@ -74,6 +74,36 @@ def _protocol_names() -> list[str]:
     return PROTOCOLS.names()
 
 
+def _method_names() -> list[str]:
+    from perceptogram.reconstruct.base import METHODS
+
+    return METHODS.names()
+
+
+def _image_metric_names() -> list[str]:
+    from perceptogram.evaluate.metric_registry import image_metrics
+
+    return [metric.name for metric in image_metrics()]
+
+
+def _method_spec(name: str):
+    from perceptogram.reconstruct.base import method_spec
+
+    return method_spec(name)
+
+
+def _default_methods() -> list[str]:
+    from perceptogram.reconstruct.base import DEFAULT_METHODS
+
+    return list(DEFAULT_METHODS)
+
+
+def _default_ranking_metric() -> str:
+    from perceptogram.evaluate.metric_registry import DEFAULT_RANKING_METRIC
+
+    return DEFAULT_RANKING_METRIC
+
+
 def _registered(names: list[str], kind: str, available: Callable[[], list[str]]) -> list[str]:
     """Check that every name is registered (and safe as a folder name) before any use.
 
@@ -81,16 +111,13 @@ def _registered(names: list[str], kind: str, available: Callable[[], list[str]])
     that is not registered (``../../victim``, ``/abs/path``) is refused here, when
     the configuration is loaded, before anything touches the disk.
     """
-    known = None
-    for name in names:
-        if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a valid {kind} name")
-        if known is None:
-            known = set(available())
-        if name not in known:
-            raise ValueError(
-                f"unknown {kind} {name!r}; available: {', '.join(sorted(known)) or 'none'}"
-            )
+    bad = [name for name in names if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a valid {kind} name")
+    known = sorted(available()) if names else []
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(str(unknown_name(kind, unknown, known)))
     return names
 
 
@@ -177,8 +204,8 @@ class DatasetConfig(_Section):
 
         names = available_datasets()
         if kind not in names:
-            raise ValueError(f"unknown dataset kind {kind!r}; available: simulated, auto, "
-                             f"{', '.join(names)}")
+            raise ValueError(str(unknown_name("dataset kind", kind,
+                                              ["simulated", "auto", *names])))
         return kind
 
     @model_validator(mode="after")
@@ -194,7 +221,7 @@ class LatentsConfig(_Section):
     spaces: list[str] = Field(
         default_factory=lambda: ["effnet", "pca", "attributes"],
         min_length=1,
-        description="Latent spaces (effnet, pca, ica, attributes, unclip, unclip-vae).",
+        description="Latent spaces (`perceptogram list` names them, with what each needs).",
     )
     batch_size: int = Field(32, ge=1, le=4096, description="Images per encoding batch.")
     options: dict[str, dict[str, Any]] = Field(
@@ -220,11 +247,13 @@ class LatentsConfig(_Section):
 class DecoderConfig(_Section):
     """The ridge decoder (EEG -> latent), alpha chosen on training data only."""
 
-    alphas: list[float] = Field(
-        default_factory=lambda: [10.0 ** k for k in range(-1, 8)],
+    alphas: list[float] | None = Field(
+        None,
         min_length=1,
         max_length=1000,
-        description="Grid of ridge penalties searched by cross-validation.",
+        description="Grid of ridge penalties searched by cross-validation (null: the default "
+        "grid, 1e-1 to 1e7 one per decade, extended and searched again once when more "
+        "than 5 % of the latent dimensions choose its smallest or largest value).",
     )
     cv: Literal["loo", "group"] = Field(
         "group",
@@ -243,57 +272,35 @@ class DecoderConfig(_Section):
 
     @field_validator("alphas")
     @classmethod
-    def _positive(cls, alphas: list[float]) -> list[float]:
+    def _positive(cls, alphas: list[float] | None) -> list[float] | None:
+        if alphas is None:
+            return None
         bad = [a for a in alphas if not a > 0]
         if bad:
             raise ValueError(f"alphas must be positive, got {bad}")
         return alphas
 
 
-class UnclipConfig(_Section):
-    """Stable unCLIP generation settings (only used when 'unclip' is a method)."""
-
-    model: str = Field(
-        "stabilityai/stable-diffusion-2-1-unclip",
-        description=(
-            "Hugging Face model id or local folder (never downloaded implicitly); also the "
-            "default model of the unclip and unclip-vae latent spaces."
-        ),
-    )
-    steps: int = Field(20, ge=1, le=1000, description="Denoising steps.")
-    guidance: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
-    strength: float = Field(
-        0.75, gt=0.0, le=1.0, description="How far to noise the decoded VAE latent (img2img)."
-    )
-    size: int = Field(
-        768, ge=8, le=4096,
-        description=(
-            "Output side, pixels (a multiple of the VAE's downsampling factor); also the "
-            "default image_size of the unclip-vae latent space."
-        ),
-    )
-    seed: int = Field(0, description="Seed; one generator per image.")
-
-
 class ReconstructionConfig(_Section):
     """How decoded latents become images."""
 
     methods: list[str] = Field(
-        default_factory=lambda: ["pca", "retrieval"],
+        default_factory=_default_methods,
         description=(
-            "'pca': linear pixel decoding; 'retrieval': nearest gallery image; or a "
-            "generator (unclip, kandinsky22, sdxl-ip-adapter; `perceptogram list`)."
+            "Reconstruction methods: offline ones and generators (`perceptogram list` names "
+            "them, with what each needs)."
         ),
     )
     retrieval_space: str = Field(
-        "effnet", description="Latent space whose decoded vectors drive retrieval."
+        "effnet", description="Latent space of the training-image gallery: it drives "
+        "nearest-image retrieval, and the report headlines its zero-shot retrieval."
     )
-    unclip: UnclipConfig = Field(default_factory=UnclipConfig, description="unCLIP settings.")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(
-            "Options per generator, e.g. {kandinsky22: {steps: 50}}; for unclip, settings "
-            "beyond the unclip section (dtype, variant, init_mode, noise_level, ...)."
+            "Options per method, e.g. {kandinsky22: {steps: 50}} (each method's options and "
+            "defaults: `perceptogram list`); a section named after a method directly under "
+            "reconstruction (older configurations) is read as its options."
         ),
     )
     memory: Literal["auto"] | dict[str, Any] = Field(
@@ -308,13 +315,7 @@ class ReconstructionConfig(_Section):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, methods: list[str]) -> list[str]:
-        from perceptogram.reconstruct.base import GENERATORS
-
-        known = ["pca", "retrieval", *GENERATORS.names()]
-        unknown = [m for m in methods if m not in known]
-        if unknown:
-            raise ValueError(f"unknown reconstruction methods {unknown}; available: {known}")
-        return methods
+        return _registered(methods, "reconstruction method", _method_names)
 
     @field_validator("memory")
     @classmethod
@@ -328,21 +329,21 @@ class ReconstructionConfig(_Section):
                 raise ValueError(str(exc)) from None
         return memory
 
-    def generator_options(self, name: str) -> dict[str, Any]:
-        """Options of generator ``name`` as its factory takes them (validated)."""
-        from perceptogram.reconstruct.base import GENERATORS
+    def method_options(self, name: str) -> dict[str, Any]:
+        """Options of method ``name`` as its factory takes them (validated, defaults filled).
 
-        options = dict(self.options.get(name, {}))
-        if name == "unclip":
-            section = self.unclip.model_dump()
-            clash = sorted(set(section) & set(options))
-            if clash:
-                raise ValueError(
-                    f"reconstruction.options.unclip repeats {clash}; set them in "
-                    "reconstruction.unclip"
-                )
-            options = {**section, **options}
-        return GENERATORS.get(name).Options(**options).model_dump()
+        Raises
+        ------
+        pydantic.ValidationError
+        """
+        return _method_spec(name).options(self.options.get(name, {}))
+
+    #: The former name of :meth:`method_options`.
+    generator_options = method_options
+
+    def method_space(self, name: str) -> str:
+        """The latent space whose decoded vectors drive method ``name``."""
+        return _method_spec(name).space(self.options.get(name, {}), self.retrieval_space)
 
 
 class MetricsConfig(_Section):
@@ -353,24 +354,26 @@ class MetricsConfig(_Section):
         description="Feature networks for high-level metrics; unavailable ones are skipped.",
     )
     image_size: int | None = Field(
-        None, ge=16, le=4096, description="Override of the protocol's PixCorr/SSIM side (None: the "
-        "protocol's, 425 px for mindeye, 512 px for perceptogram)."
+        None, ge=16, le=4096, description="Override of the protocol's side for the image metrics (None: "
+        "the protocol's, 425 px for mindeye, 512 px for perceptogram)."
     )
     protocol: str = Field(
-        "mindeye", description="Evaluation protocol (mindeye: 425 px PixCorr/SSIM, AlexNet 256, "
+        "mindeye", description="Evaluation protocol (mindeye: image metrics at 425 px, AlexNet 256, "
         "Inception 342; perceptogram: 512 px, networks at 224); named in every metrics row."
     )
     n_seeds: int = Field(
         1, ge=1, le=100, description="Generation seeds whose reconstructions are scored and "
         "averaged per image (each generator writes one seed-<k> folder per seed when > 1; "
-        "pca decoding and retrieval are deterministic)."
+        "offline methods are deterministic)."
     )
     standardize_latents: bool = Field(
         True, description="Z-score every latent dimension with the TRAINING latents' mean and "
         "SD (constant ones dropped) before retrieval and latent two-way identification."
     )
-    best_worst_metric: Literal["pixcorr", "ssim"] = Field(
-        "pixcorr", description="Per-image metric that orders the best/median/worst grid."
+    best_worst_metric: str = Field(
+        default_factory=_default_ranking_metric,
+        description="Per-image metric that orders the best/median/worst grid (an image "
+        "metric: `perceptogram list`).",
     )
     center_latents: bool = Field(
         True,
@@ -392,6 +395,11 @@ class MetricsConfig(_Section):
     @classmethod
     def _known_networks(cls, networks: list[str]) -> list[str]:
         return _registered(networks, "feature network", _network_names)
+
+    @field_validator("best_worst_metric")
+    @classmethod
+    def _known_image_metric(cls, metric: str) -> str:
+        return _registered([metric], "image metric", _image_metric_names)[0]
 
 
 class InterpretabilityConfig(_Section):
@@ -569,97 +577,151 @@ class Config(_Section):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
         return device
 
+    @model_validator(mode="before")
+    @classmethod
+    def _method_sections(cls, data: Any) -> Any:
+        """Read ``reconstruction.<method>:`` sections (older configurations) as options.
+
+        A section named after a registered method is that method's options: merged
+        into ``reconstruction.options.<method>`` when the method runs; otherwise only
+        the values the method shares with latent spaces (e.g. the model) are kept,
+        as those spaces' option defaults, as before.
+        """
+        reconstruction = data.get("reconstruction") if isinstance(data, dict) else None
+        if not isinstance(reconstruction, dict):
+            return data
+        sections = [key for key in reconstruction if isinstance(key, str)
+                    and key not in ReconstructionConfig.model_fields
+                    and _SAFE_NAME.fullmatch(key) and key in _method_names()]
+        if not sections:
+            return data
+        data = {**data, "reconstruction": dict(reconstruction)}
+        methods = data["reconstruction"].get("methods", _default_methods())
+        for method in sections:
+            section = data["reconstruction"].pop(method)
+            options = _legacy_options(method, section)
+            if isinstance(methods, list) and method in methods:
+                _merge_options(data["reconstruction"], method, options)
+            else:
+                _shared_defaults(data, method, options)
+        return data
+
     @model_validator(mode="after")
     def _window_and_methods(self) -> Config:
         if not self.tmax > self.tmin:
             raise ValueError(f"tmax ({self.tmax}) must be greater than tmin ({self.tmin})")
-        methods = self.reconstruction.methods
-        if "pca" in methods and "pca" not in self.latents.spaces:
-            raise ValueError("reconstruction method 'pca' needs 'pca' in latents.spaces")
-        if "retrieval" in methods and self.reconstruction.retrieval_space not in self.latents.spaces:
-            raise ValueError(
-                f"reconstruction.retrieval_space {self.reconstruction.retrieval_space!r} "
-                "is not in latents.spaces"
-            )
         if self.interpretability.space not in self.latents.spaces:
             raise ValueError(
                 f"interpretability.space {self.interpretability.space!r} is not in "
                 "latents.spaces"
             )
-        # Checked above only when used; a name is never kept unchecked.
-        _registered([self.reconstruction.retrieval_space], "latent space "
-                    "(reconstruction.retrieval_space)", _latent_space_names)
+        # Checked whether or not a method uses it: a name is never kept unchecked.
+        _registered([self.reconstruction.retrieval_space], "reconstruction.retrieval_space",
+                    _latent_space_names)
         bad = {a: s for a, s in self.interpretability.attribute_spaces.items()
                if s not in self.latents.spaces}
         if bad:
             raise ValueError(f"interpretability.attribute_spaces names latent spaces that "
                              f"are not in latents.spaces: {bad}")
-        if "unclip" in methods:
-            if "unclip" not in self.latents.spaces:
-                raise ValueError("reconstruction method 'unclip' needs 'unclip' in latents.spaces")
-            self._check_unclip_options()
-        self._check_generators()
+        self._check_methods()
         return self
 
-    def _check_generators(self) -> None:
-        """Every generator's driving latent space is decoded and its options are valid."""
-        from perceptogram.reconstruct.base import GENERATORS
-
+    def _check_methods(self) -> None:
+        """Every method's options are valid, its latent spaces decoded and in agreement."""
         reconstruction = self.reconstruction
         extra = sorted(set(reconstruction.options) - set(reconstruction.methods))
         if extra:
             raise ValueError(f"reconstruction.options given for methods not in 'methods': {extra}")
         for method in reconstruction.methods:
-            if method in ("pca", "retrieval"):
-                continue
-            space = GENERATORS.get(method).spaces[0]
-            if space not in self.latents.spaces:
-                raise ValueError(
-                    f"reconstruction method {method!r} needs {space!r} in latents.spaces"
-                )
             try:
-                options = reconstruction.generator_options(method)
+                options = reconstruction.method_options(method)
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
                 )
                 raise ValueError(f"reconstruction.options.{method}: {problems}") from None
-            for space, pairs in GENERATORS.get(method).shared_options.items():
-                for latent_key, generator_key in pairs.items():
+            space = reconstruction.method_space(method)
+            if space not in self.latents.spaces:
+                raise ValueError(
+                    f"reconstruction method {method!r} needs {space!r} in latents.spaces"
+                )
+            for space, pairs in _method_spec(method).shared_options.items():
+                for latent_key, method_key in pairs.items():
                     given = self.latents.options.get(space, {}).get(latent_key)
-                    if given is not None and str(given) != str(options[generator_key]):
+                    if given is not None and str(given) != str(options[method_key]):
                         raise ValueError(
                             f"latents.options.{space}.{latent_key} ({given!r}) differs from the "
-                            f"{method} generator's {generator_key} ({options[generator_key]!r}); "
-                            "the decoded latents must come from the encoder it expects"
+                            f"{method} method's {method_key} ({options[method_key]!r}); "
+                            "the decoded latents must come from the encoder it expects (leave "
+                            "the latent option out: it follows the method's)"
                         )
 
-    def _check_unclip_options(self) -> None:
-        """The unCLIP latent spaces must be those of the reconstruction's model and size."""
-        unclip = self.reconstruction.unclip
-        for space in ("unclip", "unclip-vae"):
-            options = self.latents.options.get(space, {})
-            if "model" in options and str(options["model"]) != unclip.model:
-                raise ValueError(
-                    f"latents.options.{space}.model ({options['model']!r}) differs from "
-                    f"reconstruction.unclip.model ({unclip.model!r}); the decoded latents "
-                    "must come from the model that reconstructs (leave the option out to "
-                    "use reconstruction.unclip.model)"
-                )
-        size = self.latents.options.get("unclip-vae", {}).get("image_size", unclip.size)
-        if size != unclip.size:
-            raise ValueError(
-                f"latents.options.unclip-vae.image_size ({size}) differs from "
-                f"reconstruction.unclip.size ({unclip.size}); the decoded VAE latent is "
-                "the start of generation at that size (leave the option out to use "
-                "reconstruction.unclip.size)"
-            )
+    def latent_options(self, space: str) -> dict[str, Any]:
+        """Keyword arguments of latent space ``space`` in this run.
+
+        ``latents.options.<space>`` over the values the run's reconstruction methods
+        share with the space (e.g. the unCLIP model and image size), so that the
+        decoded latents are those the method reconstructs from.
+        """
+        defaults: dict[str, Any] = {}
+        for method in self.reconstruction.methods:
+            pairs = _method_spec(method).shared_options.get(space, {})
+            if pairs:
+                options = self.reconstruction.method_options(method)
+                defaults.update({key: options[option] for key, option in pairs.items()})
+        return {**defaults, **self.latents.options.get(space, {})}
 
     def data_root(self) -> Path:
         """Folder of the THINGS-EEG2-layout dataset this run reads."""
         if self.dataset.path is not None:
             return Path(self.dataset.path)
         return Path(self.output) / "data" / "things"
+
+
+def _legacy_options(method: str, section: Any) -> dict[str, Any]:
+    """A ``reconstruction.<method>`` section, validated by the method's options model."""
+    if not isinstance(section, dict):
+        raise ValueError(f"reconstruction.{method} must be a mapping of {method} options")
+    try:
+        _method_spec(method).options(section)
+    except ValidationError as exc:
+        raise ValueError("; ".join(
+            f"reconstruction.{method}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors())) from None
+    return section
+
+
+def _merge_options(reconstruction: dict[str, Any], method: str, section: dict[str, Any]) -> None:
+    """Put a method's section into ``reconstruction.options.<method>``."""
+    options = reconstruction.get("options")
+    options = dict(options) if isinstance(options, dict) else {}
+    given = options.get(method) if isinstance(options.get(method), dict) else {}
+    clash = sorted(set(section) & set(given))
+    if clash:
+        raise ValueError(f"reconstruction.{method} and reconstruction.options.{method} both "
+                         f"set {', '.join(clash)}; set each once, in "
+                         f"reconstruction.options.{method}")
+    options[method] = {**section, **given}
+    reconstruction["options"] = options
+
+
+def _shared_defaults(data: dict[str, Any], method: str, section: dict[str, Any]) -> None:
+    """The values of an unused method's section that its latent spaces share, as their
+    option defaults (what the section meant for those spaces)."""
+    latents = data.get("latents") if isinstance(data.get("latents"), dict) else {}
+    spaces = latents.get("spaces", LatentsConfig.model_fields["spaces"].default_factory())
+    if not isinstance(spaces, list):
+        return
+    options = latents.get("options") if isinstance(latents.get("options"), dict) else {}
+    options = {space: dict(values) if isinstance(values, dict) else values
+               for space, values in options.items()}
+    for space, pairs in _method_spec(method).shared_options.items():
+        if space not in spaces:
+            continue
+        shared = {key: section[option] for key, option in pairs.items() if option in section}
+        if shared:
+            options[space] = {**shared, **options.get(space, {})}
+    data["latents"] = {**latents, "options": options}
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

@@ -13,7 +13,8 @@ from perceptogram.cli._common import console, friendly_errors
 REGISTRIES = (
     ("datasets", "perceptogram.data.formats.base", "DATASETS"),
     ("latent spaces", "perceptogram.latents.base", "LATENT_SPACES"),
-    ("generators", "perceptogram.reconstruct.base", "GENERATORS"),
+    ("generators", "perceptogram.reconstruct.base", "GENERATORS"),  # and offline methods
+    ("metrics", "perceptogram.evaluate.metric_registry", "METRICS"),
     ("metric networks", "perceptogram.evaluate.networks", "NETWORKS"),
     ("evaluation protocols", "perceptogram.evaluate.protocols", "PROTOCOLS"),
     ("executors", "perceptogram.pipeline.executors", "EXECUTORS"),
@@ -59,7 +60,8 @@ def register(app: typer.Typer) -> None:
     @app.command("list")
     @friendly_errors
     def list_registries() -> None:
-        """List datasets, latent spaces, generators, metric networks and evaluation protocols.
+        """List datasets, latent spaces, generators (every reconstruction method), metrics,
+        metric networks, evaluation protocols and executors.
 
         Each entry says whether it is usable on this machine (optional extra
         installed, weights in the local cache) and, if not, what to install or

@@ -9,6 +9,12 @@
 """
 
 from perceptogram.evaluate.features import FeatureCache
+from perceptogram.evaluate.metric_registry import (
+    METRICS,
+    ImageMetric,
+    LatentMetric,
+    register_metric,
+)
 from perceptogram.evaluate.metrics import (
     correlation_distance,
     latent_correlation,
@@ -39,7 +45,12 @@ from perceptogram.evaluate.protocols import (
     get_protocol,
     register_protocol,
 )
-from perceptogram.evaluate.suite import evaluate_latents, evaluate_reconstructions
+from perceptogram.evaluate.suite import (
+    ReconstructionScores,
+    evaluate_latents,
+    evaluate_reconstructions,
+    score_reconstructions,
+)
 from perceptogram.evaluate.tables import (
     MetricRow,
     comparison_table,
@@ -55,13 +66,17 @@ from perceptogram.evaluate.tables import (
 __all__ = [
     "DEFAULT_NETWORKS",
     "DEFAULT_PROTOCOL",
+    "METRICS",
     "NETWORKS",
     "PROTOCOLS",
     "EvaluationProtocol",
     "FeatureCache",
     "FeatureNetwork",
+    "ImageMetric",
+    "LatentMetric",
     "MetricRow",
     "Preprocess",
+    "ReconstructionScores",
     "available_networks",
     "available_protocols",
     "comparison_table",
@@ -80,11 +95,13 @@ __all__ = [
     "print_comparison",
     "print_table",
     "published_results",
+    "register_metric",
     "register_network",
     "register_protocol",
     "retrieval_accuracy",
     "save_comparison",
     "save_table",
+    "score_reconstructions",
     "ssim",
     "standardize_latents",
     "summarize_subjects",

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from perceptogram._progress import track
-from perceptogram._stats import CONSTANT_RTOL, dimension_correlation
+from perceptogram._stats import CONSTANT_RTOL, dimension_correlation, row_similarity
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.image_pairs import (
     DEFAULT_IMAGE_SIZE,
@@ -22,6 +22,7 @@ from perceptogram.evaluate.image_pairs import (
     resized_pairs,
     rgb_to_gray,
 )
+from perceptogram.evaluate.metric_registry import ImageMetric, register_metric
 
 # SSIM constants of Wang et al. (2004), as scikit-image applies them with
 # ``gaussian_weights=True``: an 11-tap Gaussian window (sigma 1.5, truncated at
@@ -131,14 +132,22 @@ def pixcorr_and_ssim(
     scores: dict[str, list[np.ndarray]] = {name: [] for name in which}
     batches = resized_pairs(recons, ground_truths, image_size, batch_size)
     n_batches = -(-len(recons) // batch_size)
+    score = {"pixcorr": pixcorr_batch, "ssim": ssim_batch}
     for rec, gt in track(batches, " and ".join(which), total=n_batches):
-        if "pixcorr" in scores:
-            scores["pixcorr"].append(
-                paired_correlation(rec.reshape(len(rec), -1), gt.reshape(len(gt), -1))
-            )
-        if "ssim" in scores:
-            scores["ssim"].append(_ssim_gray(rgb_to_gray(rec), rgb_to_gray(gt)))
+        for name in which:
+            scores[name].append(score[name](rec, gt))
     return tuple(np.concatenate(scores[name]) for name in which)
+
+
+def pixcorr_batch(recons: np.ndarray, ground_truths: np.ndarray) -> np.ndarray:
+    """PixCorr of matched images already at one size: float (n, s, s, 3) pairs -> (n,)."""
+    return paired_correlation(recons.reshape(len(recons), -1),
+                              ground_truths.reshape(len(ground_truths), -1))
+
+
+def ssim_batch(recons: np.ndarray, ground_truths: np.ndarray) -> np.ndarray:
+    """SSIM of matched images already at one size: float (n, s, s, 3) pairs -> (n,)."""
+    return _ssim_gray(rgb_to_gray(recons), rgb_to_gray(ground_truths))
 
 
 def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -161,21 +170,6 @@ def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     c1, c2 = _SSIM_K1**2, _SSIM_K2**2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return s[:, radius:-radius, radius:-radius].mean(axis=(1, 2), dtype=np.float64)
-
-
-def _zscore_rows(a: np.ndarray) -> np.ndarray:
-    """Centre each row and scale it to unit norm (so that dot products are r)."""
-    a = np.asarray(a, dtype=np.float64)
-    a = a - a.mean(axis=1, keepdims=True)
-    return _unit_rows(a)
-
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    """Scale each row to unit Euclidean norm (so that dot products are cosines)."""
-    a = np.asarray(a, dtype=np.float64)
-    norm = np.sqrt(np.einsum("ij,ij->i", a, a))[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return a / norm
 
 
 def _check_features(a: np.ndarray, b: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -219,29 +213,16 @@ def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns
     -------
     r : ndarray, shape (n_a, n_b)
-        ``r[i, j] = pearsonr(a[i], b[j])``.
+        ``r[i, j] = pearsonr(a[i], b[j])``; NaN for a constant row (the NaN policy
+        of :mod:`perceptogram._stats`).
     """
-    return _zscore_rows(a) @ _zscore_rows(b).T
+    return row_similarity(a, b, "correlation")
 
 
-def similarity_matrix(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
-    """Cosine similarity or Pearson correlation between all rows of ``a`` and ``b``.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n_a, n_features)
-    b : ndarray, shape (n_b, n_features)
-    metric : {"cosine", "correlation"}
-
-    Returns
-    -------
-    s : ndarray, shape (n_a, n_b)
-    """
-    if metric == "cosine":
-        return _unit_rows(a) @ _unit_rows(b).T
-    if metric == "correlation":
-        return correlation_matrix(a, b)
-    raise ValueError(f"metric must be 'cosine' or 'correlation'; got {metric!r}")
+#: ``similarity_matrix(a (n_a, d), b (n_b, d), metric="cosine") -> (n_a, n_b)``: cosine
+#: similarity or Pearson correlation between all rows (the one implementation,
+#: :func:`perceptogram._stats.row_similarity`; NaN for a row without spread).
+similarity_matrix = row_similarity
 
 
 def two_way_identification(recon_features: np.ndarray, gt_features: np.ndarray) -> np.ndarray:
@@ -303,7 +284,10 @@ def retrieval_ranks(
     """Rank of each image's own candidate among all N candidates (0 = best).
 
     The rank is the number of *other* candidates at least as similar to the
-    decoded vector as the true one, so ties count against the decoder.
+    decoded vector as the true one, so ties count against the decoder. A NaN
+    similarity (a row without spread, see :mod:`perceptogram._stats`) is the
+    worst: a NaN candidate never outranks the true one, and an image whose own
+    similarity is NaN gets the last rank (``N - 1``, a miss at every ``k < N``).
 
     Parameters
     ----------
@@ -321,7 +305,8 @@ def retrieval_ranks(
     decoded, candidates = _check_features(decoded, candidates, "decoded and true latents")
     s = similarity_matrix(decoded, candidates, metric)
     own = np.diag(s)[:, None]
-    return (s >= own).sum(axis=1) - 1
+    ranks = (s >= own).sum(axis=1) - 1
+    return np.where(np.isnan(own[:, 0]), len(s) - 1, ranks)
 
 
 def retrieval_accuracy(
@@ -542,3 +527,9 @@ def _r2_terms(decoded: np.ndarray, true: np.ndarray
     scale = np.abs(true).max(axis=0)
     constant = np.sqrt(ss_tot / len(true)) <= CONSTANT_RTOL * scale
     return (true - decoded) ** 2, ss_tot, constant
+
+
+register_metric(ImageMetric(
+    "pixcorr", "PixCorr", pixcorr_batch, "Pearson r of RGB pixels", order=0))
+register_metric(ImageMetric(
+    "ssim", "SSIM", ssim_batch, "grayscale, Gaussian sigma 1.5", order=1))

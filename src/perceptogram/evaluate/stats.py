@@ -17,9 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from perceptogram._stats import dimension_correlation
+from perceptogram._stats import dimension_correlation, row_similarity
 from perceptogram.errors import DataFormatError
-from perceptogram.evaluate.metrics import correlation_matrix
 
 
 def bootstrap_indices(n_images: int, n_boot: int, seed: int) -> np.ndarray:
@@ -232,7 +231,7 @@ def two_way_permutation_test(
             f"{[a.shape for a in stack]} and {b.shape}"
         )
     n = len(b)
-    lower = np.mean([_scipy_stats.rankdata(correlation_matrix(a_seed, b), axis=1,
+    lower = np.mean([_scipy_stats.rankdata(row_similarity(a_seed, b, "correlation"), axis=1,
                                            method="min") - 1 for a_seed in stack], axis=0)
     rows = np.arange(n)
     observed = lower[rows, rows].mean() / (n - 1)

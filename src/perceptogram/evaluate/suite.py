@@ -3,12 +3,16 @@
 Each public function is a short sequence of steps (validate, score per image,
 summarise into rows), each step a small function below it:
 
-- :func:`evaluate_reconstructions`: PixCorr and SSIM, then every feature
-  network, under an evaluation protocol (:mod:`perceptogram.evaluate.protocols`),
-  optionally averaged over several generation seeds;
+- :func:`score_reconstructions`: every registered image metric
+  (:mod:`perceptogram.evaluate.metric_registry`; PixCorr and SSIM built in) from
+  one resizing pass, then every feature network, under an evaluation protocol
+  (:mod:`perceptogram.evaluate.protocols`), optionally averaged over several
+  generation seeds; returns the rows and the per-image scores
+  (:func:`evaluate_reconstructions`: the rows only);
 - :func:`evaluate_latents`: latents brought to training units
-  (:func:`~perceptogram.evaluate.metrics.standardize_latents`), then retrieval,
-  per-dimension r and R², and two-way identification.
+  (:func:`~perceptogram.evaluate.metrics.standardize_latents`), then every
+  registered latent metric (retrieval, per-dimension r and R², two-way
+  identification built in).
 """
 
 from __future__ import annotations
@@ -21,12 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram._stats import nanmean_count
+from perceptogram._progress import track
 from perceptogram.errors import DataFormatError, MissingDependencyError, MissingWeightsError
 from perceptogram.evaluate import metrics as M
 from perceptogram.evaluate import stats
 from perceptogram.evaluate.features import FeatureCache, extract_features, image_digest
-from perceptogram.evaluate.image_pairs import check_pairs, to_uint8
+from perceptogram.evaluate.image_pairs import check_pairs, resized_pairs, to_uint8
+from perceptogram.evaluate.metric_registry import (
+    ImageMetric,
+    LatentScoring,
+    RowMaker,
+    image_metrics,
+    latent_metrics,
+)
 from perceptogram.evaluate.networks import (
     DEFAULT_NETWORKS,
     FeatureNetwork,
@@ -36,42 +47,49 @@ from perceptogram.evaluate.networks import (
 from perceptogram.evaluate.protocols import DEFAULT_PROTOCOL, EvaluationProtocol, get_protocol
 from perceptogram.evaluate.tables import MetricRow
 
-__all__ = ["evaluate_latents", "evaluate_reconstructions", "pixel_scores"]
+__all__ = ["ReconstructionScores", "evaluate_latents", "evaluate_reconstructions",
+           "image_scores", "score_reconstructions"]
 
 
 @dataclass(frozen=True)
-class _Rows:
-    """What every row of one evaluation shares, and how its intervals are drawn."""
+class ReconstructionScores:
+    """The metric rows of one subject and method, and the per-image scores behind them.
 
-    subject: int | str | None
-    method: str
-    protocol: str
-    n_images: int
-    n_seeds: int = 1
-    n_boot: int = 1000
-    ci: float = 0.95
-    seed: int = 0
+    Attributes
+    ----------
+    rows : list of MetricRow
+        One row per image metric, then one per feature network.
+    per_image : dict of str to ndarray, shape (n_images,)
+        Image metric name (``"pixcorr"``, ``"ssim"``, ...) -> its per-image score,
+        averaged over the generation seeds.
+    """
 
-    @property
-    def boot_note(self) -> str:
-        return f"CI: {self.ci:.0%} percentile bootstrap over images ({self.n_boot} resamples)"
-
-    def make(self, metric: str, value: float,
-             interval: tuple[float | None, float | None] = (None, None), **kwargs) -> MetricRow:
-        return MetricRow(self.subject, self.method, metric, value, *interval,
-                         n_images=self.n_images, protocol=self.protocol, n_seeds=self.n_seeds,
-                         **kwargs)
-
-    def mean_row(self, metric: str, scores: np.ndarray, **kwargs) -> MetricRow:
-        """Row of the mean of per-image scores, with its bootstrap interval."""
-        interval = stats.bootstrap_ci(scores, n_boot=self.n_boot, ci=self.ci, seed=self.seed)
-        return self.make(metric, float(np.nanmean(scores)), interval, **kwargs)
+    rows: list[MetricRow]
+    per_image: dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------- reconstructions
 
 
 def evaluate_reconstructions(
+    recons: np.ndarray | Sequence[np.ndarray],
+    ground_truths: np.ndarray,
+    **kwargs,
+) -> list[MetricRow]:
+    """Compute the field's reconstruction metrics for one subject and method.
+
+    The rows of :func:`score_reconstructions` (same parameters).
+
+    Returns
+    -------
+    rows : list of MetricRow
+        One row per image metric (PixCorr, SSIM, then any registered one), then
+        one per network of ``networks``.
+    """
+    return score_reconstructions(recons, ground_truths, **kwargs).rows
+
+
+def score_reconstructions(
     recons: np.ndarray | Sequence[np.ndarray],
     ground_truths: np.ndarray,
     *,
@@ -88,14 +106,16 @@ def evaluate_reconstructions(
     n_perm: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
-) -> list[MetricRow]:
-    """Compute the field's reconstruction metrics for one subject and method.
+) -> ReconstructionScores:
+    """Score one subject's reconstructions: rows of every metric, and per-image scores.
 
-    PixCorr and SSIM always run (fully offline). Each feature network runs if it
-    can be loaded from what is available locally; otherwise its rows say
-    ``"skipped: <reason>"`` and the rest of the table is still produced. With
-    several generation seeds, every per-image score is averaged over the seeds
-    before the mean over images (and the bootstrap over images).
+    The image metrics (PixCorr, SSIM and any registered
+    :class:`~perceptogram.evaluate.metric_registry.ImageMetric`) always run (fully
+    offline), from one resizing pass. Each feature network runs if it can be
+    loaded from what is available locally; otherwise its rows say ``"skipped:
+    <reason>"`` and the rest of the table is still produced. With several
+    generation seeds, every per-image score is averaged over the seeds before the
+    mean over images (and the bootstrap over images).
 
     Parameters
     ----------
@@ -113,10 +133,10 @@ def evaluate_reconstructions(
         Method name written in the rows.
     protocol : str or EvaluationProtocol
         Evaluation protocol (``"mindeye"`` or ``"perceptogram"``, see
-        :mod:`perceptogram.evaluate.protocols`): image sizes of PixCorr/SSIM and
-        of the networks; written in every row.
+        :mod:`perceptogram.evaluate.protocols`): image sizes of the image metrics
+        and of the networks; written in every row.
     image_size : int or None
-        Override of the protocol's PixCorr/SSIM size (``None``: the protocol's).
+        Override of the protocol's image-metric size (``None``: the protocol's).
     weights : mapping of str to path, optional
         Local weights per model key (``"alexnet"``, ``"inception_v3"``,
         ``"clip"``, ``"efficientnet_b1"``, ``"swav"``): a ``torch.export``
@@ -139,26 +159,29 @@ def evaluate_reconstructions(
 
     Returns
     -------
-    rows : list of MetricRow
-        One row per metric, in the order PixCorr, SSIM, then ``networks``.
+    ReconstructionScores
+        Rows in the order of the image metrics, then ``networks``; per-image
+        scores of every image metric.
     """
     seeds, ground_truths = _check_seeds(recons, ground_truths)
     protocol = get_protocol(protocol)
     size = protocol.pixel_size if image_size is None else image_size
-    rows = _Rows(subject, method, protocol.name, len(ground_truths), len(seeds), n_boot, ci, seed)
-    pix, ssim = pixel_scores(seeds, ground_truths, size)
+    rows = RowMaker(subject, method, protocol.name, len(ground_truths), len(seeds), n_boot,
+                    ci, seed)
+    metrics = image_metrics()
+    per_image = image_scores(seeds, ground_truths, size, metrics)
     seed_note = f"; per-image scores averaged over {len(seeds)} seeds" if len(seeds) > 1 else ""
-    out = [
-        rows.mean_row("PixCorr", pix, notes=f"Pearson r of RGB pixels, both images resized to "
-                                            f"{size} px{seed_note}; {rows.boot_note}"),
-        rows.mean_row("SSIM", ssim, notes=f"grayscale, Gaussian sigma 1.5, both images resized "
-                                          f"to {size} px{seed_note}; {rows.boot_note}"),
-    ]
+    out = [rows.mean_row(metric.label, per_image[metric.name], chance=metric.chance,
+                         higher_is_better=metric.higher_is_better,
+                         notes=f"{metric.description}, both images resized to {size} px"
+                               f"{seed_note}; {rows.boot_note}")
+           for metric in metrics]
     requested = [protocol.network(get_network(name)) for name in networks]
-    weights = {k: Path(v) for k, v in (weights or {}).items()}
-    results = _network_rows(rows, requested, seeds, ground_truths, weights,
-                            FeatureCache() if cache is None else cache, batch_size, device, n_perm)
-    return out + [results[network.name] for network in requested]
+    run = _NetworkRun(rows, {k: Path(v) for k, v in (weights or {}).items()},
+                      FeatureCache() if cache is None else cache, batch_size, device, n_perm)
+    results = _network_rows(run, requested, seeds, ground_truths)
+    return ReconstructionScores(out + [results[network.name] for network in requested],
+                                per_image)
 
 
 def _check_seeds(recons: np.ndarray | Sequence[np.ndarray], ground_truths: np.ndarray
@@ -174,9 +197,13 @@ def _check_seeds(recons: np.ndarray | Sequence[np.ndarray], ground_truths: np.nd
     return seeds, ground_truths
 
 
-def pixel_scores(seeds: Sequence[np.ndarray], ground_truths: np.ndarray, image_size: int | None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image PixCorr and SSIM, averaged over generation seeds.
+def image_scores(seeds: Sequence[np.ndarray], ground_truths: np.ndarray,
+                 image_size: int | None, metrics: Sequence[ImageMetric] | None = None,
+                 batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Per-image score of every image metric, averaged over generation seeds.
+
+    Each seed's reconstructions and the ground truths are resized once, batch by
+    batch, and every metric scores the same resized batch.
 
     Parameters
     ----------
@@ -185,20 +212,47 @@ def pixel_scores(seeds: Sequence[np.ndarray], ground_truths: np.ndarray, image_s
     ground_truths : ndarray, shape (n_images, height_gt, width_gt, 3)
     image_size : int or None
         Side both images are resized to (``None``: compared at their own size).
+    metrics : sequence of ImageMetric or None
+        Default: every registered image metric.
+    batch_size : int
+        Images resized at a time.
 
     Returns
     -------
-    pixcorr, ssim : ndarray of float64, shape (n_images,)
+    scores : dict of str to ndarray of float64, shape (n_images,)
     """
-    scores = [M.pixcorr_and_ssim(batch, ground_truths, image_size=image_size)
-              for batch in seeds]
-    return (np.mean([pix for pix, _ in scores], axis=0),
-            np.mean([ssim for _, ssim in scores], axis=0))
+    metrics = image_metrics() if metrics is None else list(metrics)
+    if not metrics:
+        return {}
+    per_seed: dict[str, list[np.ndarray]] = {metric.name: [] for metric in metrics}
+    n_batches = -(-len(ground_truths) // batch_size)
+    description = " and ".join(metric.name for metric in metrics)
+    for batch in seeds:
+        batch, truths = check_pairs(batch, ground_truths)
+        parts: dict[str, list[np.ndarray]] = {metric.name: [] for metric in metrics}
+        for rec, gt in track(resized_pairs(batch, truths, image_size, batch_size),
+                             description, total=n_batches):
+            for metric in metrics:
+                parts[metric.name].append(np.asarray(metric.score(rec, gt), dtype=np.float64))
+        for name, values in parts.items():
+            per_seed[name].append(np.concatenate(values))
+    return {name: np.mean(values, axis=0) for name, values in per_seed.items()}
 
 
-def _network_rows(rows: _Rows, requested: list[FeatureNetwork], seeds: list[np.ndarray],
-                  ground_truths: np.ndarray, weights: dict[str, Path], cache: FeatureCache,
-                  batch_size: int, device: str, n_perm: int) -> dict[str, MetricRow]:
+@dataclass(frozen=True)
+class _NetworkRun:
+    """How the feature networks of one evaluation run: rows, weights, cache, device."""
+
+    rows: RowMaker
+    weights: dict[str, Path]
+    cache: FeatureCache
+    batch_size: int
+    device: str
+    n_perm: int
+
+
+def _network_rows(run: _NetworkRun, requested: list[FeatureNetwork], seeds: list[np.ndarray],
+                  ground_truths: np.ndarray) -> dict[str, MetricRow]:
     """One row per requested network (skipped rows for networks that cannot load)."""
     if not requested:
         return {}
@@ -206,23 +260,24 @@ def _network_rows(rows: _Rows, requested: list[FeatureNetwork], seeds: list[np.n
     results: dict[str, MetricRow] = {}
     for model, group in group_by_model(requested).items():
         try:
-            feats = _group_features(group, weights.get(model), images, cache, batch_size, device)
+            feats = _group_features(group, run.weights.get(model), images, run)
         except (MissingWeightsError, MissingDependencyError) as exc:
-            results.update({network.name: _skipped_row(rows, network, exc) for network in group})
+            results.update({network.name: _skipped_row(run.rows, network, exc)
+                            for network in group})
             continue
         for network in group:
             gt_f, *rec_f = feats[network.layer]
-            results[network.name] = _network_row(rows, network, rec_f, gt_f, n_perm)
+            results[network.name] = _network_row(run.rows, network, rec_f, gt_f, run.n_perm)
     return results
 
 
-def _skipped_row(rows: _Rows, network: FeatureNetwork, exc: Exception) -> MetricRow:
+def _skipped_row(rows: RowMaker, network: FeatureNetwork, exc: Exception) -> MetricRow:
     return rows.make(network.label, math.nan, chance=0.5 if network.kind == "two_way" else None,
                      higher_is_better=network.kind == "two_way", status=f"skipped: {exc}",
                      notes=network.description)
 
 
-def _network_row(rows: _Rows, network: FeatureNetwork, rec_f: list[np.ndarray],
+def _network_row(rows: RowMaker, network: FeatureNetwork, rec_f: list[np.ndarray],
                  gt_f: np.ndarray, n_perm: int) -> MetricRow:
     """Two-way identification or correlation distance of one network's features."""
     size = f" at {network.preprocess.size} px" if network.preprocess is not None else ""
@@ -243,14 +298,9 @@ def _network_row(rows: _Rows, network: FeatureNetwork, rec_f: list[np.ndarray],
                          notes=f"{description}; lower is better; {rows.boot_note}")
 
 
-def _group_features(
-    group: list[FeatureNetwork],
-    weights_path: Path | None,
-    batches: list[np.ndarray],
-    cache: FeatureCache,
-    batch_size: int,
-    device: str,
-) -> dict[str, list[np.ndarray]]:
+def _group_features(group: list[FeatureNetwork], weights_path: Path | None,
+                    batches: list[np.ndarray], run: _NetworkRun
+                    ) -> dict[str, list[np.ndarray]]:
     """Features of each image batch for every layer of one model.
 
     The model is loaded only if some layer is not in the cache. Cache keys name
@@ -270,19 +320,20 @@ def _group_features(
     for i, batch in enumerate(batches):
         digest = image_digest(batch)
         keys = {layer: f"{tag}|{layer}|{digest}" for layer in layers}
-        missing = [layer for layer in layers if cache.get(keys[layer]) is None]
+        missing = [layer for layer in layers if run.cache.get(keys[layer]) is None]
         if missing:
             if loaded is None:
                 loaded = first.loader(weights_path)
             which = "ground truths" if i == 0 else "reconstructions"
             computed = extract_features(
-                loaded, missing, batch, preprocess=first.preprocess, batch_size=batch_size,
-                device=device, description=f"{first.model} features of {which}",
+                loaded, missing, batch, preprocess=first.preprocess,
+                batch_size=run.batch_size, device=run.device,
+                description=f"{first.model} features of {which}",
             )
             for layer, value in computed.items():
-                cache.put(keys[layer], value)
+                run.cache.put(keys[layer], value)
         for layer in layers:
-            out[layer].append(cache.get(keys[layer]))
+            out[layer].append(run.cache.get(keys[layer]))
     return out
 
 
@@ -306,6 +357,9 @@ def evaluate_latents(
     seed: int = 0,
 ) -> list[MetricRow]:
     """Latent-space metrics of decoded latents for one subject and method.
+
+    Every registered :class:`~perceptogram.evaluate.metric_registry.LatentMetric`;
+    built in (:mod:`perceptogram.evaluate.latent_metrics`):
 
     - zero-shot N-way retrieval, top-``k`` for each ``k`` in ``ks`` and each
       similarity (chance ``k / N``; one-sided binomial p-value),
@@ -343,7 +397,7 @@ def evaluate_latents(
         Evaluation protocol of the run, written in the rows (no protocol
         changes latent metrics).
     n_boot, n_perm, ci, seed
-        As in :func:`evaluate_reconstructions`.
+        As in :func:`score_reconstructions`.
 
     Returns
     -------
@@ -355,11 +409,13 @@ def evaluate_latents(
     if not kept.any():
         raise DataFormatError("every latent dimension is constant in the training latents; "
                               "there is nothing to evaluate")
-    rows = _Rows(subject, method, protocol, len(decoded), 1, n_boot, ci, seed)
-    units = _units_note(train_mean, train_std, kept)
-    return (_retrieval_rows(rows, scaled_decoded, scaled_true, ks, similarities, units)
-            + _dimension_rows(rows, decoded[:, kept], true[:, kept], kept)
-            + [_latent_two_way_row(rows, scaled_decoded, scaled_true, n_perm, units)])
+    scoring = LatentScoring(
+        rows=RowMaker(subject, method, protocol, len(decoded), 1, n_boot, ci, seed),
+        decoded=decoded[:, kept], true=true[:, kept],
+        scaled_decoded=scaled_decoded, scaled_true=scaled_true,
+        n_dropped=int(np.count_nonzero(~kept)), units=_units_note(train_mean, train_std, kept),
+        ks=tuple(ks), similarities=tuple(similarities), n_perm=n_perm)
+    return [row for metric in latent_metrics() for row in metric.rows(scoring)]
 
 
 def _units_note(train_mean: np.ndarray | None, train_std: np.ndarray | None,
@@ -371,64 +427,3 @@ def _units_note(train_mean: np.ndarray | None, train_std: np.ndarray | None,
     if train_mean is not None:
         return "; latents centred on the training-latent mean"
     return "; raw latents (not standardised)"
-
-
-def _retrieval_rows(rows: _Rows, decoded: np.ndarray, true: np.ndarray, ks: Sequence[int],
-                    similarities: Sequence[str], units: str) -> list[MetricRow]:
-    n = rows.n_images
-    out = []
-    for similarity in similarities:
-        ranks = M.retrieval_ranks(decoded, true, similarity)
-        for k in ks:
-            hits = (ranks < k).astype(np.float64)
-            chance = min(k / n, 1.0)
-            out.append(rows.mean_row(
-                f"top-{k} ({similarity})", hits, chance=chance,
-                p_value=stats.binomial_pvalue(int(hits.sum()), n, chance),
-                notes=f"{n}-way zero-shot retrieval, {similarity} similarity, ties count as "
-                      f"misses; p: one-sided binomial test against {k}/{n}; {rows.boot_note}"
-                      f"{units}",
-            ))
-    return out
-
-
-def _dimension_rows(rows: _Rows, decoded: np.ndarray, true: np.ndarray,
-                    kept: np.ndarray) -> list[MetricRow]:
-    """Mean per-dimension r and R² (invariant to the units of each dimension)."""
-    dropped = np.count_nonzero(~kept)
-    out = []
-    r = M.latent_correlation(decoded, true)
-    interval = stats.bootstrap_latent_ci(decoded, true, n_boot=rows.n_boot, ci=rows.ci,
-                                         seed=rows.seed)
-    out.append(rows.make("latent r", nanmean_count(r)[0], interval, notes=(
-        f"mean over dimensions of the Pearson r across images{_excluded(r, dropped)}; "
-        f"{rows.boot_note} (recomputed per resample over the same dimensions)")))
-    r2 = M.latent_r2(decoded, true)
-    scores = M.latent_r2_per_image(decoded, true)
-    interval = stats.bootstrap_ci(scores, n_boot=rows.n_boot, ci=rows.ci, seed=rows.seed)
-    out.append(rows.make("latent R2", nanmean_count(r2)[0], interval, notes=(
-        f"mean over dimensions of the R² across images{_excluded(r2, dropped)}; "
-        f"{rows.boot_note} (of each image's share of the R², the test set's per-dimension "
-        "variance held fixed)")))
-    return out
-
-
-def _excluded(values: np.ndarray, dropped: int) -> str:
-    """How many dimensions the mean leaves out, and why (the NaN policy)."""
-    constant = np.count_nonzero(~np.isfinite(values))
-    parts = [f"{values.size + dropped} dimensions"]
-    if dropped:
-        parts.append(f"{dropped} constant in training excluded")
-    if constant:
-        parts.append(f"{constant} constant in the test set excluded")
-    return " (" + "; ".join(parts) + ")"
-
-
-def _latent_two_way_row(rows: _Rows, decoded: np.ndarray, true: np.ndarray, n_perm: int,
-                        units: str) -> MetricRow:
-    score, p = stats.two_way_permutation_test(decoded, true, n_perm=n_perm, seed=rows.seed)
-    interval = stats.bootstrap_ci(M.two_way_identification(decoded, true), n_boot=rows.n_boot,
-                                  ci=rows.ci, seed=rows.seed)
-    return rows.make("latent two-way", score, interval, p_value=p, chance=0.5, notes=(
-        f"two-way identification of decoded vs true latents; p: permutation test of the "
-        f"pairing ({n_perm} permutations); {rows.boot_note}{units}"))

@@ -8,6 +8,7 @@ from perceptogram.latents.base import (
     DecodableLatentSpace,
     LatentSpace,
     available_latent_spaces,
+    capabilities,
     get_latent_space,
     register,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "DecodableLatentSpace",
     "LatentSpace",
     "available_latent_spaces",
+    "capabilities",
     "encode_cached",
     "get_latent_space",
     "register",

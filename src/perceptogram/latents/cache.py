@@ -39,7 +39,7 @@ from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
 from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
-from perceptogram.latents.base import LatentSpace
+from perceptogram.latents.base import LatentSpace, capabilities
 
 CACHE_FORMAT = 1
 
@@ -152,7 +152,7 @@ def encode_cached(
     if not paths:
         raise DataFormatError("encode_cached needs at least one image file")
     if image_size is None:
-        image_size = getattr(space, "image_size", None)
+        image_size = capabilities(space).image_size
     key = cache_key(space, hash_files(paths), image_size)
     entry = _Entry(Path(cache_dir), space.name, key)
     shape = (len(paths), space.dim)

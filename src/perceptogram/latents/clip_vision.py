@@ -10,6 +10,7 @@ repository, subfolders and download patterns.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +18,12 @@ import numpy as np
 
 from perceptogram.errors import MissingWeightsError, PerceptogramError, require
 from perceptogram.latents.base import check_images
-from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
+from perceptogram.latents.hub import (
+    dtype_kwargs,
+    is_local_path,
+    missing_weights,
+    weights_missing,
+)
 
 __all__ = ["CLIPVisionSpace", "image_processor_class"]
 
@@ -55,6 +61,16 @@ class CLIPVisionSpace:
     processor_subfolder: ClassVar[str | None]
     """Subfolder with ``preprocessor_config.json``; None: CLIP defaults at 224 px."""
     download_include: ClassVar[tuple[str, ...]]
+    accepts_device: ClassVar[bool] = True
+
+    @classmethod
+    def missing(cls, options: Mapping[str, Any]) -> str | None:
+        """What this machine lacks to encode with ``options`` (the encoder's weights), or None."""
+        if options.get("encoder") is not None or options.get("local_files_only") is False:
+            return None
+        return weights_missing(str(options.get("model") or cls.default_model),
+                               (f"{cls.encoder_subfolder}/config.json",),
+                               include=cls.download_include, extras=("transformers", "torch"))
 
     def __init__(self, model: str | None = None, *, encoder: Any = None, processor: Any = None,
                  device: Any = None, dtype: Any = None, batch_size: int = 8,

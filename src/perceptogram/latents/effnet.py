@@ -36,6 +36,7 @@ class EffNetSpace:
     name = "effnet"
     shape = (EMBED_DIM,)
     image_size = INPUT_SIZE
+    accepts_device = True
 
     def __init__(self, device: str = "cpu", batch_size: int = 32) -> None:
         self.device = device

@@ -15,7 +15,7 @@ from typing import Any
 from perceptogram.errors import MissingWeightsError, require
 
 __all__ = ["download_command", "is_local_path", "missing_weights", "dtype_kwargs",
-           "local_availability"]
+           "local_availability", "weights_missing"]
 
 
 def is_local_path(model: str) -> bool:
@@ -55,7 +55,7 @@ def missing_weights(repo: str, include: tuple[str, ...] = (), reason: Any = "",
         The revision that was asked for.
     """
     at = f" at revision {revision!r}" if revision else ""
-    why = f" ({reason})" if reason else ""
+    why = f" ({reason})" if reason and not _hub_offline_advice(reason) else ""
     return MissingWeightsError(
         f"the weights of {repo!r}{at} are not in the local Hugging Face cache{why}. "
         f"Get them on a machine with internet access with "
@@ -63,6 +63,52 @@ def missing_weights(repo: str, include: tuple[str, ...] = (), reason: Any = "",
         "and copy the cache (~/.cache/huggingface, or $HF_HOME) here, or pass the path of a "
         "local folder holding the same files."
     )
+
+
+def _hub_offline_advice(reason: Any) -> bool:
+    """Whether ``reason`` is Hugging Face's own "not cached" error, whose advice
+    (set ``local_files_only`` to False) a user of Perceptogram cannot follow."""
+    text = str(reason)
+    return "local_files_only" in text or "outgoing traffic has been disabled" in text
+
+
+def weights_missing(model: str, files: tuple[str, ...], *, include: tuple[str, ...] = (),
+                    exclude: tuple[str, ...] = (),
+                    extras: tuple[str, ...] = ("diffusers", "transformers", "torch")
+                    ) -> str | None:
+    """What is missing to load ``files`` of ``model`` here (a repository or a folder).
+
+    Checked before a run starts, so that missing weights are named before any stage
+    runs, with the command that fetches them.
+
+    Parameters
+    ----------
+    model : str
+        Hugging Face repository id (looked up in the local cache) or a local folder.
+    files : tuple of str
+        Paths inside the repository / folder that loading reads first.
+    include, exclude : tuple of str
+        Patterns of the download hint.
+    extras : tuple of str
+        Modules that must be importable.
+
+    Returns
+    -------
+    missing : str or None
+        None when everything is here, else one sentence saying what to get.
+    """
+    if not is_local_path(model):
+        return local_availability(model, files, extras, include=include, exclude=exclude)
+    import importlib.util
+
+    absent = [module for module in extras if importlib.util.find_spec(module) is None]
+    if absent:
+        return f"needs {', '.join(absent)}: pip install 'perceptogram[diffusion]'"
+    folder = Path(model).expanduser()
+    lacking = [name for name in files if not (folder / name).is_file()]
+    if lacking:
+        return f"the model folder {folder} has no {', '.join(lacking)}"
+    return None
 
 
 def local_availability(repo: str, files: tuple[str, ...], extras: tuple[str, ...] = (

@@ -22,14 +22,7 @@ PRIOR_INCLUDE = ("image_encoder/config.json", "image_encoder/*.safetensors",
 """Only the image encoder and its processor are needed from the prior."""
 
 
-def _availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-
-    return local_availability(PRIOR_MODEL, ("image_encoder/config.json",),
-                              extras=("transformers", "torch"), include=PRIOR_INCLUDE)
-
-
-@register("kandinsky22", availability=_availability)
+@register("kandinsky22", availability=lambda: Kandinsky22Space.missing({}))
 class Kandinsky22Space(CLIPVisionSpace):
     """Kandinsky 2.2 prior's CLIP image embedding (1,280-d), the decoder's condition.
 

@@ -24,14 +24,7 @@ IP_ADAPTER_INCLUDE = ("models/image_encoder/config.json", "models/image_encoder/
 """The encoder and the one SDXL adapter used (the repository holds many more)."""
 
 
-def _availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-
-    return local_availability(IP_ADAPTER_MODEL, (f"{ENCODER_SUBFOLDER}/config.json",),
-                              extras=("transformers", "torch"), include=IP_ADAPTER_INCLUDE)
-
-
-@register("sdxl-ip-adapter", availability=_availability)
+@register("sdxl-ip-adapter", availability=lambda: SDXLIPAdapterSpace.missing({}))
 class SDXLIPAdapterSpace(CLIPVisionSpace):
     """IP-Adapter ViT-H/14 image embedding (1,024-d), SDXL's image prompt.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import json
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,18 @@ class _UnCLIPComponentSpace(abc.ABC):
 
     name: str
     _components: tuple[str, ...]
+    accepts_device = True
+
+    @classmethod
+    def missing(cls, options: Mapping[str, Any]) -> str | None:
+        """What this machine lacks to encode with ``options`` (the model's weights), or None."""
+        from perceptogram.latents.hub import weights_missing
+
+        if options.get("pipeline") is not None or options.get("local_files_only") is False:
+            return None
+        return weights_missing(str(options.get("model") or DEFAULT_MODEL),
+                               ("model_index.json", f"{cls._components[-1]}/config.json"),
+                               include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
 
     @property
     @abc.abstractmethod
@@ -379,17 +391,7 @@ class _UnCLIPComponentSpace(abc.ABC):
         return f"{type(self).__name__}(model={self.model!r}, batch_size={self.batch_size})"
 
 
-def _availability(component: str):
-    def check() -> str | None:
-        from perceptogram.latents.hub import local_availability
-
-        return local_availability(DEFAULT_MODEL, (f"{component}/config.json",),
-                                  include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
-
-    return check
-
-
-@register("unclip", availability=_availability("image_encoder"))
+@register("unclip", availability=lambda: UnCLIPImageSpace.missing({}))
 class UnCLIPImageSpace(_UnCLIPComponentSpace):
     """The CLIP image embedding that conditions Stable unCLIP (1,024-d for SD 2.1).
 
@@ -460,7 +462,7 @@ class UnCLIPImageSpace(_UnCLIPComponentSpace):
         return out
 
 
-@register("unclip-vae", availability=_availability("vae"))
+@register("unclip-vae", availability=lambda: UnCLIPVAESpace.missing({}))
 class UnCLIPVAESpace(_UnCLIPComponentSpace):
     """The Stable unCLIP VAE latent of the image at ``image_size`` px (4 × 96 × 96 at 768).
 

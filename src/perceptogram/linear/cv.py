@@ -8,6 +8,7 @@ so the honest split keeps all images of a concept in the same fold
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,8 @@ def make_splits(cv: Any, n_splits: int, n_samples: int, groups: Any = None
     ----------
     cv : {"group", "kfold"}, int or scikit-learn splitter
         ``"group"``: :class:`~sklearn.model_selection.GroupKFold` with
-        ``n_splits`` folds; ``groups`` is required (folds keep a group together).
+        ``n_splits`` folds (folds keep a group together); without ``groups``, plain
+        ``KFold`` with a ``UserWarning`` saying so.
         ``"kfold"``: unshuffled :class:`~sklearn.model_selection.KFold` with
         ``n_splits`` folds (contiguous blocks; groups ignored).
         int ``K``: ``GroupKFold(K)`` when ``groups`` is given, else ``KFold(K)``.
@@ -70,12 +72,14 @@ def make_splits(cv: Any, n_splits: int, n_samples: int, groups: Any = None
         if cv not in ("group", "kfold"):
             raise ValueError(f"cv must be one of {CV_NAMES}, an int or a splitter; got {cv!r}")
         if cv == "group" and groups is None:
-            raise ValueError(
-                "cv='group' needs groups (e.g. the concept of each image): call "
-                "fit(X, Y, groups=concepts), or use cv='kfold' or cv='loo' for data "
-                "without groups"
-            )
-        splitter, k = (GroupKFold(n_splits) if cv == "group" else KFold(n_splits)), n_splits
+            warnings.warn(
+                f"cv='group' was given no groups: using plain {n_splits}-fold cross-"
+                "validation. Pass fit(X, Y, groups=...) (e.g. the concept of each image) so "
+                "that related samples never straddle folds, or set cv='kfold' or cv='loo' to "
+                "silence this",
+                UserWarning, stacklevel=3)
+        grouped = cv == "group" and groups is not None
+        splitter, k = (GroupKFold(n_splits) if grouped else KFold(n_splits)), n_splits
     elif isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         k = int(cv)
         splitter = GroupKFold(k) if groups is not None else KFold(k)

@@ -31,7 +31,7 @@ from perceptogram.linear.ridge import Ridge, RidgeCV
 FORMAT = "perceptogram.linear/1"
 _CLASSES = {"Ridge": Ridge, "RidgeCV": RidgeCV}
 _ARRAYS = ("coef_", "intercept_", "alpha_", "target_mean_", "target_scale_",
-           "train_pred_mean_", "train_pred_scale_", "cv_errors_")
+           "train_pred_mean_", "train_pred_scale_", "cv_errors_", "alphas_")
 _TIME_TOL = 1e-6
 
 

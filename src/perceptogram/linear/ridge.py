@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,17 @@ from perceptogram.linear.cv import CV_NAMES, make_splits
 
 RESCALE_MODES = ("none", "train", "transductive")
 
-#: Default grid of :class:`RidgeCV`: 13 values, log-spaced from 1e-1 to 1e5.
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 13))
+#: The default grid of :class:`RidgeCV` (``alphas=None``) and of the pipeline's decoder:
+#: one value per decade from 1e-1 to 1e7.
+DEFAULT_ALPHAS = tuple(10.0 ** k for k in range(-1, 8))
+
+#: The default grid is extended when more than this share of the (non-constant)
+#: targets choose its smallest, or its largest, value.
+GRID_EDGE_SHARE = 0.05
+
+#: How far beyond that edge the default grid is extended, in decades (one value per
+#: decade, or per step of the grid when it is finer).
+GRID_EXTENSION_DECADES = 2
 
 
 def check_alphas(alphas: Any, *, allow_zero: bool, name: str = "alphas") -> np.ndarray:
@@ -190,13 +200,54 @@ def _select(errors: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(np.isfinite(errors), errors, np.inf), axis=0)
 
 
+def _edge_counts(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray
+                 ) -> tuple[int, int, int]:
+    """Targets that chose the smallest and the largest alpha, and the non-constant targets."""
+    varying = y_var > 0  # a constant target has no preferred alpha
+    low = int(np.sum(varying & (alpha == alphas.min())))
+    high = int(np.sum(varying & (alpha == alphas.max())))
+    return low, high, int(np.count_nonzero(varying))
+
+
+def _grid_extension(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray
+                    ) -> tuple[np.ndarray, str | None]:
+    """New alphas beyond each edge chosen by more than :data:`GRID_EDGE_SHARE` of the targets.
+
+    Returns
+    -------
+    added : ndarray, shape (n_added,)
+        Values beyond the crowded edge(s), :data:`GRID_EXTENSION_DECADES` decades
+        out, one per decade (or per step of a finer grid); empty when no edge is
+        crowded.
+    note : str or None
+        What was extended and why.
+    """
+    low, high, n_varying = _edge_counts(alpha, alphas, y_var)
+    if alphas.size < 2 or n_varying == 0:
+        return np.empty(0), None
+    logs = np.log10(np.sort(alphas))
+    step = min(1.0, float(np.min(np.diff(logs)))) if np.all(np.diff(logs) > 0) else 1.0
+    offsets = step * np.arange(1, int(np.ceil(GRID_EXTENSION_DECADES / step - 1e-9)) + 1)
+    added, parts = [], []
+    for count, edge, sign, which in ((low, logs[0], -1.0, "smallest"),
+                                     (high, logs[-1], 1.0, "largest")):
+        if count > GRID_EDGE_SHARE * n_varying:
+            new = 10.0 ** (edge + sign * offsets)
+            added.append(new)
+            parts.append(f"{count} of {n_varying} targets chose its {which} value, "
+                         f"{10.0 ** edge:g}: added {', '.join(f'{a:g}' for a in new)}")
+    if not added:
+        return np.empty(0), None
+    return np.concatenate(added), ("alpha grid extended once (more than "
+                                   f"{GRID_EDGE_SHARE:.0%} of the targets on an edge): "
+                                   + "; ".join(parts))
+
+
 def _grid_edge_message(alpha: np.ndarray, alphas: np.ndarray, y_var: np.ndarray) -> str | None:
     """How many targets chose the smallest or largest alpha (None when none did)."""
     if alphas.size < 2:
         return None
-    varying = y_var > 0  # a constant target has no preferred alpha
-    low = int(np.sum(varying & (alpha == alphas.min())))
-    high = int(np.sum(varying & (alpha == alphas.max())))
+    low, high, _ = _edge_counts(alpha, alphas, y_var)
     if not (low or high):
         return None
     return (f"{low + high} of {alpha.size} targets chose an alpha on the edge of the grid "
@@ -348,13 +399,19 @@ class RidgeCV(_BaseRidge):
 
     Parameters
     ----------
-    alphas : sequence of float, default=13 values log-spaced in [1e-1, 1e5]
-        Candidate regularisation values, strictly positive.
+    alphas : sequence of float or None, default=None
+        Candidate regularisation values, strictly positive, searched as given.
+        None: :data:`DEFAULT_ALPHAS` (1e-1 to 1e7, one per decade), adapted to the
+        data: when more than :data:`GRID_EDGE_SHARE` of the targets choose its
+        smallest or largest value, the grid is extended
+        :data:`GRID_EXTENSION_DECADES` decades beyond that edge and only the new
+        values are scored (once; ``alpha_grid_extension_`` says so).
     cv : {"group", "kfold", "loo"}, int or scikit-learn splitter, default="group"
         ``"group"``: grouped K-fold (``n_splits`` folds,
         :class:`~sklearn.model_selection.GroupKFold`) where ``groups`` passed to
-        :meth:`fit` (e.g. THINGS concepts) never straddle folds; ``groups`` is
-        then required. ``"kfold"``: unshuffled K-fold. ``"loo"``: efficient
+        :meth:`fit` (e.g. THINGS concepts) never straddle folds; without
+        ``groups``, plain K-fold with a warning saying so. ``"kfold"``: unshuffled
+        K-fold. ``"loo"``: efficient
         exact leave-one-out, numerically equivalent to
         :class:`sklearn.linear_model.RidgeCV` with ``cv=None`` (mean squared
         error per target, ties to the first best alpha of the grid). An int
@@ -382,9 +439,16 @@ class RidgeCV(_BaseRidge):
         Number of targets whose float32 cross-validated errors were unreliable
         (non-finite, or the best below 0.3 % of the target variance) and were
         computed again in float64.
+    alphas_ : ndarray, shape (n_alphas,)
+        The grid searched (the given one; with ``alphas=None``, the default grid
+        and any extension, in increasing order).
+    alpha_grid_extension_ : str or None
+        How the default grid was extended and why, or None when it was not
+        (always None for a given grid).
     alpha_grid_edge_ : str or None
-        How many targets chose the smallest or largest alpha of the grid (also
-        issued as an :class:`AlphaGridEdgeWarning`), or None when none did.
+        How many targets chose the smallest or largest alpha of the searched
+        grid (also issued as an :class:`AlphaGridEdgeWarning`), or None when
+        none did.
     coef_, intercept_, target_mean_, target_scale_, train_pred_mean_,
     train_pred_scale_, n_features_in_
         As in :class:`Ridge`, refitted on all training samples with ``alpha_``.
@@ -433,7 +497,7 @@ class RidgeCV(_BaseRidge):
     True
     """
 
-    def __init__(self, alphas: Any = DEFAULT_ALPHAS, *, cv: Any = "group",
+    def __init__(self, alphas: Any = None, *, cv: Any = "group",
                  n_splits: int = 5, alpha_per_target: bool = True,
                  fit_intercept: bool = True, backend: str = "numpy",
                  device: str | None = None, dtype: str = "float32",
@@ -461,7 +525,9 @@ class RidgeCV(_BaseRidge):
         self
         """
         bk = self._backend()
-        alphas = check_alphas(self.alphas, allow_zero=False)
+        adaptive = self.alphas is None
+        alphas = np.asarray(DEFAULT_ALPHAS) if adaptive else check_alphas(self.alphas,
+                                                                           allow_zero=False)
         X, Y, y_ndim = self._validate_fit(X, Y)
         loo = isinstance(self.cv, str) and self.cv == "loo"
         if isinstance(self.cv, str) and self.cv not in CV_NAMES:
@@ -471,41 +537,25 @@ class RidgeCV(_BaseRidge):
         splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
                                                      "ridge: choosing alpha per target")
-        if loo:
-            decomp = solvers.decompose(design, bk, keep64=True)
-            basis64 = solvers.loo_basis(design, decomp, alphas, bk)
-            basis = solvers.cast_loo_basis(basis64, bk)
-        else:
-            folds, decomp = solvers.decompose_folds(design, splits, bk)
-        n_targets = Y.shape[1]
-        errors = np.empty((alphas.size, n_targets), dtype=np.dtype(self.dtype))
-        coef = np.empty((n_targets, X.shape[1]), dtype=np.dtype(self.dtype))
+        search = _Search(self, design, bk, Y, y_mean, y_var, splits)
         self.n_rescored_ = 0
-        exact_cache: dict = {}
-        for batch, block in blocks():
-            if loo:
-                err, coords = solvers.loo_errors(basis, block, bk)
-                proj = solvers.loo_projection(decomp, coords, bk)
-            else:
-                err, xty = solvers.kfold_errors(design, folds, block, alphas, bk)
-                proj = solvers.project_targets(design, decomp, block, xty)
-            err = bk.to_numpy(err)
-            if self.dtype == "float32":
-                err = self._rescore(err, Y, batch, y_mean, y_var[batch], design,
-                                    basis64 if loo else folds, alphas, bk, exact_cache)
-            errors[:, batch] = err
-            if self.alpha_per_target:
-                best = alphas[_select(errors[:, batch])]
-                coef[batch] = bk.to_numpy(solvers.ridge_coef(design, decomp, proj, best, bk))
+        coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
+        errors = search.run(alphas, blocks, coef)
+        alpha = self._chosen(alphas, errors)
+        self.alpha_grid_extension_ = None
+        if adaptive:
+            added, self.alpha_grid_extension_ = _grid_extension(alpha, alphas, y_var)
+            if added.size:
+                errors = search.run(added, blocks, coef, errors, alphas)
+                alphas = np.concatenate([alphas, added])
+                order = np.argsort(alphas, kind="stable")
+                alphas, errors = alphas[order], errors[order]
+                alpha = self._chosen(alphas, errors)
         if not self.alpha_per_target:
-            total = np.where(np.isfinite(errors), errors, np.inf).astype(np.float64).sum(axis=1)
-            shared = alphas[int(np.argmin(total))]
             for batch, block in blocks():
                 coef[batch] = _fixed_alpha_coef(
-                    design, decomp, block, np.full(batch.stop - batch.start, shared), bk)
-            alpha = np.full(n_targets, shared)
-        else:
-            alpha = alphas[_select(errors)]
+                    design, search.decomp, block, np.full(batch.stop - batch.start, alpha[0]), bk)
+        self.alphas_ = alphas
         self.alpha_grid_edge_ = _grid_edge_message(alpha, alphas, y_var)
         if self.alpha_grid_edge_ is not None:
             warnings.warn(self.alpha_grid_edge_, AlphaGridEdgeWarning, stacklevel=2)
@@ -514,30 +564,109 @@ class RidgeCV(_BaseRidge):
         self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self
 
-    def _rescore(self, err: np.ndarray, Y: np.ndarray, batch: slice, y_mean: np.ndarray,
-                 y_var: np.ndarray, design: solvers.Design, prepared: Any,
-                 alphas: np.ndarray, bk: Backend, exact_cache: dict) -> np.ndarray:
+    def _chosen(self, alphas: np.ndarray, errors: np.ndarray) -> np.ndarray:
+        """The alpha of every target: its own best, or the best of the summed errors."""
+        if self.alpha_per_target:
+            return alphas[_select(errors)]
+        total = np.where(np.isfinite(errors), errors, np.inf).astype(np.float64).sum(axis=1)
+        return np.full(errors.shape[1], alphas[int(np.argmin(total))])
+
+
+
+class _Search:
+    """The decompositions of one :meth:`RidgeCV.fit`, reused to score any alphas.
+
+    Folds (or the leave-one-out eigendecomposition) are computed once; scoring a
+    set of alphas costs one pass over the target batches, so an extension of the
+    grid scores only its new values.
+    """
+
+    def __init__(self, est: RidgeCV, design: solvers.Design, bk: Backend, Y: np.ndarray,
+                 y_mean: np.ndarray, y_var: np.ndarray,
+                 splits: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
+        self.est, self.design, self.bk = est, design, bk
+        self.Y, self.y_mean, self.y_var = Y, y_mean, y_var
+        self.loo = splits is None
+        if self.loo:
+            self.decomp = solvers.decompose(design, bk, keep64=True)
+        else:
+            self.folds, self.decomp = solvers.decompose_folds(design, splits, bk)
+        self._exact: dict = {}
+
+    def run(self, alphas: np.ndarray, blocks: Callable, coef: np.ndarray,
+            prior_errors: np.ndarray | None = None,
+            prior_alphas: np.ndarray | None = None) -> np.ndarray:
+        """Errors of ``alphas``, after ``prior_errors`` of ``prior_alphas`` (rows stacked).
+
+        With ``alpha_per_target``, ``coef`` (n_targets, n_features) is filled with the
+        weights of each target's best alpha of the whole grid; after a prior pass,
+        only the targets whose best alpha is a new one are refitted.
+
+        Returns
+        -------
+        errors : ndarray, shape (n_prior + n_alphas, n_targets)
+        """
+        est, design, bk = self.est, self.design, self.bk
+        if prior_alphas is None:
+            prior_alphas, prior_errors = np.empty(0), np.empty((0, self.Y.shape[1]))
+        grid = np.concatenate([prior_alphas, alphas])
+        # Ties go to the first alpha of the grid as the caller will order it (an
+        # extended grid in increasing order).
+        order = np.argsort(grid, kind="stable") if prior_alphas.size else np.arange(grid.size)
+        errors = np.empty((grid.size, self.Y.shape[1]), dtype=np.dtype(est.dtype))
+        errors[:prior_alphas.size] = prior_errors
+        if self.loo:
+            basis64 = solvers.loo_basis(design, self.decomp, alphas, bk)
+            basis = solvers.cast_loo_basis(basis64, bk)
+        for batch, block in blocks():
+            if self.loo:
+                err, coords = solvers.loo_errors(basis, block, bk)
+            else:
+                err, xty = solvers.kfold_errors(design, self.folds, block, alphas, bk)
+            err = bk.to_numpy(err)
+            if est.dtype == "float32":
+                err = self._rescore(err, batch, basis64 if self.loo else self.folds, alphas)
+            errors[prior_alphas.size:, batch] = err
+            if not est.alpha_per_target:
+                continue
+            best = order[_select(errors[:, batch][order])]
+            refit = np.flatnonzero(best >= prior_alphas.size).tolist()
+            if not refit:
+                continue
+            if self.loo:
+                proj = solvers.loo_projection(self.decomp, coords[:, refit], bk)
+            else:
+                proj = solvers.project_targets(design, self.decomp, block[:, refit],
+                                               None if xty is None else xty[:, refit])
+            rows = np.arange(batch.start, batch.stop)[refit]
+            coef[rows] = bk.to_numpy(solvers.ridge_coef(design, self.decomp, proj,
+                                                        grid[best[refit]], bk))
+        return errors
+
+    def _rescore(self, err: np.ndarray, batch: slice, prepared: Any,
+                 alphas: np.ndarray) -> np.ndarray:
         """Score again in float64 the targets of a batch whose float32 errors are unreliable.
 
-        ``exact_cache`` keeps the float64 folds between batches of one fit.
+        The float64 folds are built once per fit, on first need.
         """
-        flagged = np.flatnonzero(solvers.needs_exact(err, y_var))
+        bk = self.bk
+        flagged = np.flatnonzero(solvers.needs_exact(err, self.y_var[batch]))
         if flagged.size == 0:
             return err
         cols = np.arange(batch.start, batch.stop)[flagged]
-        Y64 = Y[:, cols].astype(np.float64)
-        if self.fit_intercept:
-            Y64 = Y64 - y_mean[cols]
+        Y64 = self.Y[:, cols].astype(np.float64)
+        if self.est.fit_intercept:
+            Y64 = Y64 - self.y_mean[cols]
         Y64 = bk.asarray(Y64, dtype=bk.float64)
         if isinstance(prepared, solvers.LooBasis):
             exact = solvers.loo_errors(prepared, Y64, bk)[0]
         else:
-            if "folds" not in exact_cache:  # built once per fit, on first need
-                exact_cache["design"], exact_cache["folds"] = solvers.exact_folds(
-                    design, prepared, bk)
-            exact = solvers.exact_fold_errors(exact_cache["design"], exact_cache["folds"],
+            if "folds" not in self._exact:
+                self._exact["design"], self._exact["folds"] = solvers.exact_folds(
+                    self.design, prepared, bk)
+            exact = solvers.exact_fold_errors(self._exact["design"], self._exact["folds"],
                                               Y64, alphas, bk)
         err = err.copy()
         err[:, flagged] = bk.to_numpy(exact)
-        self.n_rescored_ += int(flagged.size)
+        self.est.n_rescored_ += int(flagged.size)
         return err

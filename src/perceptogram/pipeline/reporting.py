@@ -17,7 +17,7 @@ from perceptogram._io import write_json_atomic
 from perceptogram.config import Config, config_to_dict
 from perceptogram.pipeline.artifacts import load_pngs, read_rows
 from perceptogram.pipeline.rundir import RunDir, subject_label
-from perceptogram.pipeline.stages import (
+from perceptogram.pipeline.plan import (
     STAGE_NAMES,
     latent_method,
     reconstruction_folder,

@@ -82,11 +82,15 @@ class Pipeline:
     memory_per_unit : callable or None
         ``memory_per_unit(config, run_dir) -> bytes``: rough peak memory of one unit,
         for the default number of parallel jobs.
+    preflight : callable or None
+        ``preflight(config, stage_names)``: raises, before the run directory is
+        touched, when the stages that will run cannot run here (e.g. missing weights).
     """
 
     stages: tuple[Stage, ...]
     subjects: Callable[[Config, RunDir], list[int]]
     memory_per_unit: Callable[[Config, RunDir], int] | None = None
+    preflight: Callable[[Config, list[str]], None] | None = None
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -259,6 +263,8 @@ def run_pipeline(
     check_output_location(config.output, config.dataset.path,
                           dataset_is_simulated=config.dataset.kind == "simulated")
     import_plugins(config.plugins)
+    if pipeline.preflight is not None:
+        pipeline.preflight(config, names)
     runner, owned = _executor(executor, scheduler, jobs if jobs is not None else config.jobs,
                               config)
     try:

@@ -8,7 +8,6 @@ units are up to date. :data:`PIPELINE` ties them together.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import warnings
@@ -30,34 +29,76 @@ from perceptogram.pipeline.artifacts import (
     write_rows,
 )
 from perceptogram.pipeline.datasource import open_run_dataset, run_image_paths
+from perceptogram.pipeline.plan import (
+    SEED_STRIDE,
+    STAGE_NAMES,
+    latent_method,
+    method_seeds,
+    reconstruction_method,
+    reconstruction_spaces,
+    run_subjects,
+    seed_folders,
+)
 from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
 
-__all__ = ["PIPELINE", "STAGE_NAMES", "run_subjects", "reconstruction_spaces"]
+__all__ = ["PIPELINE", "STAGE_NAMES", "check_requirements", "run_subjects",
+           "reconstruction_spaces"]
 
 # The fit stage records AlphaGridEdgeWarning in each decoder's metadata
 # (``alpha_grid_edge``); printed, it would repeat for every (subject, space) unit.
 warnings.filterwarnings("ignore", category=AlphaGridEdgeWarning,
                         module=re.escape(__name__) + "$")
 
-#: Reconstruction method -> the latent space whose decoded vectors drive it.
-_METHOD_LABELS = {"pca": "pca decoding", "retrieval": "retrieval", "unclip": "unCLIP"}
+def check_requirements(config: Config, stages: list[str]) -> None:
+    """Refuse, before anything runs, a run whose models are missing on this machine.
+
+    Every latent space to encode (``features``) and every reconstruction method
+    (``reconstruct``) is asked what it lacks for its options (weights in the local
+    cache or folder, an optional extra); the first gap is one sentence naming what
+    to download. A space or method whose results the run directory already holds,
+    sealed with the same settings, is not asked: re-rendering a finished run needs
+    no weights.
+
+    Raises
+    ------
+    perceptogram.errors.MissingWeightsError
+    """
+    from perceptogram.latents.base import missing_requirements
+    from perceptogram.reconstruct.base import method_spec
+
+    run_dir = RunDir(config.output)
+    if "features" in stages:
+        for space in config.latents.spaces:
+            if not _sealed(config, run_dir, [Unit("features", None, space)], features_settings):
+                _require(f"latent space {space!r}",
+                         missing_requirements(space, config.latent_options(space)))
+    if "reconstruct" in stages:
+        subjects = config.subjects or [int(folder.name[4:]) for folder in sorted(
+            run_dir.unit_dir("reconstruct").glob("sub-[0-9]*")) if folder.name[4:].isdigit()]
+        for space, methods in reconstruction_spaces(config).items():
+            units = [Unit("reconstruct", subject, space) for subject in subjects]
+            if _sealed(config, run_dir, units, reconstruct_settings):
+                continue
+            for method in methods:
+                _require(f"reconstruction method {method!r}", method_spec(method).missing(
+                    config.reconstruction.method_options(method)))
 
 
-def _method_space(config: Config, method: str) -> str:
-    if method in ("pca", "retrieval"):
-        return config.reconstruction.retrieval_space if method == "retrieval" else method
-    from perceptogram.reconstruct.base import GENERATORS
+def _sealed(config: Config, run_dir: RunDir, units: list[Unit], settings) -> bool:
+    """Whether every unit was completed with the settings this configuration gives it."""
+    manifests = [run_dir.read_manifest(unit) for unit in units]
+    return bool(units) and all(
+        manifest is not None
+        and manifest.get("settings") == settings(config, unit.subject, unit.space)
+        for unit, manifest in zip(units, manifests))
 
-    return GENERATORS.get(method).spaces[0]
 
+def _require(what: str, gap: str | None) -> None:
+    from perceptogram.errors import MissingWeightsError
 
-def reconstruction_spaces(config: Config) -> dict[str, list[str]]:
-    """Latent space -> the reconstruction methods it drives."""
-    out: dict[str, list[str]] = {}
-    for method in config.reconstruction.methods:
-        out.setdefault(_method_space(config, method), []).append(method)
-    return out
+    if gap is not None:
+        raise MissingWeightsError(f"the {what} cannot run on this machine: {gap}")
 
 
 # --------------------------------------------------------------------------- data
@@ -92,14 +133,8 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
         from perceptogram.data.simulate.dataset import simulate_dataset
         from perceptogram.data.simulate.dataset import summarize as simulation_summary
 
-        sim = config.dataset.simulation
-        simulate_dataset(
-            root, n_subjects=sim.n_subjects, n_train_concepts=sim.n_train_concepts,
-            images_per_concept=sim.images_per_concept, n_test_concepts=sim.n_test_concepts,
-            n_train_repetitions=sim.n_train_repetitions,
-            n_test_repetitions=sim.n_test_repetitions, image_size=sim.image_size,
-            seed=sim.seed,
-        )
+        # SimulationConfig's fields are simulate_dataset's keyword arguments.
+        simulate_dataset(root, **config.dataset.simulation.model_dump())
         info["simulation"] = simulation_summary(root)
     elif not root.is_dir():
         raise FileNotFoundError(
@@ -113,22 +148,6 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
         "root": str(root), "subjects": [s["subject"] for s in summary["subjects"]],
         "notes": summary["notes"], "files": _dataset_signature(config),
     })
-
-
-def run_subjects(config: Config, run_dir: RunDir) -> list[int]:
-    """The run's subjects: ``config.subjects``, checked against the dataset, or all of them."""
-    info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
-    on_disk = info["subjects"]
-    if not on_disk:
-        raise PerceptogramError(f"no subject in {info['root']}")
-    if config.subjects is None:
-        return list(on_disk)
-    missing = sorted(set(config.subjects) - set(on_disk))
-    if missing:
-        raise PerceptogramError(
-            f"subjects {missing} are not in {info['root']} (it holds {on_disk})"
-        )
-    return list(config.subjects)
 
 
 def memory_per_unit(config: Config, run_dir: RunDir) -> int:
@@ -145,33 +164,19 @@ def features_settings(config: Config, subject: int | None, space: str | None) ->
     if subject is not None:
         return {"tmin": config.tmin, "tmax": config.tmax, "repetitions": config.repetitions,
                 "channels": config.channels}
-    return {"space": space, "options": _latent_options(config, space),
+    return {"space": space, "options": config.latent_options(space),
             "batch_size": config.latents.batch_size}
 
 
-def _latent_options(config: Config, name: str) -> dict[str, Any]:
-    """Keyword arguments of a latent space: its options over the run's defaults.
-
-    The unCLIP spaces default to the reconstruction's model (and, for
-    ``unclip-vae``, its image size), so that the decoded latents are the ones
-    that model reconstructs from.
-    """
-    unclip = config.reconstruction.unclip
-    defaults: dict[str, Any] = {
-        "unclip": {"model": unclip.model},
-        "unclip-vae": {"model": unclip.model, "image_size": unclip.size},
-    }.get(name, {})
-    return {**defaults, **config.latents.options.get(name, {})}
-
-
 def _latent_space(config: Config, name: str):
-    from perceptogram.latents.base import get_latent_space
+    """The latent space of the run, on ``config.device`` when its factory takes one."""
+    from perceptogram.latents.base import LATENT_SPACES, capabilities
 
-    options = _latent_options(config, name)
-    space = get_latent_space(name, **options)
-    if "device" in inspect.signature(type(space)).parameters and "device" not in options:
-        space = get_latent_space(name, device=config.device, **options)
-    return space
+    options = config.latent_options(name)
+    factory = LATENT_SPACES.get(name)
+    if capabilities(factory).accepts_device and "device" not in options:
+        options["device"] = config.device
+    return factory(**options)
 
 
 def _image_paths(config: Config, split: str) -> list[Path]:
@@ -195,13 +200,16 @@ def features_stage(config: Config, subject: int | None, space: str | None,
                                   channels=config.channels, n_repetitions=config.repetitions)
         save_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz", train_f, test_f)
         return
+    from perceptogram.latents.base import capabilities
     from perceptogram.latents.cache import encode_cached
 
     out = run_dir.unit_dir("features", None, space)
     latent_space = _latent_space(config, space)
     train_paths = _image_paths(config, "train")
-    if callable(getattr(latent_space, "fit", None)):
+    can = capabilities(latent_space)
+    if can.fittable:
         latent_space.fit(train_paths)
+    if can.fittable and can.persistable:
         latent_space.save(out / "space.safetensors")
     cache_dir = run_dir.root / "cache" / "latents"
     for split, paths in (("train", train_paths), ("test", _image_paths(config, "test"))):
@@ -214,7 +222,7 @@ def _load_latents(run_dir: RunDir, space: str, split: str) -> np.ndarray:
     return np.load(run_dir.unit_dir("features", None, space) / f"{split}.npy")
 
 
-def _retrieval_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | None:
+def _latent_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | None:
     """Mean of the training latents when ``metrics.center_latents`` is on, else None."""
     if not config.metrics.center_latents:
         return None
@@ -222,9 +230,12 @@ def _retrieval_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray
 
 
 def _load_space(config: Config, run_dir: RunDir, space: str):
+    """The latent space as the features stage left it (fitted and saved, if it was)."""
+    from perceptogram.latents.base import capabilities
+
     latent_space = _latent_space(config, space)
     saved = run_dir.unit_dir("features", None, space) / "space.safetensors"
-    if saved.is_file():
+    if capabilities(latent_space).persistable and saved.is_file():
         latent_space = type(latent_space).load(saved)
     return latent_space
 
@@ -249,11 +260,11 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     # A grid-edge warning is recorded in the decoder's metadata instead of being
     # printed for every (subject, latent space) unit (filter above).
     model.fit(train.X, Y, groups=groups)
-    grid_edge = model.alpha_grid_edge_
     save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
                ch_names=list(train.ch_names), times=train.times, latent_space=space,
                feature_mean=train.mean, feature_scale=train.scale, subject=subject,
-               alpha_grid_edge=grid_edge)
+               alpha_grid_edge=model.alpha_grid_edge_,
+               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_)
 
 
 # ------------------------------------------------------------------------ predict
@@ -276,14 +287,16 @@ def predict_stage(config: Config, subject: int | None, space: str | None,
 # -------------------------------------------------------------------- reconstruct
 def reconstruct_settings(config: Config, subject: int | None, space: str | None
                          ) -> dict[str, Any]:
+    from perceptogram.reconstruct.base import method_spec
+
     methods = reconstruction_spaces(config).get(space, [])
     settings: dict[str, Any] = {"methods": methods}
-    if "retrieval" in methods:
+    if methods:  # the run's latent offset (metrics.center_latents) is offered to all
         settings["center_latents"] = config.metrics.center_latents
     for method in methods:
-        if method in ("pca", "retrieval"):
+        settings[method] = config.reconstruction.method_options(method)
+        if method_spec(method).deterministic:
             continue
-        settings[method] = config.reconstruction.generator_options(method)
         settings["device"] = config.device
         settings["n_seeds"] = config.metrics.n_seeds
         # Optional starts (e.g. the unclip-vae latent) are read from other spaces'
@@ -297,81 +310,53 @@ def reconstruct_settings(config: Config, subject: int | None, space: str | None
 
 
 def _optional_spaces(config: Config, method: str) -> list[str]:
-    """The generator's optional latent spaces that this run decodes too."""
-    from perceptogram.reconstruct.base import GENERATORS
+    """The method's optional latent spaces that this run decodes too."""
+    from perceptogram.reconstruct.base import method_spec
 
-    return [s for s in GENERATORS.get(method).optional_spaces if s in config.latents.spaces]
+    return [s for s in method_spec(method).optional_spaces if s in config.latents.spaces]
+
+
+def _run_inputs(config: Config, run_dir: RunDir, space: str):
+    """What the run offers a reconstruction method driven by ``space`` (read lazily)."""
+    from perceptogram.reconstruct.base import RunInputs
+
+    return RunInputs(
+        space=space, device=config.device, memory=config.reconstruction.memory,
+        train_latents=lambda name: _load_latents(run_dir, name, "train"),
+        train_images=lambda: _image_paths(config, "train"),
+        fitted_space=lambda name: _load_space(config, run_dir, name),
+        latent_offset=lambda name: _latent_offset(config, run_dir, name),
+    )
 
 
 def reconstruct_stage(config: Config, subject: int | None, space: str | None,
                       run_dir: RunDir) -> None:
     """Turn decoded latents into images with every method this space drives.
 
-    ``pca``: exact linear decoding through the fitted pixel space; ``retrieval``:
-    the training image whose latent is nearest (cosine) to the decoded one; any
-    other method is a registered generator (:mod:`perceptogram.reconstruct.base`),
-    e.g. ``unclip``: Stable unCLIP conditioned on the decoded embedding.
+    Each method is a registered :mod:`perceptogram.reconstruct.base` entry, e.g.
+    ``pca`` (exact linear decoding through the fitted pixel space), ``retrieval``
+    (the nearest training image) or a generator such as ``unclip`` (Stable unCLIP
+    conditioned on the decoded embedding). A seeded method writes one folder per
+    generation seed (``metrics.n_seeds``).
     """
+    from perceptogram.reconstruct.base import method_artifacts, method_spec
+
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     out = run_dir.unit_dir("reconstruct", subject, space)
     for method in reconstruction_spaces(config)[space]:
-        if method == "pca":
-            from perceptogram.reconstruct.linear import decode_to_images
-
-            images = decode_to_images(_load_space(config, run_dir, space), decoded)
-        elif method == "retrieval":
-            from perceptogram.data.core.image_files import load_images
-            from perceptogram.reconstruct.retrieval import retrieve
-
-            gallery = _load_latents(run_dir, space, "train")
-            offset = _retrieval_offset(config, run_dir, space)
-            centre = 0.0 if offset is None else offset
-            nearest = retrieve(decoded - centre, gallery - centre, k=1)[:, 0]
-            train_paths = _image_paths(config, "train")
-            images = load_images([train_paths[i] for i in nearest])
-            save_array(out / "retrieval" / "nearest_train.npy", nearest)
-        else:
-            for k, folder in enumerate(_seed_folders(out / method, config.metrics.n_seeds)):
-                save_pngs(folder, _generated_images(config, subject, method, decoded, run_dir,
-                                                    seed_offset=k * SEED_STRIDE))
-            continue
-        save_pngs(out / method, images)
-
-
-#: Seed offset between the generation seeds of ``metrics.n_seeds`` (image *i* of seed
-#: *k* uses ``seed + k * SEED_STRIDE + i``, so no two images of two seeds share one).
-SEED_STRIDE = 1_000_003
-
-
-def _seed_folders(folder: Path, n_seeds: int) -> list[Path]:
-    """Where a generator's reconstructions go: ``folder`` itself for one seed, else
-    ``folder/seed-0`` ... ``folder/seed-(n-1)`` (what the evaluate stage reads)."""
-    return [folder] if n_seeds == 1 else [folder / f"seed-{k}" for k in range(n_seeds)]
-
-
-def reconstruction_folder(config: Config, run_dir: RunDir, subject: int, space: str,
-                          method: str) -> Path:
-    """The folder of a method's reconstructions to show (the first seed's)."""
-    folder = run_dir.unit_dir("reconstruct", subject, space) / method
-    return folder if method in ("pca", "retrieval") else \
-        _seed_folders(folder, config.metrics.n_seeds)[0]
-
-
-def _generated_images(config: Config, subject: int | None, method: str, decoded: np.ndarray,
-                      run_dir: RunDir, seed_offset: int = 0) -> np.ndarray:
-    """Images of the registered generator ``method`` from the decoded latents of its
-    space, plus those of its optional spaces that the run decodes (e.g. the
-    ``unclip-vae`` latent as the img2img start of ``unclip``)."""
-    from perceptogram.reconstruct.base import get_generator
-
-    options = config.reconstruction.generator_options(method)
-    options["seed"] = options.get("seed", 0) + seed_offset
-    generator = get_generator(method, device=config.device, memory=config.reconstruction.memory,
-                              **options)
-    latents = {_method_space(config, method): decoded}
-    for extra in _optional_spaces(config, method):
-        latents[extra] = np.load(run_dir.unit_dir("predict", subject, extra) / "decoded.npy")
-    return generator.generate(latents, image_ids=np.arange(len(decoded)))
+        spec = method_spec(method)
+        latents = {space: decoded}
+        for extra in _optional_spaces(config, method):
+            latents[extra] = np.load(run_dir.unit_dir("predict", subject, extra) / "decoded.npy")
+        options = config.reconstruction.method_options(method)
+        seed = options.get("seed", 0)
+        for k, folder in enumerate(seed_folders(out / method, method_seeds(config, method))):
+            if not spec.deterministic:
+                options["seed"] = seed + k * SEED_STRIDE
+            built = spec.build(_run_inputs(config, run_dir, space), options)
+            save_pngs(folder, built.generate(latents, image_ids=np.arange(len(decoded))))
+            for name, array in method_artifacts(built).items():
+                save_array(out / method / name, array)
 
 
 # ----------------------------------------------------------------------- evaluate
@@ -386,7 +371,8 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     """Score decoded latents (zero-shot retrieval) and the reconstructions they drive.
 
     Writes :class:`perceptogram.evaluate.tables.MetricRow` rows to
-    ``metrics.{csv,json}``, per-image PixCorr/SSIM to ``per_image.{csv,json}``
+    ``metrics.{csv,json}``, the per-image score of every image metric to
+    ``per_image.{csv,json}``
     (to pick best, median and worst reconstructions) and the five best-ranked
     test candidates of every image to ``ranks.npy``. Latents are compared in
     training units (``metrics.standardize_latents``); reconstructions under
@@ -394,11 +380,7 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     """
     from perceptogram.evaluate import metrics as m
     from perceptogram.evaluate.protocols import get_protocol
-    from perceptogram.evaluate.suite import (
-        evaluate_latents,
-        evaluate_reconstructions,
-        pixel_scores,
-    )
+    from perceptogram.evaluate.suite import evaluate_latents, score_reconstructions
     from perceptogram.evaluate.tables import save_table
 
     out = run_dir.unit_dir("evaluate", subject, space)
@@ -425,14 +407,14 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
         for method in methods:
             seeds = _load_reconstruction_seeds(
                 run_dir.unit_dir("reconstruct", subject, space) / method,
-                1 if method in ("pca", "retrieval") else config.metrics.n_seeds)
-            rows += evaluate_reconstructions(
+                method_seeds(config, method))
+            scores = score_reconstructions(
                 seeds, truth, networks=config.metrics.networks, subject=subject,
                 method=reconstruction_method(config, method), protocol=protocol,
                 image_size=size, device=config.device, **stats)
-            pix, ssim = pixel_scores(seeds, truth, size)
+            rows += scores.rows
             per_image += [{"subject": subject, "method": method, "image": i,
-                           "pixcorr": float(pix[i]), "ssim": float(ssim[i])}
+                           **{name: float(values[i]) for name, values in scores.per_image.items()}}
                           for i in range(len(truth))]
     save_table(rows, out / "metrics")
     write_rows(out / "per_image", per_image)
@@ -454,8 +436,8 @@ def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
     """One batch of reconstructions per generation seed.
 
     With one seed the PNGs sit in ``folder``; with ``n_seeds > 1`` the reconstruct
-    stage writes them to ``folder/seed-0``, ``folder/seed-1``, ... (generators only: the
-    offline ``pca`` and ``retrieval`` methods are deterministic, one batch).
+    stage writes them to ``folder/seed-0``, ``folder/seed-1``, ... (seeded methods only: a
+    deterministic method writes one batch).
     """
     if n_seeds == 1:
         return [load_pngs(folder)]
@@ -466,16 +448,6 @@ def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
             "the reconstruct stage must write one folder of reconstructions per seed"
         )
     return [load_pngs(folder / f"seed-{k}") for k in range(n_seeds)]
-
-
-def latent_method(space: str) -> str:
-    """Method name of decoded-latent rows in the metrics tables."""
-    return f"ridge → {space} latents"
-
-
-def reconstruction_method(config: Config, method: str) -> str:
-    """Method name of reconstruction rows in the metrics tables."""
-    return f"ridge → {_METHOD_LABELS.get(method, method)} ({_method_space(config, method)})"
 
 
 # ---------------------------------------------------------------------- interpret
@@ -533,8 +505,11 @@ def _encodes_stimuli(config: Config, subject: int | None, space: str | None) -> 
 
 
 def _runs_generator(config: Config, subject: int | None, space: str | None) -> bool:
-    """A reconstruct unit runs a generator for any method but pca decoding and retrieval."""
-    return any(m not in ("pca", "retrieval") for m in reconstruction_spaces(config).get(space, []))
+    """A reconstruct unit runs a generator (a model) for any method not deterministic."""
+    from perceptogram.reconstruct.base import method_spec
+
+    return any(not method_spec(m).deterministic
+               for m in reconstruction_spaces(config).get(space, []))
 
 
 def _run_unit(config: Config, subjects: list[int]) -> list[tuple[None, None]]:
@@ -577,7 +552,8 @@ PIPELINE = Pipeline(
     ),
     subjects=run_subjects,
     memory_per_unit=memory_per_unit,
+    preflight=check_requirements,
 )
 
-#: Stage names in execution order.
-STAGE_NAMES = tuple(PIPELINE.names)
+if tuple(PIPELINE.names) != STAGE_NAMES:  # pragma: no cover - a developer's slip
+    raise RuntimeError(f"pipeline.plan.STAGE_NAMES must list {PIPELINE.names}")

@@ -1,8 +1,21 @@
-"""Reconstruction: decoded latents to images (generators, linear pixel decoding, retrieval)."""
+"""Reconstruction: decoded latents to images, every method behind one registry.
 
-from perceptogram.reconstruct.base import GENERATORS, Generator, get_generator
+Offline methods (``pca``: linear pixel decoding; ``retrieval``: the nearest training
+image) and generators (``unclip``, ``kandinsky22``, ``sdxl-ip-adapter``) are entries of
+:data:`METHODS` (:mod:`perceptogram.reconstruct.base`).
+"""
+
+from perceptogram.reconstruct.base import (
+    GENERATORS,
+    METHODS,
+    Generator,
+    ReconstructionMethod,
+    RunInputs,
+    get_generator,
+    method_spec,
+)
 from perceptogram.reconstruct.linear import decode_to_images
 from perceptogram.reconstruct.retrieval import retrieve, retrieve_images
 
-__all__ = ["GENERATORS", "Generator", "decode_to_images", "get_generator", "retrieve",
-           "retrieve_images"]
+__all__ = ["GENERATORS", "METHODS", "Generator", "ReconstructionMethod", "RunInputs",
+           "decode_to_images", "get_generator", "method_spec", "retrieve", "retrieve_images"]

@@ -21,7 +21,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perceptogram.errors import require
-from perceptogram.reconstruct.base import GeneratorOptions, check_image_ids, check_latents
+from perceptogram.reconstruct.base import (
+    GeneratorOptions,
+    ReconstructionMethod,
+    check_image_ids,
+    check_latents,
+)
 
 __all__ = ["PipelineCallGenerator", "to_uint8"]
 
@@ -31,7 +36,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-class PipelineCallGenerator(abc.ABC):
+class PipelineCallGenerator(ReconstructionMethod, abc.ABC):
     """A generator that drives a diffusers pipeline's ``__call__`` (see module docstring).
 
     Subclasses set ``name``, ``spaces``, ``Options``, the memory estimates and

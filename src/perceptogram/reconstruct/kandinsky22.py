@@ -26,13 +26,6 @@ DECODER_INCLUDE = ("*.json", "*/*.safetensors")
 DECODER_EXCLUDE = ("*.bin", "*.fp16.*")
 
 
-def _availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-
-    return local_availability(DECODER_MODEL, ("model_index.json", "unet/config.json"),
-                              include=DECODER_INCLUDE, exclude=DECODER_EXCLUDE)
-
-
 class Kandinsky22Options(GeneratorOptions):
     """Options of the ``kandinsky22`` generator (``reconstruction.options.kandinsky22``)."""
 
@@ -47,7 +40,8 @@ class Kandinsky22Options(GeneratorOptions):
     variant: str | None = None
 
 
-@register("kandinsky22", availability=_availability)
+@register("kandinsky22",
+          availability=lambda: Kandinsky22Generator.missing(Kandinsky22Options()))
 class Kandinsky22Generator(PipelineCallGenerator):
     """Kandinsky 2.2 decoder from the decoded prior image embedding (1,280-d).
 
@@ -69,6 +63,18 @@ class Kandinsky22Generator(PipelineCallGenerator):
     weights_gib = 2.7
     per_image_gib = 1.5
     memory_options = ("attention_slicing",)  # diffusers' VQModel (MoVQ): no slicing/tiling
+
+    @classmethod
+    def missing(cls, options: Kandinsky22Options) -> str | None:
+        """What this machine lacks to generate with ``options`` (decoder weights, and the
+        prior's image encoder for the ``prior`` negative), or None."""
+        from perceptogram.latents.hub import weights_missing
+        from perceptogram.latents.kandinsky22 import Kandinsky22Space
+
+        return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
+                                include=DECODER_INCLUDE, exclude=DECODER_EXCLUDE)
+                or (Kandinsky22Space.missing({"model": options.prior_model})
+                    if options.negative == "prior" else None))
 
     def __init__(self, pipeline: Any = None, *, negative_embedding: np.ndarray | None = None,
                  device: Any = None, memory: Any = "auto", **options: Any) -> None:

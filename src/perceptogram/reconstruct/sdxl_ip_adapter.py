@@ -35,16 +35,6 @@ IP_ADAPTER_WEIGHT = "sdxl_models/ip-adapter_sdxl_vit-h.safetensors"
 """The SDXL adapter trained with the ViT-H/14 image encoder."""
 
 
-def _availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-    from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE, IP_ADAPTER_MODEL
-
-    return (local_availability(BASE_MODEL, ("model_index.json", "unet/config.json"),
-                               include=BASE_INCLUDE, exclude=BASE_EXCLUDE)
-            or local_availability(IP_ADAPTER_MODEL, (IP_ADAPTER_WEIGHT,),
-                                  include=IP_ADAPTER_INCLUDE))
-
-
 class SDXLIPAdapterOptions(GeneratorOptions):
     """Options of the ``sdxl-ip-adapter`` generator."""
 
@@ -61,7 +51,8 @@ class SDXLIPAdapterOptions(GeneratorOptions):
     variant: str | None = "fp16"
 
 
-@register("sdxl-ip-adapter", availability=_availability)
+@register("sdxl-ip-adapter",
+          availability=lambda: SDXLIPAdapterGenerator.missing(SDXLIPAdapterOptions()))
 class SDXLIPAdapterGenerator(PipelineCallGenerator):
     """SDXL base + IP-Adapter (ViT-H) from the decoded IP-Adapter image embedding.
 
@@ -83,6 +74,17 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
     # diffusers' sliced attention processors replace the IP-Adapter ones (and fail on
     # their image tokens): no attention slicing.
     memory_options = ("vae_slicing", "vae_tiling")
+
+    @classmethod
+    def missing(cls, options: SDXLIPAdapterOptions) -> str | None:
+        """What this machine lacks to generate with ``options`` (SDXL and the adapter), or None."""
+        from perceptogram.latents.hub import weights_missing
+        from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
+
+        return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
+                                include=BASE_INCLUDE, exclude=BASE_EXCLUDE)
+                or weights_missing(options.ip_adapter, (options.ip_adapter_weight,),
+                                   include=IP_ADAPTER_INCLUDE))
 
     def _load(self):
         from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights

@@ -37,7 +37,12 @@ import numpy as np
 from pydantic import Field
 
 from perceptogram.errors import DataFormatError, PerceptogramError, require
-from perceptogram.reconstruct.base import GeneratorOptions, check_image_ids, register
+from perceptogram.reconstruct.base import (
+    GeneratorOptions,
+    ReconstructionMethod,
+    check_image_ids,
+    register,
+)
 
 INIT_MODES = ("img2img", "mix")
 
@@ -306,23 +311,21 @@ PER_IMAGE_GIB = 1.5
 """Activation memory of one 768 px image in a guided batch, float16, GiB (estimate)."""
 
 
-def _unclip_availability() -> str | None:
-    from perceptogram.latents.hub import local_availability
-    from perceptogram.latents.unclip import DEFAULT_MODEL, DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
-
-    return local_availability(DEFAULT_MODEL, ("model_index.json", "unet/config.json"),
-                              include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
-
-
 class UnCLIPOptions(GeneratorOptions):
-    """Options of the ``unclip`` generator (``reconstruction.unclip`` and
-    ``reconstruction.options.unclip``)."""
+    """Options of the ``unclip`` generator (``reconstruction.options.unclip``; the
+    section ``reconstruction.unclip`` of older configurations is read as the same)."""
 
-    model: str = "stabilityai/stable-diffusion-2-1-unclip"
-    steps: int = Field(20, ge=1)
-    guidance: float = Field(7.5, ge=0.0)
-    strength: float = Field(0.75, gt=0.0, le=1.0)
-    size: int = Field(768, ge=8)
+    model: str = Field(
+        "stabilityai/stable-diffusion-2-1-unclip",
+        description="Hugging Face model id or local folder (never downloaded implicitly); "
+        "also the default model of the unclip and unclip-vae latent spaces.")
+    steps: int = Field(20, ge=1, le=1000, description="Denoising steps.")
+    guidance: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
+    strength: float = Field(0.75, gt=0.0, le=1.0,
+                            description="How far to noise the decoded VAE latent (img2img).")
+    size: int = Field(768, ge=8, le=4096,
+                      description="Output side, pixels; also the default image_size of the "
+                      "unclip-vae latent space.")
     seed: int = 0
     init_mode: Literal["img2img", "mix"] = "img2img"
     mix_weight: float = 0.11
@@ -332,8 +335,8 @@ class UnCLIPOptions(GeneratorOptions):
     variant: str | None = None
 
 
-@register("unclip", availability=_unclip_availability)
-class UnCLIPGenerator:
+@register("unclip", availability=lambda: UnCLIPGenerator.missing(UnCLIPOptions()))
+class UnCLIPGenerator(ReconstructionMethod):
     """Stable unCLIP 2.1 from the decoded CLIP image embedding (+ VAE latent start).
 
     Parameters
@@ -350,11 +353,22 @@ class UnCLIPGenerator:
     """
 
     name = "unclip"
+    label = "unCLIP"
     spaces = ("unclip",)
     optional_spaces = ("unclip-vae",)
     Options = UnCLIPOptions
-    shared_options = {"unclip": {"model": "model"}, "unclip-vae": {"model": "model"}}
+    shared_options = {"unclip": {"model": "model"},
+                      "unclip-vae": {"model": "model", "image_size": "size"}}
     memory_options = ("attention_slicing", "vae_slicing", "vae_tiling")
+
+    @classmethod
+    def missing(cls, options: UnCLIPOptions) -> str | None:
+        """What this machine lacks to generate with ``options`` (the weights), or None."""
+        from perceptogram.latents.hub import weights_missing
+        from perceptogram.latents.unclip import DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
+
+        return weights_missing(options.model, ("model_index.json", "unet/config.json"),
+                               include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
 
     def __init__(self, pipeline: Any = None, *, device: Any = None, memory: Any = "auto",
                  **options: Any) -> None:

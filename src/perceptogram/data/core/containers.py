@@ -11,6 +11,42 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perceptogram.errors import ChannelMismatchError
+
+#: Sample times closer than this (seconds) are the same sample.
+TIME_TOLERANCE = 1e-6
+
+
+def check_same_axes(train: EEGEpochs | EEGFeatures, test: EEGEpochs | EEGFeatures,
+                    where: str | None = None) -> None:
+    """Refuse training and test data whose channels or sample times differ.
+
+    The one check of the two splits' axes (every dataset format and
+    :func:`~perceptogram.data.core.prepare.prepare` call it).
+
+    Parameters
+    ----------
+    train, test : EEGEpochs or EEGFeatures
+        Anything with ``ch_names`` and ``times``.
+    where : str or None
+        Where the data come from (a folder), to start the message with.
+
+    Raises
+    ------
+    perceptogram.errors.ChannelMismatchError
+        When the channel names (in order) differ, or the sample times differ by
+        more than :data:`TIME_TOLERANCE`.
+    """
+    prefix = f"{where}: " if where else ""
+    if tuple(train.ch_names) != tuple(test.ch_names):
+        raise ChannelMismatchError(f"{prefix}training channels {list(train.ch_names)} differ "
+                                   f"from test channels {list(test.ch_names)}")
+    train_times, test_times = np.asarray(train.times), np.asarray(test.times)
+    if train_times.shape != test_times.shape or not np.allclose(
+            train_times, test_times, rtol=0, atol=TIME_TOLERANCE):
+        raise ChannelMismatchError(f"{prefix}training and test data have different sample "
+                                   "times")
+
 
 def _check_axes(data: np.ndarray, ch_names: tuple[str, ...], times: np.ndarray,
                 ch_axis: int, time_axis: int, what: str) -> None:

@@ -15,11 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.data.core.channels import resolve_channels
-from perceptogram.data.core.containers import EEGEpochs, EEGFeatures
-from perceptogram.errors import ChannelMismatchError, DataFormatError
-
-# Sample times are compared with this tolerance (seconds) to absorb float rounding.
-_TIME_TOLERANCE = 1e-6
+from perceptogram.data.core.containers import (
+    TIME_TOLERANCE,
+    EEGEpochs,
+    EEGFeatures,
+    check_same_axes,
+)
+from perceptogram.errors import DataFormatError
 
 
 def _repetitions_per_split(n_repetitions: int | tuple[int, int] | None,
@@ -56,7 +58,7 @@ def time_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
     mask : ndarray of bool, shape (n_times,)
     """
     times = np.asarray(times, dtype=float)
-    return (times >= tmin - _TIME_TOLERANCE) & (times < tmax - _TIME_TOLERANCE)
+    return (times >= tmin - TIME_TOLERANCE) & (times < tmax - TIME_TOLERANCE)
 
 
 def _average(epochs: EEGEpochs, n_repetitions: int, channels: np.ndarray,
@@ -123,12 +125,7 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
     >>> bool(np.allclose(train.X.mean(axis=0), 0, atol=1e-6))  # z-scored on training
     True
     """
-    if train.ch_names != test.ch_names:
-        raise ChannelMismatchError(f"training channels {list(train.ch_names)} differ from "
-                                   f"test channels {list(test.ch_names)}")
-    if train.times.shape != test.times.shape or not np.allclose(
-            train.times, test.times, rtol=0, atol=_TIME_TOLERANCE):
-        raise ChannelMismatchError("training and test splits have different sample times")
+    check_same_axes(train, test)
     reps = _repetitions_per_split(n_repetitions, train, test)
     picks = resolve_channels(train.ch_names, channels)
     window = time_mask(train.times, tmin, tmax)

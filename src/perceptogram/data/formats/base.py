@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from perceptogram._registry import Registry
-from perceptogram.data.core.containers import EEGEpochs
-from perceptogram.errors import ChannelMismatchError, DataFormatError, PerceptogramError
+from perceptogram.data.core.containers import EEGEpochs, check_same_axes
+from perceptogram.errors import DataFormatError, PerceptogramError
 
 __all__ = ["Dataset", "ImageTable", "Match", "DATASETS", "AUTO", "register",
            "available_datasets", "open_dataset", "detect", "summarize", "check_same_axes",
@@ -247,22 +245,6 @@ def open_dataset(kind: str, path: str | os.PathLike,
             f"(it takes: {', '.join(accepted) or 'none'})")
     return factory(Path(path), images_path=None if images_path is None
                    else Path(images_path), **options)
-
-
-def check_same_axes(train: EEGEpochs, test: EEGEpochs, where: str) -> None:
-    """Refuse training and test epochs whose channels or sample times differ.
-
-    Raises
-    ------
-    ChannelMismatchError
-    """
-    if train.ch_names != test.ch_names:
-        raise ChannelMismatchError(f"{where}: training channels {list(train.ch_names)} "
-                                   f"differ from test channels {list(test.ch_names)}")
-    if train.times.shape != test.times.shape or not np.allclose(train.times, test.times,
-                                                                rtol=0, atol=1e-9):
-        raise ChannelMismatchError(f"{where}: training and test epochs have different "
-                                   "sample times")
 
 
 def summarize(dataset: Dataset) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from perceptogram.data.formats import eeg_cache
-from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.containers import EEGEpochs, check_same_axes
 from perceptogram.data.fetch.download import download
 from perceptogram.data.formats.layout import check_confined, is_plain_name, subject_folders
 from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
@@ -413,13 +413,13 @@ def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
     metadata = load_image_metadata(root)
     splits = {split: load_split(folder / name, cache=cache, cache_dir=cache_dir)
               for split, name in SPLIT_FILES.items()}
-    _check_same_axes(splits["train"][1:], splits["test"][1:], folder)
     epochs = []
     for split, (data, ch_names, times) in splits.items():
         files, concepts = metadata.files(split), metadata.concepts(split)
         _check_rows(metadata, split, data.shape[0], folder / SPLIT_FILES[split])
         epochs.append(EEGEpochs(data=data, ch_names=ch_names, times=times,
                                 image_files=files, concepts=concepts))
+    check_same_axes(epochs[0], epochs[1], str(folder))
     return epochs[0], epochs[1]
 
 
@@ -430,17 +430,3 @@ def _check_rows(metadata: ImageMetadata, split: str, n_rows: int, path: Path) ->
             f"{path} has {n_rows} images but {metadata.root / METADATA_FILE} lists "
             f"{n_listed} {split} images"
         )
-
-
-def _check_same_axes(train: tuple[tuple[str, ...], np.ndarray],
-                     test: tuple[tuple[str, ...], np.ndarray], folder: Path) -> None:
-    (train_ch, train_times), (test_ch, test_times) = train, test
-    if train_ch != test_ch:
-        raise ChannelMismatchError(
-            f"{folder}: training channels {list(train_ch)} differ from test channels "
-            f"{list(test_ch)}"
-        )
-    if train_times.shape != test_times.shape or not np.allclose(train_times, test_times,
-                                                                rtol=0, atol=1e-9):
-        raise ChannelMismatchError(f"{folder}: training and test files have different "
-                                   "sample times")
