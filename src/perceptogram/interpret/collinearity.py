@@ -21,8 +21,9 @@ together. :func:`diagnose` measures this on the design matrix:
     Attributes whose VIF exceeds :data:`VIF_THRESHOLD` are *collinear*. Each is
     grouped with the collinear attributes it correlates with (first canonical
     correlation of their columns at least :data:`LINK_CORRELATION`) and with the
-    other attributes that correlate with it as much; such a set is tested
-    jointly (:func:`perceptogram.interpret.joint.joint_freedman_lane_test`) and
+    other attributes that correlate with it as much (with the one it correlates
+    with most when none does: it is then collinear with a combination of
+    weakly correlated attributes); such a set is tested jointly (:func:`perceptogram.interpret.joint.joint_freedman_lane_test`) and
     its maps are shown beside the marginal ones.
 
 Thresholds

@@ -401,14 +401,13 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
     so when the joint test finds an effect.
     """
     from perceptogram.interpret.collinearity import joint_sentence
-    from perceptogram.interpret.joint import joint_freedman_lane_test
+    from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
 
     n_perm = config.interpretability.n_permutations
     tests, marginal = [], []
     partial = [m for m in maps if m.source == "eeg" and m.kind == "partial effect"]
     for attributes in collinearity.sets:
         columns = tuple(c for a in attributes for c in design.attribute_columns[a])
-        statistic, mask, info = np.zeros((len(ch_names), len(times))), None, {}
         if n_perm:
             result = joint_freedman_lane_test(
                 data, design.matrix, design.columns, columns, ch_names=ch_names, times=times,
@@ -417,6 +416,9 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
             statistic, mask = result.statistic, result.mask
             info = _peak(result.statistic, result.clusters, result.p_values, ch_names, times,
                          f"F({len(columns)}, {len(data) - design.matrix.shape[1]})", n_perm)
+        else:
+            statistic = f_map(data, design.matrix, design.columns, columns)
+            mask, info = None, {}
         joint_p = info["cluster_min_p"] if n_perm else None
         found = joint_p is not None and joint_p < CLUSTER_ALPHA
         significant = [a for a in attributes
