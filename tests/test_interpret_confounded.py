@@ -103,6 +103,31 @@ def test_group_contrasts_are_confounded_where_partial_maps_are_not(confounded):
     assert res.min_p < 0.05
 
 
+def test_confounded_simulator_is_below_the_collinearity_threshold(confounded):
+    # animals mostly red, size following hue: correlated, but each attribute keeps enough
+    # pictures of its own for its partial map (VIF below 4: no joint test is needed)
+    from perceptogram.interpret.collinearity import VIF_THRESHOLD, diagnose
+    from perceptogram.interpret.joint import joint_freedman_lane_test
+
+    design = confounded["design"]
+    found = diagnose(design.matrix, design.columns, design.attribute_columns)
+    assert found.sets == ()
+    assert 2.0 < max(found.vif) < VIF_THRESHOLD  # hue, semantic and size go together
+    hue_size = found.attribute_correlation[found.attributes.index("hue"),
+                                           found.attributes.index("size")]
+    assert hue_size > 0.5
+    # the joint test of the correlated attributes finds their (planted) effect, and
+    # nothing for the two null attributes together
+    test = confounded["test"]
+    kw = dict(ch_names=test.ch_names, times=test.times, n_permutations=100, seed=0)
+    columns = [c for a in ("hue", "semantic", "size") for c in design.attribute_columns[a]]
+    assert joint_freedman_lane_test(confounded["data"], design.matrix, design.columns,
+                                    columns, **kw).min_p < 0.05
+    nulls = joint_freedman_lane_test(confounded["data"], design.matrix, design.columns,
+                                     ["size", "semantic: food"], **kw)
+    assert nulls.min_p >= 0.05
+
+
 @pytest.mark.slow
 def test_default_run_on_the_confounded_simulator(tmp_path):
     from perceptogram.config import make_config
@@ -134,6 +159,7 @@ def test_default_run_on_the_confounded_simulator(tmp_path):
         peak = info["peak"]
         assert abs(peak["latency_ms"] / 1000 - truth["effects"][effect]["latency"]) <= 0.021
         assert _side(peak["channel"]) == truth["effects"][effect]["side"], attribute
+    assert summary["collinearity"]["collinear_sets"] == []
     food = next(v for v in summary["maps"].values() if v["name"].startswith("semantic: food"))
     assert food["peak"] is None and food["n_significant_clusters"] == 0
     assert (folder / food["files"]["fif"]).is_file()

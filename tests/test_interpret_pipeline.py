@@ -76,6 +76,11 @@ def test_maps_are_saved_as_evoked_csv_and_npz_with_names_and_units(tiny):
                                       maps[info["files"]["npz_prefix"] + "_effect"])
     groups = list(csv.DictReader(open(folder / "groups.csv")))
     assert len(groups) == 12 and "hue (deg)" in groups[0]
+    # how far the pictures separate the attributes: VIF and correlation of the design
+    collinearity = summary["collinearity"]
+    assert set(collinearity["vif"]) == {"hue", "texture"}
+    assert len(collinearity["correlation"]) == len(summary["design_columns"]) - 1
+    assert summary["attributes"]["texture"]["vif"] == collinearity["vif"]["texture"] >= 1.0
 
 
 def test_paper_preset_is_marked_transductive(tiny):
@@ -125,3 +130,36 @@ def test_attribute_spaces_defaults_and_overrides():
         make_config(interpretability={"attribute_spaces": {"hue": "unclip"}})
     with pytest.raises(ConfigError, match="unknown attributes"):
         make_config(interpretability={"attribute_spaces": {"colour": "pca"}})
+
+
+def test_unrecognised_pictures_get_no_semantic_map(tiny, monkeypatch):
+    # the classifier labels most pictures "animal" with low confidence (drawn pictures
+    # whose top class is a nematode): the summary says so and no semantic map is drawn
+    from perceptogram.interpret import labels
+    from perceptogram.pipeline.attribute_maps import compute_subject_maps
+    from perceptogram.pipeline.rundir import RunDir
+
+    out, config = tiny
+    animal = np.resize([0.2, 0.3, 0.05], 12)
+
+    def drawn(images, device="cpu", batch_size=32):
+        food = np.full(len(images), 0.02)
+        return labels.ClassifierLabels(np.resize(["animal", "animal", "other"], len(images)),
+                                       np.full(len(images), 111), animal / 2,
+                                       {"animal": animal, "food": food,
+                                        "other": 1 - animal - food})
+
+    monkeypatch.setattr(labels, "classifier_labels", drawn)
+    semantic = config.model_copy(update={"interpretability": config.interpretability.model_copy(
+        update={"attributes": ["hue", "texture", "semantic"], "n_permutations": 20})})
+    result = compute_subject_maps(semantic, 1, RunDir(out))
+    assert "semantic" not in {m.attribute for m in result.maps}
+    folder = out / "interpret" / "sub-01"
+    summary = json.loads((folder / "summary.json").read_text())
+    trust = summary["semantic_labels"]
+    assert trust["trusted"] is False and trust["n_low_confidence"] == 8
+    assert "not recognisable as photographs of animal or food" in summary["notes"][0]
+    assert summary["attributes"]["semantic"]["skipped"] == trust["sentence"]
+    groups = list(csv.DictReader(open(folder / "groups.csv")))
+    assert groups[0]["imagenet_class"] == "111" and groups[0]["semantic group"] == "animal"
+    assert float(groups[0]["group_probability"]) == pytest.approx(0.2)

@@ -13,6 +13,7 @@ from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.linear.patterns import (
     ChannelTimeMaps,
+    IllConditionedSourcesWarning,
     LatentEncoder,
     decode_encode_patterns,
     haufe_patterns,
@@ -62,7 +63,9 @@ def test_joint_haufe_matches_mne_linear_model_on_correlated_targets(p_above_n):
 
     X, S, _ = _correlated_multi_output(n=20 if p_above_n else 3000)
     decoder = Ridge(10.0, dtype="float64").fit(X, S)
-    ours = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES).data.reshape(3, -1)
+    # the exact formula (with n < p the decoded targets are nearly collinear: cond 79)
+    ours = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES,
+                          max_condition=None).data.reshape(3, -1)
     # MNE's LinearModel inverts the covariance of the targets it is fitted on; fitted by
     # least squares on the decoder's own predictions it recovers the decoder's filters, and
     # its patterns_ are then Haufe's A = Cov(X) W Cov(Yhat)^-1 of our decoder.
@@ -102,7 +105,7 @@ def test_joint_haufe_with_more_directions_than_features_is_the_pseudo_inverse_fo
     decoder = Ridge(5.0, dtype="float64").fit(X, Y)
     directions = rng.standard_normal((50, 40))
     ours = haufe_patterns(decoder, X, directions, ch_names=CH_NAMES, times=TIMES,
-                          batch_size=7).data.reshape(50, -1)
+                          batch_size=7, max_condition=None).data.reshape(50, -1)
     filters = decoder.coef_.T @ directions.T
     sources = X @ filters
     expected = (np.cov(X.T) @ filters @ np.linalg.pinv(np.cov(sources.T), hermitian=True)).T
@@ -111,6 +114,73 @@ def test_joint_haufe_with_more_directions_than_features_is_the_pseudo_inverse_fo
     assert not zero.data.any()  # directions the decoder ignores give zero maps
     with pytest.raises(ValueError, match="'joint' or 'marginal'"):
         haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES, method="mne")
+
+
+def _nearly_collinear_sources(seed, n=300, rho=0.95, shared=0.9, weak=0.3):
+    """Two planted sources correlating at ``rho``, the first weak, with related patterns."""
+    rng = np.random.default_rng(seed)
+    ch_names, times = [f"E{k}" for k in range(16)], np.arange(20) * 0.01
+    p = len(ch_names) * len(times)
+    A = rng.standard_normal((2, p))
+    A[1] = shared * A[0] + np.sqrt(1 - shared ** 2) * A[1]
+    A[0] *= weak
+    z = rng.standard_normal((n, 2))
+    S = np.column_stack([z[:, 0], rho * z[:, 0] + np.sqrt(1 - rho ** 2) * z[:, 1]])
+    noise = rng.standard_normal((n, p)) @ (rng.standard_normal((p, p)) / np.sqrt(p))
+    return S @ A + 2.0 * noise, S, A, ch_names, times
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_joint_haufe_regularises_nearly_collinear_decoded_sources(seed):
+    # sources correlating at 0.95; the cross-validated ridge decodes them at 0.99
+    X, S, A, ch_names, times = _nearly_collinear_sources(seed)
+    decoder = RidgeCV(cv="kfold", dtype="float64").fit(X, S)
+    assert np.corrcoef(decoder.predict(X).T)[0, 1] > 0.98
+    exact = haufe_patterns(decoder, X, ch_names=ch_names, times=times, max_condition=None)
+    with pytest.warns(IllConditionedSourcesWarning, match="nearly collinear"):
+        shrunk = haufe_patterns(decoder, X, ch_names=ch_names, times=times)
+    r_exact = [np.corrcoef(exact.data[k].ravel(), A[k])[0, 1] for k in range(2)]
+    r_shrunk = [np.corrcoef(shrunk.data[k].ravel(), A[k])[0, 1] for k in range(2)]
+    assert min(r_exact) < 0.5  # the exact joint formula misses the weak source
+    assert min(r_shrunk) > 0.8, r_shrunk  # right sign, right shape
+    assert shrunk.notes and "condition number" in shrunk.notes[0] and not exact.notes
+
+
+def _direct_shrunk_patterns(X, filters, max_condition):
+    """Shrunk joint patterns with the K x K correlation of the sources, by definition."""
+    sources = X @ filters
+    sd = sources.std(axis=0, ddof=1)
+    R = np.corrcoef(sources.T)
+    e = np.linalg.eigvalsh(R)
+    e = e[e > e.max() * len(e) * np.finfo(float).eps]
+    gap = e.max() - max_condition * e.min()
+    lam = gap / (max_condition - 1 + gap)
+    shrunk = (1 - lam) * R + lam * np.eye(len(R))
+    # the shrunk correlation has exactly the wanted condition number (non-zero spectrum)
+    f = np.linalg.eigvalsh((1 - lam) * np.diag(e) + lam * np.eye(len(e)))
+    np.testing.assert_allclose(f.max() / f.min(), max_condition, rtol=1e-6)
+    cov_xs = np.cov(X.T) @ filters / sd  # Cov(X, standardised sources)
+    return (cov_xs @ np.linalg.inv(shrunk)).T / sd[:, None]
+
+
+@pytest.mark.parametrize("n_directions", [3, 50])
+def test_shrunk_joint_patterns_equal_the_formula_with_a_shrunk_correlation(n_directions):
+    # both routes (K <= p, and K = 50 > p = 30 through the r x r row space)
+    X, S, _ = _correlated_multi_output(n=200)
+    rng = np.random.default_rng(3)
+    decoder = Ridge(5.0, dtype="float64").fit(X, S)
+    directions = (np.eye(3) if n_directions == 3
+                  else rng.standard_normal((n_directions, 3)))
+    with pytest.warns(IllConditionedSourcesWarning):
+        ours = haufe_patterns(decoder, X, directions, ch_names=CH_NAMES, times=TIMES,
+                              max_condition=2.0).data.reshape(n_directions, -1)
+    expected = _direct_shrunk_patterns(X, decoder.coef_.T @ directions.T, 2.0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    # well-conditioned sources are left to the exact formula, without a note
+    plain = haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES)
+    assert plain.notes == ()
+    with pytest.raises(ValueError, match="max_condition"):
+        haufe_patterns(decoder, X, ch_names=CH_NAMES, times=TIMES, max_condition=1.0)
 
 
 def test_haufe_recovers_planted_patterns():

@@ -3,9 +3,15 @@
 - :mod:`~perceptogram.interpret.design`: attributes measured on the images'
   pixels and the design matrix of the partial-effect maps ("high − low");
 - :mod:`~perceptogram.interpret.effects`: partial-effect maps (joint
-  regression per channel × time) and their Freedman-Lane cluster test;
+  regression per channel × time, optionally weighted) and their Freedman-Lane
+  cluster test;
+- :mod:`~perceptogram.interpret.collinearity`: how far the pictures separate
+  their attributes (correlation, VIF, collinear sets);
+- :mod:`~perceptogram.interpret.joint`: the F-type Freedman-Lane cluster test
+  of several attributes together;
 - :mod:`~perceptogram.interpret.labels`: semantic labels from a user table
-  or the offline ImageNet classifier (animal / food / other);
+  (keyed by image path, file name or concept) or the offline ImageNet
+  classifier (animal / food / other, with their confidence);
 - :mod:`~perceptogram.interpret.groupings`: groups of images by attribute
   (for marginal group contrasts; unsupervised clusters on request);
 - :mod:`~perceptogram.interpret.perceptogram`: group means and contrasts,
@@ -24,6 +30,7 @@
 - :mod:`~perceptogram.interpret.rsa`: representational similarity over time.
 """
 
+from perceptogram.interpret.collinearity import Collinearity, diagnose
 from perceptogram.interpret.design import AttributeDesign, MapSpec, build_design, pixel_attributes
 from perceptogram.interpret.effects import (
     EffectFit,
@@ -45,11 +52,16 @@ from perceptogram.interpret.groupings import (
     semantic_grouping,
     split_grouping,
 )
+from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
 from perceptogram.interpret.labels import (
+    ClassifierLabels,
+    LabelTrust,
     classifier_labels,
     covariates_from_table,
+    label_trust,
     labels_from_table,
     map_to_groups,
+    match_table_keys,
 )
 from perceptogram.interpret.perceptogram import (
     average_subjects,
@@ -94,16 +106,24 @@ from perceptogram.interpret.timecourse import (
 __all__ = [
     "AttributeDesign",
     "CHANNEL_SUBSETS",
+    "ClassifierLabels",
+    "Collinearity",
     "EffectFit",
+    "LabelTrust",
     "MapSpec",
     "build_design",
     "classifier_labels",
     "covariates_from_table",
+    "diagnose",
+    "f_map",
     "find_clusters",
     "fit_effects",
     "freedman_lane_test",
+    "joint_freedman_lane_test",
+    "label_trust",
     "labels_from_table",
     "map_to_groups",
+    "match_table_keys",
     "pixel_attributes",
     "ChannelImportance",
     "ClusterResult",

@@ -30,7 +30,7 @@ blue" (the red-blue coefficient times ``2 cos 30 deg``); a semantic map is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -91,6 +91,9 @@ class AttributeDesign:
         Raw per-image attribute values and labels (for ``groups.csv``).
     skipped : dict of str to str
         Attributes (or design columns) left out, and why.
+    attribute_columns : dict of str to tuple of str
+        The design columns of each mapped attribute (hue has two, semantic one
+        per group but the reference), in design order.
     """
 
     matrix: np.ndarray
@@ -98,6 +101,7 @@ class AttributeDesign:
     maps: tuple[MapSpec, ...]
     values: dict[str, np.ndarray]
     skipped: dict[str, str]
+    attribute_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def pixel_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -240,5 +244,14 @@ def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
         skipped[columns[k][0]] = "determined by the attributes before it (collinear design)"
     names = tuple(columns[k][0] for k in kept)
     maps = [m for m in maps if m.column in names]
+    owner: dict[str, str] = {}
+    for spec in maps:
+        owner.setdefault(spec.column, spec.attribute)
+    if "hue: green-magenta axis" in names and "hue: red-blue axis" in names:
+        owner["hue: green-magenta axis"] = "hue"
+    attribute_columns: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        if name in owner:
+            attribute_columns[owner[name]] = (*attribute_columns.get(owner[name], ()), name)
     return AttributeDesign(np.column_stack([columns[k][1] for k in kept]), names, tuple(maps),
-                           values, skipped)
+                           values, skipped, attribute_columns)

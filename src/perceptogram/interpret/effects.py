@@ -30,7 +30,7 @@ import numpy as np
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.significance import ClusterResult, _t_threshold
 
-__all__ = ["EffectFit", "fit_effects", "find_clusters", "freedman_lane_test"]
+__all__ = ["EffectFit", "fit_effects", "find_clusters", "freedman_lane_test", "weighted_rows"]
 
 #: Permutations whose statistics are computed in one matrix product.
 PERMUTATION_BLOCK = 64
@@ -95,8 +95,9 @@ def _check(data: np.ndarray, design: np.ndarray, names: Sequence[str]
     return data, design, names
 
 
-def fit_effects(data: np.ndarray, design: np.ndarray, names: Sequence[str]) -> EffectFit:
-    """Ordinary least squares of every channel × time sample on the design.
+def fit_effects(data: np.ndarray, design: np.ndarray, names: Sequence[str], *,
+                sample_weight: np.ndarray | None = None) -> EffectFit:
+    """Ordinary (or weighted) least squares of every channel × time sample on the design.
 
     Parameters
     ----------
@@ -106,12 +107,17 @@ def fit_effects(data: np.ndarray, design: np.ndarray, names: Sequence[str]) -> E
         Design matrix, including the intercept column if one is wanted (it is
         not added here, as in :func:`mne.stats.linear_regression`).
     names : sequence of str, length n_columns
+    sample_weight : ndarray, shape (n_images,), optional
+        Positive weight of each image (e.g. its number of averaged repetitions,
+        whose noise variance is inversely proportional to it): weighted least
+        squares, with t values under ``Var(noise_i) = sigma^2 / weight_i``.
 
     Returns
     -------
     EffectFit
     """
     data, design, names = _check(data, design, names)
+    data, design = weighted_rows(data, design, sample_weight)
     n, p = design.shape
     Y = data.reshape(n, -1)
     q, r = np.linalg.qr(design)
@@ -207,7 +213,8 @@ class _Edges:
 def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str],
                        column: str, *, ch_names: Sequence[str], times: np.ndarray,
                        n_permutations: int = 1000, cluster_alpha: float = 0.05,
-                       alpha: float = 0.05, tail: int = 0, seed: int = 0) -> ClusterResult:
+                       alpha: float = 0.05, tail: int = 0, seed: int = 0,
+                       sample_weight: np.ndarray | None = None) -> ClusterResult:
     """Cluster permutation test of one design column, Freedman-Lane.
 
     Parameters
@@ -228,6 +235,8 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
         Cluster-level significance of :attr:`ClusterResult.mask`.
     tail : {0, 1, -1}
     seed : int
+    sample_weight : ndarray, shape (n_images,), optional
+        As in :func:`fit_effects`; the weighted residuals are permuted.
 
     Returns
     -------
@@ -240,6 +249,7 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     from perceptogram.interpret.significance import channel_time_adjacency
 
     data, design, names = _check(data, design, names)
+    data, design = weighted_rows(data, design, sample_weight)
     if column not in names:
         raise KeyError(f"no design column {column!r}; columns: {list(names)}")
     if n_permutations < 1:
@@ -289,3 +299,35 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     return ClusterResult(statistic=observed, clusters=clusters, p_values=p_values,
                          alpha=alpha, ch_names=tuple(ch_names),
                          times=np.asarray(times, dtype=float))
+
+
+def weighted_rows(data: np.ndarray, design: np.ndarray, sample_weight: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows multiplied by the square root of their weight (weighted least squares).
+
+    Ordinary least squares on the returned arrays is weighted least squares on
+    the inputs; their residuals are exchangeable when the noise variance of
+    image ``i`` is ``sigma^2 / weight_i``.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_images, ...)
+    design : ndarray, shape (n_images, n_columns)
+    sample_weight : ndarray, shape (n_images,) or None
+        Positive, finite weights; None returns the inputs unchanged.
+
+    Returns
+    -------
+    data, design : ndarray
+        Same shapes as the inputs.
+    """
+    if sample_weight is None:
+        return data, design
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != (design.shape[0],) or not np.all(np.isfinite(weight)) or not np.all(
+            weight > 0):
+        raise DataFormatError(
+            f"sample weights must be {design.shape[0]} positive finite numbers (one per "
+            f"image), got shape {weight.shape}")
+    root = np.sqrt(weight)
+    return data * root.reshape(-1, *([1] * (data.ndim - 1))), design * root[:, None]

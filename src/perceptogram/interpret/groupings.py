@@ -358,26 +358,32 @@ def name_clusters(labels: np.ndarray, concepts: Sequence[str]) -> tuple[str, ...
 
 def grouping_from_csv(
     path: str | os.PathLike,
-    image_files: Sequence[str],
+    image_files: Sequence[str | os.PathLike],
     *,
     name: str | None = None,
     image_column: str = "image",
     label_column: str = "label",
+    concepts: Sequence[str] | None = None,
 ) -> Grouping:
-    """Read user-defined groups from a CSV of image file name → label.
+    """Read user-defined groups from a CSV of image → label.
 
     Parameters
     ----------
     path : path-like
         CSV with a header containing ``image_column`` and ``label_column``.
-        Images of the dataset that the CSV does not list get label ``-1``.
-    image_files : sequence of str, length n_images
-        Image file names of the dataset, in row order (e.g.
+        An image is named by its path relative to the image folder, its file
+        name, or its concept (see
+        :func:`perceptogram.interpret.labels.match_table_keys`). Images of the
+        dataset that the CSV does not list get label ``-1``.
+    image_files : sequence of str or path-like, length n_images
+        Image paths or file names of the dataset, in row order (e.g.
         ``EEGFeatures.image_files``).
     name : str or None
         Name of the grouping; defaults to the CSV's file stem.
     image_column, label_column : str
         Column names.
+    concepts : sequence of str, length n_images, optional
+        Concept of each image, for tables keyed by concept.
 
     Returns
     -------
@@ -385,6 +391,8 @@ def grouping_from_csv(
         Groups named by the labels in order of first appearance in the CSV.
     """
     from pathlib import Path
+
+    from perceptogram.interpret.labels import match_table_keys, mismatch_examples
 
     path = Path(path)
     with open(path, newline="", encoding="utf-8") as fh:
@@ -395,16 +403,17 @@ def grouping_from_csv(
                 f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}"
             )
         rows = [(r[image_column].strip(), r[label_column].strip()) for r in reader]
-    position = {f: i for i, f in enumerate(image_files)}
-    unknown = [f for f, _ in rows if f not in position]
+    concepts = [""] * len(image_files) if concepts is None else list(concepts)
+    keys = [key for key, _ in rows]
+    found = match_table_keys(keys, image_files, concepts)
+    used = set(found[found >= 0].tolist())
+    unknown = [k for k in range(len(rows)) if k not in used]
     if unknown:
         raise DataFormatError(
-            f"{path}: {len(unknown)} image(s) not in the dataset, e.g. {unknown[:3]}"
+            f"{path}: {len(unknown)} image(s) not in the dataset; "
+            + mismatch_examples([keys[k] for k in unknown], image_files, concepts)
         )
-    group_names: list[str] = []
-    labels = np.full(len(image_files), UNASSIGNED, dtype=np.int64)
-    for f, label in rows:
-        if label not in group_names:
-            group_names.append(label)
-        labels[position[f]] = group_names.index(label)
+    group_names = list(dict.fromkeys(label for _, label in rows))
+    labels = np.array([group_names.index(rows[k][1]) if k >= 0 else UNASSIGNED
+                       for k in found], dtype=np.int64)
     return Grouping(name or path.stem, labels, tuple(group_names))

@@ -16,6 +16,26 @@ Sources, in the order the pipeline tries them:
    class, including drinks (966 red wine, 967 espresso, 969 eggnog; THINGS
    also keeps ``drink`` apart from ``food``) and 958 hay, is ``other``.
 
+Tables are keyed as users write them (:func:`match_table_keys`): by the image's
+path relative to the image folder, as ``images.csv`` lists it
+(``images/face/Joan_1.jpg``; any trailing part of the path, ``/`` or ``\\``),
+by its file name (``Joan_1.jpg``), or by its concept (``00001_aardvark`` or
+``aardvark``). When nothing matches, the error shows three keys of the table
+and three of the images.
+
+Classifier labels come with their confidence (:class:`ClassifierLabels`): the
+softmax probability of each picture's top class and of its group (the summed
+probability of the group's ImageNet classes). A label is *low-confidence* when
+its group's probability is below :data:`LOW_CONFIDENCE` (0.5: by the
+classifier's own account the picture is then more likely outside its group than
+in it). The probability of the group, not of the top class, is the measure:
+photos of cats spread their probability over the cat breeds (top class 0.3-0.4,
+"animal" 0.9), while drawn or recoloured pictures that the classifier does not
+recognise spread it over unrelated classes. When most pictures (or most of
+those in the named groups) are low-confidence, :func:`label_trust` says that
+the pictures are not recognisable as photographs of the named groups, and the
+semantic map is not drawn.
+
 Unsupervised clusters of embeddings are not labels: they live in
 :func:`perceptogram.interpret.groupings.semantic_grouping` and are used only on
 request.
@@ -27,6 +47,7 @@ import csv
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -35,11 +56,17 @@ import numpy as np
 
 from perceptogram.errors import DataFormatError
 
-__all__ = ["OTHER", "imagenet_supercategory_names", "supercategories_of_classes",
-           "covariates_from_table",
-           "classifier_labels", "labels_from_table", "map_to_groups"]
+__all__ = ["OTHER", "LOW_CONFIDENCE", "ClassifierLabels", "LabelTrust",
+           "imagenet_supercategory_names", "supercategories_of_classes", "covariates_from_table",
+           "classifier_labels", "label_trust", "labels_from_table", "map_to_groups",
+           "match_table_keys"]
 
 OTHER = "other"
+#: Group probability below which a classifier label is low-confidence (see the module notes).
+LOW_CONFIDENCE = 0.5
+#: Keys and image names shown in a mismatch error: how many, and their longest length.
+SHOWN_KEYS = 3
+SHOWN_LENGTH = 60
 #: Header names accepted as the key column of a label table, in order of preference.
 KEY_COLUMNS = ("image", "image_file", "file", "concept", "uniqueid", "word")
 #: Names that may become map names, file names and figure titles.
@@ -87,8 +114,51 @@ def supercategories_of_classes(classes: np.ndarray) -> np.ndarray:
     return table[classes]
 
 
+@dataclass(frozen=True)
+class ClassifierLabels:
+    """Super-category labels from the ImageNet classifier, with their confidence.
+
+    Parameters
+    ----------
+    labels : ndarray of str, shape (n_images,)
+        Super-category (``"animal"``, ``"food"``, ``"other"``) of each top class.
+    top_class : ndarray of int, shape (n_images,)
+        ImageNet-1k index of each picture's top class.
+    top_probability : ndarray of float, shape (n_images,)
+        Its softmax probability.
+    probabilities : dict of str to ndarray, shape (n_images,)
+        Summed softmax probability of each super-category's classes.
+    """
+
+    labels: np.ndarray
+    top_class: np.ndarray
+    top_probability: np.ndarray
+    probabilities: dict[str, np.ndarray]
+
+    def group_probability(self, groups: Sequence[str]) -> np.ndarray:
+        """Probability of each picture's group once labels are mapped to ``groups``.
+
+        Parameters
+        ----------
+        groups : sequence of str
+            The groups kept (as in :func:`map_to_groups`); every other
+            super-category counts towards ``"other"``.
+
+        Returns
+        -------
+        ndarray, shape (n_images,)
+        """
+        mapped = map_to_groups(self.labels, groups)
+        names = list(self.probabilities)
+        target = map_to_groups(np.asarray(names), groups)
+        out = np.zeros(len(mapped))
+        for name, group in zip(names, target):
+            out += np.where(mapped == group, self.probabilities[name], 0.0)
+        return out
+
+
 def classifier_labels(images: np.ndarray, *, device: str = "cpu", batch_size: int = 32
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      ) -> ClassifierLabels:
     """Super-category of each image from EfficientNet-Lite0's top ImageNet class.
 
     Parameters
@@ -100,16 +170,100 @@ def classifier_labels(images: np.ndarray, *, device: str = "cpu", batch_size: in
 
     Returns
     -------
-    labels : ndarray of str, shape (n_images,)
-        ``"animal"``, ``"food"`` or ``"other"``.
-    top_class : ndarray of int, shape (n_images,)
-        The ImageNet-1k class index behind each label.
+    ClassifierLabels
+        Labels ``"animal"``, ``"food"`` or ``"other"``, the top class behind
+        each, and the probabilities of the top class and of each super-category.
     """
+    from scipy.special import softmax
+
     from perceptogram.nets.efficientnet_lite import load_efficientnet_lite0
 
     net = load_efficientnet_lite0(device)
-    top = np.argmax(net.logits(images, batch_size=batch_size), axis=1)
-    return supercategories_of_classes(top), top
+    probability = softmax(np.asarray(net.logits(images, batch_size=batch_size),
+                                     dtype=np.float64), axis=1)
+    top = np.argmax(probability, axis=1)
+    table = np.asarray(imagenet_supercategory_names())
+    sums = {name: probability[:, table == name].sum(axis=1) for name in dict.fromkeys(table)}
+    return ClassifierLabels(supercategories_of_classes(top), top,
+                            probability[np.arange(len(top)), top], sums)
+
+
+@dataclass(frozen=True)
+class LabelTrust:
+    """How far classifier labels can be trusted.
+
+    Parameters
+    ----------
+    probability : ndarray, shape (n_images,)
+        Probability of each picture's group (:meth:`ClassifierLabels.group_probability`).
+    low : ndarray of bool, shape (n_images,)
+        ``probability < LOW_CONFIDENCE``.
+    counts : dict of str to tuple of int
+        Per group: (pictures, low-confidence pictures).
+    trusted : bool
+        False when most pictures, or most pictures of the named groups, are
+        low-confidence.
+    sentence : str
+        One sentence for the summary.
+    """
+
+    probability: np.ndarray
+    low: np.ndarray
+    counts: dict[str, tuple[int, int]]
+    trusted: bool
+    sentence: str
+
+    def as_dict(self) -> dict[str, object]:
+        """What ``summary.json`` records."""
+        return {"low_confidence_threshold": LOW_CONFIDENCE,
+                "measure": "summed softmax probability of the ImageNet classes of the "
+                           "picture's group",
+                "n_images": int(len(self.low)), "n_low_confidence": int(self.low.sum()),
+                "share_low_confidence": float(round(float(self.low.mean()), 4))
+                if len(self.low) else 0.0,
+                "per_group": {g: {"n_images": n, "n_low_confidence": k}
+                              for g, (n, k) in self.counts.items()},
+                "trusted": self.trusted, "sentence": self.sentence}
+
+
+def label_trust(labels: ClassifierLabels, groups: Sequence[str]) -> LabelTrust:
+    """Share of low-confidence classifier labels, and whether the labels mean anything.
+
+    Parameters
+    ----------
+    labels : ClassifierLabels
+    groups : sequence of str
+        The named groups (``interpretability.semantic_groups``).
+
+    Returns
+    -------
+    LabelTrust
+        ``trusted`` is False when more than half of all pictures, or more than
+        half of the pictures in the named groups, have a group probability
+        below :data:`LOW_CONFIDENCE`.
+    """
+    mapped = map_to_groups(labels.labels, groups)
+    probability = labels.group_probability(groups)
+    low = probability < LOW_CONFIDENCE
+    counts = {str(g): (int(np.sum(mapped == g)), int(np.sum(low & (mapped == g))))
+              for g in dict.fromkeys(mapped.tolist())}
+    named = mapped != OTHER
+    share = float(low.mean()) if len(low) else 0.0
+    named_share = float(low[named].mean()) if named.any() else 0.0
+    trusted = share <= 0.5 and named_share <= 0.5
+    n, k = len(low), int(low.sum())
+    head = (f"{k} of {n} pictures ({100 * share:.0f} %) were labelled by the ImageNet "
+            f"classifier with low confidence (probability of their group < {LOW_CONFIDENCE})")
+    if trusted:
+        sentence = head + "."
+    else:
+        sentence = (head + (f", {int(low[named].sum())} of {int(named.sum())} of those in "
+                            f"{', '.join(sorted(set(mapped[named].tolist())))}"
+                            if named.any() else "")
+                    + ": most pictures are not recognisable as photographs of "
+                    f"{' or '.join(groups)}, so no semantic map is drawn (give a label "
+                    "table in interpretability.labels to map categories of these pictures).")
+    return LabelTrust(probability, low, counts, trusted, sentence)
 
 
 def _concept_key(concept: str) -> str:
@@ -118,7 +272,101 @@ def _concept_key(concept: str) -> str:
     return tail if sep and head.isdigit() else concept
 
 
-def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
+def _key_parts(key: str) -> tuple[str, ...]:
+    """``"./images\\face/Joan_1.jpg"`` -> ``("images", "face", "Joan_1.jpg")``."""
+    return tuple(p for p in re.split(r"[\\/]+", key.strip()) if p not in ("", "."))
+
+
+def _shown(text: str) -> str:
+    """A key as an error shows it: quoted, escaped, shortened."""
+    text = text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH - 1] + "…"
+    return repr(text)
+
+
+def mismatch_examples(keys: Sequence[str], image_files: Sequence[str],
+                      concepts: Sequence[str]) -> str:
+    """Three keys of a table and three images, for an error message."""
+    table = ", ".join(_shown(k) for k in list(keys)[:SHOWN_KEYS]) or "none"
+    images = ", ".join(
+        f"{_shown('/'.join(_key_parts(str(f))[-3:]))} (concept {_shown(str(c))})"
+        for f, c in list(zip(image_files, concepts))[:SHOWN_KEYS])
+    return (f"the table's keys look like {table}; the images look like "
+            f"{images} (a key is an image's path relative to the image folder, its file "
+            "name, or its concept)")
+
+
+def match_table_keys(keys: Sequence[str], image_files: Sequence[str | os.PathLike],
+                     concepts: Sequence[str]) -> np.ndarray:
+    """Which key of a table names each image.
+
+    A key names an image when it is a trailing part of the image's path
+    (``images/face/Joan_1.jpg``, ``face/Joan_1.jpg`` or the file name
+    ``Joan_1.jpg``; ``/`` or ``\\`` separators), else when it is the image's
+    concept (``00001_aardvark``) or the concept without its number
+    (``aardvark``). The longest path key wins.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        The table's key column.
+    image_files : sequence of str or path-like, length n_images
+        Image paths (absolute, relative to the image folder, or bare file names).
+    concepts : sequence of str, length n_images
+
+    Returns
+    -------
+    ndarray of int, shape (n_images,)
+        Index in ``keys`` of the key naming each image, ``-1`` for none.
+
+    Raises
+    ------
+    DataFormatError
+        A path key names several images (e.g. a file name shared by two
+        folders).
+    """
+    by_parts: dict[tuple[str, ...], int] = {}
+    by_name: dict[str, int] = {}
+    for k, key in enumerate(keys):
+        parts = _key_parts(str(key))
+        if parts:
+            by_parts.setdefault(parts, k)
+        by_name.setdefault(str(key).strip(), k)
+    out = np.full(len(concepts), -1, dtype=np.int64)
+    owner: dict[int, int] = {}
+    for i, (file, concept) in enumerate(zip(image_files, concepts, strict=True)):
+        parts = _key_parts(str(file))
+        found = next((by_parts[parts[-n:]] for n in range(len(parts), 0, -1)
+                      if parts[-n:] in by_parts), None)
+        if found is not None:
+            first = owner.setdefault(found, i)
+            if first != i:
+                raise DataFormatError(
+                    f"the table key {_shown(str(keys[found]))} names two images, "
+                    f"{_shown('/'.join(_key_parts(str(image_files[first]))[-3:]))} and "
+                    f"{_shown('/'.join(parts[-3:]))}: key them by their path relative to "
+                    "the image folder")
+        else:
+            found = next((by_name[k] for k in (concept, _concept_key(concept))
+                          if k in by_name), None)
+        if found is not None:
+            out[i] = found
+    return out
+
+
+def _read_table(path: Path, what: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV/TSV table (delimiter by extension, else sniffed)."""
+    if not path.is_file():
+        raise DataFormatError(f"the {what} {path} does not exist")
+    text = path.read_text(encoding="utf-8-sig")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or (
+        path.suffix.lower() != ".csv" and "\t" in text.split("\n", 1)[0]) else ","
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter)
+            if any(cell.strip() for cell in r)]
+    header = [h.strip() for h in rows[0]] if rows else []
+    return header, rows[1:]
+
+
+def labels_from_table(path: str | os.PathLike, image_files: Sequence[str | os.PathLike],
                       concepts: Sequence[str]) -> np.ndarray:
     """Category of each image from a user's CSV/TSV table.
 
@@ -127,12 +375,15 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
     path : path-like
         ``.csv`` or ``.tsv`` (by extension; other names are sniffed). The key
         column (first of :data:`KEY_COLUMNS` present, case-insensitive) holds
-        image file names or concepts (``"00001_aardvark"`` or ``"aardvark"``).
+        image paths (relative to the image folder, as ``images.csv`` lists
+        them), file names or concepts (``"00001_aardvark"`` or ``"aardvark"``);
+        see :func:`match_table_keys`.
         Long format: a :data:`LABEL_COLUMNS` column gives the category. Wide
         format (THINGS high-level categories): every column that is not a
         key column is a category holding 0/1; an item in several categories gets the first in column
         order, an item in none gets ``"other"``.
-    image_files : sequence of str, length n_images
+    image_files : sequence of str or path-like, length n_images
+        Image paths or file names.
     concepts : sequence of str, length n_images
 
     Returns
@@ -142,16 +393,9 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
         list.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"the label table {path} does not exist")
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    if path.suffix.lower() not in (".csv", ".tsv"):
-        delimiter = "\t" if text.split("\n", 1)[0].count("\t") else ","
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    if len(rows) < 2:
+    header, rows = _read_table(path, "label table")
+    if not rows:
         raise DataFormatError(f"the label table {path} has no rows under its header")
-    header = [h.strip() for h in rows[0]]
     lower = [h.lower() for h in header]
     key = next((lower.index(k) for k in KEY_COLUMNS if k in lower), None)
     if key is None:
@@ -159,14 +403,11 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
             f"the label table {path} needs a key column named one of {list(KEY_COLUMNS)}; "
             f"its header is {header[:8]}")
     label = next((lower.index(k) for k in LABEL_COLUMNS if k in lower), None)
-    table: dict[str, str] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    keys, categories = [], []
+    for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise DataFormatError(f"{path}, line {number}: {len(row)} fields for a header of "
                                   f"{len(header)}")
-        item = row[key].strip()
         if label is not None:
             category = row[label].strip() or OTHER
         else:
@@ -179,18 +420,14 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str],
                     f"found {bad[0]!r} (a long table needs a column named one of "
                     f"{list(LABEL_COLUMNS)})")
             category = next((h for h, c in flags if c in ("1", "1.0")), OTHER)
-        table[item] = category
-    out = []
-    for file, concept in zip(image_files, concepts, strict=True):
-        found = next((table[k] for k in (file, concept, _concept_key(concept)) if k in table),
-                     OTHER)
-        out.append(found)
-    if all(v == OTHER for v in out):
+        keys.append(row[key].strip())
+        categories.append(category)
+    found = match_table_keys(keys, image_files, concepts)
+    if not np.any(found >= 0):
         raise DataFormatError(
-            f"the label table {path} names none of the {len(out)} test images (keys are "
-            f"matched to image file names, concepts such as {concepts[0]!r}, or concept "
-            f"names without their number such as {_concept_key(concepts[0])!r})")
-    return np.asarray(out, dtype=str)
+            f"the label table {path} names none of the {len(found)} test images: "
+            + mismatch_examples(keys, image_files, concepts))
+    return np.asarray([categories[k] if k >= 0 else OTHER for k in found], dtype=str)
 
 
 def map_to_groups(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
@@ -218,50 +455,51 @@ def map_to_groups(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
     return np.asarray([wanted.get(norm(str(v)), OTHER) for v in labels], dtype=str)
 
 
-def covariates_from_table(path: str | os.PathLike, image_files: Sequence[str],
+def covariates_from_table(path: str | os.PathLike, image_files: Sequence[str | os.PathLike],
                           concepts: Sequence[str]) -> dict[str, np.ndarray]:
     """Numeric per-image covariates from a user's CSV/TSV table.
 
     Parameters
     ----------
     path : path-like
-        A key column (as in :func:`labels_from_table`) and one numeric column
-        per covariate. Every test image must be listed.
-    image_files, concepts : sequence of str, length n_images
+        A key column (as in :func:`labels_from_table`: image path, file name
+        or concept) and one numeric column per covariate. Every test image
+        must be listed.
+    image_files : sequence of str or path-like, length n_images
+        Image paths or file names.
+    concepts : sequence of str, length n_images
 
     Returns
     -------
     dict of str to ndarray of float, shape (n_images,)
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"the covariate table {path} does not exist")
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or (
-        path.suffix.lower() != ".csv" and "\t" in text.split("\n", 1)[0]) else ","
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(r)]
-    header = [h.strip() for h in rows[0]] if rows else []
+    header, rows = _read_table(path, "covariate table")
     lower = [h.lower() for h in header]
     key = next((lower.index(k) for k in KEY_COLUMNS if k in lower), None)
     if key is None or len(header) < 2:
         raise DataFormatError(f"the covariate table {path} needs a key column named one of "
                               f"{list(KEY_COLUMNS)} and at least one covariate column")
-    table: dict[str, list[float]] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    keys, table = [], []
+    for number, row in enumerate(rows, start=2):
         try:
-            table[row[key].strip()] = [float(v) for i, v in enumerate(row) if i != key]
+            table.append([float(v) for i, v in enumerate(row) if i != key])
+            keys.append(row[key].strip())
         except (ValueError, IndexError):
             raise DataFormatError(f"{path}, line {number}: covariates must be numbers, one "
                                   f"per column of the header") from None
-    values = []
-    for file, concept in zip(image_files, concepts, strict=True):
-        found = next((table[k] for k in (file, concept, _concept_key(concept)) if k in table),
-                     None)
-        if found is None:
-            raise DataFormatError(f"the covariate table {path} does not list the test image "
-                                  f"{file} (concept {concept})")
-        values.append(found)
-    array = np.asarray(values, dtype=float)
+        if len(table[-1]) != len(header) - 1:
+            raise DataFormatError(f"{path}, line {number}: {len(row)} fields for a header of "
+                                  f"{len(header)}")
+    found = match_table_keys(keys, image_files, concepts)
+    missing = np.flatnonzero(found < 0)
+    if len(missing):
+        raise DataFormatError(
+            f"the covariate table {path} does not list {len(missing)} of the {len(found)} "
+            "test images: "
+            + mismatch_examples(keys, [image_files[i] for i in missing],
+                                [concepts[i] for i in missing]))
+    array = np.asarray([table[k] for k in found], dtype=float)
     if not np.all(np.isfinite(array)):
         raise DataFormatError(f"the covariate table {path} holds NaN or infinite values")
     names = [h for i, h in enumerate(header) if i != key]

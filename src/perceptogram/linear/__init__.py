@@ -15,6 +15,7 @@ Importing this package does not import torch.
 from perceptogram.linear.io import load_model, save_model
 from perceptogram.linear.patterns import (
     ChannelTimeMaps,
+    IllConditionedSourcesWarning,
     LatentEncoder,
     decode_encode_patterns,
     haufe_patterns,
@@ -23,6 +24,7 @@ from perceptogram.linear.ridge import Ridge, RidgeCV
 
 __all__ = [
     "ChannelTimeMaps",
+    "IllConditionedSourcesWarning",
     "LatentEncoder",
     "Ridge",
     "RidgeCV",

@@ -59,7 +59,7 @@ def _draw_attribute(config: Config, out, attribute: str, maps: list[Any], result
     at = [t / 1000.0 for t in config.interpretability.times_ms
           if times[0] <= t / 1000.0 <= times[-1]]
     unit = _unit_label(result.unit)
-    kind = maps[0].kind
+    kind = ", ".join(dict.fromkeys(m.kind for m in maps))  # partial, and marginal beside it
     masks = [np.zeros(m.effect.shape, bool) if m.mask is None else m.mask for m in maps]
     tested = any(m.mask is not None for m in maps)
     sources: dict[str, list[Any]] = {}
@@ -74,7 +74,8 @@ def _draw_attribute(config: Config, out, attribute: str, maps: list[Any], result
         figs.append(plot_topomap_strip(
             data, result.ch_names, times, names=[_label(m) for m, _ in group], at=at,
             mask=mask, unit=unit,
-            title=f"{attribute}: {kind}, high − low "
+            title=f"{attribute}: {', '.join(dict.fromkeys(m.kind for m, _ in group))}, "
+                  "high − low "
                   f"({'marked: significant clusters' if tested else 'not tested'})"))
     for k, fig in enumerate(figs):
         suffix = "" if k == 0 else f"_{list(sources)[k]}"

@@ -5,28 +5,30 @@ drawn by :mod:`perceptogram.pipeline.attribute_map_figures`. This module builds 
 attributes of the test images (from their pixels and labels), estimates each
 attribute's map (partial effects by default, marginal group contrasts on request,
 or the paper's recipe), tests it, finds its peak inside a significant cluster,
-and writes ``maps.npz``, ``summary.json``, ``groups.csv`` and, per map,
-``maps/<name>-ave.fif`` (:class:`mne.Evoked`, the data's units) and
-``maps/<name>.csv``.
+and, where attributes go together in the pictures (collinear design), tests them
+jointly and maps each one alone beside its partial effect. The files
+(``maps.npz``, ``summary.json``, ``groups.csv``, per map ``maps/<name>-ave.fif``
+and ``maps/<name>.csv``) are written by
+:mod:`perceptogram.pipeline.attribute_map_files`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.config import Config
-from perceptogram.pipeline.artifacts import load_eeg_features, save_npz
+from perceptogram.interpret.collinearity import Collinearity
+from perceptogram.interpret.design import AttributeDesign
+from perceptogram.interpret.labels import LabelTrust
+from perceptogram.pipeline.artifacts import load_eeg_features
+from perceptogram.pipeline.attribute_map_files import save_subject_maps
 from perceptogram.pipeline.rundir import RunDir
 
 __all__ = ["interpret_subject", "compute_subject_maps", "attribute_spaces", "decoder_probes",
-           "AttributeMap", "SubjectMaps"]
+           "AttributeMap", "SubjectMaps", "SemanticLabels", "Pictures", "JointTest"]
 
 #: Window lengths of the time probe (first k ms of the epoch); lengths beyond the
 #: epoch are left out.
@@ -61,7 +63,9 @@ class AttributeMap:
     space : str or None
         Latent space of a perceptogram map.
     kind : str
-        ``"partial effect"`` or ``"group contrast (marginal)"``.
+        ``"partial effect"``, ``"marginal effect (attribute alone)"`` (beside
+        the partial effect of a collinear attribute) or ``"group contrast
+        (marginal)"``.
     effect : ndarray, shape (n_channels, n_times)
         In the data's units.
     t : ndarray, shape (n_channels, n_times)
@@ -86,9 +90,110 @@ class AttributeMap:
     group_means: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class SemanticLabels:
+    """Semantic group of each test picture, where it came from, and how far it holds.
+
+    Attributes
+    ----------
+    groups : ndarray of str, shape (n_images,)
+        A name from ``interpretability.semantic_groups`` or ``"other"`` (or
+        ``"unsupervised cluster k"``).
+    source : str
+        Where the labels came from, in words.
+    columns : dict of str to ndarray, shape (n_images,)
+        Extra columns of ``groups.csv`` (a table's own label; the classifier's
+        top class and probabilities).
+    trust : LabelTrust or None
+        Confidence of classifier labels (None for a table or clusters).
+    """
+
+    groups: np.ndarray
+    source: str
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    trust: LabelTrust | None = None
+
+    @property
+    def usable(self) -> bool:
+        """False when the classifier did not recognise most pictures (no semantic map)."""
+        return self.trust is None or self.trust.trusted
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """The test pictures: names and what was measured on them.
+
+    Attributes
+    ----------
+    image_files, concepts : tuple of str, length n_images
+    pixels : dict of str to ndarray, shape (n_images,)
+        From :func:`perceptogram.interpret.design.pixel_attributes`.
+    semantic : SemanticLabels or None
+        None when ``semantic`` is not mapped.
+    """
+
+    image_files: tuple[str, ...]
+    concepts: tuple[str, ...]
+    pixels: dict[str, np.ndarray]
+    semantic: SemanticLabels | None
+
+
+@dataclass(frozen=True)
+class JointTest:
+    """Joint F test of one collinear set of attributes on the test EEG.
+
+    Attributes
+    ----------
+    attributes : tuple of str
+    columns : tuple of str
+        Their design columns, tested together.
+    statistic : ndarray, shape (n_channels, n_times)
+        F map.
+    mask : ndarray of bool, shape (n_channels, n_times) or None
+        Samples in significant clusters (None: not tested).
+    summary : dict
+        Cluster p, peak (largest F in a significant cluster) or why none, and
+        the sentence the summary shows.
+    """
+
+    attributes: tuple[str, ...]
+    columns: tuple[str, ...]
+    statistic: np.ndarray
+    mask: np.ndarray | None
+    summary: dict[str, Any]
+
+
 @dataclass
 class SubjectMaps:
-    """Everything the draw step needs."""
+    """Everything the save and draw steps need.
+
+    Attributes
+    ----------
+    ch_names : tuple of str
+    times : ndarray, shape (n_times,)
+    unit : str
+    maps : list of AttributeMap
+        The first map of each attribute is its main one (the test-EEG partial
+        effect by default).
+    probes : dict
+    probe_arrays : dict of str to ndarray
+    method : str
+        ``"partial"`` or ``"contrast"``.
+    transductive : bool
+        The paper preset.
+    spaces : dict of str to str
+        Latent space of each attribute's perceptogram map.
+    pictures : Pictures or None
+    design : AttributeDesign or None
+        Partial method only.
+    collinearity : Collinearity or None
+        Partial method only.
+    joint_tests : list of JointTest
+    skipped : dict of str to str
+        Attributes not mapped, and why.
+    notes : list of str
+        Sentences for the summary (collinear attributes, untrusted labels).
+    """
 
     ch_names: tuple[str, ...]
     times: np.ndarray
@@ -96,6 +201,15 @@ class SubjectMaps:
     maps: list[AttributeMap]
     probes: dict[str, Any]
     probe_arrays: dict[str, np.ndarray]
+    method: str = "partial"
+    transductive: bool = False
+    spaces: dict[str, str] = field(default_factory=dict)
+    pictures: Pictures | None = None
+    design: AttributeDesign | None = None
+    collinearity: Collinearity | None = None
+    joint_tests: list[JointTest] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def attribute_spaces(config: Config) -> dict[str, str]:
@@ -116,15 +230,15 @@ def attribute_spaces(config: Config) -> dict[str, str]:
     return out
 
 
-def _slug(name: str) -> str:
-    text = name.replace("−", "minus").replace(":", "")
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
-
-
-def _semantic_labels(config: Config, images: np.ndarray, test, run_dir: RunDir,
-                     paper: bool) -> tuple[np.ndarray, str, dict[str, np.ndarray]]:
-    """Label group of each test image, where it came from, and extra columns."""
-    from perceptogram.interpret.labels import classifier_labels, labels_from_table, map_to_groups
+def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str], test,
+                     run_dir: RunDir, paper: bool) -> SemanticLabels:
+    """Label group of each test picture, where it came from, and extra columns."""
+    from perceptogram.interpret.labels import (
+        classifier_labels,
+        label_trust,
+        labels_from_table,
+        map_to_groups,
+    )
 
     settings = config.interpretability
     if paper or settings.semantic_source == "cluster":
@@ -135,24 +249,29 @@ def _semantic_labels(config: Config, images: np.ndarray, test, run_dir: RunDir,
         n = PAPER_N_CLUSTERS if paper else settings.n_clusters
         grouping = semantic_grouping(latents, n)
         labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
-        return labels, f"unsupervised cluster (Ward, {space} latents of the test images)", {}
+        return SemanticLabels(labels,
+                              f"unsupervised cluster (Ward, {space} latents of the test images)")
     if settings.labels is not None:
-        raw = labels_from_table(settings.labels, test.image_files, test.concepts)
-        return (map_to_groups(raw, settings.semantic_groups),
-                f"label table {settings.labels.name}", {"label": raw})
-    groups, top = classifier_labels(images, device=config.device)
-    return (map_to_groups(groups, settings.semantic_groups),
-            "EfficientNet-Lite0 ImageNet top class -> animal/food/other",
-            {"imagenet_class": top})
+        raw = labels_from_table(settings.labels, image_paths, test.concepts)
+        return SemanticLabels(map_to_groups(raw, settings.semantic_groups),
+                              f"label table {settings.labels.name}", {"label": raw})
+    found = classifier_labels(images, device=config.device)
+    trust = label_trust(found, settings.semantic_groups)
+    return SemanticLabels(
+        map_to_groups(found.labels, settings.semantic_groups),
+        "EfficientNet-Lite0 ImageNet top class -> animal/food/other",
+        {"imagenet_class": found.top_class,
+         "imagenet_class_probability": found.top_probability,
+         "group_probability": trust.probability}, trust)
 
 
-def _covariates(config: Config, test) -> dict[str, np.ndarray]:
+def _covariates(config: Config, image_paths: list[str], test) -> dict[str, np.ndarray]:
     path = config.interpretability.covariates
     if path is None:
         return {}
     from perceptogram.interpret.labels import covariates_from_table
 
-    return covariates_from_table(path, test.image_files, test.concepts)
+    return covariates_from_table(path, image_paths, test.concepts)
 
 
 def _rescale_transductive(decoded: np.ndarray, Y_train: np.ndarray) -> np.ndarray:
@@ -237,6 +356,95 @@ def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_o
                                 {**info, "contrast": spec.contrast,
                                  "difference": spec.unit_of_difference}))
     return out
+
+
+def _marginal_maps(config: Config, data: np.ndarray, design, attribute: str, ch_names,
+                   times, unit: str) -> list[AttributeMap]:
+    """Each map of ``attribute`` fitted with the attribute alone (intercept + its columns).
+
+    The same "high − low" scale as the partial effect, so the two can be shown
+    side by side: the marginal map absorbs the effects of every attribute that
+    goes with it in the pictures.
+    """
+    from perceptogram.interpret.effects import fit_effects, freedman_lane_test
+
+    n_perm = config.interpretability.n_permutations
+    keep = [0] + [design.columns.index(c) for c in design.attribute_columns[attribute]]
+    matrix, columns = design.matrix[:, keep], tuple(design.columns[k] for k in keep)
+    fit = fit_effects(data, matrix, columns)
+    out = []
+    for spec in (m for m in design.maps if m.attribute == attribute):
+        j = fit.index(spec.column)
+        effect = spec.scale * fit.coef[j]
+        clusters, p_values, mask = [], np.zeros(0), None
+        if n_perm:
+            result = freedman_lane_test(data, matrix, columns, spec.column, ch_names=ch_names,
+                                        times=times, n_permutations=n_perm,
+                                        cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
+                                        seed=config.seed)
+            clusters, p_values, mask = result.clusters, result.p_values, result.mask
+        info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
+        out.append(AttributeMap(f"{spec.name} (marginal)", attribute, "eeg", None,
+                                "marginal effect (attribute alone)", effect, fit.t[j], mask,
+                                {**info, "contrast": spec.contrast,
+                                 "difference": spec.unit_of_difference}))
+    return out
+
+
+def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Collinearity,
+                    maps: list[AttributeMap], ch_names, times, unit: str
+                    ) -> tuple[list[JointTest], list[AttributeMap]]:
+    """Joint test and marginal maps of every collinear set; partial maps told about them.
+
+    The test-EEG partial maps of the set's attributes get ``collinear_with`` and
+    the joint test's p in their summary, and a partial map without a peak says
+    so when the joint test finds an effect.
+    """
+    from perceptogram.interpret.collinearity import joint_sentence
+    from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
+
+    n_perm = config.interpretability.n_permutations
+    tests, marginal = [], []
+    partial = [m for m in maps if m.source == "eeg" and m.kind == "partial effect"]
+    for attributes in collinearity.sets:
+        columns = tuple(c for a in attributes for c in design.attribute_columns[a])
+        if n_perm:
+            result = joint_freedman_lane_test(
+                data, design.matrix, design.columns, columns, ch_names=ch_names, times=times,
+                n_permutations=n_perm, cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
+                seed=config.seed)
+            statistic, mask = result.statistic, result.mask
+            info = _peak(result.statistic, result.clusters, result.p_values, ch_names, times,
+                         f"F({len(columns)}, {len(data) - design.matrix.shape[1]})", n_perm)
+        else:
+            statistic = f_map(data, design.matrix, design.columns, columns)
+            mask, info = None, {}
+        joint_p = info["cluster_min_p"] if n_perm else None
+        found = joint_p is not None and joint_p < CLUSTER_ALPHA
+        significant = [a for a in attributes
+                       if any(m.attribute == a and m.summary["peak"] is not None
+                              for m in partial)]
+        sentence = joint_sentence(attributes, collinearity, joint_p=joint_p,
+                                  alpha=CLUSTER_ALPHA, partial_significant=significant)
+        for m in partial:
+            if m.attribute not in attributes:
+                continue
+            m.summary["collinear_with"] = [a for a in attributes if a != m.attribute]
+            m.summary["joint_test_p"] = joint_p
+            if found and m.summary["peak"] is None:
+                m.summary["no_peak"] += (
+                    f"; but the joint test of {', '.join(attributes)} finds an effect "
+                    f"(cluster p = {joint_p:.3f}): these pictures cannot tell which attribute "
+                    "carries it")
+        tests.append(JointTest(attributes, columns, statistic, mask,
+                               {**info, "attributes": list(attributes),
+                                "columns": list(columns), "significant": found,
+                                "sentence": sentence}))
+        for attribute in attributes:
+            if not any(m.attribute == attribute for m in marginal):
+                marginal += _marginal_maps(config, data, design, attribute, ch_names, times,
+                                           unit)
+    return tests, marginal
 
 
 def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarray | None,
@@ -327,45 +535,60 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     SubjectMaps
     """
     from perceptogram.data.core.image_files import load_images
+    from perceptogram.interpret.collinearity import diagnose
     from perceptogram.interpret.design import build_design, pixel_attributes
     from perceptogram.pipeline.datasource import run_image_paths
 
     settings = config.interpretability
     paper = settings.preset == "paper"
     method = "contrast" if paper else settings.method
-    out = run_dir.unit_dir("interpret", subject)
     train, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     ch_names, times = test.ch_names, test.times
-    images = load_images(run_image_paths(config, "test"))
+    image_paths = [str(p) for p in run_image_paths(config, "test")]
+    images = load_images(image_paths)
     pixels = pixel_attributes(images)
-    semantic, semantic_source, extra = None, None, {}
+    semantic = None
     if "semantic" in settings.attributes:
-        semantic, semantic_source, extra = _semantic_labels(config, images, test, run_dir,
-                                                           paper)
+        semantic = _semantic_labels(config, images, image_paths, test, run_dir, paper)
+    pictures = Pictures(tuple(test.image_files), tuple(test.concepts), pixels, semantic)
+    mapped, labels, skipped, notes = list(settings.attributes), None, {}, []
+    if semantic is not None and semantic.usable:
+        labels = semantic.groups
+    elif semantic is not None:  # the classifier did not recognise most pictures
+        mapped.remove("semantic")
+        skipped["semantic"] = semantic.trust.sentence
+        notes.append(semantic.trust.sentence)
     spaces = attribute_spaces(config)
     unit = UNIT if config.dataset.kind != "simulated" else (
         "data units (simulated: single-trial noise SD)")
     patterns: dict[str, np.ndarray] = {}
-    for space in dict.fromkeys(spaces.values()):
+    for space in dict.fromkeys(spaces[a] for a in mapped):
         patterns[space] = _perceptograms(config, subject, run_dir, space, train, paper)
 
     maps: list[AttributeMap] = []
-    design = None
-    if method == "partial":
-        design = build_design(settings.attributes, pixels, semantic=semantic,
-                              covariates=_covariates(config, test))
-        maps += _partial_maps(config, _data_units(test), design, "eeg", None, ch_names,
-                              times, unit)
+    design = collinearity = None
+    joint_tests: list[JointTest] = []
+    if method == "partial" and mapped:
+        design = build_design(mapped, pixels, semantic=labels,
+                              covariates=_covariates(config, image_paths, test))
+        skipped.update(design.skipped)
+        eeg = _data_units(test)
+        maps += _partial_maps(config, eeg, design, "eeg", None, ch_names, times, unit)
         for space, data in patterns.items():
             def space_of(attribute, space=space):
                 return space if spaces.get(attribute, space) == space else None
             maps += _partial_maps(config, data, design, "perceptogram", space_of, ch_names,
                                   times, unit)
-    else:
+        collinearity = diagnose(design.matrix, design.columns, design.attribute_columns)
+        joint_tests, marginal = _collinear_sets(config, eeg, design, collinearity, maps,
+                                                ch_names, times, unit)
+        maps += marginal
+        notes += [t.summary["sentence"] for t in joint_tests]
+    elif mapped:
         decoded_attributes = None
         if paper and "attributes" in config.latents.spaces:
             decoded_attributes = _decoded_attributes(config, subject, run_dir)
-        groupings = _groupings(config, pixels, semantic, decoded_attributes)
+        groupings = _groupings(config, pixels, labels, decoded_attributes)
         for space, data in patterns.items():
             chosen = {a: g for a, g in groupings.items() if spaces[a] == space}
             maps += _contrast_maps(config, data, chosen, "perceptogram", spaces.get, ch_names,
@@ -375,9 +598,11 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     probes, probe_arrays = decoder_probes(config, subject, run_dir, train,
                                           np.load(latents / "train.npy"), test,
                                           np.load(latents / "test.npy"))
-    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays)
-    _save(config, out, result, test, pixels, semantic, semantic_source, extra, method, paper,
-          spaces, design)
+    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays, method=method,
+                         transductive=paper, spaces=spaces, pictures=pictures, design=design,
+                         collinearity=collinearity, joint_tests=joint_tests, skipped=skipped,
+                         notes=notes)
+    save_subject_maps(config, run_dir.unit_dir("interpret", subject), result)
     return result
 
 
@@ -389,119 +614,6 @@ def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[s
     values = dict(zip(FEATURE_NAMES, decoded.T.astype(float)))
     values["hue_deg"] = hue_angle(values["hue_cos"], values["hue_sin"])
     return values
-
-
-def _write_fif(path, effect: np.ndarray, ch_names, times, n_images: int, comment: str) -> None:
-    import mne
-
-    from perceptogram.data.core.montage import make_info
-
-    sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
-    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq), tmin=float(times[0]),
-                             nave=n_images, comment=comment, verbose=False)
-    with atomic_path(path, suffix="-ave.fif") as tmp:
-        evoked.save(tmp, overwrite=True, verbose=False)
-
-
-def _csv_text(header: list[str], rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, semantic_source,
-          extra, method: str, paper: bool, spaces, design) -> None:
-    from perceptogram.interpret.design import CONTINUOUS
-
-    ch_names, times = result.ch_names, result.times
-    arrays: dict[str, np.ndarray] = {}
-    entries: dict[str, Any] = {}
-    attributes: dict[str, Any] = {}
-    for m in result.maps:
-        key = f"{m.name} [{m.source}{'' if m.space is None else ' ' + m.space}]"
-        stem = _slug(f"{m.name} {m.source} {m.space or ''}")
-        comment = (f"{m.name} ({m.kind}, {m.source}"
-                   f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
-                   f"sign: {m.summary['contrast']}; units: {result.unit}"
-                   ).replace("−", "-")  # FIF text is Latin-1
-        _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect, ch_names, times,
-                   len(test.image_files), comment)
-        mask = np.zeros(m.effect.shape, bool) if m.mask is None else m.mask
-        rows = [(m.name, m.source, ch, f"{1000 * t:.3f}", f"{m.effect[c, k]:.6g}",
-                 f"{m.t[c, k]:.6g}", int(mask[c, k]))
-                for c, ch in enumerate(ch_names) for k, t in enumerate(times)]
-        write_text_atomic(out / "maps" / f"{stem}.csv", _csv_text(
-            ["map", "source", "channel", "time_ms", "effect", "t", "significant"], rows))
-        arrays[f"{stem}_effect"] = m.effect
-        arrays[f"{stem}_t"] = m.t
-        arrays[f"{stem}_mask"] = mask
-        if m.group_means is not None:
-            arrays[f"{stem}_group_means"] = m.group_means
-        entry = {"name": m.name, "attribute": m.attribute, "kind": m.kind,
-                 "source": m.source, "space": m.space, "files": {
-                     "fif": f"maps/{stem}-ave.fif", "csv": f"maps/{stem}.csv",
-                     "npz_prefix": stem}, **m.summary}
-        entries[key] = entry
-        if m.attribute not in attributes:  # the first map of an attribute is its main one
-            attributes[m.attribute] = entry
-            arrays[f"{m.attribute}_effect"] = m.effect
-            arrays[f"{m.attribute}_mask"] = mask
-    skipped = {} if design is None else design.skipped
-    for attribute in config.interpretability.attributes:
-        attributes.setdefault(attribute, {"skipped": skipped.get(
-            attribute, "fewer than two groups of images with at least two images each")})
-    transductive = paper
-    summary = {
-        "method": {"partial": "partial effects (all attributes jointly, regression per "
-                              "channel x time)",
-                   "contrast": "group contrasts (marginal: one attribute at a time, "
-                               "confounded by correlated attributes)"}[method],
-        "preset": config.interpretability.preset,
-        "transductive": transductive,
-        "units": result.unit,
-        "sign": "every map is high minus low (continuous: mean + 1 SD minus mean - 1 SD; "
-                "hue: red minus blue; semantic: group minus reference)",
-        "significance": "cluster permutation over channel x time: Freedman-Lane "
-                        "(partial) or label shuffles (contrast)",
-        "attribute_spaces": spaces,
-        "semantic_source": semantic_source,
-        "design_columns": None if design is None else list(design.columns),
-        "design_skipped": skipped,
-        "times_ms": [float(round(1000 * t, 3)) for t in times],
-        "attributes": attributes,
-        "maps": entries,
-        "probes": result.probes,
-    }
-    if transductive:
-        summary["transductive_steps"] = [
-            "decoded latents rescaled with the test batch's own mean and SD",
-            "groups chosen from decoded latents (35 % extremes)",
-            "semantic groups from Ward clustering of the test images' latents"]
-    header = ["image_file", "concept"]
-    columns: list[np.ndarray] = []
-    for attribute in config.interpretability.attributes:
-        if attribute in CONTINUOUS:
-            key = CONTINUOUS[attribute][0]
-            header.append(f"{attribute} ({key})")
-            columns.append(pixels[key])
-        elif attribute == "hue":
-            header.append("hue (deg)")
-            columns.append(pixels["hue_deg"])
-        elif semantic is not None:
-            header.append("semantic group")
-            columns.append(semantic)
-            for name, values in extra.items():
-                header.append(name)
-                columns.append(values)
-    rows = [[f, c, *[f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
-                      for v in values]]
-            for f, c, *values in zip(test.image_files, test.concepts, *columns)]
-    write_text_atomic(out / "groups.csv", _csv_text(header, rows))
-    arrays.update(result.probe_arrays)
-    save_npz(out / "maps.npz", ch_names=np.array(ch_names), times=times, **arrays)
-    write_json_atomic(out / "summary.json", summary)
 
 
 def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:

@@ -84,9 +84,13 @@ def _perceptogram_line(config: Config, run_dir: RunDir, subjects: list[int], n_s
     """The strongest attribute map whose peak lies in a significant cluster, or why none."""
     best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
     n_maps = n_significant = 0
+    joint: list[str] = []  # collinear attributes whose joint test finds an effect
     for s in subjects:
         summary = json.loads((run_dir.unit_dir("interpret", s) / "summary.json")
                              .read_text(encoding="utf-8"))
+        joint += [f"{subject_label(s)}: {test['sentence']}"
+                  for test in (summary.get("collinearity") or {}).get("joint_tests", [])
+                  if test.get("significant")]
         for info in summary["attributes"].values():
             if "name" not in info:
                 continue
@@ -101,6 +105,9 @@ def _perceptogram_line(config: Config, run_dir: RunDir, subjects: list[int], n_s
     if n_maps == 0:
         return ("No perceptogram could be computed (every attribute had fewer than two "
                 "groups of images or did not vary).")
+    if best is None and joint:
+        return (f"No single attribute's map has a significant cluster ({n_maps} attribute "
+                f"maps, {n_sub}), but collinear attributes do together. " + " ".join(joint))
     if best is None:
         return (f"No perceptogram has a significant cluster ({n_maps} attribute maps, "
                 f"{n_sub}), so no peak is named.")
