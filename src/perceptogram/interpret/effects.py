@@ -207,7 +207,8 @@ class _Edges:
 def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str],
                        column: str, *, ch_names: Sequence[str], times: np.ndarray,
                        n_permutations: int = 1000, cluster_alpha: float = 0.05,
-                       alpha: float = 0.05, tail: int = 0, seed: int = 0) -> ClusterResult:
+                       alpha: float = 0.05, tail: int = 0, seed: int = 0,
+                       positions: np.ndarray | None = None) -> ClusterResult:
     """Cluster permutation test of one design column, Freedman-Lane.
 
     Parameters
@@ -228,6 +229,9 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
         Cluster-level significance of :attr:`ClusterResult.mask`.
     tail : {0, 1, -1}
     seed : int
+    positions : ndarray, shape (n_channels, 3) or None
+        Electrode positions of the recording (NaN rows: none) for the channel
+        adjacency; None: templates by name.
 
     Returns
     -------
@@ -259,7 +263,8 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     q, r = np.linalg.qr(full)
     df = n - p
     threshold = abs(_t_threshold(cluster_alpha, df, tail))
-    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times)))
+    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times),
+                                                         positions=positions))
     # Y* = fitted_reduced + P e: the tested coefficient and the full-model residual
     # variance depend on P e only (the reduced fit lies in the span of the design), and
     # Q^T (P e) = (P^T Q)^T e: permuting the n x p basis instead of the n x F residuals

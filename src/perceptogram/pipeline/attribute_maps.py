@@ -23,6 +23,7 @@ import numpy as np
 from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.config import Config
 from perceptogram.pipeline.artifacts import load_eeg_features, save_npz
+from perceptogram.pipeline.datasource import subject_rows
 from perceptogram.pipeline.rundir import RunDir
 
 __all__ = ["interpret_subject", "compute_subject_maps", "attribute_spaces", "decoder_probes",
@@ -44,7 +45,6 @@ PREFERRED_SPACES = {"hue": ("attributes", "pca"), "brightness": ("attributes", "
 PAPER_EXTREME_FRACTION = 0.35
 #: Paper preset: Ward clusters of the semantic latents (animals / food / other).
 PAPER_N_CLUSTERS = 3
-UNIT = "data units (THINGS-EEG2: MVNN-whitened, unitless)"
 
 
 @dataclass
@@ -96,6 +96,10 @@ class SubjectMaps:
     maps: list[AttributeMap]
     probes: dict[str, Any]
     probe_arrays: dict[str, np.ndarray]
+    #: Factor from the data's stored unit to ``unit`` (maps are in display units).
+    unit_scale: float = 1.0
+    #: Electrode positions stored in the recording (NaN rows: none); None: templates.
+    positions: np.ndarray | None = None
 
 
 def attribute_spaces(config: Config) -> dict[str, str]:
@@ -131,7 +135,8 @@ def _semantic_labels(config: Config, images: np.ndarray, test, run_dir: RunDir,
         from perceptogram.interpret.groupings import semantic_grouping
 
         space = attribute_spaces(config).get("semantic", settings.space)
-        latents = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
+        latents = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "test.npy"),
+                               test)
         n = PAPER_N_CLUSTERS if paper else settings.n_clusters
         grouping = semantic_grouping(latents, n)
         labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
@@ -168,7 +173,8 @@ def _perceptograms(config: Config, subject: int, run_dir: RunDir, space: str, tr
     from perceptogram.interpret.perceptogram import to_eeg_units
     from perceptogram.linear.patterns import decode_encode_patterns
 
-    Y_train = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
+    Y_train = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "train.npy"),
+                           train)
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     if paper:
         decoded = _rescale_transductive(decoded, Y_train)
@@ -212,7 +218,7 @@ def _peak(effect: np.ndarray, clusters: list[np.ndarray], p_values: np.ndarray,
 
 
 def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_of,
-                  ch_names, times, unit: str) -> list[AttributeMap]:
+                  ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
     from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 
     n_perm = config.interpretability.n_permutations
@@ -228,7 +234,7 @@ def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_o
             result = freedman_lane_test(data, design.matrix, design.columns, spec.column,
                                         ch_names=ch_names, times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                                        seed=config.seed)
+                                        seed=config.seed, positions=positions)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
         out.append(AttributeMap(spec.name, spec.attribute, source,
@@ -278,7 +284,7 @@ def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarr
 
 
 def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], source: str,
-                   space_of, ch_names, times, unit: str) -> list[AttributeMap]:
+                   space_of, ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
     from scipy import stats
 
     from perceptogram.interpret.perceptogram import contrast, group_means
@@ -298,7 +304,7 @@ def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], 
             result = group_cluster_test(data, grouping, high, low, ch_names=ch_names,
                                         times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                                        seed=config.seed, n_jobs=1)
+                                        seed=config.seed, n_jobs=1, positions=positions)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
         out.append(AttributeMap(f"{attribute}: {high} − {low}", attribute, source,
@@ -327,6 +333,7 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     SubjectMaps
     """
     from perceptogram.data.core.image_files import load_images
+    from perceptogram.data.core.units import eeg_unit
     from perceptogram.interpret.design import build_design, pixel_attributes
     from perceptogram.pipeline.datasource import run_image_paths
 
@@ -336,31 +343,33 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     out = run_dir.unit_dir("interpret", subject)
     train, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     ch_names, times = test.ch_names, test.times
-    images = load_images(run_image_paths(config, "test"))
+    images = load_images(subject_rows(run_image_paths(config, "test"), test))
     pixels = pixel_attributes(images)
     semantic, semantic_source, extra = None, None, {}
     if "semantic" in settings.attributes:
         semantic, semantic_source, extra = _semantic_labels(config, images, test, run_dir,
                                                            paper)
     spaces = attribute_spaces(config)
-    unit = UNIT if config.dataset.kind != "simulated" else (
-        "data units (simulated: single-trial noise SD)")
+    # Maps are computed in display units (volts -> µV); the FIF files store the data's.
+    display = eeg_unit(test.unit)
+    unit, positions = display.description, test.positions
     patterns: dict[str, np.ndarray] = {}
     for space in dict.fromkeys(spaces.values()):
-        patterns[space] = _perceptograms(config, subject, run_dir, space, train, paper)
+        patterns[space] = display.scale * _perceptograms(config, subject, run_dir, space,
+                                                         train, paper)
 
     maps: list[AttributeMap] = []
     design = None
     if method == "partial":
         design = build_design(settings.attributes, pixels, semantic=semantic,
                               covariates=_covariates(config, test))
-        maps += _partial_maps(config, _data_units(test), design, "eeg", None, ch_names,
-                              times, unit)
+        maps += _partial_maps(config, display.scale * _data_units(test), design, "eeg", None,
+                              ch_names, times, unit, positions)
         for space, data in patterns.items():
             def space_of(attribute, space=space):
                 return space if spaces.get(attribute, space) == space else None
             maps += _partial_maps(config, data, design, "perceptogram", space_of, ch_names,
-                                  times, unit)
+                                  times, unit, positions)
     else:
         decoded_attributes = None
         if paper and "attributes" in config.latents.spaces:
@@ -369,13 +378,14 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         for space, data in patterns.items():
             chosen = {a: g for a, g in groupings.items() if spaces[a] == space}
             maps += _contrast_maps(config, data, chosen, "perceptogram", spaces.get, ch_names,
-                                   times, unit)
+                                   times, unit, positions)
 
     latents = run_dir.unit_dir("features", None, settings.space)
     probes, probe_arrays = decoder_probes(config, subject, run_dir, train,
-                                          np.load(latents / "train.npy"), test,
-                                          np.load(latents / "test.npy"))
-    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays)
+                                          subject_rows(np.load(latents / "train.npy"), train),
+                                          test, subject_rows(np.load(latents / "test.npy"), test))
+    result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays,
+                         unit_scale=display.scale, positions=positions)
     _save(config, out, result, test, pixels, semantic, semantic_source, extra, method, paper,
           spaces, design)
     return result
@@ -391,14 +401,16 @@ def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[s
     return values
 
 
-def _write_fif(path, effect: np.ndarray, ch_names, times, n_images: int, comment: str) -> None:
+def _write_fif(path, effect: np.ndarray, ch_names, times, n_images: int, comment: str,
+               positions=None) -> None:
     import mne
 
     from perceptogram.data.core.montage import make_info
 
     sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
-    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq), tmin=float(times[0]),
-                             nave=n_images, comment=comment, verbose=False)
+    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq, positions),
+                             tmin=float(times[0]), nave=n_images, comment=comment,
+                             verbose=False)
     with atomic_path(path, suffix="-ave.fif") as tmp:
         evoked.save(tmp, overwrite=True, verbose=False)
 
@@ -424,10 +436,11 @@ def _save(config: Config, out, result: SubjectMaps, test, pixels, semantic, sema
         stem = _slug(f"{m.name} {m.source} {m.space or ''}")
         comment = (f"{m.name} ({m.kind}, {m.source}"
                    f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
-                   f"sign: {m.summary['contrast']}; units: {result.unit}"
+                   f"sign: {m.summary['contrast']}; units: "
+                   f"{'V' if result.unit_scale != 1 else result.unit}"
                    ).replace("−", "-")  # FIF text is Latin-1
-        _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect, ch_names, times,
-                   len(test.image_files), comment)
+        _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect / result.unit_scale, ch_names,
+                   times, len(test.image_files), comment, test.positions)
         mask = np.zeros(m.effect.shape, bool) if m.mask is None else m.mask
         rows = [(m.name, m.source, ch, f"{1000 * t:.3f}", f"{m.effect[c, k]:.6g}",
                  f"{m.t[c, k]:.6g}", int(mask[c, k]))
