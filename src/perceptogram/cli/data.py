@@ -220,7 +220,8 @@ def import_command(
         return
     table = Table("image", "split", "events", "kept", "rejected", "pictures",
                   caption="rejected: MNE's drop reasons (channel names: over --reject; "
-                  "NO_DATA: the epoch leaves the recording; BAD_*: an annotation)")
+                  "NO_DATA, TOO_SHORT: the epoch leaves the recording; BAD_*: an "
+                  "annotation)")
     for row in report.images:
         rejected = ", ".join(f"{reason}: {n}" for reason, n in row["rejected"].items())
         table.add_row(for_rich(row["image"]), row["split"], str(row["events"]),

@@ -8,7 +8,7 @@ import numpy as np
 
 from perceptogram.config import Config
 
-__all__ = ["open_run_dataset", "run_image_paths", "subject_rows"]
+__all__ = ["open_run_dataset", "run_image_paths", "subject_rows", "pool_by_image"]
 
 
 def open_run_dataset(config: Config):
@@ -70,3 +70,38 @@ def subject_rows(values, features):
     if isinstance(values, np.ndarray):
         return values[index]
     return [values[i] for i in index]
+
+
+def pool_by_image(decoded: np.ndarray, true: np.ndarray, images) -> tuple[np.ndarray, np.ndarray]:
+    """Latents per image: the rows that show one image averaged (decoded) or taken once (true).
+
+    Several rows (pictures) may show one image, e.g. groups of its epochs written by
+    ``perceptogram data import --epochs-per-row``; their true latents are identical,
+    so retrieval and identification among rows would rank ties. Latent metrics
+    compare images instead: the decoded latents of an image's rows are averaged, as
+    its epochs are.
+
+    Parameters
+    ----------
+    decoded, true : ndarray, shape (n_rows, n_latent)
+    images : sequence, length n_rows
+        The image (path) of each row.
+
+    Returns
+    -------
+    decoded, true : ndarray, shape (n_images, n_latent)
+        The inputs themselves when every row shows its own image; otherwise one row
+        per distinct image, in order of first appearance.
+    """
+    keys = [str(image) for image in images]
+    first: dict[str, int] = {}
+    for row, key in enumerate(keys):
+        first.setdefault(key, row)
+    if len(first) == len(keys):
+        return decoded, true
+    position = {key: i for i, key in enumerate(first)}
+    index = np.array([position[key] for key in keys])
+    pooled = np.zeros((len(first), decoded.shape[1]), dtype=np.float64)
+    np.add.at(pooled, index, decoded)
+    counts = np.bincount(index, minlength=len(first))
+    return (pooled / counts[:, None]).astype(decoded.dtype), true[list(first.values())]

@@ -29,7 +29,12 @@ from perceptogram.pipeline.artifacts import (
     save_pngs,
     write_rows,
 )
-from perceptogram.pipeline.datasource import open_run_dataset, run_image_paths, subject_rows
+from perceptogram.pipeline.datasource import (
+    open_run_dataset,
+    pool_by_image,
+    run_image_paths,
+    subject_rows,
+)
 from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
 
@@ -413,7 +418,10 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
              "seed": config.seed}
     protocol = config.metrics.protocol
     train_mean, train_std = _latent_reference(config, run_dir, space)
-    rows = list(evaluate_latents(decoded, true, subject=subject, method=latent_method(space),
+    # rows that show one image (groups of its epochs) are compared as that image
+    rows = list(evaluate_latents(*pool_by_image(decoded, true, subject_rows(
+                                     _image_paths(config, "test"), test)),
+                                 subject=subject, method=latent_method(space),
                                  similarities=("cosine",), train_mean=train_mean,
                                  train_std=train_std, protocol=protocol, **stats))
     scaled_decoded, scaled_true, _ = m.standardize_latents(decoded, true, train_mean, train_std)
