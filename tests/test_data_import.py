@@ -92,7 +92,7 @@ def test_muse_csv_import_writes_mne_epochs(tmp_path, muse_pictures):
     text = " ".join(result.output.split())
     assert "train: 24 of 25 epochs kept (1 rejected)" in text
     assert "test: 8 of 9 epochs kept (1 rejected)" in text
-    assert "NO_DATA 1; TOO_SHORT 1" in text
+    assert "rejected because: outside the recording 2" in text
     reference = _by_hand_muse()
     assert len(reference) == 32
     data, samples, codes = _in_time_order(out)
@@ -103,7 +103,7 @@ def test_muse_csv_import_writes_mne_epochs(tmp_path, muse_pictures):
     np.testing.assert_array_equal(np.isin(codes, list(cats)), reference.events[:, 2] == 2)
     # the last quarter of each picture's events, in time, are the test epochs
     log = (out / "sub-01_test-events.csv").read_text().splitlines()
-    assert len(log) == 1 + 9 and log[-1].endswith(",0,TOO_SHORT")
+    assert len(log) == 1 + 9 and log[-1].endswith(",0,outside the recording")
     report = json.loads((out / "import-sub-01.json").read_text())
     assert report["settings"]["filter_method"] == "iir"
 
@@ -215,3 +215,14 @@ def test_folders_and_tables_are_checked(tmp_path, muse_pictures):
     with pytest.raises(PerceptogramError, match="test fraction"):
         ImportOptions(test_fraction=1.0)
     shutil.rmtree(tmp_path / "out")
+
+
+def test_a_channel_in_no_template_is_noted_not_refused(tmp_path, muse_pictures):
+    out = tmp_path / "aux"
+    import_recordings([MUSE], muse_pictures, out, options=ImportOptions(sfreq=256.0))
+    summary = summarize(open_dataset("mne", out, muse_pictures.parent))
+    assert summary["subjects"][0]["ch_names"][-1] == "Right AUX"  # every column but time/marker
+    assert "Right AUX has no position" in summary["montage"]["positions"]
+    assert any(n.startswith("electrode positions:") and "Right AUX has no position" in n
+               for n in summary["notes"])
+    assert "Right AUX has no position and no neighbour" in summary["montage"]["neighbours"]

@@ -101,6 +101,19 @@ def test_to_epochs_leaves_the_padding_out():
     assert single.info["description"] == "values in volts"
 
 
+def test_official_data_are_whitened_and_simulated_data_say_so(sim, tmp_path):
+    from perceptogram.config import make_config
+    from perceptogram.data.formats.things_eeg2_dataset import ThingsEEG2Dataset
+    from perceptogram.pipeline.datasource import open_run_dataset
+
+    train, _ = ThingsEEG2Dataset(sim, cache=False).load_subject(1)
+    assert train.unit == "whitened"
+    config = make_config(dataset={"kind": "simulated", "path": str(sim)},
+                         output=str(tmp_path / "run"))
+    dataset = open_run_dataset(config)
+    assert dataset.unit == "simulated" and dataset.load_subject(1)[0].unit == "simulated"
+
+
 def test_units_say_what_the_values_are():
     assert eeg_unit("V").label == "µV" and eeg_unit("V").scale == 1e6
     assert "MVNN-whitened" in eeg_unit("whitened").label
@@ -152,6 +165,8 @@ def test_muse_sensors_and_an_unplaced_channel():
     muse = channel_neighbours(["TP9", "AF7", "AF8", "TP10"])
     np.testing.assert_array_equal(muse.adjacency, np.eye(4, dtype=bool))  # > 7 cm apart
     assert "clusters extend over time only" in muse.note
+    over_time = channel_time_adjacency(["TP9", "AF7", "AF8", "TP10"], 3).toarray()
+    assert over_time.sum() == 4 * (3 + 2 * 2)  # one chain over time per channel, no more
     occipital = channel_neighbours(["O1", "Oz", "O2", "POz", "EOG1"])
     assert occipital.method == "delaunay" and occipital.adjacency[0, 1]
     np.testing.assert_array_equal(occipital.adjacency[4], [False] * 4 + [True])
@@ -286,6 +301,8 @@ def test_run_uses_the_pictures_each_subject_has(sim, lossy, tmp_path):
     assert {r["image"] for r in per_image} == set(range(7))
     groups = (out / "interpret" / "sub-01" / "groups.csv").read_text().splitlines()
     assert len(groups) == 1 + 7 and groups[1].split(",")[0] == test.image_files[0]
+    summary = json.loads((out / "interpret" / "sub-01" / "summary.json").read_text())
+    assert summary["units"] == "data units (as stored in the files)"  # doubted volts
     # each row is scored against its own picture: recompute PixCorr with the subject's rows
     from perceptogram.data.core.image_files import load_images
     from perceptogram.evaluate.suite import pixel_scores
@@ -299,3 +316,15 @@ def test_run_uses_the_pictures_each_subject_has(sim, lossy, tmp_path):
     np.testing.assert_allclose(saved, pix, rtol=1e-6)
     shifted, _ = pixel_scores([reconstructions], load_images(paths[:7]), 32)
     assert not np.allclose(saved, shifted)
+
+
+def test_latent_metrics_compare_images_when_rows_share_one():
+    from perceptogram.pipeline.datasource import pool_by_image
+
+    decoded = np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0], [0.0, 4.0]])
+    true = np.array([[1.0, 1.0], [2.0, 2.0], [1.0, 1.0], [2.0, 2.0]])
+    pooled, unique = pool_by_image(decoded, true, ["a.jpg", "b.jpg", "a.jpg", "b.jpg"])
+    np.testing.assert_array_equal(pooled, [[3.0, 2.5], [1.5, 3.0]])
+    np.testing.assert_array_equal(unique, [[1.0, 1.0], [2.0, 2.0]])
+    same, same_true = pool_by_image(decoded, true, list("abcd"))
+    assert same is decoded and same_true is true

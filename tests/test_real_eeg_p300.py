@@ -18,7 +18,7 @@ import pytest
 
 WINDOW = (0.25, 0.5)
 TEMPORAL = ("TP9", "TP10")
-N_PERMUTATIONS = 500
+N_PERMUTATIONS = 200
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,23 @@ def test_import_keeps_what_mne_keeps(imported):
     assert any("assigned to them in turn" in n for n in report.notes)
     info = json.loads((folder / "import-sub-01.json").read_text())
     assert info["settings"]["reject"] == pytest.approx(100e-6)
+    from perceptogram.examples import import_example
+
+    assert import_example("p300", folder) is None  # current: not imported again
+
+
+def test_demo_data_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from perceptogram.cli import app
+    from perceptogram.pipeline.demo import demo_config
+
+    config = demo_config(tmp_path / "demo", data="p300")
+    assert config.dataset.kind == "mne" and config.dataset.path == tmp_path / "demo" / \
+        "imported" / "p300"
+    assert config.interpretability.labels.name == "labels.csv"
+    result = CliRunner().invoke(app, ["demo", "--data", "nope", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "--data must be one of simulated, p300" in result.output
 
 
 def test_read_back_in_microvolts_with_template_positions(imported):

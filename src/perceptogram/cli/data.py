@@ -219,9 +219,8 @@ def import_command(
         console.print_json(json.dumps(asdict(report)))
         return
     table = Table("image", "split", "events", "kept", "rejected", "pictures",
-                  caption="rejected: MNE's drop reasons (channel names: over --reject; "
-                  "NO_DATA, TOO_SHORT: the epoch leaves the recording; BAD_*: an "
-                  "annotation)")
+                  caption="rejected: amplitude (over --reject or under --flat), outside the "
+                  "recording, or an annotation (BAD_*); each event: sub-N_<split>-events.csv")
     for row in report.images:
         rejected = ", ".join(f"{reason}: {n}" for reason, n in row["rejected"].items())
         table.add_row(for_rich(row["image"]), row["split"], str(row["events"]),

@@ -497,6 +497,24 @@ def _assign(events: list[_Event], table: list[PictureRow], options: ImportOption
     return notes
 
 
+def _reason(log: tuple[str, ...], ch_names: Sequence[str]) -> str:
+    """MNE's drop log of one event in words: channel names mean --reject / --flat."""
+    if not log:
+        return ""
+    channels = [entry for entry in log if entry in ch_names]
+    others = [entry for entry in log if entry not in ch_names]
+    words = [{"NO_DATA": "outside the recording",
+              "TOO_SHORT": "outside the recording"}.get(entry, entry) for entry in others]
+    if channels:
+        words.insert(0, f"amplitude ({', '.join(channels)})")
+    return "; ".join(dict.fromkeys(words))
+
+
+def _category(reason: str) -> str:
+    """The reason without the channel list, for counts."""
+    return reason.split(" (")[0] if reason.startswith("amplitude") else reason
+
+
 # ---------------------------------------------------------------------------- output
 def _prepare_folder(out: Path, subject: int, overwrite: bool) -> None:
     from perceptogram._owned import NotOwnedError, mark_owned, owned_kind
@@ -627,8 +645,7 @@ def import_recordings(recordings: Sequence[str | Path], pictures: str | Path,
                 flat=None if options.flat is None else {"eeg": options.flat},
                 event_repeated="drop", verbose="error")
             for k, event in enumerate(recording_events):
-                log = epochs.drop_log[k]
-                event.reason = ", ".join(log) if log else ""
+                event.reason = _reason(epochs.drop_log[k], raw.ch_names)
             offset = sum(len(d) for d in kept_data)
             for position, k in enumerate(epochs.selection):
                 recording_events[k].epoch = offset + position
@@ -748,7 +765,8 @@ def _per_image(table: list[PictureRow], events: list[_Event], options: ImportOpt
             rejected: dict[str, int] = {}
             for e in its:
                 if e.epoch < 0:
-                    rejected[e.reason or "dropped"] = rejected.get(e.reason or "dropped", 0) + 1
+                    key = _category(e.reason) or "dropped"
+                    rejected[key] = rejected.get(key, 0) + 1
             rows = sorted({e.row for e in its})
             empty = [r for r in rows if all(e.epoch < 0 for e in its if e.row == r)]
             out.append({"image": row.image, "split": split, "events": len(its),
