@@ -38,10 +38,10 @@ them is at chance by design, and their pixel attributes are null controls.
 Rows. The decoder sees one row per **picture**: by default all epochs of one
 image in one split (their average); with ``epochs_per_row=K`` the consecutive
 events of an image in a split are cut into ``ceil(n / K)`` pictures of nearly
-equal size (``image#1``, ``image#2``, ...; at most K events each), so that a recording with few images still gives the
-decoder and the statistics many rows. A picture whose epochs were all rejected is
-kept in ``images.csv`` and left out for that subject when the data are read, with
-a note.
+equal size (``image#1``, ``image#2``, ...; at most K events each), so that a
+recording with few images still gives the decoder and the statistics many rows.
+A picture whose epochs were all rejected is kept in ``images.csv`` and left out
+for that subject when the data are read, with a note.
 """
 
 from __future__ import annotations
@@ -459,8 +459,9 @@ def _assign(events: list[_Event], table: list[PictureRow], options: ImportOption
     shared = {v: ims for v, ims in by_value.items() if len(ims) > 1}
     if shared and options.unlogged != "cycle":
         value, images = next(iter(shared.items()))
+        names = ", ".join(table[i].image for i in images[:3])
         raise DataFormatError(
-            f"event {value} shows {len(images)} images ({', '.join(table[i].image for i in images[:3])}"
+            f"event {value} shows {len(images)} images ({names}"
             f"{', ...' if len(images) > 3 else ''}): which one was shown on each trial must be "
             "logged, or pass --unlogged cycle to assign the events to them in turn (their "
             "differences then carry no signal)")
@@ -616,6 +617,7 @@ def import_recordings(recordings: Sequence[str | Path], pictures: str | Path,
         raise DataFormatError(f"{len(absent)} image(s) of {pictures.name} are not in "
                               f"{images_root}: {', '.join(absent[:3])}")
 
+    _prepare_folder(Path(out), subject, overwrite)  # refuse a foreign folder before any work
     values = {row.event for row in table}
     all_events: list[_Event] = []
     unmatched: dict[str, int] = {}
@@ -659,8 +661,8 @@ def import_recordings(recordings: Sequence[str | Path], pictures: str | Path,
             f"{', '.join(sorted(unmatched)[:5]) or 'none'})")
     notes = _assign(all_events, table, options)
     data = np.concatenate(kept_data) if kept_data else np.zeros((0, len(info.ch_names), 0))
-    report = _write(Path(out), subject, table, image_paths, images_root, all_events, data,
-                    info, times, options, copy_images, overwrite, mne)
+    report = _write(Path(out), subject, table, image_paths, all_events, data, info, times,
+                    options, copy_images, mne)
     report.unmatched = dict(sorted(unmatched.items()))
     report.notes = notes + report.notes
     report.settings = {**asdict(options), "recordings": [str(p) for p in recordings],
@@ -671,9 +673,8 @@ def import_recordings(recordings: Sequence[str | Path], pictures: str | Path,
 
 
 def _write(out: Path, subject: int, table: list[PictureRow], image_paths: list[Path],
-           images_root: Path, events: list[_Event], data: np.ndarray, info, times,
-           options: ImportOptions, copy_images: bool, overwrite: bool, mne) -> ImportReport:
-    _prepare_folder(out, subject, overwrite)
+           events: list[_Event], data: np.ndarray, info, times, options: ImportOptions,
+           copy_images: bool, mne) -> ImportReport:
     table_path = out / "images.csv"
     codes = _existing_codes(table_path)
     next_code = max((c for c, _, _ in codes.values()), default=0) + 1
