@@ -59,29 +59,28 @@ import numpy as np
 
 from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.data.formats.layout import check_confined, confined_path
+from perceptogram.data.formats.recordings import (
+    RecordingOptions,
+    normalise_value,
+    read_recording,
+    read_table_rows,
+)
 from perceptogram.errors import DataFormatError, PerceptogramError, require
 
 __all__ = ["ImportOptions", "ImportReport", "import_recordings", "read_picture_table",
-           "read_recording", "report_text", "IMPORT_KIND"]
+           "report_text", "IMPORT_KIND"]
 
 #: Ownership-marker kind of a folder the importer writes (:mod:`perceptogram._owned`).
 IMPORT_KIND = "mne-import"
-#: Largest picture table, events file or CSV recording read, in bytes.
-_MAX_TABLE_BYTES = 64 << 20
-_MAX_CSV_BYTES = 1 << 30
-#: Column names recognised in a CSV recording and in an events file.
-_TIME_COLUMNS = ("timestamps", "timestamp", "time", "times", "t")
-_MARKER_COLUMNS = ("marker", "markers", "event", "events", "trigger", "stim")
-_ONSET_COLUMNS = ("onset",)
-_SAMPLE_COLUMNS = ("sample",)
-_VALUE_COLUMNS = ("value", "trial_type", "event", "type", "description")
-#: Factor from a CSV's unit to volts.
-CSV_UNITS = {"uV": 1e-6, "mV": 1e-3, "V": 1.0, "nV": 1e-9}
 
 
 @dataclass(frozen=True)
-class ImportOptions:
-    """How a recording is filtered, epoched, rejected and split (MNE's meaning).
+class ImportOptions(RecordingOptions):
+    """How recordings are read, filtered, epoched, rejected and split (MNE's meaning).
+
+    The fields of :class:`~perceptogram.data.formats.recordings.RecordingOptions`
+    (``channels``, ``stim_channel``, ``sfreq``, ``csv_unit``, ``marker_column``,
+    ``time_column``) say how a recording is read.
 
     Parameters
     ----------
@@ -109,19 +108,6 @@ class ImportOptions:
         image and split.
     unlogged : {"refuse", "cycle"}
         What to do when several images share one event value (see the module).
-    channels : tuple of str or None
-        Channels to keep (default: every EEG channel; for a CSV, every column but
-        the time and marker columns).
-    stim_channel : str or None
-        Stim channel holding the event codes (default: the recording's first
-        stim channel, if any; otherwise its annotations).
-    sfreq : float or None
-        Sampling rate of a CSV recording in Hz (default: from its time column).
-    csv_unit : {"uV", "mV", "V", "nV"}
-        Unit of the samples in a CSV recording.
-    marker_column, time_column : str or None
-        Columns of a CSV recording (default: ``Marker`` / ``timestamps`` and
-        similar names).
     """
 
     l_freq: float | None = None
@@ -135,14 +121,9 @@ class ImportOptions:
     test_fraction: float = 0.2
     epochs_per_row: int | None = None
     unlogged: Literal["refuse", "cycle"] = "refuse"
-    channels: tuple[str, ...] | None = None
-    stim_channel: str | None = None
-    sfreq: float | None = None
-    csv_unit: str = "uV"
-    marker_column: str | None = None
-    time_column: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.filter_method not in ("fir", "iir"):
             raise PerceptogramError(f"filter method must be fir or iir, got "
                                     f"{self.filter_method!r}")
@@ -156,10 +137,7 @@ class ImportOptions:
                                     f"{self.epochs_per_row}")
         if self.unlogged not in ("refuse", "cycle"):
             raise PerceptogramError(f"unlogged must be refuse or cycle, got {self.unlogged!r}")
-        if self.csv_unit not in CSV_UNITS:
-            raise PerceptogramError(f"CSV unit must be one of {', '.join(CSV_UNITS)}, got "
-                                    f"{self.csv_unit!r}")
-        for name in ("reject", "flat", "sfreq"):
+        for name in ("reject", "flat"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise PerceptogramError(f"{name} must be a positive number, got {value}")
@@ -217,28 +195,6 @@ class ImportReport:
 
 
 # --------------------------------------------------------------------------- tables
-def _normalise_value(value: str) -> str:
-    """Event values compare as text; ``2``, ``2.0`` and `` 2 `` are the same code."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if math.isfinite(number) and number == int(number) else text
-
-
-def _read_csv_rows(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
-    if path.stat().st_size > _MAX_TABLE_BYTES:
-        raise DataFormatError(f"{path} is larger than {_MAX_TABLE_BYTES >> 20} MiB; {what} "
-                              "should be small")
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] \
-        else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    rows = list(reader)
-    return [c.strip() for c in (reader.fieldnames or [])], rows
-
-
 def read_picture_table(path: Path) -> list[PictureRow]:
     """Read a picture table (columns ``event``, ``image``, optional ``concept``, ``split``).
 
@@ -247,7 +203,7 @@ def read_picture_table(path: Path) -> list[PictureRow]:
     DataFormatError
         Missing columns, an empty cell, a bad split, or an image listed twice.
     """
-    columns, rows = _read_csv_rows(Path(path), "a picture table")
+    columns, rows = read_table_rows(Path(path), "a picture table")
     missing = [c for c in ("event", "image") if c not in columns]
     if missing:
         raise DataFormatError(f"{path} must have the columns event and image (optional: "
@@ -266,174 +222,10 @@ def read_picture_table(path: Path) -> list[PictureRow]:
             raise DataFormatError(f"{path}, line {line}: image {image} is listed twice; give "
                                   "one row per image (an image shows at one event value)")
         seen.add(image)
-        out.append(PictureRow(_normalise_value(event), image, concept, split))
+        out.append(PictureRow(normalise_value(event), image, concept, split))
     if not out:
         raise DataFormatError(f"{path} lists no picture")
     return out
-
-
-def _read_events_file(path: Path, sfreq: float, first_samp: int) -> list[tuple[int, str]]:
-    """(sample, value) of an events file: ``onset`` (s) or ``sample``, and a value column."""
-    columns, rows = _read_csv_rows(Path(path), "an events file")
-    lower = {c.lower(): c for c in columns}
-    value_col = next((lower[c] for c in _VALUE_COLUMNS if c in lower), None)
-    onset_col = next((lower[c] for c in _ONSET_COLUMNS if c in lower), None)
-    sample_col = next((lower[c] for c in _SAMPLE_COLUMNS if c in lower), None)
-    if value_col is None or (onset_col is None and sample_col is None):
-        raise DataFormatError(f"{path} must have an onset (seconds) or sample column and a "
-                              f"value, trial_type or event column; it has {', '.join(columns)}")
-    events = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            if onset_col is not None:
-                sample = first_samp + int(round(float(row[onset_col]) * sfreq))
-            else:
-                sample = int(float(row[sample_col]))
-        except (TypeError, ValueError):
-            raise DataFormatError(f"{path}, line {line}: the event time is not a number") \
-                from None
-        events.append((sample, _normalise_value(row[value_col] or "")))
-    return events
-
-
-# ----------------------------------------------------------------------- recordings
-def _column(columns: list[str], wanted: str | None, candidates: Sequence[str], what: str,
-            path: Path) -> int | None:
-    if wanted is not None:
-        if wanted not in columns:
-            raise DataFormatError(f"{path} has no {what} column {wanted!r}; columns: "
-                                  f"{', '.join(columns)}")
-        return columns.index(wanted)
-    lower = [c.lower() for c in columns]
-    return next((lower.index(c) for c in candidates if c in lower), None)
-
-
-def _read_samples_csv(path: Path, options: ImportOptions):
-    """A CSV of samples (rows) with a marker column, as an MNE Raw (volts) and events."""
-    import mne
-
-    if path.stat().st_size > _MAX_CSV_BYTES:
-        raise DataFormatError(f"{path} is larger than {_MAX_CSV_BYTES >> 30} GiB; convert it "
-                              "to a format MNE reads (FIF, EDF) first")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
-        fh.seek(0)
-        delimiter = "\t" if "\t" in first else ("," if "," in first else ";")
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = [c.strip() for c in next(reader, [])]
-        rows = [r for r in reader if r]
-    if not rows:
-        raise DataFormatError(f"{path} holds no sample")
-    marker = _column(header, options.marker_column, _MARKER_COLUMNS, "marker", path)
-    if marker is None:
-        raise DataFormatError(f"{path} has no marker column (Marker, marker, event, trigger); "
-                              "name it with --marker-column")
-    time = _column(header, options.time_column, _TIME_COLUMNS, "time", path)
-    if options.channels is not None:
-        missing = [c for c in options.channels if c not in header]
-        if missing:
-            raise DataFormatError(f"{path} has no column {', '.join(missing)}; columns: "
-                                  f"{', '.join(header)}")
-        keep = [header.index(c) for c in options.channels]
-    else:
-        keep = [i for i in range(len(header)) if i not in (marker, time)]
-    if not keep:
-        raise DataFormatError(f"{path} has no channel column besides time and marker")
-    if any(len(r) != len(header) for r in rows):
-        bad = next(i for i, r in enumerate(rows, start=2) if len(r) != len(header))
-        raise DataFormatError(f"{path}, line {bad}: {len(rows[bad - 2])} cells for "
-                              f"{len(header)} columns")
-    table = list(zip(*rows))
-    data = np.empty((len(keep), len(rows)))
-    for k, i in enumerate(keep):
-        try:
-            data[k] = np.asarray(table[i], dtype=float)
-        except ValueError:
-            raise DataFormatError(f"{path}: column {header[i]!r} holds something that is not "
-                                  "a number") from None
-    if not np.all(np.isfinite(data)):
-        raise DataFormatError(f"{path} holds empty, NaN or infinite samples")
-    sfreq = options.sfreq
-    if sfreq is None:
-        if time is None:
-            raise DataFormatError(f"{path} has no time column; give the sampling rate with "
-                                  "--sfreq")
-        stamps = np.asarray(table[time], dtype=float)
-        span = stamps[-1] - stamps[0]
-        if len(stamps) < 2 or not span > 0:
-            raise DataFormatError(f"{path}: the time column does not increase; give --sfreq")
-        sfreq = (len(stamps) - 1) / span
-    values = [_normalise_value(v) for v in table[marker]]
-    events = [(i, v) for i, v in enumerate(values)
-              if v not in ("", "0") and (i == 0 or values[i - 1] != v)]
-    info = mne.create_info([header[i] for i in keep], float(sfreq), ch_types="eeg")
-    raw = mne.io.RawArray(data * CSV_UNITS[options.csv_unit], info, verbose="error")
-    return raw, events
-
-
-def read_recording(path: str | Path, options: ImportOptions,
-                   events_file: str | Path | None = None):
-    """Read one recording and its events.
-
-    Parameters
-    ----------
-    path : path-like
-        A file :func:`mne.io.read_raw` reads, or a ``.csv`` / ``.tsv`` / ``.txt``
-        table of samples with a marker column.
-    options : ImportOptions
-    events_file : path-like or None
-        Events of this recording (``onset`` in seconds or ``sample``, and
-        ``value`` / ``trial_type``); default: the recording's stim channel, else
-        its annotations, else (CSV) its marker column.
-
-    Returns
-    -------
-    raw : mne.io.BaseRaw
-        Preloaded, the selected channels typed EEG (plus nothing else).
-    events : list of (int, str)
-        Sample (as MNE counts it, ``first_samp`` included) and value of every event.
-    """
-    mne = require("mne", purpose="importing recordings")
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"recording {path} not found")
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        raw, events = _read_samples_csv(path, options)
-    else:
-        try:
-            raw = mne.io.read_raw(path, preload=True, verbose="error")
-        except (ValueError, RuntimeError, OSError, KeyError, TypeError) as exc:
-            raise DataFormatError(f"MNE cannot read {path}: {exc}") from exc
-        events = _recording_events(mne, raw, options, path)
-        if options.channels is not None:
-            missing = [c for c in options.channels if c not in raw.ch_names]
-            if missing:
-                raise DataFormatError(f"{path} has no channel {', '.join(missing)}; channels: "
-                                      f"{', '.join(raw.ch_names)}")
-            raw.pick(list(options.channels))
-            raw.set_channel_types({c: "eeg" for c in raw.ch_names}, verbose="error")
-        else:
-            raw.pick("eeg", exclude=[])
-    if events_file is not None:
-        events = _read_events_file(Path(events_file), raw.info["sfreq"], raw.first_samp)
-    if not len(raw.ch_names):
-        raise DataFormatError(f"{path} holds no EEG channel")
-    return raw, events
-
-
-def _recording_events(mne, raw, options: ImportOptions, path: Path) -> list[tuple[int, str]]:
-    stims = [raw.ch_names[i] for i in mne.pick_types(raw.info, stim=True)]
-    stim = options.stim_channel or (stims[0] if stims else None)
-    if stim is not None:
-        if stim not in raw.ch_names:
-            raise DataFormatError(f"{path} has no stim channel {stim!r}")
-        found = mne.find_events(raw, stim_channel=stim, shortest_event=1, verbose="error")
-        return [(int(s), _normalise_value(v)) for s, _, v in found]
-    if len(raw.annotations):
-        found, codes = mne.events_from_annotations(raw, verbose="error")
-        names = {code: name for name, code in codes.items()}
-        return [(int(s), _normalise_value(names[v])) for s, _, v in found]
-    return []
 
 
 # ------------------------------------------------------------------------- assigning
