@@ -97,8 +97,11 @@ def test_uneven_times_are_refused():
     assert sampling_frequency(TIMES) == pytest.approx(100.0)
 
 
-def test_duplicate_images_are_refused(epochs):
+def test_rows_showing_one_image_get_row_tags(epochs):
     twins = EEGEpochs(data=epochs.data, ch_names=epochs.ch_names, times=epochs.times,
                       image_files=["same.jpg"] * 4, concepts=["00000_c"] * 4)
-    with pytest.raises(DataFormatError, match="unique name"):
-        to_epochs(twins)
+    mne_epochs = to_epochs(twins)
+    assert sorted(mne_epochs.event_id) == [f"00000_c/same.jpg/row{i}" for i in range(4)]
+    assert len(mne_epochs["same.jpg"]) == 4
+    np.testing.assert_allclose(mne_epochs["row2"].get_data()[0],
+                               epochs.data[2].astype(float).mean(axis=0), rtol=1e-12)

@@ -190,13 +190,21 @@ def test_mne_table_keyed_by_epoch_index(sim, reference, tmp_path):
                                   np.sort(np.asarray(train_ref.data), axis=1))
 
 
-def test_mne_image_without_epochs_is_named(sim, tmp_path):
+def test_mne_image_without_epochs_is_left_out_with_a_note(sim, reference, tmp_path):
+    (_, test_ref), _ = reference
     folder = mne_epochs(sim, tmp_path / "mne")
     table = (folder / "images.csv").read_text().splitlines()
-    table.append("test,9999,test_images/x/none.jpg,x")
+    table.insert(-2, "test,9999,test_images/x/none.jpg,x")
     (folder / "images.csv").write_text("\n".join(table) + "\n")
-    with pytest.raises(DataFormatError, match="none.jpg"):
-        open_dataset("mne", folder, sim).load_subject(1)
+    dataset = open_dataset("mne", folder, sim)
+    _, test = dataset.load_subject(1)
+    assert len(dataset.images().image_paths("test")) == test_ref.n_images + 1
+    assert test.n_images == test_ref.n_images
+    missing = test_ref.n_images - 2  # the new row sits before the last two pictures
+    np.testing.assert_array_equal(test.image_index, np.r_[:missing, missing + 1:missing + 3])
+    np.testing.assert_array_equal(np.sort(test.data, axis=1), np.sort(test_ref.data, axis=1))
+    [text] = [n for n in dataset.notes if "no epoch" in n]
+    assert "sub-01: 1 of 9 test pictures have no epoch" in text and "none.jpg" in text
 
 
 def test_image_names_cannot_leave_the_image_folder(sim, tmp_path):

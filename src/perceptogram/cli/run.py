@@ -107,7 +107,12 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("perceptogram-demo"), "--out", "-o",
                                  help="Run directory (an earlier demo there is resumed)."),
-        size: str = typer.Option("default", "--size", help="tiny | small | default."),
+        size: str = typer.Option("default", "--size",
+                                 help="tiny | small | default (simulated data)."),
+        data: str = typer.Option(
+            "simulated", "--data",
+            help="simulated (THINGS-EEG2-style, planted effects) | p300 (a real 4-channel "
+            "recording shipped with the package: rare cat pictures among dogs)."),
         jobs: int = _JOBS,
         force: list[str] = _FORCE,
         quiet: bool = typer.Option(False, "--quiet", "-q",
@@ -115,22 +120,28 @@ def register(app: typer.Typer) -> None:
         executor: str = _EXECUTOR,
         scheduler: str = _SCHEDULER,
     ) -> None:
-        """Run everything offline on a simulated THINGS-EEG2-style dataset and write a report.
+        """Run everything offline on simulated or real EEG and write a report.
 
-        Simulates EEG with planted patterns, encodes the stimuli (EfficientNet-Lite0,
-        pixel PCA, image attributes), fits ridge decoders with cross-validation,
-        reconstructs (PCA decoding + retrieval), evaluates, draws perceptograms.
+        Simulated (default): EEG with planted patterns; encodes the stimuli
+        (EfficientNet-Lite0, pixel PCA, image attributes), fits ridge decoders with
+        cross-validation, reconstructs (PCA decoding + retrieval), evaluates, draws
+        perceptograms. --data p300: the same on a real Muse recording (imported
+        first into OUT/imported/p300), with the target − non-target map.
         """
         from perceptogram._progress import set_quiet
-        from perceptogram.pipeline.demo import DEMO_SIZES, demo_config
+        from perceptogram.pipeline.demo import DEMO_DATA, DEMO_SIZES, demo_config, \
+            prepare_demo_data
         from perceptogram.pipeline.runner import run_pipeline
         from perceptogram.pipeline.stages import PIPELINE
 
         if size not in DEMO_SIZES:
             raise ValueError(f"--size must be one of {', '.join(DEMO_SIZES)}, not {size!r}")
+        if data not in DEMO_DATA:
+            raise ValueError(f"--data must be one of {', '.join(DEMO_DATA)}, not {data!r}")
         if quiet:
             set_quiet(True)
-        config = demo_config(out, size, jobs)
+        config = demo_config(out, size, jobs, data)
+        prepare_demo_data(config, data)
         summary = run_pipeline(config, PIPELINE, force=force or (), executor=executor,
                                scheduler=scheduler)
         _finish(config, summary, quiet)

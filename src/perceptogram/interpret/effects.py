@@ -214,7 +214,8 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
                        column: str, *, ch_names: Sequence[str], times: np.ndarray,
                        n_permutations: int = 1000, cluster_alpha: float = 0.05,
                        alpha: float = 0.05, tail: int = 0, seed: int = 0,
-                       sample_weight: np.ndarray | None = None) -> ClusterResult:
+                       sample_weight: np.ndarray | None = None,
+                       positions: np.ndarray | None = None) -> ClusterResult:
     """Cluster permutation test of one design column, Freedman-Lane.
 
     Parameters
@@ -237,6 +238,9 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     seed : int
     sample_weight : ndarray, shape (n_images,), optional
         As in :func:`fit_effects`; the weighted residuals are permuted.
+    positions : ndarray, shape (n_channels, 3) or None
+        Electrode positions of the recording (NaN rows: none) for the channel
+        adjacency; None: templates by name.
 
     Returns
     -------
@@ -269,7 +273,8 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     q, r = np.linalg.qr(full)
     df = n - p
     threshold = abs(_t_threshold(cluster_alpha, df, tail))
-    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times)))
+    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times),
+                                                         positions=positions))
     # Y* = fitted_reduced + P e: the tested coefficient and the full-model residual
     # variance depend on P e only (the reduced fit lies in the span of the design), and
     # Q^T (P e) = (P^T Q)^T e: permuting the n x p basis instead of the n x F residuals

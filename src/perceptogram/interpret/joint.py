@@ -100,7 +100,8 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
                              columns: Sequence[str], *, ch_names: Sequence[str],
                              times: np.ndarray, n_permutations: int = 1000,
                              cluster_alpha: float = 0.05, alpha: float = 0.05, seed: int = 0,
-                             sample_weight: np.ndarray | None = None) -> ClusterResult:
+                             sample_weight: np.ndarray | None = None,
+                             positions: np.ndarray | None = None) -> ClusterResult:
     """Cluster permutation test of several design columns together (F, Freedman-Lane).
 
     Parameters
@@ -124,6 +125,9 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
         :func:`~perceptogram.interpret.effects.freedman_lane_test` draws with it).
     sample_weight : ndarray, shape (n_images,), optional
         Weighted least squares; the weighted residuals are permuted.
+    positions : ndarray, shape (n_channels, 3) or None
+        Electrode positions of the recording (NaN rows: none) for the channel
+        adjacency; None: templates by name.
 
     Returns
     -------
@@ -153,7 +157,8 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
     basis, _ = np.linalg.qr(full)
     sum_sq = np.einsum("ij,ij->j", residuals, residuals)  # invariant under permutation
     threshold = float(stats.f.ppf(1.0 - cluster_alpha, q, df))
-    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times)))
+    adjacency = sparse.csr_matrix(channel_time_adjacency(ch_names, len(times),
+                                                         positions=positions))
     n_ch, n_t = data.shape[1:]
 
     def statistic(projected: np.ndarray) -> np.ndarray:

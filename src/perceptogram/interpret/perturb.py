@@ -102,6 +102,7 @@ def select_channels(features: EEGFeatures, channels: str | Sequence[str]) -> EEG
         ch_names=tuple(features.ch_names[i] for i in idx),
         mean=None if features.mean is None else features.mean[cols],
         scale=None if features.scale is None else features.scale[cols],
+        positions=None if features.positions is None else features.positions[idx],
     )
 
 

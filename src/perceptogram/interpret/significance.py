@@ -67,21 +67,125 @@ class ClusterResult:
         return float(self.p_values.min()) if len(self.p_values) else 1.0
 
 
+#: Fewest placed channels for which scalp neighbours are looked for; with fewer,
+#: clusters extend over time only.
+MIN_SPATIAL_CHANNELS = 4
+
+
+@dataclass(frozen=True)
+class ChannelNeighbours:
+    """Which channels are spatial neighbours in cluster tests, and how that was found.
+
+    Attributes
+    ----------
+    adjacency : ndarray of bool, shape (n_channels, n_channels)
+        Symmetric, diagonal set.
+    method : str
+        ``"delaunay"`` (MNE's triangulation of the positions, long edges removed),
+        ``"distance"`` (channels within ``max_distance``: the triangulation failed,
+        e.g. sensors on a circle or a line) or ``"none"`` (fewer than
+        :data:`MIN_SPATIAL_CHANNELS` channels with a position: clusters over time
+        only).
+    note : str
+        One sentence for a user.
+    """
+
+    adjacency: np.ndarray
+    method: str
+    note: str
+
+
+def channel_neighbours(ch_names: Sequence[str], positions: np.ndarray | None = None, *,
+                       max_distance: float = 0.07) -> ChannelNeighbours:
+    """Spatial neighbours of the channels of any montage.
+
+    Channels are neighbours by MNE's Delaunay triangulation of the positions
+    (:func:`mne.channels.find_ch_adjacency`), minus the triangulation's edges
+    longer than ``max_distance`` (e.g. P3–P4 across the border of the 17
+    posterior channels). When the triangulation fails (Qhull refuses sensors
+    nearly on a circle or on a line), channels closer than ``max_distance`` are
+    neighbours. With fewer than :data:`MIN_SPATIAL_CHANNELS` placed channels, no
+    channel has a neighbour. Channels without a position never have one.
+
+    Parameters
+    ----------
+    ch_names : sequence of str, length n_channels
+    positions : ndarray, shape (n_channels, 3) or None
+        Metres, head coordinates, NaN rows for channels without a position
+        (``EEGFeatures.positions``); None: template positions by name
+        (:func:`perceptogram.data.core.montage.place_channels`).
+    max_distance : float
+        Longest neighbour edge, in metres (3-D distance).
+
+    Returns
+    -------
+    ChannelNeighbours
+    """
+    from scipy.spatial.distance import cdist
+
+    from perceptogram.data.core.montage import make_info, place_channels
+
+    names = list(ch_names)
+    if positions is None:
+        positions = place_channels(names).positions
+    positions = np.asarray(positions, dtype=float)
+    if positions.shape != (len(names), 3):
+        raise DataFormatError(f"positions must have shape ({len(names)}, 3), got "
+                              f"{positions.shape}")
+    placed = np.flatnonzero(np.all(np.isfinite(positions), axis=1))
+    adjacency = np.eye(len(names), dtype=bool)
+    unplaced = [names[i] for i in range(len(names)) if i not in set(placed)]
+    suffix = (f"; {', '.join(unplaced)} ha{'s' if len(unplaced) == 1 else 've'} no position "
+              "and no neighbour") if unplaced else ""
+    if len(placed) < MIN_SPATIAL_CHANNELS:
+        return ChannelNeighbours(adjacency, "none", (
+            f"{len(placed)} channel(s) with a position (fewer than {MIN_SPATIAL_CHANNELS}): "
+            "clusters extend over time only, each channel on its own" + suffix))
+    sub = positions[placed]
+    near = cdist(sub, sub) <= max_distance
+    import mne
+    from scipy.spatial import QhullError
+
+    placed_names = [names[i] for i in placed]
+    info = make_info(placed_names, 100.0, positions=sub)
+    try:
+        with mne.utils.use_log_level("error"):
+            ch_adjacency, found = mne.channels.find_ch_adjacency(info, ch_type="eeg")
+    except (QhullError, ValueError) as exc:  # Qhull refuses cocircular / collinear sites
+        linked = near
+        method = "distance"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:60]
+        note = (f"neighbours: channels within {max_distance * 100:.0f} cm (the sensors "
+                f"cannot be triangulated, e.g. nearly on a circle or a line: {reason})")
+    else:
+        if list(found) != placed_names:
+            raise DataFormatError(f"channel adjacency came back for {found}, expected "
+                                  f"{placed_names}")
+        linked = np.asarray(ch_adjacency.toarray(), dtype=bool) & near
+        method = "delaunay"
+        note = (f"neighbours: Delaunay triangulation of the {len(placed)} placed channels, "
+                f"edges up to {max_distance * 100:.0f} cm")
+    adjacency[np.ix_(placed, placed)] = linked | np.eye(len(placed), dtype=bool)
+    if not (linked & ~np.eye(len(placed), dtype=bool)).any():
+        note += "; no two channels are that close: clusters extend over time only"
+    return ChannelNeighbours(adjacency, method, note + suffix)
+
+
 def channel_time_adjacency(ch_names: Sequence[str], n_times: int, *,
+                           positions: np.ndarray | None = None,
                            max_distance: float = 0.07):
     """Adjacency of channel × time samples for MNE's cluster tests.
 
-    Channels are neighbours by MNE's Delaunay triangulation of the montage
-    positions (:func:`mne.channels.find_ch_adjacency` on an Info built by
-    :func:`perceptogram.data.core.montage.make_info`), minus the triangulation's
-    long edges across the border of a partial cap (e.g. P3–P4 on the 17
-    posterior channels); consecutive time samples are neighbours
-    (:func:`mne.stats.combine_adjacency`).
+    Channels are neighbours as :func:`channel_neighbours` finds them (any
+    montage: triangulation, distance fallback, or none with 1-3 channels);
+    consecutive time samples are neighbours (:func:`mne.stats.combine_adjacency`).
 
     Parameters
     ----------
     ch_names : sequence of str, length n_channels
     n_times : int
+    positions : ndarray, shape (n_channels, 3) or None
+        Positions stored in the recording (NaN rows: none); None: templates.
     max_distance : float
         Longest neighbour edge kept, in metres (3-D distance).
 
@@ -93,21 +197,9 @@ def channel_time_adjacency(ch_names: Sequence[str], n_times: int, *,
     """
     import mne
     from scipy import sparse
-    from scipy.spatial.distance import cdist
 
-    from perceptogram.data.core.montage import channel_positions, make_info
-
-    info = make_info(list(ch_names), 100.0)
-    with mne.utils.use_log_level("warning"):
-        ch_adjacency, names = mne.channels.find_ch_adjacency(info, ch_type="eeg")
-    if list(names) != list(ch_names):
-        raise DataFormatError(
-            f"channel adjacency came back for {names}, expected {list(ch_names)}"
-        )
-    positions = channel_positions(list(ch_names))
-    near = cdist(positions, positions) <= max_distance
-    ch_adjacency = sparse.csr_matrix(ch_adjacency.toarray() & near)
-    return mne.stats.combine_adjacency(n_times, ch_adjacency)
+    neighbours = channel_neighbours(ch_names, positions, max_distance=max_distance)
+    return mne.stats.combine_adjacency(n_times, sparse.csr_matrix(neighbours.adjacency))
 
 
 def _t_threshold(alpha: float, df: int, tail: int) -> float:
@@ -156,6 +248,7 @@ def group_cluster_test(
     tail: int = 0,
     seed: int = 0,
     n_jobs: int | None = None,
+    positions: np.ndarray | None = None,
 ) -> ClusterResult:
     """Cluster permutation test of group A vs group B over images.
 
@@ -189,6 +282,9 @@ def group_cluster_test(
         Seed of the permutations.
     n_jobs : int or None
         Parallel jobs for MNE.
+    positions : ndarray, shape (n_channels, 3) or None
+        Electrode positions of the recording (NaN rows: none) for the channel
+        adjacency (:func:`channel_neighbours`); None: templates.
 
     Returns
     -------
@@ -213,21 +309,21 @@ def group_cluster_test(
     return _run_cluster_test(
         mne.stats.permutation_cluster_test, [xa, xb], threshold=threshold,
         n_permutations=n_permutations, tail=tail, seed=seed, n_jobs=n_jobs, alpha=alpha,
-        ch_names=ch_names, times=times, stat_fun=_ttest_ind,
+        ch_names=ch_names, times=times, stat_fun=_ttest_ind, positions=positions,
     )
 
 
 def _run_cluster_test(test: Callable[..., tuple], X: Any, *, threshold: float,
                       n_permutations: int, tail: int, seed: int, n_jobs: int | None,
                       alpha: float, ch_names: Sequence[str], times: np.ndarray,
-                      **extra: Any) -> ClusterResult:
+                      positions: np.ndarray | None = None, **extra: Any) -> ClusterResult:
     """Run an MNE cluster permutation test over channel x time adjacency."""
     t_obs, clusters, p_values, _ = test(
         X,
         threshold=threshold,
         n_permutations=n_permutations,
         tail=tail,
-        adjacency=channel_time_adjacency(ch_names, len(times)),
+        adjacency=channel_time_adjacency(ch_names, len(times), positions=positions),
         rng=seed,
         out_type="mask",
         n_jobs=n_jobs,
@@ -254,6 +350,7 @@ def subjects_cluster_test(
     tail: int = 0,
     seed: int = 0,
     n_jobs: int | None = None,
+    positions: np.ndarray | None = None,
 ) -> ClusterResult:
     """One-sample cluster permutation test of per-subject maps against zero.
 
@@ -261,7 +358,7 @@ def subjects_cluster_test(
     ----------
     data : ndarray, shape (n_subjects, n_channels, n_times)
         One map per subject (e.g. each subject's A − B perceptogram).
-    ch_names, times, n_permutations, cluster_alpha, alpha, tail, seed, n_jobs
+    ch_names, times, n_permutations, cluster_alpha, alpha, tail, seed, n_jobs, positions
         As in :func:`group_cluster_test`; permutations flip the sign of whole
         subject maps (:func:`mne.stats.permutation_cluster_1samp_test`).
 
@@ -278,5 +375,5 @@ def subjects_cluster_test(
     return _run_cluster_test(
         mne.stats.permutation_cluster_1samp_test, data.transpose(0, 2, 1),
         threshold=threshold, n_permutations=n_permutations, tail=tail, seed=seed,
-        n_jobs=n_jobs, alpha=alpha, ch_names=ch_names, times=times,
+        n_jobs=n_jobs, alpha=alpha, ch_names=ch_names, times=times, positions=positions,
     )

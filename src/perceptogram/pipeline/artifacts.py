@@ -58,7 +58,17 @@ def save_npz(path: Path, **arrays: Any) -> None:
 
 
 def save_eeg_features(path: Path, train: EEGFeatures, test: EEGFeatures) -> None:
-    """Save a prepared (train, test) pair to one ``.npz``."""
+    """Save a prepared (train, test) pair to one ``.npz``.
+
+    Besides the arrays and their axes: the repetitions averaged into each row
+    (``{split}_counts``), each row's position in the dataset's picture table
+    (``{split}_index``), the unit key and the stored electrode positions (an
+    empty array when there are none).
+    """
+    def counts(features: EEGFeatures) -> np.ndarray:
+        return (np.zeros(0, np.int64) if features.repetition_counts is None
+                else features.repetition_counts)
+
     save_npz(
         path,
         X_train=train.X, X_test=test.X,
@@ -67,11 +77,15 @@ def save_eeg_features(path: Path, train: EEGFeatures, test: EEGFeatures) -> None
         test_files=np.array(test.image_files), test_concepts=np.array(test.concepts),
         mean=train.mean if train.mean is not None else np.zeros(0),
         scale=train.scale if train.scale is not None else np.zeros(0),
+        train_counts=counts(train), test_counts=counts(test),
+        train_index=train.image_index, test_index=test.image_index,
+        unit=np.array(train.unit),
+        positions=train.positions if train.positions is not None else np.zeros((0, 3)),
     )
 
 
 def load_eeg_features(path: Path) -> tuple[EEGFeatures, EEGFeatures]:
-    """Read what :func:`save_eeg_features` wrote.
+    """Read what :func:`save_eeg_features` wrote (files of earlier versions too).
 
     Returns
     -------
@@ -80,12 +94,19 @@ def load_eeg_features(path: Path) -> tuple[EEGFeatures, EEGFeatures]:
     with np.load(path, allow_pickle=False) as z:
         mean = z["mean"] if z["mean"].size else None
         scale = z["scale"] if z["scale"].size else None
+        positions = z["positions"] if "positions" in z and z["positions"].size else None
         common = dict(ch_names=tuple(z["ch_names"].tolist()), times=z["times"],
-                      mean=mean, scale=scale)
-        train = EEGFeatures(X=z["X_train"], image_files=tuple(z["train_files"].tolist()),
-                            concepts=tuple(z["train_concepts"].tolist()), **common)
-        test = EEGFeatures(X=z["X_test"], image_files=tuple(z["test_files"].tolist()),
-                           concepts=tuple(z["test_concepts"].tolist()), **common)
+                      mean=mean, scale=scale, positions=positions,
+                      unit=str(z["unit"]) if "unit" in z else "unknown")
+
+        def split(name: str) -> EEGFeatures:
+            counts = z.get(f"{name}_counts")
+            return EEGFeatures(X=z[f"X_{name}"], image_files=tuple(z[f"{name}_files"].tolist()),
+                               concepts=tuple(z[f"{name}_concepts"].tolist()),
+                               repetition_counts=counts if counts is not None and counts.size
+                               else None, image_index=z.get(f"{name}_index"), **common)
+
+        train, test = split("train"), split("test")
     return train, test
 
 

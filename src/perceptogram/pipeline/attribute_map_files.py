@@ -62,14 +62,15 @@ def _csv_text(header: list[str], rows) -> str:
 
 
 def _write_fif(path: Path, effect: np.ndarray, ch_names, times: np.ndarray, n_images: int,
-               comment: str) -> None:
+               comment: str, positions: np.ndarray | None = None) -> None:
     import mne
 
     from perceptogram.data.core.montage import make_info
 
     sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
-    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq), tmin=float(times[0]),
-                             nave=n_images, comment=comment, verbose=False)
+    evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq, positions),
+                             tmin=float(times[0]), nave=n_images, comment=comment,
+                             verbose=False)
     with atomic_path(path, suffix="-ave.fif") as tmp:
         evoked.save(tmp, overwrite=True, verbose=False)
 
@@ -81,9 +82,12 @@ def _save_map(out: Path, m: AttributeMap, result: SubjectMaps, n_images: int
     stem = _slug(f"{m.name} {m.source} {m.space or ''}")
     comment = (f"{m.name} ({m.kind}, {m.source}"
                f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
-               f"sign: {m.summary['contrast']}; units: {result.unit}"
+               f"sign: {m.summary['contrast']}; units: "
+               f"{'V' if result.unit_scale != 1 else result.unit}"
                ).replace("−", "-")  # FIF text is Latin-1
-    _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect, ch_names, times, n_images, comment)
+    # Maps are in display units (µV); the FIF file keeps the data's own unit (V).
+    _write_fif(out / "maps" / f"{stem}-ave.fif", m.effect / result.unit_scale, ch_names, times,
+               n_images, comment, result.positions)
     mask = np.zeros(m.effect.shape, bool) if m.mask is None else m.mask
     rows = [(m.name, m.source, ch, f"{1000 * t:.3f}", f"{m.effect[c, k]:.6g}",
              f"{m.t[c, k]:.6g}", int(mask[c, k]))

@@ -25,6 +25,7 @@ from perceptogram.interpret.design import AttributeDesign
 from perceptogram.interpret.labels import LabelTrust
 from perceptogram.pipeline.artifacts import load_eeg_features
 from perceptogram.pipeline.attribute_map_files import save_subject_maps
+from perceptogram.pipeline.datasource import subject_rows
 from perceptogram.pipeline.rundir import RunDir
 
 __all__ = ["interpret_subject", "compute_subject_maps", "attribute_spaces", "decoder_probes",
@@ -46,7 +47,6 @@ PREFERRED_SPACES = {"hue": ("attributes", "pca"), "brightness": ("attributes", "
 PAPER_EXTREME_FRACTION = 0.35
 #: Paper preset: Ward clusters of the semantic latents (animals / food / other).
 PAPER_N_CLUSTERS = 3
-UNIT = "data units (THINGS-EEG2: MVNN-whitened, unitless)"
 
 
 @dataclass
@@ -210,6 +210,10 @@ class SubjectMaps:
     joint_tests: list[JointTest] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Factor from the data's stored unit to ``unit`` (maps are in display units).
+    unit_scale: float = 1.0
+    #: Electrode positions stored in the recording (NaN rows: none); None: templates.
+    positions: np.ndarray | None = None
 
 
 def attribute_spaces(config: Config) -> dict[str, str]:
@@ -245,7 +249,8 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
         from perceptogram.interpret.groupings import semantic_grouping
 
         space = attribute_spaces(config).get("semantic", settings.space)
-        latents = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
+        latents = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "test.npy"),
+                               test)
         n = PAPER_N_CLUSTERS if paper else settings.n_clusters
         grouping = semantic_grouping(latents, n)
         labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
@@ -287,7 +292,8 @@ def _perceptograms(config: Config, subject: int, run_dir: RunDir, space: str, tr
     from perceptogram.interpret.perceptogram import to_eeg_units
     from perceptogram.linear.patterns import decode_encode_patterns
 
-    Y_train = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
+    Y_train = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "train.npy"),
+                           train)
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     if paper:
         decoded = _rescale_transductive(decoded, Y_train)
@@ -331,7 +337,7 @@ def _peak(effect: np.ndarray, clusters: list[np.ndarray], p_values: np.ndarray,
 
 
 def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_of,
-                  ch_names, times, unit: str) -> list[AttributeMap]:
+                  ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
     from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 
     n_perm = config.interpretability.n_permutations
@@ -347,7 +353,7 @@ def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_o
             result = freedman_lane_test(data, design.matrix, design.columns, spec.column,
                                         ch_names=ch_names, times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                                        seed=config.seed)
+                                        seed=config.seed, positions=positions)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
         out.append(AttributeMap(spec.name, spec.attribute, source,
@@ -359,7 +365,7 @@ def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_o
 
 
 def _marginal_maps(config: Config, data: np.ndarray, design, attribute: str, ch_names,
-                   times, unit: str) -> list[AttributeMap]:
+                   times, unit: str, positions=None) -> list[AttributeMap]:
     """Each map of ``attribute`` fitted with the attribute alone (intercept + its columns).
 
     The same "high − low" scale as the partial effect, so the two can be shown
@@ -381,7 +387,7 @@ def _marginal_maps(config: Config, data: np.ndarray, design, attribute: str, ch_
             result = freedman_lane_test(data, matrix, columns, spec.column, ch_names=ch_names,
                                         times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                                        seed=config.seed)
+                                        seed=config.seed, positions=positions)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
         out.append(AttributeMap(f"{spec.name} (marginal)", attribute, "eeg", None,
@@ -392,7 +398,7 @@ def _marginal_maps(config: Config, data: np.ndarray, design, attribute: str, ch_
 
 
 def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Collinearity,
-                    maps: list[AttributeMap], ch_names, times, unit: str
+                    maps: list[AttributeMap], ch_names, times, unit: str, positions=None
                     ) -> tuple[list[JointTest], list[AttributeMap]]:
     """Joint test and marginal maps of every collinear set; partial maps told about them.
 
@@ -412,7 +418,7 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
             result = joint_freedman_lane_test(
                 data, design.matrix, design.columns, columns, ch_names=ch_names, times=times,
                 n_permutations=n_perm, cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                seed=config.seed)
+                seed=config.seed, positions=positions)
             statistic, mask = result.statistic, result.mask
             info = _peak(result.statistic, result.clusters, result.p_values, ch_names, times,
                          f"F({len(columns)}, {len(data) - design.matrix.shape[1]})", n_perm)
@@ -443,7 +449,7 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
         for attribute in attributes:
             if not any(m.attribute == attribute for m in marginal):
                 marginal += _marginal_maps(config, data, design, attribute, ch_names, times,
-                                           unit)
+                                           unit, positions)
     return tests, marginal
 
 
@@ -486,7 +492,7 @@ def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarr
 
 
 def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], source: str,
-                   space_of, ch_names, times, unit: str) -> list[AttributeMap]:
+                   space_of, ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
     from scipy import stats
 
     from perceptogram.interpret.perceptogram import contrast, group_means
@@ -506,7 +512,7 @@ def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], 
             result = group_cluster_test(data, grouping, high, low, ch_names=ch_names,
                                         times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
-                                        seed=config.seed, n_jobs=1)
+                                        seed=config.seed, n_jobs=1, positions=positions)
             clusters, p_values, mask = result.clusters, result.p_values, result.mask
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
         out.append(AttributeMap(f"{attribute}: {high} − {low}", attribute, source,
@@ -536,6 +542,7 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     """
     from perceptogram.data.core.image_files import load_images
     from perceptogram.interpret.collinearity import diagnose
+    from perceptogram.data.core.units import eeg_unit
     from perceptogram.interpret.design import build_design, pixel_attributes
     from perceptogram.pipeline.datasource import run_image_paths
 
@@ -544,7 +551,7 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     method = "contrast" if paper else settings.method
     train, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     ch_names, times = test.ch_names, test.times
-    image_paths = [str(p) for p in run_image_paths(config, "test")]
+    image_paths = [str(p) for p in subject_rows(run_image_paths(config, "test"), test)]
     images = load_images(image_paths)
     pixels = pixel_attributes(images)
     semantic = None
@@ -559,11 +566,13 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         skipped["semantic"] = semantic.trust.sentence
         notes.append(semantic.trust.sentence)
     spaces = attribute_spaces(config)
-    unit = UNIT if config.dataset.kind != "simulated" else (
-        "data units (simulated: single-trial noise SD)")
+    # Maps are computed in display units (volts -> µV); the FIF files store the data's.
+    display = eeg_unit(test.unit)
+    unit, positions = display.description, test.positions
     patterns: dict[str, np.ndarray] = {}
     for space in dict.fromkeys(spaces[a] for a in mapped):
-        patterns[space] = _perceptograms(config, subject, run_dir, space, train, paper)
+        patterns[space] = display.scale * _perceptograms(config, subject, run_dir, space,
+                                                         train, paper)
 
     maps: list[AttributeMap] = []
     design = collinearity = None
@@ -572,16 +581,17 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         design = build_design(mapped, pixels, semantic=labels,
                               covariates=_covariates(config, image_paths, test))
         skipped.update(design.skipped)
-        eeg = _data_units(test)
-        maps += _partial_maps(config, eeg, design, "eeg", None, ch_names, times, unit)
+        eeg = display.scale * _data_units(test)
+        maps += _partial_maps(config, eeg, design, "eeg", None, ch_names, times, unit,
+                              positions)
         for space, data in patterns.items():
             def space_of(attribute, space=space):
                 return space if spaces.get(attribute, space) == space else None
             maps += _partial_maps(config, data, design, "perceptogram", space_of, ch_names,
-                                  times, unit)
+                                  times, unit, positions)
         collinearity = diagnose(design.matrix, design.columns, design.attribute_columns)
         joint_tests, marginal = _collinear_sets(config, eeg, design, collinearity, maps,
-                                                ch_names, times, unit)
+                                                ch_names, times, unit, positions)
         maps += marginal
         notes += [t.summary["sentence"] for t in joint_tests]
     elif mapped:
@@ -592,16 +602,17 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         for space, data in patterns.items():
             chosen = {a: g for a, g in groupings.items() if spaces[a] == space}
             maps += _contrast_maps(config, data, chosen, "perceptogram", spaces.get, ch_names,
-                                   times, unit)
+                                   times, unit, positions)
 
     latents = run_dir.unit_dir("features", None, settings.space)
     probes, probe_arrays = decoder_probes(config, subject, run_dir, train,
-                                          np.load(latents / "train.npy"), test,
-                                          np.load(latents / "test.npy"))
+                                          subject_rows(np.load(latents / "train.npy"), train),
+                                          test, subject_rows(np.load(latents / "test.npy"), test))
     result = SubjectMaps(ch_names, times, unit, maps, probes, probe_arrays, method=method,
                          transductive=paper, spaces=spaces, pictures=pictures, design=design,
                          collinearity=collinearity, joint_tests=joint_tests, skipped=skipped,
-                         notes=notes)
+                         notes=notes, unit_scale=display.scale,
+                         positions=positions)
     save_subject_maps(config, run_dir.unit_dir("interpret", subject), result)
     return result
 

@@ -1,9 +1,18 @@
-"""``perceptogram demo``: the whole pipeline offline on a simulated dataset.
+"""``perceptogram demo``: the whole pipeline offline, on simulated or real EEG.
 
-Simulates a THINGS-EEG2-style dataset with planted ground truth, encodes the
-stimuli in the offline latent spaces (EfficientNet-Lite0, pixel PCA, image
-attributes), fits ridge decoders with grouped cross-validation, reconstructs by
-PCA decoding and retrieval, evaluates, draws perceptograms and writes the report.
+``--data simulated`` (default) simulates a THINGS-EEG2-style dataset with planted
+ground truth, encodes the stimuli in the offline latent spaces (EfficientNet-Lite0,
+pixel PCA, image attributes), fits ridge decoders with grouped cross-validation,
+reconstructs by PCA decoding and retrieval, evaluates, draws perceptograms and
+writes the report.
+
+``--data p300`` runs the same pipeline on a real recording shipped with the package
+(:mod:`perceptogram.examples`: 4-channel Muse EEG, rare cat pictures among dogs),
+imported with ``perceptogram data import``'s code into ``out/imported/p300``. Only the
+class (target / non-target) of each trial was logged, so each class's trials are
+assigned to its 4 pictures in turn: decoding can tell targets from non-targets, not
+one cat from another, and the pictures' brightness, texture and hue, random within a
+class, are null controls beside the target − non-target map.
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ from perceptogram.pipeline.rundir import RunDir
 from perceptogram.pipeline.runner import RunSummary, run_pipeline
 from perceptogram.pipeline.stages import PIPELINE
 
-__all__ = ["DEMO_SIZES", "demo_config", "run_demo", "DemoResult"]
+__all__ = ["DEMO_SIZES", "DEMO_DATA", "demo_config", "p300_config", "prepare_demo_data",
+           "run_demo", "DemoResult"]
+
+#: What ``perceptogram demo --data`` runs on.
+DEMO_DATA = ("simulated", "p300")
 
 _OFFLINE = dict(spaces=["effnet", "pca", "attributes"], retrieval_space="effnet",
                 networks=["effnet-lite0"], cv="group",
@@ -46,17 +59,25 @@ DEMO_SIZES: dict[str, dict] = {
 
 
 def demo_config(out: str | Path, size: Literal["tiny", "small", "default"] = "default",
-                jobs: int | None = None) -> Config:
+                jobs: int | None = None,
+                data: Literal["simulated", "p300"] = "simulated") -> Config:
     """The configuration ``perceptogram demo`` runs.
 
     Parameters
     ----------
     out : path-like
-        Run directory (the simulated dataset goes to ``out/data/things``).
+        Run directory (the simulated dataset goes to ``out/data/things``, the
+        imported real one to ``out/imported/p300``).
     size : {"tiny", "small", "default"}
+        Size of the simulated demo (ignored for real data).
     jobs : int or None
         Parallel processes (None: memory-aware default).
+    data : {"simulated", "p300"}
     """
+    if data not in DEMO_DATA:
+        raise ValueError(f"demo data must be one of {', '.join(DEMO_DATA)}, got {data!r}")
+    if data == "p300":
+        return p300_config(out, jobs)
     if size not in DEMO_SIZES:
         raise ValueError(f"demo size must be one of {sorted(DEMO_SIZES)}, got {size!r}")
     p = DEMO_SIZES[size]
@@ -80,6 +101,47 @@ def demo_config(out: str | Path, size: Literal["tiny", "small", "default"] = "de
     )
 
 
+def p300_config(out: str | Path, jobs: int | None = None) -> Config:
+    """The configuration of ``perceptogram demo --data p300`` (real EEG, shipped).
+
+    The imported data live in ``out/imported/p300`` (:func:`prepare_demo_data` puts
+    them there). Latents: pixel PCA of the 8 pictures and their attributes;
+    maps: target − non-target (the ``labels.csv`` table) with brightness, texture
+    and hue as covariates, partial effects, 1,000 permutations.
+    """
+    data = Path(out) / "imported" / "p300"
+    return make_config(
+        dataset={"kind": "mne", "path": str(data)},
+        tmin=0.0, tmax=0.8,
+        latents={"spaces": ["pca", "attributes"],
+                 "options": {"pca": {"n_components": 7, "image_size": 32}}},
+        decoder={"cv": "group", "n_splits": 4},
+        reconstruction={"methods": ["pca", "retrieval"], "retrieval_space": "pca"},
+        metrics={"networks": [], "image_size": 64, "n_boot": 500, "n_permutations": 500},
+        interpretability={"space": "pca", "times_ms": [200.0, 300.0, 400.0, 500.0, 600.0],
+                          "figure_formats": ["png"],
+                          "attributes": ["semantic", "brightness", "texture", "hue"],
+                          "labels": str(data / "labels.csv"), "semantic_groups": ["target"],
+                          "n_permutations": 1000},
+        output=str(out),
+        jobs=jobs,
+    )
+
+
+def prepare_demo_data(config: Config, data: str) -> None:
+    """Import the shipped recording a real-data demo runs on (a no-op when current).
+
+    The run directory is claimed first (as ``perceptogram run`` does), so that the
+    import never writes into a folder Perceptogram does not own.
+    """
+    if data == "p300":
+        from perceptogram.examples import import_example
+        from perceptogram.pipeline.rundir import RunDir
+
+        RunDir(config.output).claim()
+        import_example("p300", config.data_root())
+
+
 @dataclass
 class DemoResult:
     """What the demo produced.
@@ -100,14 +162,27 @@ class DemoResult:
 
 
 def run_demo(out: str | Path, size: Literal["tiny", "small", "default"] = "default",
-             jobs: int | None = None, force: tuple[str, ...] = ()) -> DemoResult:
+             jobs: int | None = None, force: tuple[str, ...] = (),
+             data: Literal["simulated", "p300"] = "simulated") -> DemoResult:
     """Run the offline demo into ``out`` (resumes if ``out`` holds an earlier run).
+
+    Parameters
+    ----------
+    out : path-like
+    size : {"tiny", "small", "default"}
+        Size of the simulated demo (``data="simulated"`` only).
+    jobs : int or None
+    force : tuple of str
+        Stages to recompute.
+    data : {"simulated", "p300"}
+        Simulated EEG, or the shipped real recording.
 
     Returns
     -------
     DemoResult
     """
-    config = demo_config(out, size, jobs)
+    config = demo_config(out, size, jobs, data)
+    prepare_demo_data(config, data)
     summary = run_pipeline(config, PIPELINE, force=force)
     run_dir = RunDir(config.output)
     lines = json.loads((run_dir.unit_dir("report") / "headline.json").read_text("utf-8"))

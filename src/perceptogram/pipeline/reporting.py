@@ -173,7 +173,8 @@ def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarr
 def build_report(config: Config, run_dir: RunDir) -> Path:
     """Write the run-level tables and ``report/report.html``; return the page's path."""
     from perceptogram.data.core.image_files import load_images
-    from perceptogram.pipeline.datasource import run_image_paths
+    from perceptogram.pipeline.artifacts import load_eeg_features
+    from perceptogram.pipeline.datasource import run_image_paths, subject_rows
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
     from perceptogram.report import FigureRef, ReportContent, write_report
 
@@ -209,10 +210,12 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
         notes.append("Perceptograms are group contrasts (interpretability.method: "
                      "contrast): marginal effects, one attribute at a time, which absorb "
                      "the effects of correlated attributes.")
-    truth = load_images(run_image_paths(config, "test"))
+    test_paths = run_image_paths(config, "test")
     shown = subjects[:MAX_SUBJECTS_SHOWN]
     reconstructions, retrievals = {}, {}
     for s in shown:
+        _, test = load_eeg_features(run_dir.unit_dir("features", s) / "eeg.npz")
+        truth = load_images(subject_rows(test_paths, test))  # the pictures s has
         for space, methods in reconstruction_spaces(config).items():
             for method in methods:
                 title = f"{subject_label(s)} · {reconstruction_method(config, method)}"

@@ -213,6 +213,15 @@ def _say(message: str) -> None:
         Console(stderr=True).print(message, highlight=False)
 
 
+def _imported_example(config: Config) -> bool:
+    """The dataset is a folder ``perceptogram data import`` wrote (the p300 demo's copy of
+    a shipped recording): Perceptogram's own, like a simulation, so it may lie in the run."""
+    from perceptogram._owned import owned_kind
+    from perceptogram.data.formats.mne_import import IMPORT_KIND
+
+    return config.dataset.path is not None and owned_kind(config.dataset.path) == IMPORT_KIND
+
+
 def run_pipeline(
     config: Config,
     pipeline: Pipeline,
@@ -261,7 +270,8 @@ def run_pipeline(
     names = pipeline.upstream(until) if until is not None else pipeline.names
     forced = pipeline.downstream(force)
     check_output_location(config.output, config.dataset.path,
-                          dataset_is_simulated=config.dataset.kind == "simulated")
+                          dataset_is_simulated=config.dataset.kind == "simulated"
+                          or _imported_example(config))
     import_plugins(config.plugins)
     if pipeline.preflight is not None:
         pipeline.preflight(config, names)

@@ -28,7 +28,12 @@ from perceptogram.pipeline.artifacts import (
     save_pngs,
     write_rows,
 )
-from perceptogram.pipeline.datasource import open_run_dataset, run_image_paths
+from perceptogram.pipeline.datasource import (
+    open_run_dataset,
+    pool_by_image,
+    run_image_paths,
+    subject_rows,
+)
 from perceptogram.pipeline.plan import (
     SEED_STRIDE,
     STAGE_NAMES,
@@ -208,14 +213,18 @@ def features_stage(config: Config, subject: int | None, space: str | None,
     train_paths = _image_paths(config, "train")
     can = capabilities(latent_space)
     if can.fittable:
-        latent_space.fit(train_paths)
+        latent_space.fit(list(dict.fromkeys(train_paths)))
     if can.fittable and can.persistable:
         latent_space.save(out / "space.safetensors")
     cache_dir = run_dir.root / "cache" / "latents"
     for split, paths in (("train", train_paths), ("test", _image_paths(config, "test"))):
-        latents = encode_cached(latent_space, paths, cache_dir,
+        # pictures that show one image (groups of its epochs) share its latent
+        unique = list(dict.fromkeys(paths))
+        latents = encode_cached(latent_space, unique, cache_dir,
                                 batch_size=config.latents.batch_size)
-        save_array(out / f"{split}.npy", np.asarray(latents, dtype=np.float32))
+        row = {path: i for i, path in enumerate(unique)}
+        save_array(out / f"{split}.npy",
+                   np.asarray(latents, dtype=np.float32)[[row[p] for p in paths]])
 
 
 def _load_latents(run_dir: RunDir, space: str, split: str) -> np.ndarray:
@@ -251,7 +260,7 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     from perceptogram.linear.ridge import RidgeCV
 
     train, _ = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
-    Y = _load_latents(run_dir, space, "train")
+    Y = subject_rows(_load_latents(run_dir, space, "train"), train)
     dec = config.decoder
     backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
     model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
@@ -385,12 +394,16 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
 
     out = run_dir.unit_dir("evaluate", subject, space)
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
-    true = _load_latents(run_dir, space, "test")
+    _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
+    true = subject_rows(_load_latents(run_dir, space, "test"), test)
     stats = {"n_boot": config.metrics.n_boot, "n_perm": config.metrics.n_permutations,
              "seed": config.seed}
     protocol = config.metrics.protocol
     train_mean, train_std = _latent_reference(config, run_dir, space)
-    rows = list(evaluate_latents(decoded, true, subject=subject, method=latent_method(space),
+    # rows that show one image (groups of its epochs) are compared as that image
+    rows = list(evaluate_latents(*pool_by_image(decoded, true, subject_rows(
+                                     _image_paths(config, "test"), test)),
+                                 subject=subject, method=latent_method(space),
                                  similarities=("cosine",), train_mean=train_mean,
                                  train_std=train_std, protocol=protocol, **stats))
     scaled_decoded, scaled_true, _ = m.standardize_latents(decoded, true, train_mean, train_std)
@@ -402,7 +415,7 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     if methods:
         from perceptogram.data.core.image_files import load_images
 
-        truth = load_images(_image_paths(config, "test"))
+        truth = load_images(subject_rows(_image_paths(config, "test"), test))
         size = config.metrics.image_size or get_protocol(protocol).pixel_size
         for method in methods:
             seeds = _load_reconstruction_seeds(

@@ -1,12 +1,14 @@
 """Convert between :class:`~perceptogram.data.core.containers.EEGEpochs` and MNE epochs.
 
-Units: THINGS-EEG2 values are multivariate-noise-normalised (whitened) and
-therefore unitless, while MNE assumes Volts for ``"eeg"`` channels. The values
-are passed through unchanged (no scaling to or from Volts) and the channels
-are typed ``"eeg"`` so that montages, topomaps and statistics work; the
-``Info`` description says so. When plotting with MNE, pass ``scalings=1`` (or
-``scalings=dict(eeg=1)``) and a unit label of your choice, otherwise MNE labels
-the values as microvolts after multiplying them by 1e6.
+Units: values are passed through unchanged, and the channels are typed
+``"eeg"`` so that montages, topomaps and statistics work. MNE assumes Volts for
+``"eeg"`` channels, which is right for recordings in volts (``unit == "V"``);
+THINGS-EEG2 values are multivariate-noise-normalised (whitened) and therefore
+unitless, and simulated values are in units of the noise: the ``Info``
+description names the unit (:mod:`perceptogram.data.core.units`). When plotting
+such data with MNE, pass ``scalings=1`` (or ``scalings=dict(eeg=1)``) and a unit
+label of your choice, otherwise MNE labels the values as microvolts after
+multiplying them by 1e6.
 
 Epoch order is image-major: all repetitions of image 0, then of image 1, ...
 Each epoch's event code is its image index + 1, and ``event_id`` maps the tag
@@ -25,10 +27,15 @@ import numpy as np
 
 from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.data.core.montage import make_info
+from perceptogram.data.core.units import eeg_unit
 from perceptogram.errors import DataFormatError
 
-UNITS_NOTE = ("values as in the source (THINGS-EEG2: MVNN-whitened, unitless), "
-              "not Volts")
+
+def units_note(unit: str) -> str:
+    """The ``Info`` description of EEG in ``unit`` (a key of ``UNITS``)."""
+    if unit == "V":
+        return "values in volts"
+    return f"values as stored: {eeg_unit(unit).description}; not volts"
 
 
 def sampling_frequency(times: np.ndarray) -> float:
@@ -60,49 +67,47 @@ def sampling_frequency(times: np.ndarray) -> float:
 
 
 def to_epochs(epochs: EEGEpochs, average: bool = True):
-    """Wrap EEG epochs in an ``mne.EpochsArray`` (channels on ``easycap-M1``).
+    """Wrap EEG epochs in an ``mne.EpochsArray`` (positions: the recording's, else a template).
 
     Parameters
     ----------
     epochs : EEGEpochs
         ``data`` of shape (n_images, n_repetitions, n_channels, n_times).
     average : bool
-        True: one epoch per image, the mean over its repetitions. False: one
-        epoch per image and repetition, image-major.
+        True: one epoch per image, the mean over all its repetitions. False: one
+        epoch per image and available repetition (padding left out), image-major.
 
     Returns
     -------
     mne_epochs : mne.EpochsArray
         Data of shape (n_images, n_channels, n_times) or
-        (n_images * n_repetitions, n_channels, n_times), float64, values unchanged
-        (see the module docstring about units); ``tmin`` is ``times[0]``.
+        (total repetitions, n_channels, n_times), float64, values unchanged
+        (see the module docstring about units); ``tmin`` is ``times[0]``. Rows
+        that share a concept and image file get the tag ``concept/file/row<i>``.
 
     Raises
     ------
     DataFormatError
-        Uneven sample times, or two images share a concept and file name.
-    ChannelMismatchError
-        A channel is not in the montage.
+        Uneven sample times.
     """
     import mne
 
     sfreq = sampling_frequency(epochs.times)
     tags = [f"{concept}/{name}" for concept, name in zip(epochs.concepts, epochs.image_files)]
-    if len(set(tags)) != len(tags):
-        raise DataFormatError("two images share the same concept and image file name; "
-                              "each image needs a unique name")
-    info = make_info(epochs.ch_names, sfreq)
-    info["description"] = UNITS_NOTE
-    n_images, n_reps = epochs.n_images, epochs.n_repetitions
+    if len(set(tags)) != len(tags):  # rows that show the same image (e.g. groups of epochs)
+        tags = [f"{tag}/row{i}" for i, tag in enumerate(tags)]
+    info = make_info(epochs.ch_names, sfreq, positions=epochs.positions)
+    info["description"] = units_note(epochs.unit)
+    n_images, counts = epochs.n_images, epochs.repetition_counts
     if average:
-        data = np.mean(epochs.data, axis=1, dtype=np.float64)
+        data = epochs.average()
         image_index = np.arange(n_images)
         repetition = None
     else:
-        data = np.asarray(epochs.data, dtype=np.float64).reshape(
-            n_images * n_reps, *epochs.data.shape[2:])
-        image_index = np.repeat(np.arange(n_images), n_reps)
-        repetition = np.tile(np.arange(n_reps), n_images)
+        valid = np.arange(epochs.n_repetitions)[None, :] < counts[:, None]
+        data = np.asarray(epochs.data, dtype=np.float64)[valid]
+        image_index = np.repeat(np.arange(n_images), counts)
+        repetition = np.concatenate([np.arange(c) for c in counts])
     n_times = data.shape[-1]
     events = np.column_stack([np.arange(len(image_index)) * n_times,
                               np.zeros(len(image_index), dtype=int),
@@ -146,7 +151,9 @@ def from_epochs(mne_epochs, image_files: Sequence[str], concepts: Sequence[str],
     epochs : EEGEpochs
         ``data`` of shape (n_images, n_repetitions, n_channels, n_times), float64,
         EEG channels only (bad ones included), values unchanged; ``times`` as
-        MNE reports them.
+        MNE reports them; ``unit`` from the channels
+        (:func:`perceptogram.data.core.units.unit_of_channels`), ``positions``
+        from the montage stored in the epochs.
 
     Raises
     ------
@@ -165,7 +172,12 @@ def from_epochs(mne_epochs, image_files: Sequence[str], concepts: Sequence[str],
             f"{data.shape[0]} epochs cannot be {n_images} images x {n_repetitions} "
             "repetitions"
         )
+    from perceptogram.data.core.montage import recording_positions
+    from perceptogram.data.core.units import unit_of_channels
+
+    ch_names = tuple(mne_epochs.ch_names[i] for i in picks)
     return EEGEpochs(data=data.reshape(n_images, n_repetitions, *data.shape[1:]),
-                     ch_names=tuple(mne_epochs.ch_names[i] for i in picks),
-                     times=mne_epochs.times.copy(),
-                     image_files=image_files, concepts=concepts)
+                     ch_names=ch_names, times=mne_epochs.times.copy(),
+                     image_files=image_files, concepts=concepts,
+                     unit=unit_of_channels(mne_epochs.info, picks, data)[0],
+                     positions=recording_positions(ch_names, mne_epochs.get_montage()))

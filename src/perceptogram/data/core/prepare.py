@@ -1,7 +1,8 @@
 """Turn epoched EEG into decoder input: average, window, select, flatten, z-score.
 
 This is the published input pipeline: the repetitions of each image are
-averaged, the post-stimulus samples ``tmin <= t < tmax`` are kept (0-0.79 s by
+averaged (all of them, however many each picture kept, unless a cap is asked
+for; the count of each row travels with the features), the post-stimulus samples ``tmin <= t < tmax`` are kept (0-0.79 s by
 default, dropping the 20 baseline samples of THINGS-EEG2), the channels are
 flattened channel-major (all samples of the first channel, then the second,
 ...) and every feature is z-scored with the *training* mean and standard
@@ -25,9 +26,9 @@ from perceptogram.errors import DataFormatError
 
 
 def _repetitions_per_split(n_repetitions: int | tuple[int, int] | None,
-                           train: EEGEpochs, test: EEGEpochs) -> tuple[int, int]:
+                           train: EEGEpochs, test: EEGEpochs) -> tuple[int | None, int | None]:
     if n_repetitions is None:
-        return train.n_repetitions, test.n_repetitions
+        return None, None
     if isinstance(n_repetitions, (int, np.integer)):
         wanted = (int(n_repetitions), int(n_repetitions))
     else:
@@ -61,9 +62,9 @@ def time_mask(times: np.ndarray, tmin: float, tmax: float) -> np.ndarray:
     return (times >= tmin - TIME_TOLERANCE) & (times < tmax - TIME_TOLERANCE)
 
 
-def _average(epochs: EEGEpochs, n_repetitions: int, channels: np.ndarray,
+def _average(epochs: EEGEpochs, n_repetitions: int | None, channels: np.ndarray,
              window: np.ndarray) -> np.ndarray:
-    mean = np.mean(epochs.data[:, :n_repetitions], axis=1, dtype=np.float64)
+    mean = epochs.average(n_repetitions)
     return mean[:, channels][:, :, window].reshape(epochs.n_images, -1)
 
 
@@ -86,8 +87,9 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
         of the names: :func:`perceptogram.data.core.channels.resolve_channels`);
         None keeps all.
     n_repetitions : int, (int, int) or None
-        Average only the first N repetitions (one number for both splits, or a
-        ``(train, test)`` pair); None averages all of them.
+        Average at most the first N repetitions of each picture (one number for
+        both splits, or a ``(train, test)`` pair; pictures with fewer use all they
+        have); None averages every available repetition.
     zscore : bool
         Standardise every feature with the training split's mean and standard
         deviation (population, ``ddof=0``; a constant feature gets scale 1, as
@@ -99,7 +101,10 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
     train_features, test_features : EEGFeatures
         ``X`` of shape (n_images, n_selected_channels * n_selected_times),
         float32, flattened channel-major; ``mean`` and ``scale`` are the
-        training statistics (None when ``zscore=False``).
+        training statistics (None when ``zscore=False``);
+        ``repetition_counts`` the repetitions averaged into each row;
+        ``image_index``, ``unit`` and ``positions`` (of the selected channels)
+        as in the epochs.
 
     Raises
     ------
@@ -146,10 +151,12 @@ def prepare(train: EEGEpochs, test: EEGEpochs, *, tmin: float = 0.0, tmax: float
         mean, scale = mean.astype(np.float32), scale.astype(np.float32)
     ch_names = tuple(train.ch_names[i] for i in picks)
     times = train.times[window]
+    positions = None if train.positions is None else train.positions[picks]
     features = [
         EEGFeatures(X=X.astype(np.float32), ch_names=ch_names, times=times,
                     image_files=split.image_files, concepts=split.concepts,
-                    mean=mean, scale=scale)
-        for X, split in ((X_train, train), (X_test, test))
+                    mean=mean, scale=scale, repetition_counts=split.used_counts(n),
+                    image_index=split.image_index, unit=train.unit, positions=positions)
+        for X, split, n in ((X_train, train, reps[0]), (X_test, test, reps[1]))
     ]
     return features[0], features[1]

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from perceptogram._registry import Registry
 from perceptogram.data.core.containers import EEGEpochs, check_same_axes
 from perceptogram.errors import DataFormatError, PerceptogramError
@@ -110,13 +112,20 @@ class Dataset(Protocol):
         Folder the image paths are confined to.
     notes : list of str
         Facts a user should know about how the files were read (e.g. a crop of
-        ``times``); shown by ``perceptogram data info`` and kept in the run.
+        ``times``, pictures a subject has no epoch of); shown by ``perceptogram
+        data info`` and kept in the run.
+    unit : str
+        Unit of the EEG values, a key of :data:`perceptogram.data.core.units.UNITS`
+        (``"V"`` for recordings in volts, ``"whitened"`` for the official
+        THINGS-EEG2 files, ``"unknown"`` when not known); the epochs
+        :meth:`load_subject` returns carry it.
     """
 
     kind: str
     root: Path
     images_root: Path
     notes: list[str]
+    unit: str
 
     def subjects(self) -> list[int]:
         """Subject numbers on disk, sorted."""
@@ -128,7 +137,10 @@ class Dataset(Protocol):
         Returns
         -------
         train, test : EEGEpochs
-            ``data`` of shape (n_images, n_repetitions, n_channels, n_times).
+            ``data`` of shape (n_images, n_repetitions, n_channels, n_times);
+            ``image_index`` says which rows of :meth:`images` the subject has (a
+            picture without any epoch is left out, with a note),
+            ``repetition_counts`` how many epochs each kept.
         """
         ...
 
@@ -255,31 +267,69 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``kind``, ``root``, ``images_root``, ``subjects`` (each with ``subject``,
-        ``splits`` ``{split: {"shape": [...]}}``, ``ch_names``, ``times``),
-        ``n_{train,test}_images``, ``n_{train,test}_concepts``,
-        ``n_{train,test}_image_files`` (on disk), ``notes``.
+        ``kind``, ``root``, ``images_root``, ``unit`` and ``unit_label``
+        (:mod:`perceptogram.data.core.units`), ``subjects`` (each with ``subject``,
+        ``splits`` ``{split: {"shape": [...], "n_images", "n_missing_images",
+        "repetitions": {"min", "max", "total"}}}``, ``ch_names``, ``times``),
+        ``montage`` (``positions`` and ``neighbours``: one sentence each, for the
+        first subject's channels), ``n_{train,test}_images``,
+        ``n_{train,test}_concepts``, ``n_{train,test}_image_files`` (on disk),
+        ``notes``.
     """
+    from perceptogram.data.core.units import eeg_unit
+
     subjects = []
+    table = dataset.images()
+    montage: dict[str, str] = {}
+    unit = getattr(dataset, "unit", "unknown")
     for number in dataset.subjects():
         train, test = dataset.load_subject(number)
+        unit = train.unit
+        splits = {}
+        for split, ep in (("train", train), ("test", test)):
+            counts = ep.repetition_counts
+            splits[split] = {
+                "shape": [int(n) for n in ep.data.shape],
+                "n_images": ep.n_images,
+                "n_missing_images": len(table.paths[split]) - ep.n_images,
+                "repetitions": {"min": int(counts.min()) if len(counts) else 0,
+                                "max": int(counts.max()) if len(counts) else 0,
+                                "total": int(counts.sum())},
+            }
         subjects.append({
             "subject": number,
-            "splits": {split: {"shape": [int(n) for n in ep.data.shape]}
-                       for split, ep in (("train", train), ("test", test))},
+            "splits": splits,
             "ch_names": list(train.ch_names),
             "times": [float(t) for t in train.times],
         })
-    table = dataset.images()
+        if not montage:
+            montage = _montage_summary(dataset, train)
     out: dict[str, Any] = {"kind": dataset.kind, "root": str(dataset.root),
-                           "images_root": str(dataset.images_root), "subjects": subjects}
+                           "images_root": str(dataset.images_root), "unit": unit,
+                           "unit_label": eeg_unit(unit).label, "subjects": subjects,
+                           "montage": montage}
     for split in ("train", "test"):
         paths = table.image_paths(split)
         out[f"n_{split}_images"] = len(paths)
         out[f"n_{split}_concepts"] = len(set(table.concepts[split]))
-        out[f"n_{split}_image_files"] = sum(p.is_file() for p in paths)
+        out[f"n_{split}_image_files"] = sum(p.is_file() for p in set(paths))
     out["notes"] = list(dataset.notes)
     return out
+
+
+def _montage_summary(dataset: Dataset, epochs: EEGEpochs) -> dict[str, str]:
+    """Where the channels are and which are neighbours; a note when it is unusual."""
+    from perceptogram.data.core.montage import place_channels
+    from perceptogram.interpret.significance import channel_neighbours
+
+    placement = place_channels(epochs.ch_names, epochs.positions)
+    neighbours = channel_neighbours(epochs.ch_names, placement.positions)
+    if placement.unplaced:
+        note(dataset, placement.describe())
+    if neighbours.method != "delaunay" or not (
+            neighbours.adjacency & ~np.eye(len(epochs.ch_names), dtype=bool)).any():
+        note(dataset, f"cluster tests: {neighbours.note}")
+    return {"positions": placement.describe(), "neighbours": neighbours.note}
 
 
 def note(dataset: Dataset, message: str) -> None:

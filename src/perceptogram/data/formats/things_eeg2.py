@@ -418,7 +418,7 @@ def load_subject(root: str | os.PathLike, subject: int, cache: bool = True, *,
         files, concepts = metadata.files(split), metadata.concepts(split)
         _check_rows(metadata, split, data.shape[0], folder / SPLIT_FILES[split])
         epochs.append(EEGEpochs(data=data, ch_names=ch_names, times=times,
-                                image_files=files, concepts=concepts))
+                                image_files=files, concepts=concepts, unit="whitened"))
     check_same_axes(epochs[0], epochs[1], str(folder))
     return epochs[0], epochs[1]
 

@@ -84,6 +84,9 @@ class ThingsEEG2Dataset:
     file_kinds = ("npy", "other")
     #: Phrase naming the format in messages.
     label = "official THINGS-EEG2 EEG (NPY files)"
+    #: Unit of the values (:mod:`perceptogram.data.core.units`): the release is
+    #: MVNN-whitened. A simulated dataset in this layout is read with ``"simulated"``.
+    unit = "whitened"
 
     def __init__(self, path: Path, images_path: Path | None = None,
                  cache: bool | str = True) -> None:
@@ -193,6 +196,6 @@ class ThingsEEG2Dataset:
                     f"{len(meta.files(split))} {split} images")
             epochs.append(EEGEpochs(data=data, ch_names=ch_names, times=times,
                                     image_files=meta.files(split),
-                                    concepts=meta.concepts(split)))
+                                    concepts=meta.concepts(split), unit=self.unit))
         check_same_axes(epochs[0], epochs[1], str(self.layout.subjects[subject]))
         return epochs[0], epochs[1]
