@@ -111,6 +111,21 @@ def test_demo_interpret_probes_the_decoder_and_reports_them(tiny_run):
             assert f"<figcaption>sub-0{s} only: {caption}" in section, (s, caption)
 
 
+def test_report_command_exports_an_mne_report(tiny_run):
+    out, _ = tiny_run
+    before = {p: p.stat().st_mtime_ns for p in (out / "report").iterdir()}
+    result = CliRunner().invoke(app, ["report", str(out), "--format", "mne"])
+    assert result.exit_code == 0, result.output
+    exported = out / "report" / "report-mne.html"
+    assert f"MNE report: {exported}" in result.output.replace("\n", "")
+    page = exported.read_text(encoding="utf-8")
+    assert "Perceptograms: hue" in page and "Zero-shot retrieval" in page
+    # the stage's own files are untouched by the export
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    refused = CliRunner().invoke(app, ["report", str(out), "--format", "pdf"])
+    assert refused.exit_code == 1 and "--format must be html or mne" in refused.output
+
+
 def test_second_demo_run_recomputes_nothing(tiny_run):
     out, _ = tiny_run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("manifest.json")}

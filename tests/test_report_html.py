@@ -155,3 +155,18 @@ def test_sem_is_blank_for_one_subject(tmp_path, subjects):
         assert '<td class="mean">0.210</td>' in table
     else:
         assert '<td class="mean">0.255 ± 0.015</td>' in table
+
+
+def test_the_same_content_exports_as_an_mne_report(tmp_path):
+    pytest.importorskip("mne")
+    from perceptogram.report import write_mne_report
+
+    content = _content(tmp_path)
+    path = write_mne_report(content, tmp_path / "out" / "report-mne.html")
+    page = path.read_text(encoding="utf-8")
+    assert [p.name for p in path.parent.iterdir()] == ["report-mne.html"]
+    for title in ("Summary", "Run settings", "Metrics", "Reconstructions", "Glossary",
+                  "Perceptograms: hue", "Electrode preference and time courses"):
+        assert title in page, title
+    assert "line one" in page and '<td class="mean">0.220 ± 0.006</td>' in page
+    assert "hue maps" in page and "&lt;script&gt;" in page and "<script>alert" not in page

@@ -26,7 +26,8 @@ from perceptogram.pipeline.stages import (
     run_subjects,
 )
 
-__all__ = ["build_report", "headline", "collect_metrics"]
+__all__ = ["build_report", "export_mne_report", "report_content", "headline",
+           "collect_metrics"]
 
 #: Subjects whose images and figures are shown (all subjects are in the tables).
 MAX_SUBJECTS_SHOWN = 3
@@ -259,16 +260,46 @@ def _data_units(run_dir: RunDir, subjects: list[int]) -> str:
 
 def build_report(config: Config, run_dir: RunDir) -> Path:
     """Write the run-level tables and ``report/report.html``; return the page's path."""
+    from perceptogram.report import write_report
+
+    return write_report(report_content(config, run_dir),
+                        run_dir.unit_dir("report") / "report.html")
+
+
+def export_mne_report(config: Config, run_dir: RunDir) -> Path:
+    """Write the report's content as an :class:`mne.Report`, ``report/report-mne.html``."""
+    from perceptogram.report import write_mne_report
+
+    return write_mne_report(report_content(config, run_dir, write_tables=False),
+                            run_dir.unit_dir("report") / "report-mne.html")
+
+
+def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -> Any:
+    """Gather what the report shows (and write the run-level tables).
+
+    Parameters
+    ----------
+    config : Config
+    run_dir : RunDir
+    write_tables : bool
+        Write ``report/metrics.*``, ``comparison_*.*`` and ``headline.json``
+        (the report stage does; an export of the same content does not).
+
+    Returns
+    -------
+    perceptogram.report.ReportContent
+    """
     from perceptogram.data.core.image_files import load_images
     from perceptogram.pipeline.datasource import run_image_paths
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
-    from perceptogram.report import ReportContent, write_report
+    from perceptogram.report import ReportContent
 
     out = run_dir.unit_dir("report")
     subjects = run_subjects(config, run_dir)
     spaces = list(config.latents.spaces)
     rows = collect_metrics(run_dir, subjects, spaces)
-    save_table(rows, out / "metrics")
+    if write_tables:
+        save_table(rows, out / "metrics")
     dataset = _dataset_difference(run_dir)
     raw = _raw_cosine_rows(config, run_dir, subjects, rows)
     comparisons = {}
@@ -278,10 +309,12 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
             ("retrieval", "Zero-shot retrieval: this run beside published results",
              [r for r in rows if r.ok] + raw)):
         table = comparison_table(table_rows, kind=kind, dataset=dataset)
-        save_comparison(table, out / f"comparison_{kind}")
+        if write_tables:
+            save_comparison(table, out / f"comparison_{kind}")
         comparisons[title] = table
     lines = headline(config, run_dir, rows)
-    write_json_atomic(out / "headline.json", lines)
+    if write_tables:
+        write_json_atomic(out / "headline.json", lines)
 
     notes = []
     if config.dataset.kind == "simulated":
@@ -345,7 +378,7 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
                               f"../evaluate/{subject_label(s)}/{space}/metrics.csv"))
         artifacts.append((f"{subject_label(s)} perceptogram summary (JSON)",
                           f"../interpret/{subject_label(s)}/summary.json"))
-    content = ReportContent(
+    return ReportContent(
         title="Perceptogram run report",
         settings=config_to_dict(config),
         notes=notes,
@@ -360,4 +393,3 @@ def build_report(config: Config, run_dir: RunDir) -> Path:
         summary=lines,
         data_units=_data_units(run_dir, subjects),
     )
-    return write_report(content, out / "report.html")

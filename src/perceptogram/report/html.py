@@ -36,7 +36,9 @@ __all__ = [
     "ImageStrip",
     "FigureRef",
     "ReportContent",
+    "headline_html",
     "render_report",
+    "report_sections",
     "write_report",
     "png_data_uri",
 ]
@@ -383,16 +385,21 @@ def _settings_section(content: ReportContent) -> str:
             + _e(settings) + "</pre></details>")
 
 
-def render_report(content: ReportContent) -> str:
-    """The report as an HTML string (self-contained).
+def report_sections(content: ReportContent, figures: bool = True
+                    ) -> list[tuple[str, str, str]]:
+    """The page's sections as ``(id, title, html)``, in order.
 
     Parameters
     ----------
     content : ReportContent
+    figures : bool
+        Include the perceptogram and electrode figure sections (an exporter that
+        adds the figures itself leaves them out).
 
     Returns
     -------
-    str
+    list of tuple of (str, str, str)
+        Section id, title and escaped HTML body.
     """
     sections: list[tuple[str, str, str]] = [
         ("settings", "Run settings", _settings_section(content)),
@@ -409,7 +416,7 @@ def render_report(content: ReportContent) -> str:
         body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
                        for title, strips in content.retrievals.items())
         sections.append(("retrieval", "Retrieval examples", body))
-    if content.perceptograms:
+    if content.perceptograms and figures:
         body = ('<p class="lead">Click a figure to open it at full size. Terms: '
                 '<a href="#glossary-partial-effect">partial effect</a>, '
                 '<a href="#glossary-cluster-test">cluster permutation test</a>, '
@@ -418,7 +425,7 @@ def render_report(content: ReportContent) -> str:
                 + "".join(f"<h3>{_e(attr)}</h3>{_figures(figs)}"
                           for attr, figs in content.perceptograms.items()))
         sections.append(("perceptograms", "Perceptograms", body))
-    if content.electrodes:
+    if content.electrodes and figures:
         sections.append(("electrodes", "Electrode preference and time courses",
                          _figures(content.electrodes)))
     sections.append(("glossary", "Glossary", _glossary_section(content)))
@@ -426,9 +433,28 @@ def render_report(content: ReportContent) -> str:
         items = "".join(f'<li><a href="{_e(href)}">{_e(label)}</a></li>'
                         for label, href in content.artifacts)
         sections.append(("artifacts", "Artifacts", f'<ul class="artifacts">{items}</ul>'))
+    return sections
 
+
+def headline_html(content: ReportContent) -> str:
+    """The headline sentences as an HTML list (empty when there are none)."""
     summary = "".join(f"<li>{_e(s)}</li>" for s in content.summary)
-    body = (f'<ul id="headline">{summary}</ul>' if summary else "") + "".join(
+    return f'<ul id="headline">{summary}</ul>' if summary else ""
+
+
+def render_report(content: ReportContent) -> str:
+    """The report as an HTML string (self-contained).
+
+    Parameters
+    ----------
+    content : ReportContent
+
+    Returns
+    -------
+    str
+    """
+    sections = report_sections(content)
+    body = headline_html(content) + "".join(
         f'<section id="{sid}"><h2>{_e(title)}</h2>{text}</section>'
         for sid, title, text in sections
     )
