@@ -162,6 +162,26 @@ def test_recording_positions_come_before_the_template():
     assert sensor_positions(CH, far)[1] == "easycap-M1"
 
 
+def test_recording_positions_on_their_own_sphere_are_projected_on_it():
+    """EEGLAB exports positions on a sphere of 8.5 cm centred at the origin."""
+    from perceptogram.viz.scalp import sensor_positions
+
+    names = ["Fz", "Cz", "Pz", "Oz", "T7", "T8", "C3", "C4", "F7", "F8", "O1", "O2"]
+    template, _ = sensor_positions(names)
+    x0, y0, z0, _ = head_sphere()
+    unit = template - (x0, y0, z0)
+    eeglab = 0.085 * unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    layout = scalp_layout(names, eeglab)
+    assert layout.radius == pytest.approx(0.085, abs=1e-6)
+    assert np.hypot(*(layout.pos[names.index("Cz")] - layout.centre)) < 0.01  # the vertex
+    # T7 and T8 lie on the equator: on the head outline, as on the template's head
+    for name in ("T7", "T8"):
+        ours = np.hypot(*(layout.pos[names.index(name)] - layout.centre)) / layout.radius
+        ref = scalp_layout(names)
+        theirs = np.hypot(*(ref.pos[names.index(name)] - ref.centre)) / ref.radius
+        assert ours == pytest.approx(theirs, abs=0.02)
+
+
 def test_topomap_grid_has_large_heads_a_unit_and_marks_significant_sensors(tmp_path):
     data = np.zeros((len(CH), len(TIMES)))
     data[CH.index("P8")] = 2.0

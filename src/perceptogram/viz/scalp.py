@@ -13,10 +13,11 @@ How a layout is built (for any montage, from one channel upward):
    position (e.g. ``EOG1``) are left out and listed in
    :attr:`ScalpLayout.missing`.
 2. **Projection.** Azimuthal equidistant projection about the vertex of a
-   sphere fitted to the whole ``easycap-M1`` cap: the distance from the centre
-   of the map is proportional to the angle from the vertex, and the head
-   outline (radius of the sphere) is the level of the ears and the nasion, as
-   in :func:`mne.viz.plot_topomap`.
+   sphere fitted to the whole ``easycap-M1`` cap (or, for positions from a
+   recording, to those positions when they define a head-sized sphere): the
+   distance from the centre of the map is proportional to the angle from the
+   vertex, and the head outline (radius of the sphere) is the level of the
+   ears and the nasion, as in :func:`mne.viz.plot_topomap`.
 3. **Triangulation that copes with any montage.** The sensors are
    triangulated together with a ring of extra points placed outside every
    sensor and the head outline. The ring makes the point set two-dimensional
@@ -302,7 +303,8 @@ def _scalp_layout(ch_names: tuple[str, ...], positions_key: bytes | None, res: i
     placed = np.all(np.isfinite(pos3), axis=1)
     picks = np.flatnonzero(placed)
     missing = tuple(c for c, ok in zip(ch_names, placed) if not ok)
-    x0, y0, _, radius = head_sphere()
+    sphere = head_sphere() if source != "recording" else _recording_sphere(pos3[placed])
+    x0, y0, _, radius = sphere
     centre = (x0, y0)
     outlines = head_outlines(centre, radius)
     if not len(picks):
@@ -311,7 +313,7 @@ def _scalp_layout(ch_names: tuple[str, ...], positions_key: bytes | None, res: i
                                                         y0 - radius, y0 + radius),
                            (np.zeros((res, res)), np.zeros((res, res))),
                            np.zeros((res, res, 0)))
-    pos = project_to_plane(pos3[picks])
+    pos = project_to_plane(pos3[picks], sphere)
     spacing = _typical_spacing(pos, radius)
     margin = min(0.5 * spacing, 0.12 * radius)
     reach = max(radius, float(np.linalg.norm(pos - centre, axis=1).max())) + margin
@@ -324,6 +326,27 @@ def _scalp_layout(ch_names: tuple[str, ...], positions_key: bytes | None, res: i
     weights = _interpolation_weights(pos, centre, radius, spacing, X, Y)
     return ScalpLayout(ch_names, picks, missing, source, pos, centre, radius, outlines, clip,
                        (xmin, xmax, ymin, ymax), (X, Y), weights)
+
+
+def _recording_sphere(positions: np.ndarray) -> tuple[float, float, float, float]:
+    """Sphere of a recording's own positions (least squares), else the template's.
+
+    Digitised or exported positions need not share the template's origin (EEGLAB
+    puts its sphere's centre at 0); a fit is kept when at least 8 sensors give a
+    head-sized sphere (radius 6 to 12 cm) near the template's centre.
+    """
+    default = head_sphere()
+    if len(positions) < 8:
+        return default
+    design = np.column_stack([2 * positions, np.ones(len(positions))])
+    target = np.sum(positions ** 2, axis=1)
+    solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+    centre = solution[:3]
+    radius = float(np.sqrt(max(solution[3] + centre @ centre, 0.0)))
+    near = np.linalg.norm(centre - np.asarray(default[:3])) < 0.05
+    if not (0.06 <= radius <= 0.12 and near):
+        return default
+    return (float(centre[0]), float(centre[1]), float(centre[2]), radius)
 
 
 def _typical_spacing(pos: np.ndarray, radius: float) -> float:
