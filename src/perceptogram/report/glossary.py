@@ -161,7 +161,7 @@ def n_way_text(metric: str, n_images: int, chance: float | None = None) -> str:
     if _TOP_K.match(metric):
         return f"{n_images}-way"
     if _is_two_way(metric, chance):
-        return f"2-way × {n_images - 1}"
+        return f"2-way, {n_images} images"
     return f"{n_images} images"
 
 

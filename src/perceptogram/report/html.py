@@ -275,10 +275,19 @@ def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str
         return ""
     papers = citations()
     metrics = list(comparison[0].values)
+    top_k = [int(m[4:].split()[0]) for m in metrics if glossary_anchor(m) == "retrieval"]
+
+    def head(metric: str) -> str:
+        unit = metric_unit(metric)
+        chance = " · chance 0.5" if glossary_anchor(metric) == "two-way" else ""
+        return f"<th>{_metric_link(metric)}<br><small>{_e(unit + chance)}</small></th>"
+
     out = [f'<h3>{_e(title)}</h3><table class="comparison"><thead><tr>'
            '<th class="label">method</th><th class="label">scope</th>'
            '<th><a href="#glossary-n-way">N</a></th>'
-           + "".join(f"<th>{_metric_link(m)}</th>" for m in metrics)
+           + ('<th><a href="#glossary-n-way">chance</a><br><small>'
+              + _e(" / ".join(f"top-{k}" for k in top_k)) + "</small></th>" if top_k else "")
+           + "".join(head(m) for m in metrics)
            + '<th class="label">source</th></tr></thead><tbody>']
     for row in comparison:
         cells = []
@@ -299,12 +308,17 @@ def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str
         else:
             source = _e(row.source)
         n_way = "–" if row.n_way is None else f"{row.n_way}"
+        chance = ""
+        if top_k:
+            chance = "<td>" + (" / ".join(f"{k / row.n_way:.3f}" for k in top_k)
+                               if row.n_way else "–") + "</td>"
         out.append(f'<tr class="{kind}" data-n-way="{_e(row.n_way or "")}">'
                    f'<td class="label">{_e(row.method)}{_e(star)}{_e(mark)}</td>'
-                   f'<td class="label">{_e(row.scope)}</td><td>{_e(n_way)}</td>'
+                   f'<td class="label">{_e(row.scope)}</td><td>{_e(n_way)}</td>{chance}'
                    f'{"".join(cells)}<td class="label source">{source}</td></tr>')
         if row.differences:
-            out.append(f'<tr class="differences"><td class="label" colspan="{len(metrics) + 4}">'
+            span = len(metrics) + 4 + bool(top_k)
+            out.append(f'<tr class="differences"><td class="label" colspan="{span}">'
                        f"† differs from the published rows: {_e('; '.join(row.differences))}"
                        "</td></tr>")
     out.append("</tbody></table>")
