@@ -94,8 +94,8 @@ def test_comparison_rows_cite_papers_and_mark_differences(tmp_path):
     assert "simulated EEG" in differences and "raw cosine" in differences
     published = re.findall(r'<tr class="published-row" data-n-way="200">(.*?)</tr>', section)
     assert len(published) == 4
-    assert "<td>100</td><td>0.010</td>" in ours  # N and top-1 chance of each row
-    assert all("<td>200</td><td>0.005</td>" in row for row in published)
+    assert "<td>100</td><td>0.010 / 0.050</td>" in ours  # N, top-1 / top-5 chance
+    assert all("<td>200</td><td>0.005 / 0.025</td>" in row for row in published)
     assert "Song et al., 2024 [" in section and "ICLR 2024" in section
     references = section[section.index('id="references"'):]
     assert "arXiv 2308.13234" in references and "Song, Liu, Li, Shi, Wang, Gao" in references
