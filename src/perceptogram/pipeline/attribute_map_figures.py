@@ -141,6 +141,7 @@ def _kind_text(m) -> str:
 
 def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: list[Any],
                     result, layout) -> None:
+    from perceptogram.pipeline.attribute_maps import _slug
     from perceptogram.viz.heatmap import plot_channel_time
     from perceptogram.viz.timecourse import plot_timecourse
     from perceptogram.viz.topomap import plot_topomap_grid
@@ -201,13 +202,6 @@ _SOURCE_NAMES = {"eeg": "test EEG", "perceptogram": "perceptogram"}
 def _label(m) -> str:
     where = "test EEG" if m.source == "eeg" else f"perceptogram ({m.space})"
     return f"{m.name}\n{where}"
-
-
-def _slug(name: str) -> str:
-    import re
-
-    text = name.replace("−", "minus").replace(":", "")
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
 
 
 def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> None:

@@ -237,6 +237,10 @@ def _figure_refs(run_dir: RunDir, subject: int) -> tuple[list[tuple[str, Any]], 
     folder = run_dir.unit_dir("interpret", subject)
     listing = read_figure_list(folder)
     label = subject_label(subject)
+    if not listing["figures"] and any(folder.glob("*.png")):
+        return [], [f"{label}: its figures were drawn by an older version of Perceptogram "
+                    "without captions and are not shown; redraw them with --force "
+                    "interpret."]
     refs = []
     for entry in listing["figures"]:
         png = folder / entry["png"]
