@@ -1,10 +1,10 @@
 """Save a full-page screenshot of a run's report.html with Debian's headless Chromium.
 
 Usage: python scripts/screenshot_report.py RUN_DIR/report/report.html docs/report.png
-       [--width 1400] [--max-height 20000]
+       [--width 1400] [--max-height 20000] [--from-id perceptograms]
 
-The page is laid out at ``--width`` CSS pixels and captured from top to bottom
-(at most ``--max-height`` pixels). Needs ``apt-get install chromium
+The page is laid out at ``--width`` CSS pixels and captured from the top (or from
+the element ``--from-id``) downwards, at most ``--max-height`` pixels. Needs ``apt-get install chromium
 chromium-driver`` and the ``test`` extra (selenium); nothing is downloaded
 (selenium-manager is bypassed by naming the driver).
 """
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("png", type=Path)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--max-height", type=int, default=20000)
+    parser.add_argument("--from-id", default=None, help="Start at this element's top.")
     args = parser.parse_args()
 
     from selenium import webdriver
@@ -39,14 +40,19 @@ def main() -> None:
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
             driver.get(args.report.resolve().as_uri())
-            height = min(args.max_height, int(driver.execute_script(
-                "return document.documentElement.scrollHeight;")))
+            total = int(driver.execute_script("return document.documentElement.scrollHeight;"))
+            top = 0
+            if args.from_id:
+                top = int(driver.execute_script(
+                    "return document.getElementById(arguments[0]).getBoundingClientRect().top"
+                    " + window.scrollY;", args.from_id))
+            height = min(args.max_height, total - top)
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": args.width, "height": height, "deviceScaleFactor": 1,
+                "width": args.width, "height": total, "deviceScaleFactor": 1,
                 "mobile": False})
             shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
                 "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": args.width, "height": height, "scale": 1}})
+                "clip": {"x": 0, "y": top, "width": args.width, "height": height, "scale": 1}})
             args.png.parent.mkdir(parents=True, exist_ok=True)
             args.png.write_bytes(base64.b64decode(shot["data"]))
         finally:

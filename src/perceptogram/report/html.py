@@ -219,14 +219,14 @@ def _metrics_section(content: ReportContent) -> str:
                 f"<td>{_fmt(value.get((s, summ.method, summ.metric, summ.protocol)))}</td>"
                 for s in shown)
             sem = "" if not np.isfinite(summ.sem) else f" ± {_fmt(summ.sem)}"
-            protocol = f" ({summ.protocol} protocol)" if summ.protocol and glossary_anchor(
-                summ.metric, summ.chance, summ.higher_is_better) in (
-                    "pixcorr", "ssim", "distance") else ""
+            on_images = not summ.metric.startswith(("latent", "top-"))  # protocol-dependent
+            protocol = f" ({summ.protocol} protocol)" if summ.protocol and on_images else ""
+            unit = metric_unit(summ.metric, summ.chance, summ.higher_is_better)
             out.append(
                 f'<tr class="metric-row"><td class="label">'
                 f"{_metric_link(summ.metric, summ.chance, summ.higher_is_better)}"
                 f"{_e(protocol)}</td>"
-                f'<td class="label">{_e(metric_unit(summ.metric, summ.chance, summ.higher_is_better))}</td>'
+                f'<td class="label">{_e(unit)}</td>'
                 f"<td>{_fmt(summ.chance)}</td>"
                 f"<td>{_e(n_way_text(summ.metric, n, summ.chance))}</td>{cells}"
                 f'<td class="mean">{_fmt(summ.mean)}{sem}</td></tr>')
@@ -238,7 +238,7 @@ def _metrics_section(content: ReportContent) -> str:
 
 
 def _comparison_section(content: ReportContent) -> str:
-    from perceptogram.evaluate.tables import citations
+    from perceptogram.evaluate.tables import citation_text, citations
 
     cited = list(dict.fromkeys(r.cite for rows in content.comparisons.values()
                                for r in rows if r.cite))
@@ -247,24 +247,17 @@ def _comparison_section(content: ReportContent) -> str:
     if not any(tables):
         return ""
     papers = citations()
-    refs = "".join(f'<li id="ref-{_e(key)}">{_e(_reference(papers[key]))}</li>'
-                   for key in cited if key in papers)
+    listed = [*cited, *(["things-eeg2"] if "things-eeg2" not in cited else [])]
+    refs = "".join(f'<li id="ref-{_e(key)}">{_e(citation_text(key))}</li>'
+                   for key in listed if key in papers)
     return ("".join(tables)
             + '<p class="lead">† computed differently from the published rows (listed '
               'under the row); * secondary: read from a third-party comparison table, not '
               "from the method's own paper. Published rows are THINGS-EEG2 results "
-              f"({_e(papers['things-eeg2']['short'])}).</p>"
+              f'(<a href="#ref-things-eeg2">{_e(papers["things-eeg2"]["short"])} '
+              f'[{listed.index("things-eeg2") + 1}]</a>).</p>'
             + (f'<h3 id="references">References</h3><ol class="references">{refs}</ol>'
                if refs else ""))
-
-
-def _reference(entry: dict[str, Any]) -> str:
-    text = f"{entry['authors']} ({entry['year']}). {entry['title']}. {entry['venue']}"
-    if entry.get("arxiv"):
-        text += f", arXiv {entry['arxiv']}"
-    if entry.get("doi"):
-        text += f", doi {entry['doi']}"
-    return text + "."
 
 
 def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str]) -> str:
