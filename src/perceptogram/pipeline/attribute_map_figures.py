@@ -36,6 +36,11 @@ def _unit_label(unit: str) -> str:
     return unit.split(" (")[0]
 
 
+def _positions(result):
+    """Sensor positions the maps carry from the recording (None: template positions)."""
+    return getattr(result, "positions", None)
+
+
 @dataclass
 class _FigureList:
     """Saves figures and records what the report needs to show each one."""
@@ -87,8 +92,7 @@ def draw_subject_maps(config: Config, out, result) -> None:
     from perceptogram.viz.scalp import scalp_layout
 
     figures = _FigureList(Path(out), list(config.interpretability.figure_formats))
-    # positions stored with the recording, where the maps carry them
-    layout = scalp_layout(result.ch_names, getattr(result, "positions", None))
+    layout = scalp_layout(result.ch_names, _positions(result))
     if layout.missing and layout.drawable:
         figures.notes.append(
             f"{len(layout.missing)} channel(s) have no known scalp position "
@@ -150,7 +154,7 @@ def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: 
     at = [t / 1000.0 for t in config.interpretability.times_ms
           if times[0] <= t / 1000.0 <= times[-1]] or None
     unit = _unit_label(result.unit)
-    positions = getattr(result, "positions", None)
+    positions = _positions(result)
     for m in maps:
         stem = f"map_{_slug(m.name)}_{m.source}"
         what = (f"{m.name} ({'test EEG' if m.source == 'eeg' else m.space + ' perceptogram'}"
@@ -224,7 +228,7 @@ def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> N
         for ax, m, values in zip(axes[0], maps, rms):
             image = plot_topomap(values, result.ch_names, ax=ax, vlim=top, cmap="viridis",
                                  symmetric=False,
-                                 positions=getattr(result, "positions", None))
+                                 positions=_positions(result))
             ax.set_title(m.name, fontsize=9)
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8,
                      label=f"RMS over time ({unit})")
@@ -273,7 +277,7 @@ def _draw_probes(config: Config, figures: _FigureList, probes: dict[str, Any],
         fig, ax = plt.subplots(figsize=(3.4, 3.2), layout="constrained")
         vlim = float(np.max(np.abs(drop[layout.picks]))) or 1.0
         image = plot_topomap(drop, result.ch_names, ax=ax, vlim=vlim,
-                             positions=getattr(result, "positions", None))
+                             positions=_positions(result))
         fig.colorbar(image, ax=ax, shrink=0.7, label="drop in mean r (unitless)")
     else:
         fig, ax = plt.subplots(figsize=(0.6 * len(drop) + 2.0, 2.8), layout="constrained")
