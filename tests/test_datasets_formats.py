@@ -161,6 +161,15 @@ def test_nice_format_through_the_cache_keeps_the_note(layouts, tmp_path):
     assert second.notes == first.notes and second.notes
 
 
+def test_nice_kind_refuses_an_official_folder_in_one_sentence(layouts):
+    from perceptogram.errors import DataFormatError
+
+    _, path, _ = layouts["official"]
+    with pytest.raises(DataFormatError, match=r"is an official THINGS-EEG2 file \(NPY, 17 "
+                       r"channels at 100 Hz\), not the NICE format .*use the kind things-eeg2"):
+        open_dataset("nice", path, cache=False)
+
+
 def test_nice_pickle_asking_for_code_is_refused(tmp_path, layouts):
     import shutil
 

@@ -103,11 +103,27 @@ def test_demo_interpret_probes_the_decoder_and_reports_them(tiny_run):
         assert sliding["x_ms"][0] == 50.0
         assert sliding["quality"][0] == pytest.approx(lengths["quality"][0], abs=1e-6)
         np.testing.assert_allclose(maps["sliding_quality"], sliding["quality"])
-    section = html[html.index("Electrode preference and time courses"):]
-    for caption in ("decoding-quality drop per shuffled channel",
-                    "mirrored EEG and channel subsets", "decoding quality vs time window"):
+    section = html[html.index('<section id="electrodes">'):]
+    for caption in ("Decoding-quality drop per shuffled channel: decoding quality of the pca "
+                    "latents", "Mirrored EEG and channel subsets",
+                    "Decoding quality vs time window"):
         for s in (1, 2):
-            assert f"<figcaption>sub-0{s}: {caption}</figcaption>" in section, (s, caption)
+            assert f"<figcaption>sub-0{s} only: {caption}" in section, (s, caption)
+
+
+def test_report_command_exports_an_mne_report(tiny_run):
+    out, _ = tiny_run
+    before = {p: p.stat().st_mtime_ns for p in (out / "report").iterdir()}
+    result = CliRunner().invoke(app, ["report", str(out), "--format", "mne"])
+    assert result.exit_code == 0, result.output
+    exported = out / "report" / "report-mne.html"
+    assert f"MNE report: {exported}" in result.output.replace("\n", "")
+    page = exported.read_text(encoding="utf-8")
+    assert "Perceptograms: hue" in page and "Zero-shot retrieval" in page
+    # the stage's own files are untouched by the export
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    refused = CliRunner().invoke(app, ["report", str(out), "--format", "pdf"])
+    assert refused.exit_code == 1 and "--format must be html or mne" in refused.output
 
 
 def test_second_demo_run_recomputes_nothing(tiny_run):
@@ -161,44 +177,106 @@ def test_moved_run_stays_valid_and_force_recomputes_stage_and_downstream(tiny_ru
     assert stages == {"evaluate", "report"}
 
 
-@pytest.mark.browser
-def test_report_renders_in_headless_chromium(tiny_run):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver in /usr/bin "
-                    "(apt-get install chromium chromium-driver)")
+#: Page width of the browser test (CSS pixels) and the narrowest head it accepts.
+PAGE_WIDTH, MIN_HEAD_PX = 1400, 120
+
+#: JavaScript: what the browser test checks, measured on the laid-out page.
+_MEASURE = """
+const main = document.querySelector('main').getBoundingClientRect();
+const out = {pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
+             tables: [], scalps: [], images: [], figures: []};
+for (const t of document.querySelectorAll('table')) {
+  const r = t.getBoundingClientRect();
+  out.tables.push({id: t.id || t.className, right: r.right, mainRight: main.right,
+                   scroll: t.scrollWidth, client: t.clientWidth});
+}
+for (const img of document.querySelectorAll('img')) {
+  out.images.push({complete: img.complete, natural: img.naturalWidth,
+                   inFigure: !!img.closest('figure'), inStrip: !!img.closest('.pair')});
+  if (img.dataset.scalpPx) {
+    const shown = img.getBoundingClientRect().width;
+    out.scalps.push(shown / img.naturalWidth * parseFloat(img.dataset.scalpPx));
+  }
+}
+for (const f of document.querySelectorAll('figure')) {
+  const c = f.querySelector('figcaption');
+  const link = f.querySelector('a[title="open full size"]');
+  out.figures.push({caption: c ? c.textContent.trim() : '',
+                    full: link ? link.href : null});
+}
+return out;
+"""
+
+
+def _chromium(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
 
-    out, _ = tiny_run
-    report = RunDir(out).report_path
-    profile = out.parent / "chromium-profile"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--window-size=1280,2000", f"--user-data-dir={profile}"):
+                "--hide-scrollbars", f"--window-size={PAGE_WIDTH},1200",
+                f"--user-data-dir={profile}"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(tiny_run):
+    """The demo's report at 1400 px: no table wider than the page, heads of at least
+    120 px, every image loaded, every figure captioned and linked to its full-size file."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver in /usr/bin "
+                    "(apt-get install chromium chromium-driver)")
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    out, _ = tiny_run
+    report = RunDir(out).report_path
+    driver = _chromium(out.parent / "chromium-profile")
     try:
         driver.get(report.as_uri())
         assert driver.title == "Perceptogram run report"
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
-        rows = driver.find_elements(By.CSS_SELECTOR, "#metrics tr.subject-row")
-        assert [r.get_attribute("data-subject") for r in rows] == ["1", "2"]
-        images = driver.find_elements(By.TAG_NAME, "img")
+        # every folded subject opened, so that its figures are laid out and measured
+        driver.execute_script("document.querySelectorAll('details').forEach("
+                              "d => d.open = true);")
+        page = driver.execute_script(_MEASURE)
+        assert page["viewport"] == PAGE_WIDTH
+        assert page["pageWidth"] <= page["viewport"], "the page scrolls sideways"
+        wide = [t for t in page["tables"] if t["right"] > t["mainRight"] + 0.5
+                or t["scroll"] > t["client"] + 1]
+        assert not wide, f"tables wider than the page: {wide}"
+        assert len(page["tables"]) >= 6
+        assert page["scalps"], "no scalp map found (data-scalp-px)"
+        assert min(page["scalps"]) >= MIN_HEAD_PX, f"heads of {min(page['scalps']):.0f} px"
+        images = page["images"]
         assert len(images) > 20
-        widths = [driver.execute_script("return arguments[0].naturalWidth;", img)
-                  for img in images]
-        assert all(w > 0 for w in widths)
+        assert all(i["complete"] and i["natural"] > 0 for i in images), "an image is missing"
+        assert all(i["inFigure"] or i["inStrip"] for i in images), "an image without caption"
+        figures = page["figures"]
+        assert len(figures) >= 10
+        assert all(len(f["caption"]) > 40 for f in figures), "a figure without caption"
+        assert all(f["full"] and Path(f["full"][len("file://"):]).is_file() for f in figures)
+        subjects = driver.find_elements(By.CSS_SELECTOR, "table.metrics th.subject")
+        assert {c.get_attribute("data-subject") for c in subjects} == {"1", "2"}
         links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR,
                                                                         "#artifacts a")]
         assert links and all(link.startswith("file://") for link in links)
         assert all(Path(link[len("file://"):]).is_file() for link in links)
+        # a full-page screenshot for the record
+        height = int(driver.execute_script("return document.documentElement.scrollHeight;"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": PAGE_WIDTH, "height": min(height, 16000), "deviceScaleFactor": 1,
+            "mobile": False})
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True})
         ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "report-tiny.png"))
+        (ARTIFACTS / "report-tiny.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         driver.quit()
     assert (ARTIFACTS / "report-tiny.png").stat().st_size > 10_000

@@ -2,9 +2,10 @@
 
 The example is the ```python block of README.md that carries the line
 ``# tested by tests/test_readme_example.py``. The dataset root is
-replaced by a simulated THINGS-EEG2 folder and the example is run once for every
-latent space named on its ``get_latent_space`` line ("unclip" needs real weights
-and is only run with ``-m weights``).
+replaced by a simulated THINGS-EEG2 folder, its cache folder by a temporary one
+(the example must write nothing into the current folder), and the example is run
+once for every latent space named on its ``get_latent_space`` line ("unclip"
+needs real weights and is only run with ``-m weights``).
 """
 
 from __future__ import annotations
@@ -62,11 +63,16 @@ def test_readme_example_runs(space, mini_things, tmp_path, monkeypatch):
     code, n_root = re.subn(r'^root = "[^"]*"', f"root = {str(mini_things)!r}", SOURCE,
                            flags=re.M)
     assert n_root == 1, "the example must set root = \"...\" on one line"
+    cache = tmp_path / "demo" / "cache" / "latents"
+    code, n_cache = re.subn(r'^cache = "[^"]*"', f"cache = {str(cache)!r}", code, flags=re.M)
+    assert n_cache == 1, "the example must set cache = \"...\" on one line"
     first = named_spaces(SOURCE)[0]
     code, n_space = re.subn(rf'get_latent_space\("{first}"\)',
                             f'get_latent_space("{space}")', code)
     assert n_space == 1
-    monkeypatch.chdir(tmp_path)  # the example's relative cache folder lands here
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. alphas on the grid's edge
@@ -76,4 +82,5 @@ def test_readme_example_runs(space, mini_things, tmp_path, monkeypatch):
             pytest.skip(str(exc))
     accuracy = float(out.getvalue().strip().splitlines()[-1])
     assert 0.0 <= accuracy <= 1.0
-    assert (tmp_path / "latent-cache").is_dir()
+    assert any(cache.iterdir())  # the latents are cached where the example says
+    assert not any(cwd.iterdir())  # and nothing is left in the current folder

@@ -14,12 +14,14 @@ from perceptogram.viz import (
     plot_image_grid,
     plot_timecourse,
     plot_topomap,
+    plot_topomap_grid,
     plot_topomap_strip,
     plot_winner_take_all,
     save_figure,
 )
 from perceptogram.viz.figure import pyplot
 from perceptogram.viz.scalp import head_sphere, scalp_layout
+from perceptogram.viz.topomap import SCALP_GID, scalp_width_px
 
 CH = list(THINGS_CHANNELS)
 TIMES = np.round(np.arange(-20, 80) / 100, 2)
@@ -60,27 +62,145 @@ def test_topomap_puts_a_single_channel_where_it_is(channel, side):
         assert x < -0.04
 
 
-def test_topomap_image_and_clip_match_mne_plot_topomap():
+def _inside_hull(layout, X, Y):
+    from matplotlib.path import Path
+    from scipy.spatial import ConvexHull
+
+    hull = layout.pos[ConvexHull(layout.pos).vertices]
+    return Path(hull).contains_points(np.column_stack([X.ravel(), Y.ravel()]))
+
+
+def test_topomap_positions_and_image_agree_with_mne_plot_topomap():
     mne = pytest.importorskip("mne")
+    from mne.channels.layout import _find_topomap_coords
+    from scipy.interpolate import RegularGridInterpolator
+
     from perceptogram.data.core.montage import make_info
 
-    values = np.random.default_rng(4).normal(size=len(CH))
-    fig, (left, right) = pyplot().subplots(1, 2)
-    reference, _ = mne.viz.plot_topomap(values, make_info(CH, 100.0), axes=left, show=False,
-                                        sphere=head_sphere(), extrapolate="local",
-                                        contours=0, sensors=False)
-    ours = plot_topomap(values, CH, ax=right, sensors=False)
-    expected = reference.get_array().filled(np.nan)
-    np.testing.assert_allclose(ours.get_array(), expected, rtol=1e-6, atol=1e-7)
-    assert ours.get_extent() == pytest.approx(reference.get_extent())
-    clip = [im.get_clip_path().get_transformed_path_and_affine()[0].vertices
-            for im in (reference, ours)]
-    np.testing.assert_allclose(clip[1], clip[0])
-    # many maps at once are the same matrix product
     layout = scalp_layout(CH)
     assert scalp_layout(tuple(CH)) is layout
+    # the same projection as MNE's topomaps
+    reference = _find_topomap_coords(make_info(CH, 100.0), picks=list(range(len(CH))),
+                                     sphere=np.array(head_sphere()))
+    np.testing.assert_allclose(layout.pos, reference, atol=1e-9)
+    values = np.random.default_rng(4).normal(size=len(CH))
+    fig, (left, right) = pyplot().subplots(1, 2)
+    drawn, _ = mne.viz.plot_topomap(values, make_info(CH, 100.0), axes=left, show=False,
+                                    sphere=head_sphere(), extrapolate="local", contours=0,
+                                    sensors=False)
+    ours = plot_topomap(values, CH, ax=right, sensors=False)
+    # inside the sensors' hull the two interpolations agree (they differ in the border
+    # points outside it)
+    image = drawn.get_array().filled(np.nan)
+    xmin, xmax, ymin, ymax = drawn.get_extent()
+    theirs = RegularGridInterpolator((np.linspace(ymin, ymax, image.shape[0]),
+                                      np.linspace(xmin, xmax, image.shape[1])), image,
+                                     bounds_error=False)
+    X, Y = layout.grid
+    a = theirs(np.column_stack([Y.ravel(), X.ravel()]))
+    b = ours.get_array().filled(np.nan).ravel()
+    keep = _inside_hull(layout, X, Y) & np.isfinite(a) & np.isfinite(b)
+    assert keep.sum() > 300
+    assert np.corrcoef(a[keep], b[keep])[0, 1] > 0.98
+    # the map passes through the channel values and many maps are one matrix product
+    at_sensors = [layout.weights[np.unravel_index(np.argmin(np.hypot(X - x, Y - y)),
+                                                  X.shape)] for x, y in layout.pos]
+    assert np.all(np.isfinite(at_sensors))
     stacked = layout.image(np.column_stack([values, -2 * values]))
     np.testing.assert_allclose(stacked[..., 1], -2 * layout.image(values))
+
+
+def test_whole_head_is_drawn_whatever_the_sensors():
+    fig, ax = pyplot().subplots()
+    plot_topomap(np.arange(len(CH), dtype=float), CH, ax=ax)
+    layout = scalp_layout(CH)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for name, (xs, ys) in layout.outlines.items():  # nose and ears inside the axes
+        assert x0 <= xs.min() and xs.max() <= x1 and y0 <= ys.min() and ys.max() <= y1, name
+    nose_tip = layout.outlines["nose"][1].max()
+    assert nose_tip > layout.centre[1] + layout.radius  # the nose points to +y
+    assert not any(line.get_clip_on() and line.get_clip_path() is not None
+                   for line in ax.get_lines())
+
+
+@pytest.mark.parametrize("names", [["TP9", "AF7", "AF8", "TP10"],  # Muse: on a circle
+                                   ["O1", "Oz", "O2", "POz"],
+                                   ["Fp1", "FPz", "Fp2", "Cz", "EOG1", "EOG2"]])
+def test_any_montage_of_four_positioned_channels_draws(names):
+    layout = scalp_layout(names)
+    placed = [n for n in names if not n.startswith("EOG")]
+    assert layout.placed_names == tuple(placed) and layout.drawable
+    assert layout.missing == tuple(n for n in names if n.startswith("EOG"))
+    data = np.random.default_rng(0).normal(size=(len(names), len(TIMES)))
+    fig = plot_topomap_grid(data, names, TIMES, at=[0.1, 0.2], unit="µV")
+    im = fig.axes[0].get_images()[0].get_array()
+    assert np.isfinite(im.filled(np.nan)).sum() > 100
+    assert fig.axes[-1].get_ylabel() == "µV"
+
+
+@pytest.mark.parametrize("names", [["Oz"], ["O1", "O2"], ["Oz", "EOG1", "x", "y"], ["a", "b"]])
+def test_fewer_than_four_positioned_channels_refuse_a_scalp_map_clearly(names):
+    layout = scalp_layout(names)  # never raises for a montage
+    assert not layout.drawable
+    with pytest.raises(DataFormatError, match="scalp map needs at least 4"):
+        plot_topomap(np.ones(len(names)), names)
+
+
+def test_recording_positions_come_before_the_template():
+    from perceptogram.viz.scalp import sensor_positions
+
+    template, source = sensor_positions(CH)
+    assert source == "easycap-M1"
+    moved = template.copy()
+    moved[:, 0] *= -1  # a recording whose left and right are swapped
+    positions, source = sensor_positions(CH, moved)
+    assert source == "recording"
+    layout = scalp_layout(CH, moved)
+    assert layout.source == "recording"
+    assert layout.pos[CH.index("P8"), 0] < 0 < scalp_layout(CH).pos[CH.index("P8"), 0]
+    far = np.full_like(template, 5.0)  # not on a head: the template is used
+    assert sensor_positions(CH, far)[1] == "easycap-M1"
+
+
+def test_recording_positions_on_their_own_sphere_are_projected_on_it():
+    """EEGLAB exports positions on a sphere of 8.5 cm centred at the origin."""
+    from perceptogram.viz.scalp import sensor_positions
+
+    names = ["Fz", "Cz", "Pz", "Oz", "T7", "T8", "C3", "C4", "F7", "F8", "O1", "O2"]
+    template, _ = sensor_positions(names)
+    x0, y0, z0, _ = head_sphere()
+    unit = template - (x0, y0, z0)
+    eeglab = 0.085 * unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    layout = scalp_layout(names, eeglab)
+    assert layout.radius == pytest.approx(0.085, abs=1e-6)
+    assert np.hypot(*(layout.pos[names.index("Cz")] - layout.centre)) < 0.01  # the vertex
+    # T7 and T8 lie on the equator: on the head outline, as on the template's head
+    for name in ("T7", "T8"):
+        ours = np.hypot(*(layout.pos[names.index(name)] - layout.centre)) / layout.radius
+        ref = scalp_layout(names)
+        theirs = np.hypot(*(ref.pos[names.index(name)] - ref.centre)) / ref.radius
+        assert ours == pytest.approx(theirs, abs=0.02)
+
+
+def test_topomap_grid_has_large_heads_a_unit_and_marks_significant_sensors(tmp_path):
+    data = np.zeros((len(CH), len(TIMES)))
+    data[CH.index("P8")] = 2.0
+    mask = np.zeros(data.shape, bool)
+    mask[CH.index("P8"), TIMES.tolist().index(0.2)] = True
+    fig = plot_topomap_grid(data, CH, TIMES, mask=mask, unit="µV", title="t")
+    heads = [ax for ax in fig.axes if ax.get_gid() == SCALP_GID]
+    assert len(heads) == 30 and heads[10].get_title() == "200 ms"
+    assert fig.axes[-1].get_ylabel() == "µV"
+    assert {im.get_clim() for ax in heads for im in ax.get_images()} == {(-2.0, 2.0)}
+    width = scalp_width_px(fig, dpi=150)
+    assert width >= 150  # >= 120 px once the report scales the figure to the page
+    assert fig.get_size_inches()[0] * 150 < 1.3 * 1116
+    filled = [line for line in heads[10].get_lines() if line.get_markerfacecolor() == "k"]
+    assert len(filled) == 1 and filled[0].get_xdata()[0] == pytest.approx(
+        scalp_layout(CH).pos[CH.index("P8"), 0])
+    assert not [line for line in heads[9].get_lines() if line.get_markerfacecolor() == "k"]
+    paths = save_figure(fig, tmp_path / "grid", formats=("png",))
+    assert paths[0].stat().st_size > 10_000
 
 
 def test_topomap_strip_shares_one_colour_scale(tmp_path):
@@ -130,6 +250,23 @@ def test_channel_time_heatmap_labels_channels_and_ms():
     assert CH[row] == "P8" and TIMES[col] == pytest.approx(0.18)
     assert heat[0].get_images()[0].get_clim() == heat[1].get_images()[0].get_clim()
     assert fig.axes[-1].get_ylabel() == "t"
+    # the significant sample is outlined by its four cell edges, at 180 ms on P8
+    (outline,) = heat[0].collections
+    segments = np.concatenate(outline.get_segments())
+    assert len(outline.get_segments()) == 4
+    assert segments[:, 0].min() == pytest.approx(175) and segments[:, 0].max() == pytest.approx(185)
+    assert segments[:, 1].min() == pytest.approx(CH.index("P8") - 0.5)
+    assert not heat[1].collections
+
+
+def test_channel_time_heatmap_scales_are_absolute_and_shared_by_key():
+    data = np.ones((3, len(CH), len(TIMES)))
+    data[0] *= 2.0
+    data[2] *= 0.01
+    fig = plot_channel_time(data, CH, TIMES, scales=["EEG", "EEG", "perceptogram"], unit="µV")
+    clims = [ax.get_images()[0].get_clim() for ax in fig.axes[:3]]
+    assert clims == [(-2.0, 2.0), (-2.0, 2.0), (-0.01, 0.01)]
+    assert [ax.get_ylabel() for ax in fig.axes[3:]] == ["EEG: µV", "perceptogram: µV"]
 
 
 def test_winner_take_all_heatmap_uses_one_colour_per_group():
@@ -151,6 +288,17 @@ def test_confidence_band_is_a_student_t_interval():
     ax = fig.axes[0]
     assert len(ax.collections) == 1  # one band: curve B has a single observation
     np.testing.assert_allclose(ax.lines[0].get_ydata(), mean)
+
+
+def test_timecourse_marks_significant_points_below_the_curves():
+    x = np.arange(6) * 10.0
+    flags = np.array([0, 1, 1, 0, 0, 1], bool)
+    fig = plot_timecourse(x, {"A": np.zeros(6), "B": np.ones(6)}, spans={"B": flags})
+    ax = fig.axes[0]
+    bars = [line for line in ax.lines if line.get_linewidth() == 3]
+    assert len(bars) == 3 and all(b.get_color() == ax.lines[1].get_color() for b in bars)
+    assert all(b.get_ydata()[0] < 0 for b in bars)  # below both curves
+    assert sorted(round(float(np.mean(b.get_xdata()))) for b in bars) == [10, 20, 50]
 
 
 def test_image_grid_rows_and_checks():

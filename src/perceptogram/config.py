@@ -264,7 +264,8 @@ class DecoderConfig(_Section):
     rescale: Literal["none", "train", "transductive"] = Field(
         "none",
         description=(
-            "Rescale decoded latents: 'train' to training-latent statistics; "
+            "Rescale decoded latents: 'none' (default) keeps the ridge's predictions as "
+            "they are; 'train' to training-latent statistics; "
             "'transductive' with the test batch's own statistics (as the reference code; "
             "named in the report)."
         ),

@@ -167,15 +167,31 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def report(
         run_dir: Path = typer.Argument(..., help="A run directory."),
+        format: str = typer.Option("html", "--format",
+                                   help="html, or mne: also write report/report-mne.html "
+                                        "(an mne.Report with the same content)."),
     ) -> None:
         """(Re)write the HTML report of a run directory (computing what is missing)."""
         from perceptogram._owned import owned_kind
+        from perceptogram.errors import PerceptogramError
 
+        if format not in ("html", "mne"):
+            raise PerceptogramError(f"--format must be html or mne, got {format!r}")
         if owned_kind(run_dir) != "run" or not (run_dir / "config.yaml").is_file():
             raise FileNotFoundError(
                 f"{run_dir} is not a run directory (no Perceptogram run marker or no "
                 "config.yaml); give a folder that `perceptogram run` wrote")
         _run(run_dir / "config.yaml", "report", None, None, run_dir)
+        if format == "mne":
+            from perceptogram._text import for_rich
+            from perceptogram.config import load_config
+            from perceptogram.pipeline.reporting import export_mne_report
+            from perceptogram.pipeline.rundir import RunDir
+
+            config = load_config(run_dir / "config.yaml").model_copy(
+                update={"output": run_dir})
+            path = export_mne_report(config, RunDir(run_dir))
+            console.print(f"MNE report: {for_rich(path)}", highlight=False, soft_wrap=True)
 
     @app.command("config")
     @friendly_errors

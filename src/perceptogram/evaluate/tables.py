@@ -3,9 +3,11 @@
 One :class:`MetricRow` per subject × method × metric, saved as CSV and JSON and
 printed as a rich table. :func:`summarize_subjects` gives mean ± SEM over
 subjects; :func:`comparison_table` puts those means beside the published rows
-(shipped in ``published.json`` with their source and scope). Every row carries
-its scope ("mean of 10 subjects", "subject 8 only"), so a single-subject number
-is never presented as a mean.
+(shipped in ``published.json`` with their source, scope and paper:
+:func:`citations`). Every row carries its scope ("mean of 10 subjects",
+"subject 8 only"), so a single-subject number is never presented as a mean, and
+its N-way; our rows list how they were computed differently from the published
+ones.
 """
 
 from __future__ import annotations
@@ -154,9 +156,17 @@ class ComparisonRow:
     secondary : bool
         Published number read from a third-party table.
     source : str
+        Where a published number was read (``"this run"`` for ours).
     protocol : str
         Evaluation protocol (``""`` when the source does not state it; the
         scope names it too, so every renderer shows it).
+    n_way : int or None
+        Test images the row was computed on (retrieval: the N of N-way).
+    cite : str
+        Key of the paper in :func:`citations` (published rows).
+    differences : tuple of str
+        How the row was computed differently from the published rows (ours
+        only; empty when like for like).
     """
 
     method: str
@@ -167,6 +177,9 @@ class ComparisonRow:
     secondary: bool = False
     source: str = ""
     protocol: str = ""
+    n_way: int | None = None
+    cite: str = ""
+    differences: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- save / load
@@ -310,8 +323,58 @@ def published_results() -> dict[str, Any]:
     return json.loads(text)
 
 
+def citations() -> dict[str, dict[str, Any]]:
+    """The papers the published rows come from, by key (``ComparisonRow.cite``).
+
+    Returns
+    -------
+    dict of str to dict
+        Key → ``short`` (e.g. ``"Song et al., 2024"``), ``authors``, ``year``,
+        ``title``, ``venue`` and, where one exists, ``arxiv`` and ``doi``.
+    """
+    return published_results()["citations"]
+
+
+def citation_text(key: str) -> str:
+    """One-line reference of a paper: authors (year). Title. Venue, arXiv id, DOI."""
+    entry = citations()[key]
+    parts = [f"{entry['authors']} ({entry['year']}). {entry['title']}. {entry['venue']}"]
+    if entry.get("arxiv"):
+        parts.append(f"arXiv {entry['arxiv']}")
+    if entry.get("doi"):
+        parts.append(f"doi {entry['doi']}")
+    return ", ".join(parts) + "."
+
+
+#: What our retrieval rows' notes say about how latents were compared.
+_STANDARDISED = "standardised with the training latents' mean and SD"
+_CENTRED = "centred on the training-latent mean"
+
+
+def _differences(kind: str, section: dict[str, Any], n_way: int | None, notes: set[str],
+                 protocol: str, dataset: str | None) -> tuple[str, ...]:
+    """How our rows differ from the published ones (nothing when like for like)."""
+    out = []
+    published_n = section.get("n_way", section.get("n_images"))
+    if n_way is not None and published_n is not None and n_way != published_n:
+        out.append(f"{n_way} test images ({n_way}-way), published: {published_n}")
+    if dataset is not None:
+        out.append(f"{dataset}, published: THINGS-EEG2")
+    if kind == "retrieval":
+        if any(_STANDARDISED in n for n in notes):
+            out.append("latents standardised with training statistics before the cosine; "
+                       "published: raw cosine of embeddings")
+        elif any(_CENTRED in n for n in notes):
+            out.append("latents centred on the training mean before the cosine; "
+                       "published: raw cosine of embeddings")
+    elif not protocol:
+        out.append("evaluation protocol not recorded")
+    return tuple(out)
+
+
 def comparison_table(
-    rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction"
+    rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction",
+    dataset: str | None = None,
 ) -> list[ComparisonRow]:
     """Our subject means beside the published rows computed under the same protocol.
 
@@ -321,12 +384,17 @@ def comparison_table(
         Per-subject rows (summarised here) or summaries.
     kind : {"reconstruction", "retrieval"}
         Which published table to compare with.
+    dataset : str or None
+        What our rows were computed on when it is not THINGS-EEG2 (e.g.
+        ``"simulated EEG"``); recorded as a difference.
 
     Returns
     -------
     table : list of ComparisonRow
         Our methods first (one row per method and protocol, scope from its
-        subject count), then the published rows, on the published table's
+        subject count, ``n_way`` from its rows, ``differences`` from the
+        published rows: N-way, data, latent standardisation, protocol), then
+        the published rows with their ``cite`` key, on the published table's
         metrics. A published row whose protocol is known (the Perceptogram row:
         ``perceptogram``; ATM: ``mindeye``) is listed only when all our rows
         were computed under that protocol; rows whose source states no protocol
@@ -345,7 +413,15 @@ def comparison_table(
     for summary in summaries:
         if summary.metric in metrics and summary.status == "ok":
             by_method.setdefault((summary.method, summary.protocol), []).append(summary)
+    sizes: dict[tuple[str, str], set[int]] = {}
+    notes: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        if isinstance(row, MetricRow) and row.metric in metrics and row.ok:
+            sizes.setdefault((row.method, row.protocol), set()).add(row.n_images)
+            notes.setdefault((row.method, row.protocol), set()).add(row.notes)
     for (method, protocol), items in by_method.items():
+        n_ways = sizes.get((method, protocol), set())
+        n_way = n_ways.pop() if len(n_ways) == 1 else None
         scopes = {s.scope for s in items}
         scope = scopes.pop() if len(scopes) == 1 else "varies by metric: " + "; ".join(
             f"{s.metric}: {s.scope}" for s in items)
@@ -358,6 +434,10 @@ def comparison_table(
                 ours=True,
                 source="this run",
                 protocol=protocol,
+                n_way=n_way,
+                differences=_differences(kind, section, n_way,
+                                         notes.get((method, protocol), set()), protocol,
+                                         dataset),
             )
         )
     ours = {protocol for _, protocol in by_method}
@@ -377,6 +457,8 @@ def comparison_table(
                 secondary=bool(entry.get("secondary", False)),
                 source=entry["source"],
                 protocol=protocol,
+                n_way=section.get("n_way", section.get("n_images")),
+                cite=entry.get("cite", ""),
             )
         )
     return table
@@ -391,8 +473,11 @@ def comparison_records(table: Sequence[ComparisonRow]) -> list[dict[str, Any]]:
     records = []
     for row in table:
         record: dict[str, Any] = {"method": row.method, "scope": row.scope,
-                                  "protocol": row.protocol, "ours": row.ours,
-                                  "secondary": row.secondary, "source": row.source}
+                                  "protocol": row.protocol, "n_way": row.n_way,
+                                  "ours": row.ours, "secondary": row.secondary,
+                                  "source": row.source,
+                                  "citation": citation_text(row.cite) if row.cite else "",
+                                  "differences": "; ".join(row.differences)}
         for metric, value in row.values.items():
             record[metric] = value
             if row.ours:
@@ -485,9 +570,11 @@ def print_comparison(
     from rich.table import Table
 
     metrics = list(table[0].values) if table else []
-    out = Table(title=_cell(title), caption="* secondary: read from a third-party table")
+    out = Table(title=_cell(title), caption="* secondary: read from a third-party table; "
+                "† computed differently from the published rows (see the report)")
     out.add_column("method")
     out.add_column("scope")
+    out.add_column("N", justify="right")
     for metric in metrics:
         out.add_column(_cell(metric), justify="right")
     for row in table:
@@ -498,8 +585,11 @@ def print_comparison(
             if row.ours and sem is not None and not math.isnan(sem) and cell != "—":
                 cell += f" ± {_fmt(sem)}"
             cells.append(cell)
-        name = row.method + (" *" if row.secondary else "") + (" (ours)" if row.ours else "")
-        out.add_row(*map(_cell, (name, row.scope, *cells)))
+        name = (row.method + (" *" if row.secondary else "") + (" †" if row.differences else "")
+                + (" (ours)" if row.ours else f" ({citations()[row.cite]['short']})"
+                   if row.cite else ""))
+        out.add_row(*map(_cell, (name, row.scope, "—" if row.n_way is None else row.n_way,
+                                 *cells)))
     (console or Console()).print(out)
 
 

@@ -1,4 +1,5 @@
-"""Self-contained HTML report of a run (images embedded, opens offline)."""
+"""Self-contained HTML report of a run (images embedded, opens offline), and the same
+content as an :class:`mne.Report` (:func:`write_mne_report`, imports MNE lazily)."""
 
 from perceptogram.report.html import (
     FigureRef,
@@ -7,11 +8,13 @@ from perceptogram.report.html import (
     render_report,
     write_report,
 )
+from perceptogram.report.mne_report import write_mne_report
 
 __all__ = [
     "FigureRef",
     "ImageStrip",
     "ReportContent",
     "render_report",
+    "write_mne_report",
     "write_report",
 ]

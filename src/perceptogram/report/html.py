@@ -2,8 +2,14 @@
 
 The page embeds every image as a base64 ``data:`` URI and carries its CSS inline,
 so it opens offline from disk and can be mailed as one file. Links to the CSV/JSON
-artifacts are relative to the page. This module only renders: what goes into the
-page is gathered by the pipeline into a :class:`ReportContent`.
+artifacts and to the full-size figure files are relative to the page. This module
+only renders: what goes into the page is gathered by the pipeline into a
+:class:`ReportContent`.
+
+Every number is labelled: metric tables give each metric's unit, chance level
+and N-way, and link the metric to the glossary at the end of the page;
+comparison rows computed differently from the published ones are marked (†)
+with the differences listed, and published rows cite their paper.
 """
 
 from __future__ import annotations
@@ -24,15 +30,21 @@ import numpy as np
 from perceptogram import __version__
 from perceptogram._io import write_text_atomic
 from perceptogram._text import for_html
+from perceptogram.report.glossary import GLOSSARY, glossary_anchor, metric_unit, n_way_text
 
 __all__ = [
     "ImageStrip",
     "FigureRef",
     "ReportContent",
+    "headline_html",
     "render_report",
+    "report_sections",
     "write_report",
     "png_data_uri",
 ]
+
+#: Per-subject columns shown in a metrics table; beyond, the CSV has them.
+MAX_SUBJECT_COLUMNS = 10
 
 
 @dataclass(frozen=True)
@@ -61,11 +73,26 @@ class FigureRef:
     Parameters
     ----------
     path : Path
+        The PNG embedded in the page.
     caption : str
+        What is plotted, over which subjects, with which test.
+    full : str or None
+        Link (relative to the page) to the full-size file (SVG or PNG) opened
+        by a click on the figure.
+    scalp_px : float or None
+        Width in pixels of the narrowest head outline in the PNG (scalp
+        figures only); the page records it so that a browser can check the
+        drawn size.
+    group : str
+        E.g. the subject: consecutive figures of one group are shown
+        together, the first group open and the others folded.
     """
 
     path: Path
     caption: str
+    full: str | None = None
+    scalp_px: float | None = None
+    group: str = ""
 
 
 @dataclass
@@ -85,18 +112,21 @@ class ReportContent:
         Per-subject rows (one per subject × method × metric); the page adds the
         mean ± SEM over subjects.
     comparisons : dict of str to list of perceptogram.evaluate.tables.ComparisonRow
-        Title -> our subject means beside published results, each with its scope.
+        Title -> our subject means beside published results, each with its
+        scope, N-way, differences and citation.
     reconstructions : dict of str to list of ImageStrip
         Section heading (e.g. ``"sub-01 · pca decoding"``) -> strips.
     retrievals : dict of str to list of ImageStrip
     perceptograms : dict of str to list of FigureRef
-        Attribute -> topomap strip and heatmap figures.
+        Attribute -> scalp-map and channel × time figures.
     electrodes : list of FigureRef
         Electrode-preference and time-course figures.
     artifacts : list of tuple of (str, str)
         (label, relative href) of downloadable tables.
     summary : list of str
         Headline sentences at the top.
+    data_units : str
+        What the maps' units are for this run (shown in the glossary).
     """
 
     title: str
@@ -111,6 +141,7 @@ class ReportContent:
     electrodes: list[FigureRef] = field(default_factory=list)
     artifacts: list[tuple[str, str]] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
+    data_units: str = ""
 
 
 def png_data_uri(image: np.ndarray | bytes) -> str:
@@ -142,62 +173,114 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def _metric_link(metric: str, chance: float | None = None, higher: bool = True) -> str:
+    anchor = glossary_anchor(metric, chance, higher)
+    arrow = "" if higher else " ↓"
+    if not anchor:
+        return _e(metric + arrow)
+    return f'<a href="#glossary-{anchor}">{_e(metric + arrow)}</a>'
+
+
+def _subject_label(subject: Any) -> str:
+    return f"sub-{subject:02d}" if isinstance(subject, int) else str(subject)
+
+
 def _metrics_section(content: ReportContent) -> str:
     from perceptogram.evaluate.tables import summarize_subjects
 
     rows = [row for row in content.metrics if row.ok]
     if not rows:
         return "<p>No metrics were computed.</p>"
-    columns: dict[tuple[str, str], Any] = {}
-    for row in rows:
-        columns.setdefault((row.method, row.metric), row)
     subjects = sorted({row.subject for row in rows}, key=str)
-    table = {(row.subject, row.method, row.metric): row.value for row in rows}
-
-    def head(key: tuple[str, str]) -> str:
-        info = columns[key]
-        arrow = "" if info.higher_is_better else " ↓"
-        chance = (f"<br><small>chance {_fmt(info.chance)}</small>"
-                  if info.chance is not None else "")
-        return f"<th>{_e(key[1])}{arrow}{chance}</th>"
-
-    methods: dict[str, int] = {}
-    for method, _ in columns:
-        methods[method] = methods.get(method, 0) + 1
-    out = ['<table id="metrics"><thead><tr><th class="label" rowspan="2">subject</th>'
-           + "".join(f'<th colspan="{n}">{_e(m)}</th>' for m, n in methods.items())
-           + "</tr><tr>" + "".join(head(k) for k in columns) + "</tr></thead><tbody>"]
-    for s in subjects:
-        cells = "".join(f"<td>{_fmt(table.get((s, *k)))}</td>" for k in columns)
-        label = f"sub-{s:02d}" if isinstance(s, int) else str(s)
-        out.append(f'<tr class="subject-row" data-subject="{_e(s)}"><td class="label">'
-                   f"{_e(label)}</td>{cells}</tr>")
-    out.append("</tbody></table>")
+    shown = subjects if len(subjects) <= MAX_SUBJECT_COLUMNS else []
+    value = {(row.subject, row.method, row.metric, row.protocol): row.value for row in rows}
+    n_images = {(row.method, row.metric, row.protocol): row.n_images for row in rows}
+    by_method: dict[str, list[Any]] = {}
+    for summ in summarize_subjects(rows):
+        by_method.setdefault(summ.method, []).append(summ)
+    out = ['<p class="lead">One table per method. Each row is one metric: its unit, its '
+           'chance level, N (how many test images each decoded vector was compared '
+           'against), the value of every subject and the mean ± SEM over subjects. Metric '
+           'names link to the <a href="#glossary">glossary</a>.'
+           + ("" if shown else f" Per-subject values: metrics.csv ({len(subjects)} "
+              "subjects).") + "</p>"]
+    for method, summaries in by_method.items():
+        heads = "".join(f'<th class="subject" data-subject="{_e(s)}">'
+                        f"{_e(_subject_label(s))}</th>" for s in shown)
+        out.append(f'<h3>{_e(method)}</h3><table class="metrics" data-method="{_e(method)}">'
+                   '<thead><tr><th class="label">metric</th><th class="label">unit</th>'
+                   '<th><a href="#glossary-n-way">chance</a></th>'
+                   '<th><a href="#glossary-n-way">N</a></th>'
+                   f'{heads}<th><a href="#glossary-sem">mean ± SEM</a></th>'
+                   '</tr></thead><tbody>')
+        for summ in summaries:
+            n = n_images.get((summ.method, summ.metric, summ.protocol), 0)
+            cells = "".join(
+                f"<td>{_fmt(value.get((s, summ.method, summ.metric, summ.protocol)))}</td>"
+                for s in shown)
+            sem = "" if not np.isfinite(summ.sem) else f" ± {_fmt(summ.sem)}"
+            on_images = not summ.metric.startswith(("latent", "top-"))  # protocol-dependent
+            protocol = f" ({summ.protocol} protocol)" if summ.protocol and on_images else ""
+            unit = metric_unit(summ.metric, summ.chance, summ.higher_is_better)
+            out.append(
+                f'<tr class="metric-row"><td class="label">'
+                f"{_metric_link(summ.metric, summ.chance, summ.higher_is_better)}"
+                f"{_e(protocol)}</td>"
+                f'<td class="label">{_e(unit)}</td>'
+                f"<td>{_fmt(summ.chance)}</td>"
+                f"<td>{_e(n_way_text(summ.metric, n, summ.chance))}</td>{cells}"
+                f'<td class="mean">{_fmt(summ.mean)}{sem}</td></tr>')
+        out.append("</tbody></table>")
     skipped = sorted({f"{r.metric} ({r.status})" for r in content.metrics if not r.ok})
     if skipped:
         out.append('<p class="note">Not computed here: ' + _e("; ".join(skipped)) + "</p>")
-
-    out.append('<h3>Mean ± SEM over subjects</h3><table id="summary"><thead><tr>'
-               '<th class="label">method</th><th class="label">metric</th><th>mean</th>'
-               '<th>SEM</th><th>chance</th><th class="label">scope</th></tr></thead><tbody>')
-    for summ in summarize_subjects(rows):
-        out.append(f'<tr class="mean-row"><td class="label">{_e(summ.method)}</td>'
-                   f'<td class="label">{_e(summ.metric)}</td><td>{_fmt(summ.mean)}</td>'
-                   f"<td>{_fmt(summ.sem)}</td><td>{_fmt(summ.chance)}</td>"
-                   f'<td class="label">{_e(summ.scope)}</td></tr>')
-    out.append("</tbody></table>")
-    for title, comparison in content.comparisons.items():
-        out.append(_comparison_table(title, comparison))
     return "".join(out)
 
 
-def _comparison_table(title: str, comparison: Sequence[Any]) -> str:
+def _comparison_section(content: ReportContent) -> str:
+    from perceptogram.evaluate.tables import citation_text, citations
+
+    cited = list(dict.fromkeys(r.cite for rows in content.comparisons.values()
+                               for r in rows if r.cite))
+    tables = [_comparison_table(title, rows, cited)
+              for title, rows in content.comparisons.items()]
+    if not any(tables):
+        return ""
+    papers = citations()
+    listed = [*cited, *(["things-eeg2"] if "things-eeg2" not in cited else [])]
+    refs = "".join(f'<li id="ref-{_e(key)}">{_e(citation_text(key))}</li>'
+                   for key in listed if key in papers)
+    return ("".join(tables)
+            + '<p class="lead">† computed differently from the published rows (listed '
+              'under the row); * secondary: read from a third-party comparison table, not '
+              "from the method's own paper. Published rows are THINGS-EEG2 results "
+              f'(<a href="#ref-things-eeg2">{_e(papers["things-eeg2"]["short"])} '
+              f'[{listed.index("things-eeg2") + 1}]</a>).</p>'
+            + (f'<h3 id="references">References</h3><ol class="references">{refs}</ol>'
+               if refs else ""))
+
+
+def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str]) -> str:
+    """One comparison table; ``cited`` numbers the papers as the reference list does."""
+    from perceptogram.evaluate.tables import citations
+
     if not comparison:
         return ""
+    papers = citations()
     metrics = list(comparison[0].values)
+    top_k = [int(m[4:].split()[0]) for m in metrics if glossary_anchor(m) == "retrieval"]
+
+    def head(metric: str) -> str:
+        unit = metric_unit(metric)
+        chance = " · chance 0.5" if glossary_anchor(metric) == "two-way" else ""
+        return f"<th>{_metric_link(metric)}<br><small>{_e(unit + chance)}</small></th>"
+
     out = [f'<h3>{_e(title)}</h3><table class="comparison"><thead><tr>'
            '<th class="label">method</th><th class="label">scope</th>'
-           + "".join(f"<th>{_e(m)}</th>" for m in metrics)
+           '<th><a href="#glossary-n-way">N</a></th>'
+           + ('<th><a href="#glossary-n-way">chance</a><br><small>'
+              + _e(" / ".join(f"top-{k}" for k in top_k)) + "</small></th>" if top_k else "")
+           + "".join(head(m) for m in metrics)
            + '<th class="label">source</th></tr></thead><tbody>']
     for row in comparison:
         cells = []
@@ -205,13 +288,32 @@ def _comparison_table(title: str, comparison: Sequence[Any]) -> str:
             sem = row.sems.get(m) if row.ours else None
             text = _fmt(row.values.get(m))
             if sem is not None and np.isfinite(sem):
-                text += f" ± {_fmt(sem)}"
-            cells.append(f"<td>{text}</td>")
+                text += f"<br><small>± {_fmt(sem)}</small>"
+            cells.append(f'<td class="num">{text}</td>')
         kind = "mean-row" if row.ours else "published-row"
-        source = row.source + (" (secondary)" if row.secondary else "")
-        out.append(f'<tr class="{kind}"><td class="label">{_e(row.method)}</td>'
-                   f'<td class="label">{_e(row.scope)}</td>{"".join(cells)}'
-                   f'<td class="label"><small>{_e(source)}</small></td></tr>')
+        mark = " †" if row.differences else ""
+        star = " *" if row.secondary else ""
+        if row.cite and row.cite in papers:
+            number = cited.index(row.cite) + 1
+            source = (f'<a href="#ref-{_e(row.cite)}">{_e(papers[row.cite]["short"])} '
+                      f"[{number}]</a>, {_e(papers[row.cite]['venue'])}<br>"
+                      f"<small>{_e(row.source)}</small>")
+        else:
+            source = _e(row.source)
+        n_way = "–" if row.n_way is None else f"{row.n_way}"
+        chance = ""
+        if top_k:
+            chance = "<td>" + (" / ".join(f"{k / row.n_way:.3f}" for k in top_k)
+                               if row.n_way else "–") + "</td>"
+        out.append(f'<tr class="{kind}" data-n-way="{_e(row.n_way or "")}">'
+                   f'<td class="label">{_e(row.method)}{_e(star)}{_e(mark)}</td>'
+                   f'<td class="label">{_e(row.scope)}</td><td>{_e(n_way)}</td>{chance}'
+                   f'{"".join(cells)}<td class="label source">{source}</td></tr>')
+        if row.differences:
+            span = len(metrics) + 4 + bool(top_k)
+            out.append(f'<tr class="differences"><td class="label" colspan="{span}">'
+                       f"† differs from the published rows: {_e('; '.join(row.differences))}"
+                       "</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -231,12 +333,45 @@ def _strips(strips: Sequence[ImageStrip]) -> str:
 
 
 def _figures(figures: Sequence[FigureRef]) -> str:
-    out = []
+    """Figures with captions and full-size links, folded by group after the first."""
+    groups: list[tuple[str, list[FigureRef]]] = []
     for fig in figures:
-        uri = png_data_uri(Path(fig.path).read_bytes())
-        out.append(f'<figure><img src="{uri}" alt="{_e(fig.caption)}">'
-                   f"<figcaption>{_e(fig.caption)}</figcaption></figure>")
+        if not groups or groups[-1][0] != fig.group:
+            groups.append((fig.group, []))
+        groups[-1][1].append(fig)
+    out = []
+    for k, (group, members) in enumerate(groups):
+        body = "".join(_figure(fig) for fig in members)
+        if not group:
+            out.append(body)
+            continue
+        count = f"{len(members)} figure{'s' * (len(members) != 1)}"
+        out.append(f'<details class="subject"{" open" if k == 0 else ""}>'
+                   f"<summary>{_e(group)} ({count})</summary>{body}</details>")
     return "".join(out)
+
+
+def _figure(fig: FigureRef) -> str:
+    uri = png_data_uri(Path(fig.path).read_bytes())
+    scalp = "" if fig.scalp_px is None else f' data-scalp-px="{fig.scalp_px:.1f}"'
+    image = f'<img src="{uri}" alt="{_e(fig.caption)}"{scalp}>'
+    link = ""
+    if fig.full:
+        kind = Path(fig.full).suffix.lstrip(".").upper()
+        image = f'<a href="{_e(fig.full)}" title="open full size">{image}</a>'
+        link = f' <a class="full" href="{_e(fig.full)}">Full size ({_e(kind)})</a>'
+    return f"<figure>{image}<figcaption>{_e(fig.caption)}{link}</figcaption></figure>"
+
+
+def _glossary_section(content: ReportContent) -> str:
+    items = []
+    for entry in GLOSSARY:
+        text = entry.text
+        if entry.anchor == "data-units" and content.data_units:
+            text += f" This run: {content.data_units}."
+        items.append(f'<dt id="glossary-{entry.anchor}">{_e(entry.term)}</dt>'
+                     f"<dd>{_e(text)}</dd>")
+    return f'<dl class="glossary">{"".join(items)}</dl>'
 
 
 def _settings_section(content: ReportContent) -> str:
@@ -257,6 +392,63 @@ def _settings_section(content: ReportContent) -> str:
             + _e(settings) + "</pre></details>")
 
 
+def report_sections(content: ReportContent, figures: bool = True
+                    ) -> list[tuple[str, str, str]]:
+    """The page's sections as ``(id, title, html)``, in order.
+
+    Parameters
+    ----------
+    content : ReportContent
+    figures : bool
+        Include the perceptogram and electrode figure sections (an exporter that
+        adds the figures itself leaves them out).
+
+    Returns
+    -------
+    list of tuple of (str, str, str)
+        Section id, title and escaped HTML body.
+    """
+    sections: list[tuple[str, str, str]] = [
+        ("settings", "Run settings", _settings_section(content)),
+        ("metrics", "Metrics", _metrics_section(content)),
+    ]
+    comparison = _comparison_section(content)
+    if comparison:
+        sections.append(("comparison", "Comparison with published results", comparison))
+    if content.reconstructions:
+        body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
+                       for title, strips in content.reconstructions.items())
+        sections.append(("reconstructions", "Reconstructions", body))
+    if content.retrievals:
+        body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
+                       for title, strips in content.retrievals.items())
+        sections.append(("retrieval", "Retrieval examples", body))
+    if content.perceptograms and figures:
+        body = ('<p class="lead">Click a figure to open it at full size. Terms: '
+                '<a href="#glossary-partial-effect">partial effect</a>, '
+                '<a href="#glossary-cluster-test">cluster permutation test</a>, '
+                '<a href="#glossary-perceptogram">perceptogram</a>, '
+                '<a href="#glossary-data-units">data units</a>.</p>'
+                + "".join(f"<h3>{_e(attr)}</h3>{_figures(figs)}"
+                          for attr, figs in content.perceptograms.items()))
+        sections.append(("perceptograms", "Perceptograms", body))
+    if content.electrodes and figures:
+        sections.append(("electrodes", "Electrode preference and time courses",
+                         _figures(content.electrodes)))
+    sections.append(("glossary", "Glossary", _glossary_section(content)))
+    if content.artifacts:
+        items = "".join(f'<li><a href="{_e(href)}">{_e(label)}</a></li>'
+                        for label, href in content.artifacts)
+        sections.append(("artifacts", "Artifacts", f'<ul class="artifacts">{items}</ul>'))
+    return sections
+
+
+def headline_html(content: ReportContent) -> str:
+    """The headline sentences as an HTML list (empty when there are none)."""
+    summary = "".join(f"<li>{_e(s)}</li>" for s in content.summary)
+    return f'<ul id="headline">{summary}</ul>' if summary else ""
+
+
 def render_report(content: ReportContent) -> str:
     """The report as an HTML string (self-contained).
 
@@ -268,32 +460,8 @@ def render_report(content: ReportContent) -> str:
     -------
     str
     """
-    sections: list[tuple[str, str, str]] = [
-        ("settings", "Run settings", _settings_section(content)),
-        ("metrics", "Metrics", _metrics_section(content)),
-    ]
-    if content.reconstructions:
-        body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
-                       for title, strips in content.reconstructions.items())
-        sections.append(("reconstructions", "Reconstructions", body))
-    if content.retrievals:
-        body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
-                       for title, strips in content.retrievals.items())
-        sections.append(("retrieval", "Retrieval examples", body))
-    if content.perceptograms:
-        body = "".join(f"<h3>{_e(attr)}</h3>{_figures(figs)}"
-                       for attr, figs in content.perceptograms.items())
-        sections.append(("perceptograms", "Perceptograms", body))
-    if content.electrodes:
-        sections.append(("electrodes", "Electrode preference and time courses",
-                         _figures(content.electrodes)))
-    if content.artifacts:
-        items = "".join(f'<li><a href="{_e(href)}">{_e(label)}</a></li>'
-                        for label, href in content.artifacts)
-        sections.append(("artifacts", "Artifacts", f'<ul class="artifacts">{items}</ul>'))
-
-    summary = "".join(f"<li>{_e(s)}</li>" for s in content.summary)
-    body = (f'<ul id="headline">{summary}</ul>' if summary else "") + "".join(
+    sections = report_sections(content)
+    body = headline_html(content) + "".join(
         f'<section id="{sid}"><h2>{_e(title)}</h2>{text}</section>'
         for sid, title, text in sections
     )

@@ -1,4 +1,4 @@
-"""Channel × time heatmaps with channel names and millisecond ticks."""
+"""Channel × time heatmaps with channel names, millisecond ticks and outlined clusters."""
 
 from __future__ import annotations
 
@@ -27,63 +27,93 @@ def plot_channel_time(
     mask: np.ndarray | None = None,
     unit: str = "a.u.",
     title: str | None = None,
+    scales: Sequence[str] | None = None,
 ):
-    """Side-by-side channel × time heatmaps sharing one colour scale.
+    """Side-by-side channel × time heatmaps on shared, absolute colour scales.
 
     Parameters
     ----------
     data : ndarray, shape (n_maps, n_channels, n_times) or (n_channels, n_times)
     ch_names : sequence of str, length n_channels
-        Row labels (channel order as in ``data``).
+        Row labels (channel order as in ``data``), every one written.
     times : ndarray, shape (n_times,)
         Sample times in seconds (shown in ms).
     names : sequence of str or None, length n_maps
         Panel titles.
     vlim : float or None
-        Half-width of the shared symmetric colour scale.
+        Half-width of the shared symmetric colour scale (default: the largest
+        absolute value of the maps sharing it, so that sizes compare across
+        those panels).
     cmap : str
         Colour map.
     mask : ndarray of bool, same shape as ``data``, or None
-        Significant samples; the others are drawn faded.
+        Significant samples: each connected region is outlined in black.
     unit : str
         Colorbar label.
     title : str or None
         Figure title.
+    scales : sequence of str or None, length n_maps
+        Colour-scale key of each map: maps with the same key share one scale
+        and one colour bar (labelled ``unit`` and the key); default one scale
+        for all maps.
 
     Returns
     -------
     matplotlib.figure.Figure
-        ``n_maps`` heatmap axes plus one colorbar axes.
+        ``n_maps`` heatmap axes plus one colorbar axes per scale.
     """
     data, mask = check_map_stack(data, mask, ch_names, times, "plot_channel_time")
     times = np.asarray(times, dtype=float)
-    lim = symmetric_limit(data, vlim)
+    keys = [""] * data.shape[0] if scales is None else [str(k) for k in scales]
+    if len(keys) != data.shape[0]:
+        raise DataFormatError(f"plot_channel_time: {len(keys)} scales for {data.shape[0]} maps")
+    limits = {k: symmetric_limit(data[[i for i, key in enumerate(keys) if key == k]], vlim)
+              for k in dict.fromkeys(keys)}
     step = (times[1] - times[0]) if len(times) > 1 else 0.01
-    extent = ((times[0] - step / 2) * 1000, (times[-1] + step / 2) * 1000,
-              len(ch_names) - 0.5, -0.5)
+    x_edges = (np.append(times, times[-1] + step) - step / 2) * 1000
+    extent = (x_edges[0], x_edges[-1], len(ch_names) - 0.5, -0.5)
     plt = pyplot()
     n = data.shape[0]
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 0.8, 0.18 * len(ch_names) + 1.2),
-                             squeeze=False, sharey=True)
-    im = None
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 1.2, 0.2 * len(ch_names) + 1.3),
+                             squeeze=False, sharey=True, layout="constrained")
+    images = {}
     for i, ax in enumerate(axes[0]):
-        im = ax.imshow(data[i], aspect="auto", cmap=cmap, vmin=-lim, vmax=lim,
-                       extent=extent, interpolation="nearest")
+        lim = limits[keys[i]]
+        images[keys[i]] = ax.imshow(data[i], aspect="auto", cmap=cmap, vmin=-lim, vmax=lim,
+                                    extent=extent, interpolation="nearest")
         if mask is not None:
-            ax.imshow(np.where(mask[i], np.nan, 0.0), aspect="auto", cmap="Greys",
-                      vmin=0, vmax=1, alpha=0.6, extent=extent, interpolation="nearest")
+            _outline(ax, np.asarray(mask[i], dtype=bool), x_edges)
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
         ax.set_xlabel("time (ms)")
         if names is not None:
             ax.set_title(_mt(names[i]), fontsize=9)
     axes[0, 0].set_yticks(np.arange(len(ch_names)))
-    axes[0, 0].set_yticklabels([_mt(c) for c in ch_names], fontsize=7)
+    axes[0, 0].set_yticklabels([_mt(c) for c in ch_names], fontsize=8)
     axes[0, 0].set_ylabel("channel")
-    cbar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
-    cbar.set_label(_mt(unit))
+    for key, im in images.items():
+        members = [ax for ax, k in zip(axes[0], keys) if k == key]
+        cbar = fig.colorbar(im, ax=members, fraction=0.05 if len(images) > 1 else 0.03,
+                            pad=0.02)
+        cbar.set_label(_mt(f"{key}: {unit}" if key else unit))
     if title:
         fig.suptitle(_mt(title), fontsize=10)
     return fig
+
+
+def _outline(ax, mask: np.ndarray, x_edges: np.ndarray) -> None:
+    """Black outline along the cell edges that separate masked from unmasked samples."""
+    from matplotlib.collections import LineCollection
+
+    padded = np.pad(mask, 1)
+    segments = []
+    rows, cols = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])  # horizontal edges
+    for r, c in zip(rows, cols):
+        segments.append([(x_edges[c], r - 0.5), (x_edges[c + 1], r - 0.5)])
+    rows, cols = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])  # vertical edges
+    for r, c in zip(rows, cols):
+        segments.append([(x_edges[c], r - 0.5), (x_edges[c], r + 0.5)])
+    if segments:
+        ax.add_collection(LineCollection(segments, colors="k", linewidths=1.0))
 
 
 #: Okabe & Ito's colour-blind-safe qualitative palette.

@@ -54,10 +54,11 @@ def plot_timecourse(
     ylabel: str = "",
     chance: float | None = None,
     markers: Mapping[str, float] | None = None,
+    spans: Mapping[str, np.ndarray] | None = None,
     title: str | None = None,
     ax=None,
 ):
-    """Mean curves with confidence bands.
+    """Mean curves with confidence bands, and optional bars marking where each is significant.
 
     Parameters
     ----------
@@ -75,6 +76,10 @@ def plot_timecourse(
     markers : mapping of str to float or None
         Label → x position of a vertical reference line (e.g. a planted
         latency).
+    spans : mapping of str to ndarray of bool, shape (n_points,), or None
+        Curve label → points to mark (e.g. inside a significant cluster),
+        drawn as a bar in the curve's colour below the curves, one row per
+        curve.
     title : str or None
     ax : matplotlib Axes or None
 
@@ -87,6 +92,7 @@ def plot_timecourse(
         fig, ax = pyplot().subplots(figsize=(5, 3))
     else:
         fig = ax.figure
+    colours = {}
     for label, samples in curves.items():
         samples = np.atleast_2d(np.asarray(samples, dtype=float))
         if samples.shape[1] != x.shape[0]:
@@ -96,6 +102,7 @@ def plot_timecourse(
             )
         mean, lower, upper = mean_confidence_band(samples, confidence)
         (line,) = ax.plot(x, mean, label=_mt(label), lw=1.5)
+        colours[label] = line.get_color()
         if samples.shape[0] > 1:
             ax.fill_between(x, lower, upper, color=line.get_color(), alpha=0.25, lw=0)
     if chance is not None:
@@ -104,6 +111,7 @@ def plot_timecourse(
         ax.axvline(pos, color="0.2", ls=":", lw=0.8)
         ax.text(pos, 1.0, f" {_mt(label)}", transform=ax.get_xaxis_transform(), fontsize=7,
                 va="top", rotation=90)
+    _draw_spans(ax, x, spans or {}, colours)
     ax.set_xlabel(_mt(xlabel))
     ax.set_ylabel(_mt(ylabel))
     if title:
@@ -112,3 +120,23 @@ def plot_timecourse(
         ax.legend(fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
+
+
+def _draw_spans(ax, x: np.ndarray, spans: Mapping[str, np.ndarray], colours: dict) -> None:
+    """One row of bars per curve below the data, over the marked points."""
+    marked = {k: np.asarray(v, dtype=bool) for k, v in spans.items() if np.any(v)}
+    if not marked:
+        return
+    for label, flags in marked.items():
+        if flags.shape != x.shape:
+            raise DataFormatError(
+                f"plot_timecourse: span '{label}' has {flags.size} points, x has {x.size}")
+    low, high = ax.get_ylim()
+    row = 0.06 * (high - low)
+    step = float(np.median(np.diff(x))) if len(x) > 1 else 1.0
+    for k, (label, flags) in enumerate(marked.items()):
+        y = low - (k + 0.5) * row
+        for i in np.flatnonzero(flags):
+            ax.plot([x[i] - step / 2, x[i] + step / 2], [y, y], color=colours.get(label, "k"),
+                    lw=3, solid_capstyle="butt")
+    ax.set_ylim(low - (len(marked) + 0.3) * row, high)

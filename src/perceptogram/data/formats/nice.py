@@ -19,7 +19,11 @@ import numpy as np
 
 from perceptogram.data.formats import eeg_cache
 from perceptogram.data.formats.base import note, register
-from perceptogram.data.formats.things_eeg2_dataset import ThingsEEG2Dataset
+from perceptogram.data.formats.things_eeg2_dataset import (
+    ThingsEEG2Dataset,
+    _first_split_file,
+    file_format,
+)
 from perceptogram.data.formats.safe_pickle import safe_load_pickled_dict
 from perceptogram.data.formats.things_eeg2 import CACHE_DIRNAME, check_eeg_content
 from perceptogram.errors import DataFormatError
@@ -97,6 +101,16 @@ class NiceDataset(ThingsEEG2Dataset):
     kind = "nice"
     file_kinds = ("pickle",)
     label = "NICE-format EEG (plain pickle files)"
+
+    def __init__(self, path: Path, images_path: Path | None = None,
+                 cache: bool | str = True) -> None:
+        super().__init__(path, images_path, cache)
+        first = _first_split_file(self.layout)
+        if file_format(first) == "npy":
+            raise DataFormatError(
+                f"{first} is an official THINGS-EEG2 file (NPY, 17 channels at 100 Hz), not "
+                "the NICE format (plain pickles, 63 channels at 250 Hz): use the kind "
+                "things-eeg2 (or auto)")
 
     def _read_split(self, subject: int, split: str
                     ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:

@@ -1,0 +1,170 @@
+"""What every number in the report means: glossary entries, metric units and N-way.
+
+The report's tables link each metric name to its entry here
+(``#glossary-<anchor>``), give it a unit and say against how many test images it
+was computed (the N of N-way) and what chance would score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["GLOSSARY", "GlossaryEntry", "glossary_anchor", "metric_unit", "n_way_text",
+           "data_units_text"]
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """One term of the glossary.
+
+    Attributes
+    ----------
+    anchor : str
+        Fragment id without the ``glossary-`` prefix.
+    term : str
+    text : str
+        Plain text (escaped when rendered).
+    """
+
+    anchor: str
+    term: str
+    text: str
+
+
+GLOSSARY: tuple[GlossaryEntry, ...] = (
+    GlossaryEntry(
+        "pixcorr", "PixCorr",
+        "Pearson correlation between the pixels (all colour channels, values 0 to 1, both "
+        "images resized to the protocol's size) of a reconstruction and the image that was "
+        "seen; mean over test images. Range -1 to 1. There is no fixed chance level: "
+        "unrelated photographs correlate slightly through shared image statistics, so compare "
+        "rows computed under the same protocol."),
+    GlossaryEntry(
+        "ssim", "SSIM",
+        "Structural similarity index of the grayscale images (Gaussian window, sigma 1.5, "
+        "data range 1), mean over test images: 1 = identical structure, 0 = none. No fixed "
+        "chance level; a flat grey image already scores well above 0 against most photos."),
+    GlossaryEntry(
+        "two-way", "Two-way identification (AlexNet(2), AlexNet(5), InceptionV3, CLIP, "
+        "EffNet-Lite0, latent two-way)",
+        "The features of each reconstruction (or each decoded latent) are correlated with "
+        "those of all N test images; an image scores the fraction of the N - 1 other images "
+        "whose correlation is lower than that of the image that was seen; mean over images. "
+        "Chance 0.5 (a coin flip between the seen image and another one), 1 = always closer "
+        "to the seen image. Each comparison is between two images, whatever N."),
+    GlossaryEntry(
+        "retrieval", "Top-k retrieval (zero-shot, N-way)",
+        "Each decoded latent ranks the true latents of the N test images by cosine "
+        "similarity; a hit when the seen image is among the k most similar (ties count as "
+        "misses). The images were never used for training (zero-shot). Chance is k / N, so "
+        "the score depends on N: 100-way and 200-way numbers are not comparable. This run "
+        "compares latents standardised with the training latents' mean and SD (so that no "
+        "dimension wins by its units alone); the published methods compare raw embeddings, "
+        "so the comparison table adds rows computed the published way (raw cosine)."),
+    GlossaryEntry(
+        "latent-r", "latent r",
+        "For each latent dimension, the Pearson r across test images between decoded and "
+        "true values; mean over dimensions (constant dimensions left out). 0 = no linear "
+        "relation, 1 = perfect."),
+    GlossaryEntry(
+        "latent-r2", "latent R²",
+        "For each latent dimension, 1 - (sum of squared errors) / (sum of squares of the "
+        "true test values around their mean); mean over dimensions. 1 = perfect, 0 = as good "
+        "as predicting each dimension's test mean, below 0 = worse than that. It can be very "
+        "negative (e.g. -6.5) while retrieval works: dimensions that hardly vary across the "
+        "test images have tiny denominators, so a small offset or the ridge's shrinkage gives "
+        "them huge negative values that dominate the mean. Latent r and retrieval are not "
+        "affected; read R² per dimension in the CSV."),
+    GlossaryEntry(
+        "distance", "Correlation distance (EffNet-B1, SwAV)",
+        "1 - r between the features of a reconstruction and those of the image that was "
+        "seen, mean over images; lower is better (marked ↓), 0 = identical features."),
+    GlossaryEntry(
+        "n-way", "N-way, chance",
+        "N is the number of test images each decoded vector is compared against; chance is "
+        "the score of guessing (top-k: k / N; two-way identification: 0.5)."),
+    GlossaryEntry(
+        "sem", "mean ± SEM",
+        "Mean over subjects and the standard error of that mean (SD over subjects / "
+        "square root of their number); no SEM for a single subject."),
+    GlossaryEntry(
+        "data-units", "Data units",
+        "Perceptogram maps are in the units of the EEG they come from. Real recordings "
+        "stored in volts are shown in microvolts (µV). The official THINGS-EEG2 files are "
+        "MVNN-whitened by the dataset's authors (multivariate noise normalisation: the "
+        "channels are multiplied by the inverse square root of the noise covariance), so they "
+        "are unitless, 1 being about one noise standard deviation. Simulated data are in the "
+        "simulator's units (single-trial noise SD = 1)."),
+    GlossaryEntry(
+        "partial-effect", "Partial effect, group contrast",
+        "A partial effect is the coefficient of one attribute when the EEG at every channel "
+        "and time is regressed on all image attributes at once, scaled to a high − low "
+        "difference: the attribute's effect with the others held fixed. A group contrast is "
+        "the mean of one group of images minus another (marginal: it absorbs the effects of "
+        "correlated attributes)."),
+    GlossaryEntry(
+        "cluster-test", "Cluster permutation test",
+        "Channel × time samples whose statistic passes p < 0.05 are joined with their "
+        "neighbours in space and time into clusters; each cluster's mass is compared with "
+        "the largest cluster masses of permuted data (Freedman-Lane for partial effects: "
+        "residuals of the other attributes permuted; group contrasts: image labels "
+        "shuffled). A cluster with p < 0.05 is significant, family-wise over the whole map. "
+        "Significant clusters are the filled dots on scalp maps and the outlines on "
+        "channel × time maps."),
+    GlossaryEntry(
+        "perceptogram", "Perceptogram",
+        "A test image's decoded latent pushed back through an encoding ridge (latents to "
+        "EEG): the EEG pattern the decoder reads as that image."),
+)
+
+_TOP_K = re.compile(r"^top-(\d+)\b")
+#: Feature-network metrics of the field's tables, by kind.
+_NETWORKS = {"AlexNet(2)": "two-way", "AlexNet(5)": "two-way", "InceptionV3": "two-way",
+             "CLIP": "two-way", "EffNet-Lite0": "two-way", "EffNet-B1": "distance",
+             "SwAV": "distance"}
+
+
+def _is_two_way(metric: str, chance: float | None) -> bool:
+    return chance == 0.5 and not _TOP_K.match(metric)
+
+
+def glossary_anchor(metric: str, chance: float | None = None,
+                    higher_is_better: bool = True) -> str:
+    """Glossary anchor of a metric (without the ``glossary-`` prefix), or ``""``."""
+    if _TOP_K.match(metric):
+        return "retrieval"
+    named = {"PixCorr": "pixcorr", "SSIM": "ssim", "latent r": "latent-r",
+             "latent R2": "latent-r2", "latent two-way": "two-way", **_NETWORKS}
+    if metric in named:
+        return named[metric]
+    if _is_two_way(metric, chance):
+        return "two-way"
+    if not higher_is_better:
+        return "distance"
+    return ""
+
+
+def metric_unit(metric: str, chance: float | None = None,
+                higher_is_better: bool = True) -> str:
+    """Unit of a metric's values as the tables show them."""
+    anchor = glossary_anchor(metric, chance, higher_is_better)
+    return {"retrieval": "fraction of images", "pixcorr": "Pearson r", "ssim": "SSIM index",
+            "latent-r": "Pearson r", "latent-r2": "R² (≤ 1)",
+            "two-way": "fraction of pairs", "distance": "1 − r"}.get(anchor, "")
+
+
+def n_way_text(metric: str, n_images: int, chance: float | None = None) -> str:
+    """What N the metric was computed against, e.g. ``"100-way"``."""
+    if not n_images:
+        return "–"
+    if _TOP_K.match(metric):
+        return f"{n_images}-way"
+    if _is_two_way(metric, chance):
+        return f"2-way, {n_images} images"
+    return f"{n_images} images"
+
+
+def data_units_text(kind: str, unit: str) -> str:
+    """One sentence on the data units of this run (``kind``: the dataset kind)."""
+    return f"This run's maps ({kind} data) are in: {unit}."
