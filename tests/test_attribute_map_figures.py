@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from perceptogram.pipeline.attribute_map_figures import draw_subject_maps
-from perceptogram.pipeline.attribute_maps import AttributeMap, SubjectMaps
+from perceptogram.pipeline.map_results import AttributeMap, SubjectMaps
 from perceptogram.pipeline.demo import demo_config
 
 TIMES = np.round(np.arange(-10, 60) / 100, 2)

@@ -20,7 +20,8 @@ from perceptogram.data.core.prepare import prepare
 from perceptogram.data.core.units import UNITS, eeg_unit
 from perceptogram.data.formats.base import open_dataset
 from perceptogram.errors import DataFormatError
-from perceptogram.interpret.significance import channel_neighbours, channel_time_adjacency
+from perceptogram.data.core.neighbours import channel_neighbours
+from perceptogram.interpret.significance import channel_time_adjacency
 
 EEGLAB = Path(__file__).parent / "data" / "eeglab-sample" / "eeglab_sample_120s.set"
 runner = CliRunner()

@@ -119,13 +119,8 @@ def test_collinear_maps_are_tested_jointly_shown_marginally_and_saved(tmp_path):
     from perceptogram.config import make_config
     from perceptogram.interpret.collinearity import diagnose
     from perceptogram.pipeline.attribute_map_files import save_subject_maps
-    from perceptogram.pipeline.attribute_maps import (
-        Pictures,
-        SemanticLabels,
-        SubjectMaps,
-        _collinear_sets,
-        _partial_maps,
-    )
+    from perceptogram.pipeline.attribute_maps import _collinear_sets, _partial_maps
+    from perceptogram.pipeline.map_results import Pictures, SemanticLabels, SubjectMaps
 
     rng = np.random.default_rng(5)
     n = 48

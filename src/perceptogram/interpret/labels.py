@@ -321,8 +321,8 @@ def match_table_keys(keys: Sequence[str], image_files: Sequence[str | os.PathLik
     Raises
     ------
     DataFormatError
-        A path key names several images (e.g. a file name shared by two
-        folders).
+        A path key names several different images (e.g. a file name shared by
+        two folders); rows that show the same image may share a key.
     """
     by_parts: dict[tuple[str, ...], int] = {}
     by_name: dict[str, int] = {}
@@ -339,7 +339,8 @@ def match_table_keys(keys: Sequence[str], image_files: Sequence[str | os.PathLik
                       if parts[-n:] in by_parts), None)
         if found is not None:
             first = owner.setdefault(found, i)
-            if first != i:
+            # rows that show one image (groups of its epochs) share its key
+            if first != i and _key_parts(str(image_files[first])) != parts:
                 raise DataFormatError(
                     f"the table key {_shown(str(keys[found]))} names two images, "
                     f"{_shown('/'.join(_key_parts(str(image_files[first]))[-3:]))} and "

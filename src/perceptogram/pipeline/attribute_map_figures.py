@@ -148,7 +148,7 @@ def _kind_text(m) -> str:
 
 def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: list[Any],
                     result, layout) -> None:
-    from perceptogram.pipeline.attribute_maps import _slug
+    from perceptogram.pipeline.attribute_map_files import file_stem
     from perceptogram.viz.heatmap import plot_channel_time
     from perceptogram.viz.timecourse import plot_timecourse
     from perceptogram.viz.topomap import plot_topomap_grid
@@ -159,7 +159,7 @@ def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: 
     unit = _unit_label(result.unit)
     positions = _positions(result)
     for m in maps:
-        stem = f"map_{_slug(m.name)}_{m.source}"
+        stem = f"map_{file_stem(m.name)}_{m.source}"
         what = (f"{m.name} ({'test EEG' if m.source == 'eeg' else m.space + ' perceptogram'}"
                 "), high − low")
         caption = (f"{m.name}: {_kind_text(m)} in {_where(m)}, in {result.unit}. "

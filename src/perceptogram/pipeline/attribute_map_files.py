@@ -22,7 +22,7 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +30,7 @@ from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.config import Config
 from perceptogram.interpret.design import CONTINUOUS
 from perceptogram.pipeline.artifacts import save_npz
-
-if TYPE_CHECKING:  # the compute step imports this module
-    from perceptogram.pipeline.attribute_maps import AttributeMap, SubjectMaps
+from perceptogram.pipeline.map_results import AttributeMap, SubjectMaps
 
 __all__ = ["save_subject_maps"]
 
@@ -48,7 +46,8 @@ TRANSDUCTIVE_STEPS = ["decoded latents rescaled with the test batch's own mean a
                       "semantic groups from Ward clustering of the test images' latents"]
 
 
-def _slug(name: str) -> str:
+def file_stem(name: str) -> str:
+    """A map name as a file-name stem: ASCII letters, digits and underscores."""
     text = name.replace("−", "minus").replace(":", "")
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
 
@@ -79,7 +78,7 @@ def _save_map(out: Path, m: AttributeMap, result: SubjectMaps, n_images: int
               ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """One map's FIF and CSV files; its ``summary.json`` entry and its arrays."""
     ch_names, times = result.ch_names, result.times
-    stem = _slug(f"{m.name} {m.source} {m.space or ''}")
+    stem = file_stem(f"{m.name} {m.source} {m.space or ''}")
     comment = (f"{m.name} ({m.kind}, {m.source}"
                f"{'' if m.space is None else ', ' + m.space + ' latents'}); "
                f"sign: {m.summary['contrast']}; units: "

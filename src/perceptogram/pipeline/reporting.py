@@ -15,7 +15,7 @@ import numpy as np
 
 from perceptogram._io import write_json_atomic
 from perceptogram.config import Config, config_to_dict
-from perceptogram.pipeline.artifacts import load_pngs, read_rows
+from perceptogram.pipeline.artifacts import load_eeg_features, load_pngs, read_rows
 from perceptogram.pipeline.rundir import RunDir, subject_label
 from perceptogram.pipeline.plan import (
     STAGE_NAMES,
@@ -195,6 +195,9 @@ def _raw_cosine_rows(config: Config, run_dir: RunDir, subjects: list[int],
     from perceptogram.evaluate.metrics import retrieval_ranks
     from perceptogram.evaluate.stats import binomial_pvalue
     from perceptogram.evaluate.tables import MetricRow
+    from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
+
+    test_paths = run_image_paths(config, "test")
 
     ks = sorted({int(r.metric[4:].split()[0]) for r in rows
                  if r.ok and r.metric.startswith("top-") and r.metric.endswith("(cosine)")})
@@ -203,12 +206,16 @@ def _raw_cosine_rows(config: Config, run_dir: RunDir, subjects: list[int],
         method = latent_method(space)
         if not any(r.method == method and r.metric.startswith("top-") for r in rows):
             continue
-        true = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
-        true = true.reshape(len(true), -1).astype(np.float64)
+        table = np.load(run_dir.unit_dir("features", None, space) / "test.npy")
+        table = table.reshape(len(table), -1).astype(np.float64)
         for s in subjects:
+            _, test = load_eeg_features(run_dir.unit_dir("features", s) / "eeg.npz")
             decoded = np.load(run_dir.unit_dir("predict", s, space) / "decoded.npy")
-            ranks = retrieval_ranks(decoded.reshape(len(decoded), -1).astype(np.float64), true,
-                                    "cosine")
+            # the pictures subject s has, one row per image (as the evaluate stage does)
+            decoded, true = pool_by_image(
+                decoded.reshape(len(decoded), -1).astype(np.float64),
+                subject_rows(table, test), subject_rows(test_paths, test))
+            ranks = retrieval_ranks(decoded, true, "cosine")
             n = len(ranks)
             protocol = next((r.protocol for r in rows if r.method == method), "")
             for k in ks:
@@ -301,7 +308,6 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     perceptogram.report.ReportContent
     """
     from perceptogram.data.core.image_files import load_images
-    from perceptogram.pipeline.artifacts import load_eeg_features
     from perceptogram.pipeline.datasource import run_image_paths, subject_rows
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
     from perceptogram.report import ReportContent

@@ -320,7 +320,7 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
 def _montage_summary(dataset: Dataset, epochs: EEGEpochs) -> dict[str, str]:
     """Where the channels are and which are neighbours; a note when it is unusual."""
     from perceptogram.data.core.montage import place_channels
-    from perceptogram.interpret.significance import channel_neighbours
+    from perceptogram.data.core.neighbours import channel_neighbours
 
     placement = place_channels(epochs.ch_names, epochs.positions)
     neighbours = channel_neighbours(epochs.ch_names, placement.positions)
