@@ -164,18 +164,19 @@ def test_symlinked_stage_folder_in_a_received_run_is_not_followed(tmp_path):
     # a whole stage folder pointing at the victim: clearing a unit would reach it
     os.rename(out / "make", tmp_path / "make-old")
     (out / "make").symlink_to(victim, target_is_directory=True)
-    with pytest.raises(NotOwnedError, match="leads outside the run directory"):
+    with pytest.raises(NotOwnedError, match="make is a symbolic link inside the run directory"):
         run_pipeline(make_config(jobs=1, output=out), _toy(), force=["make"])
+    with pytest.raises(NotOwnedError, match="leads outside the run directory"):
+        RunDir(out).clear(Unit("make", 1))  # the unit-level guard holds on its own too
     assert _snapshot(victim) == before
-    # a unit folder that is itself a link: the link is removed, never its target
+    # a unit folder that is itself a link: refused too, its target untouched
     (out / "make").unlink()
     os.rename(tmp_path / "make-old", out / "make")
     os.rename(out / "make" / "sub-01", tmp_path / "sub-01-old")
     (out / "make" / "sub-01").symlink_to(victim, target_is_directory=True)
-    run_pipeline(make_config(jobs=1, output=out), _toy())
-    assert _snapshot(victim) == before
-    assert not (out / "make" / "sub-01").is_symlink()
-    assert np.load(out / "make" / "sub-01" / "x.npy")[1] == 1.0
+    with pytest.raises(NotOwnedError, match="sub-01 is a symbolic link"):
+        run_pipeline(make_config(jobs=1, output=out), _toy())
+    assert _snapshot(victim) == before and (out / "make" / "sub-01").is_symlink()
 
 
 @pytest.mark.parametrize("kind", ["symlink", "dir", "fifo"])
@@ -206,7 +207,7 @@ def test_received_manifest_cannot_point_outside_its_unit(tmp_path):
     assert "setup" in summary.computed and (victim / "data" / "eeg.npy").exists()
 
 
-def test_symlinked_files_at_the_run_root_are_replaced_not_followed(tmp_path):
+def test_symlinked_files_at_the_run_root_are_refused_not_followed(tmp_path):
     out = tmp_path / "run"
     run_pipeline(make_config(jobs=1, output=out), _toy())
     victim = tmp_path / "victim.txt"
@@ -214,9 +215,12 @@ def test_symlinked_files_at_the_run_root_are_replaced_not_followed(tmp_path):
     for name in ("config.yaml", "timings.json"):
         (out / name).unlink()
         (out / name).symlink_to(victim)
+        with pytest.raises(NotOwnedError, match=f"{name} is a symbolic link"):
+            run_pipeline(make_config(jobs=1, output=out), _toy())
+        assert victim.read_text() == "precious"
+        (out / name).unlink()
     run_pipeline(make_config(jobs=1, output=out), _toy())
-    assert victim.read_text() == "precious"
-    assert not (out / "config.yaml").is_symlink() and load_config(out / "config.yaml")
+    assert load_config(out / "config.yaml")
 
 
 @pytest.mark.parametrize("manifest", [

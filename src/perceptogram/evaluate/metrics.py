@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from perceptogram._io import check_memory
 from perceptogram._progress import track
 from perceptogram._stats import CONSTANT_RTOL, dimension_correlation
 from perceptogram.errors import DataFormatError
@@ -129,6 +130,11 @@ def pixcorr_and_ssim(
     """
     recons, ground_truths = check_pairs(recons, ground_truths)
     scores: dict[str, list[np.ndarray]] = {name: [] for name in which}
+    side = image_size if image_size is not None else max(recons.shape[1:3])
+    per_image = _BYTES_PER_PIXEL * side * side
+    check_memory(per_image, f"PixCorr and SSIM at {side} px",
+                 "lower metrics.image_size (the protocols use 425 or 512 px)")
+    batch_size = max(1, min(batch_size, _BATCH_BYTES // per_image))
     batches = resized_pairs(recons, ground_truths, image_size, batch_size)
     n_batches = -(-len(recons) // batch_size)
     for rec, gt in track(batches, " and ".join(which), total=n_batches):
@@ -139,6 +145,12 @@ def pixcorr_and_ssim(
         if "ssim" in scores:
             scores["ssim"].append(_ssim_gray(rgb_to_gray(rec), rgb_to_gray(gt)))
     return tuple(np.concatenate(scores[name]) for name in which)
+
+
+#: Peak bytes per pixel of one image pair in :func:`pixcorr_and_ssim` (float64 RGB and
+#: grey copies of both images and the SSIM filter maps), and the budget of one batch.
+_BYTES_PER_PIXEL = 128
+_BATCH_BYTES = 1 << 30
 
 
 def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -15,13 +15,15 @@ whatever runs the units. Two executors are registered:
   submitted, every worker writes and reads back a probe file in the run directory,
   which must be on a filesystem shared by the workers and the parent.
 
-Each unit first imports the run's ``plugins`` (modules that register latent spaces,
-generators, ...) in the process that runs it.
+Each unit first checks that the installed plugins the run names (``plugins``) are
+installed in the process that runs it; their entry points register their latent
+spaces, generators, ... there as everywhere. Nothing is imported by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -33,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from perceptogram._owned import mark_owned, owning_folder, remove_owned
 from perceptogram._progress import track
-from perceptogram._registry import Registry, import_plugins
+from perceptogram._registry import Registry, check_plugins
 from perceptogram.errors import PerceptogramError, require
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
@@ -80,9 +82,14 @@ def make_executor(name: str, **options: Any) -> Executor:
     return EXECUTORS.build(name, **options)
 
 
+@functools.lru_cache(maxsize=8)
+def _plugins_here(plugins: tuple[str, ...]) -> None:
+    check_plugins(plugins)
+
+
 def _call(plugins: tuple[str, ...], func: Callable[..., Any], args: tuple) -> Any:
-    """Run one unit in a worker: register the run's plugins there first."""
-    import_plugins(plugins)
+    """Run one unit in a worker: check first that the run's plugins are installed there."""
+    _plugins_here(tuple(plugins))
     return func(*args)
 
 
