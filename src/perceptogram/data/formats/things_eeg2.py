@@ -145,6 +145,12 @@ def _string_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise DataFormatError(f"{path}: '{key}' must be a list of strings, "
                               f"got {type(value).__name__}")
+    for index, text in enumerate(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: not text any reader can show or write
+            raise DataFormatError(f"{path}: '{key}' item {index} is not valid text "
+                                  f"({ascii(text[:40])})") from None
     return tuple(value)
 
 
