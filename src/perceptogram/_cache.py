@@ -107,11 +107,17 @@ class ContentCache:
         The cache folder; created and marked as Perceptogram's on the first write.
     what : str
         What the cache holds, for messages (``"the feature cache"``).
+    anchor : path-like or None
+        A folder above ``directory`` that is claimed as a cache folder first (the
+        dataset's ``.perceptogram-cache``), so that a symbolic link there is refused
+        rather than followed.
     """
 
-    def __init__(self, directory: str | os.PathLike, what: str = "the cache") -> None:
+    def __init__(self, directory: str | os.PathLike, what: str = "the cache", *,
+                 anchor: str | os.PathLike | None = None) -> None:
         self.directory = Path(directory)
         self.what = what
+        self.anchor = None if anchor is None else Path(anchor)
         self._claimed: bool | None = None
 
     def __repr__(self) -> str:
@@ -124,6 +130,8 @@ class ContentCache:
         Temporary files that killed processes left behind are removed.
         """
         if self._claimed is None:
+            if self.anchor is not None:
+                claim_folder(self.anchor, "cache")  # refuses a link; an older folder is fine
             self._claimed = claim_folder(self.directory, "cache")
             if self._claimed:
                 discard_stale_temps(self.directory)

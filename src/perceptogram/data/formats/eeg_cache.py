@@ -30,6 +30,9 @@ from perceptogram._cache import ContentCache
 from perceptogram._hashing import file_fingerprint, json_digest
 from perceptogram.errors import DataFormatError
 
+#: Folder of a dataset's EEG caches, one sub-folder per subject (``<root>/.perceptogram-cache/
+#: sub-01``). It is marked as Perceptogram's too, so that a link there is never followed.
+CACHE_DIRNAME = ".perceptogram-cache"
 # A source stores each value in at least 2 bytes (float16), so its float32 copy is at
 # most twice its size; the slack covers headers.
 _MAX_GROWTH = 2
@@ -60,6 +63,12 @@ def _name(source: str | os.PathLike) -> str:
     return f"{Path(source).stem}.float32"
 
 
+def _cache(cache_dir: str | os.PathLike, source: str | os.PathLike) -> ContentCache:
+    cache_dir = Path(cache_dir)
+    anchor = cache_dir.parent if cache_dir.parent.name == CACHE_DIRNAME else None
+    return ContentCache(cache_dir, f"the cache of {source}", anchor=anchor)
+
+
 def _key(source: str | os.PathLike) -> str:
     return json_digest({"source": file_fingerprint(source), "dtype": "float32"})
 
@@ -83,7 +92,7 @@ def load_cached(source: str | os.PathLike, cache_dir: str | os.PathLike
         it is stale, damaged or changed, or the folder is not Perceptogram's own
         (the caller then reads the source).
     """
-    cache = ContentCache(cache_dir, f"the cache of {source}")
+    cache = _cache(cache_dir, source)
     try:
         hit = cache.load(_name(source), _key(source))
     except OSError:
@@ -139,6 +148,6 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
                 "they cannot be cached as float32"
             )
 
-    cache = ContentCache(cache_dir, f"the cache of {source}")
+    cache = _cache(cache_dir, source)
     array = cache.store(_name(source), key, data, dict(meta), check=finite)
     return array, dict(meta)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from perceptogram.data.formats import eeg_cache
+from perceptogram.data.formats.eeg_cache import CACHE_DIRNAME
 from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.data.fetch.download import download
 from perceptogram.data.formats.layout import check_confined, is_plain_name, subject_folders
@@ -56,7 +57,6 @@ SPLIT_FILES: dict[str, str] = {
 #: Folder of the image files of each split, below the root.
 IMAGE_FOLDERS: dict[str, str] = {"train": "training_images", "test": "test_images"}
 METADATA_FILE = "image_metadata.npy"
-CACHE_DIRNAME = ".perceptogram-cache"
 
 _EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
 _METADATA_KEYS = ("train_img_files", "train_img_concepts", "test_img_files",
