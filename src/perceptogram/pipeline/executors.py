@@ -318,7 +318,7 @@ class DaskExecutor:
         thread = threading.Thread(target=connect, name="perceptogram-dask-connect",
                                   daemon=True)
         thread.start()
-        thread.join(self.timeout + 5.0)
+        thread.join(self.timeout + 1.0)
         if "client" in box:
             return box["client"]
         exc = box.get("error")
