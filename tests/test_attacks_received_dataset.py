@@ -239,3 +239,58 @@ def test_covariates_whose_maps_would_share_a_file_are_refused(tmp_path, names):
     table.write_text(f"image,{names[0]},{names[1]}\na.jpg,1,2\nb.jpg,3,4\n")
     with pytest.raises(DataFormatError, match="would have the same name"):
         covariates_from_table(table, ["a.jpg", "b.jpg"], ["00001_a", "00002_b"])
+
+
+# ------------------------------------------------------------------ 4. waits that speak
+def test_a_busy_server_s_retry_after_wait_is_announced_and_bounded(tmp_path, osf, capfd,
+                                                                   monkeypatch):
+    monkeypatch.delenv("PERCEPTOGRAM_QUIET", raising=False)
+    osf.fail_next = [(503, {"Retry-After": "86400"})]
+    sleeps = Sleeps()
+    download(tmp_path / "data", None, what="images", api_url=osf.api, policy=LOCAL,
+             retry=RetryPolicy(sleep=sleeps))
+    assert sleeps == [60.0]  # a day asked for, the documented cap waited
+    err = " ".join(capfd.readouterr().err.split())
+    assert "answered HTTP 503 (Service Unavailable); waiting 60 s (as its Retry-After asks) " \
+           "before try 2 of 6" in err
+    assert "Listing the files of OSF project y63gw" in err
+
+
+def test_a_trickling_listing_is_cut_off_at_its_deadline(tmp_path, monkeypatch):
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from perceptogram.data.fetch import http
+    from perceptogram.data.fetch.download import list_osf_files
+    from perceptogram.errors import OfflineError
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "60")
+            self.end_headers()
+            try:
+                for _ in range(60):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    monkeypatch.setattr(http, "READ_DEADLINE_S", 1.0, raising=False)
+    try:
+        start = time.monotonic()
+        with pytest.raises(OfflineError, match="did not arrive within 1 s"):
+            list_osf_files("anp5v", api_url=f"http://127.0.0.1:{httpd.server_address[1]}/v2",
+                           policy=LOCAL, retry=RetryPolicy(attempts=1, sleep=Sleeps()))
+        assert time.monotonic() - start < 10
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -671,3 +671,27 @@ def test_no_deletion_outside_the_guarded_function():
         if hits:
             offenders[rel] = hits
     assert offenders == {}, f"delete only through perceptogram._owned.remove_owned: {offenders}"
+
+
+# ------------------------------------------- a refused run leaves nothing behind
+def test_a_run_refused_at_its_start_leaves_no_new_folder_behind(tmp_path):
+    from perceptogram.pipeline.stages import PIPELINE
+
+    first_two = Pipeline(PIPELINE.stages[:2], PIPELINE.subjects)
+    missing = make_config(jobs=1, output=tmp_path / "run1",
+                          dataset={"kind": "things-eeg2", "path": tmp_path / "nowhere"})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_pipeline(missing, first_two)
+    assert not (tmp_path / "run1").exists()
+    tiny = {"n_subjects": 1, "n_train_concepts": 2, "images_per_concept": 1,
+            "n_test_concepts": 2, "n_train_repetitions": 1, "n_test_repetitions": 1}
+    wrong = make_config(jobs=1, output=tmp_path / "run2", subjects=[5],
+                        dataset={"simulation": tiny})
+    with pytest.raises(PerceptogramError, match=r"subjects \[5\] are not in"):
+        run_pipeline(wrong, first_two)
+    assert not (tmp_path / "run2").exists()
+    # a folder that existed before the call (an earlier run) is kept
+    run_pipeline(make_config(jobs=1, output=tmp_path / "run3"), _toy())
+    with pytest.raises(FileNotFoundError):
+        run_pipeline(missing.model_copy(update={"output": tmp_path / "run3"}), first_two)
+    assert (tmp_path / "run3" / MARKER).is_file()

@@ -296,12 +296,12 @@ READ_DEADLINE_S = 120.0
 
 
 def read_bounded(response: http.client.HTTPResponse, limit: int, what: str,
-                 deadline_s: float = READ_DEADLINE_S) -> bytes:
+                 deadline_s: float | None = None) -> bytes:
     """The whole body of ``response``, refusing one longer than ``limit`` bytes.
 
     Read in pieces as they arrive, so that a server trickling a few bytes at a
-    time is cut off after ``deadline_s`` seconds (each piece also waits at most the
-    socket timeout of the request).
+    time is cut off after ``deadline_s`` seconds (default :data:`READ_DEADLINE_S`;
+    each piece also waits at most the socket timeout of the request).
 
     Raises
     ------
@@ -316,6 +316,8 @@ def read_bounded(response: http.client.HTTPResponse, limit: int, what: str,
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise DataFormatError(f"{what} is {int(declared)} bytes, more than the {limit} "
                               "allowed; refusing to read it")
+    if deadline_s is None:
+        deadline_s = READ_DEADLINE_S
     end = time.monotonic() + deadline_s
     pieces: list[bytes] = []
     received = 0
