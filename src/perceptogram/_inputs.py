@@ -19,6 +19,7 @@ followed: where an input lives is the user's choice; what it is, is checked.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -52,14 +53,16 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     return shown + ("..." if cut else "")
 
 
-def _pseudo_devices() -> set[int]:
+@functools.lru_cache(maxsize=1)
+def _pseudo_devices() -> frozenset[int]:
+    """Device numbers of ``/proc`` and ``/sys`` (read once per process)."""
     devices = set()
     for root in _PSEUDO_ROOTS:
         try:
             devices.add(os.stat(root).st_dev)
         except OSError:
             pass
-    return devices
+    return frozenset(devices)
 
 
 def open_input(path: str | os.PathLike, what: str = "the input file") -> io.BufferedReader:
