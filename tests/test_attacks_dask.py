@@ -168,3 +168,18 @@ def test_a_hostile_worker_result_is_never_unpickled_by_the_probe(tmp_path, monke
     finally:
         executor.close()
     assert not sentinel.exists()
+
+
+def test_a_real_scheduler_at_an_address_is_reached(tmp_path):
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp",
+                                       dashboard_address=None)
+    executor = DaskExecutor(cluster.scheduler_address, timeout=30)
+    try:
+        executor.start(tmp_path, [])
+        assert executor.map(abs, [(-1,), (-2,)], n_jobs=1, gpu=[False, False],
+                            description="abs") == [1, 2]
+    finally:
+        executor.close()
+        cluster.close()

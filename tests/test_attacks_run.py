@@ -582,6 +582,9 @@ def test_error_messages_with_markup_or_escapes_are_shown_as_written(capsys, mess
     (OSError(errno.EROFS, "Read-only file system", "/mnt"), "read-only"),
     (MemoryError(), "ran out of memory"),
     (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+    (IsADirectoryError(errno.EISDIR, "Is a directory", "/data/cfg"),
+     "a folder is where a file was expected: /data/cfg"),
+    (OSError(errno.EFBIG, "File too large", "/data/run/x.npy"), "ulimit -f"),
 ])
 def test_machine_errors_get_their_own_sentence(capsys, exc, words):
     code, err = _cli_error(exc, capsys)
@@ -695,3 +698,16 @@ def test_a_run_refused_at_its_start_leaves_no_new_folder_behind(tmp_path):
     with pytest.raises(FileNotFoundError):
         run_pipeline(missing.model_copy(update={"output": tmp_path / "run3"}), first_two)
     assert (tmp_path / "run3" / MARKER).is_file()
+
+
+def test_free_space_message_says_why_a_tiny_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from perceptogram._io import check_free_space
+    from perceptogram.errors import DiskSpaceError
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1_100_000))
+    with pytest.raises(DiskSpaceError, match=r"x needs 0\.004 MB but only 1\.1 MB are free in "
+                                             r".* \(Perceptogram keeps 16 MB free\)"):
+        check_free_space(tmp_path, 4096, "x")

@@ -169,6 +169,53 @@ def _read_probe(path: Path) -> str | None:
         return None
 
 
+def _identify(address: str, security: Any, timeout: float) -> None:
+    """Ask the scheduler at ``address`` who it is, within ``timeout`` seconds.
+
+    Raises
+    ------
+    PerceptogramError
+        No answer in time, an answer that is not Dask's (a garbage frame, another
+        server), or not a scheduler's.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout,
+                             **security.get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read(deserializers=["msgpack"])  # never pickle
+        finally:
+            comm.abort()
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:  # a thread of its own: the caller may be inside an event loop
+        try:
+            box["reply"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="perceptogram-dask-identify", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    reply = box.get("reply")
+    if isinstance(reply, dict) and reply.get("type") == "Scheduler":
+        return
+    exc = box.get("error")
+    reason = ("no answer" if "reply" not in box and exc is None else
+              "an answer that is not a Dask scheduler's" if exc is None else
+              "no answer" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else
+              f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+    raise PerceptogramError(
+        f"cannot connect to the Dask scheduler at {address!r} ({reason}) within "
+        f"{timeout:g} s; check the address, that the scheduler is running, and that it is "
+        "a Dask scheduler of a compatible version")
+
+
 def _dask_missing() -> str | None:
     try:
         import distributed  # noqa: F401
@@ -304,30 +351,17 @@ class DaskExecutor:
         say(f"Connecting to the Dask scheduler at {self.scheduler} (waiting up to "
             f"{self.timeout:g} s)")
         # Client(timeout=) does not bound every step of the handshake (a scheduler that
-        # accepts the connection and never answers holds it for minutes): connect in a
-        # thread and stop waiting at the deadline.
-        box: dict[str, Any] = {}
-
-        def connect() -> None:
-            try:
-                box["client"] = distributed.Client(self.scheduler, timeout=self.timeout,
-                                                   security=security)
-            except BaseException as exc:  # noqa: BLE001 - reported below, in this thread
-                box["error"] = exc
-
-        thread = threading.Thread(target=connect, name="perceptogram-dask-connect",
-                                  daemon=True)
-        thread.start()
-        thread.join(self.timeout + 1.0)
-        if "client" in box:
-            return box["client"]
-        exc = box.get("error")
-        reason = ("no answer" if exc is None else
-                  f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
-        raise PerceptogramError(
-            f"cannot connect to the Dask scheduler at {self.scheduler!r} ({reason}) within "
-            f"{self.timeout:g} s; check the address, that the scheduler is running, and "
-            "that it is a Dask scheduler of a compatible version")
+        # accepts the connection and never answers holds it for minutes), and a Client
+        # that fails half-way deadlocks when collected: ask the scheduler who it is
+        # first, on a plain connection with a deadline, reading the answer as msgpack.
+        _identify(self.scheduler, security, self.timeout)
+        try:
+            return distributed.Client(self.scheduler, timeout=self.timeout, security=security)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise PerceptogramError(
+                f"cannot connect to the Dask scheduler at {self.scheduler!r} ({exc}); check "
+                "the address and that the scheduler is running"
+            ) from None
 
     def _workers(self) -> dict[str, dict[str, Any]]:
         return dict(self.client.scheduler_info(n_workers=-1)["workers"])
