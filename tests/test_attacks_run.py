@@ -164,18 +164,19 @@ def test_symlinked_stage_folder_in_a_received_run_is_not_followed(tmp_path):
     # a whole stage folder pointing at the victim: clearing a unit would reach it
     os.rename(out / "make", tmp_path / "make-old")
     (out / "make").symlink_to(victim, target_is_directory=True)
-    with pytest.raises(NotOwnedError, match="leads outside the run directory"):
+    with pytest.raises(NotOwnedError, match="make is a symbolic link inside the run directory"):
         run_pipeline(make_config(jobs=1, output=out), _toy(), force=["make"])
+    with pytest.raises(NotOwnedError, match="leads outside the run directory"):
+        RunDir(out).clear(Unit("make", 1))  # the unit-level guard holds on its own too
     assert _snapshot(victim) == before
-    # a unit folder that is itself a link: the link is removed, never its target
+    # a unit folder that is itself a link: refused too, its target untouched
     (out / "make").unlink()
     os.rename(tmp_path / "make-old", out / "make")
     os.rename(out / "make" / "sub-01", tmp_path / "sub-01-old")
     (out / "make" / "sub-01").symlink_to(victim, target_is_directory=True)
-    run_pipeline(make_config(jobs=1, output=out), _toy())
-    assert _snapshot(victim) == before
-    assert not (out / "make" / "sub-01").is_symlink()
-    assert np.load(out / "make" / "sub-01" / "x.npy")[1] == 1.0
+    with pytest.raises(NotOwnedError, match="sub-01 is a symbolic link"):
+        run_pipeline(make_config(jobs=1, output=out), _toy())
+    assert _snapshot(victim) == before and (out / "make" / "sub-01").is_symlink()
 
 
 @pytest.mark.parametrize("kind", ["symlink", "dir", "fifo"])
@@ -206,7 +207,7 @@ def test_received_manifest_cannot_point_outside_its_unit(tmp_path):
     assert "setup" in summary.computed and (victim / "data" / "eeg.npy").exists()
 
 
-def test_symlinked_files_at_the_run_root_are_replaced_not_followed(tmp_path):
+def test_symlinked_files_at_the_run_root_are_refused_not_followed(tmp_path):
     out = tmp_path / "run"
     run_pipeline(make_config(jobs=1, output=out), _toy())
     victim = tmp_path / "victim.txt"
@@ -214,9 +215,12 @@ def test_symlinked_files_at_the_run_root_are_replaced_not_followed(tmp_path):
     for name in ("config.yaml", "timings.json"):
         (out / name).unlink()
         (out / name).symlink_to(victim)
+        with pytest.raises(NotOwnedError, match=f"{name} is a symbolic link"):
+            run_pipeline(make_config(jobs=1, output=out), _toy())
+        assert victim.read_text() == "precious"
+        (out / name).unlink()
     run_pipeline(make_config(jobs=1, output=out), _toy())
-    assert victim.read_text() == "precious"
-    assert not (out / "config.yaml").is_symlink() and load_config(out / "config.yaml")
+    assert load_config(out / "config.yaml")
 
 
 @pytest.mark.parametrize("manifest", [
@@ -578,6 +582,9 @@ def test_error_messages_with_markup_or_escapes_are_shown_as_written(capsys, mess
     (OSError(errno.EROFS, "Read-only file system", "/mnt"), "read-only"),
     (MemoryError(), "ran out of memory"),
     (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+    (IsADirectoryError(errno.EISDIR, "Is a directory", "/data/cfg"),
+     "a folder is where a file was expected: /data/cfg"),
+    (OSError(errno.EFBIG, "File too large", "/data/run/x.npy"), "ulimit -f"),
 ])
 def test_machine_errors_get_their_own_sentence(capsys, exc, words):
     code, err = _cli_error(exc, capsys)
@@ -667,3 +674,40 @@ def test_no_deletion_outside_the_guarded_function():
         if hits:
             offenders[rel] = hits
     assert offenders == {}, f"delete only through perceptogram._owned.remove_owned: {offenders}"
+
+
+# ------------------------------------------- a refused run leaves nothing behind
+def test_a_run_refused_at_its_start_leaves_no_new_folder_behind(tmp_path):
+    from perceptogram.pipeline.stages import PIPELINE
+
+    first_two = Pipeline(PIPELINE.stages[:2], PIPELINE.subjects)
+    missing = make_config(jobs=1, output=tmp_path / "run1",
+                          dataset={"kind": "things-eeg2", "path": tmp_path / "nowhere"})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_pipeline(missing, first_two)
+    assert not (tmp_path / "run1").exists()
+    tiny = {"n_subjects": 1, "n_train_concepts": 2, "images_per_concept": 1,
+            "n_test_concepts": 2, "n_train_repetitions": 1, "n_test_repetitions": 1}
+    wrong = make_config(jobs=1, output=tmp_path / "run2", subjects=[5],
+                        dataset={"simulation": tiny})
+    with pytest.raises(PerceptogramError, match=r"subjects \[5\] are not in"):
+        run_pipeline(wrong, first_two)
+    assert not (tmp_path / "run2").exists()
+    # a folder that existed before the call (an earlier run) is kept
+    run_pipeline(make_config(jobs=1, output=tmp_path / "run3"), _toy())
+    with pytest.raises(FileNotFoundError):
+        run_pipeline(missing.model_copy(update={"output": tmp_path / "run3"}), first_two)
+    assert (tmp_path / "run3" / MARKER).is_file()
+
+
+def test_free_space_message_says_why_a_tiny_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from perceptogram._io import check_free_space
+    from perceptogram.errors import DiskSpaceError
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1_100_000))
+    with pytest.raises(DiskSpaceError, match=r"x needs 0\.004 MB but only 1\.1 MB are free in "
+                                             r".* \(Perceptogram keeps 16 MB free\)"):
+        check_free_space(tmp_path, 4096, "x")

@@ -504,7 +504,7 @@ def test_body_larger_than_listed_is_refused(osf, tmp_path):
     big = b"x" * (30 << 20)
     osf.projects["y63gw"]["image_metadata.npy"] = big
     osf.listed_sizes["image_metadata.npy"] = 1000
-    osf.listed_hashes["image_metadata.npy"] = {}
+    osf.listed_hashes["image_metadata.npy"] = {"sha256": "0" * 64}
     remote = _remote(osf, "y63gw", "image_metadata.npy")
     assert remote.size == 1000
     with pytest.raises(DataFormatError, match="listed at 1000 bytes; refusing"):
@@ -528,7 +528,7 @@ def test_body_larger_than_listed_without_content_length_is_cut(tmp_path):
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/f"
         with pytest.raises(DataFormatError, match="more than the listed 1000 bytes"):
-            fetch(RemoteFile("f", 1000, url), tmp_path / "f", policy=LOCAL)
+            fetch(RemoteFile("f", 1000, url, sha256="0" * 64), tmp_path / "f", policy=LOCAL)
         assert not (tmp_path / "f").exists()
     finally:
         httpd.shutdown()
@@ -717,7 +717,8 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
 def test_fetch_verifies_size(osf, tmp_path):
     content = osf.projects["y63gw"]["image_metadata.npy"]
     url = f"{osf.base}/download/y63gw/image_metadata.npy"
-    remote = RemoteFile(path="image_metadata.npy", size=len(content) + 10, url=url)
+    remote = RemoteFile(path="image_metadata.npy", size=len(content) + 10, url=url,
+                        sha256="0" * 64)
     with pytest.raises(OfflineError, match="closed 10 bytes before the end"):
         fetch(remote, tmp_path / "m.npy", policy=LOCAL,
               retry=RetryPolicy(attempts=2, sleep=Sleeps()))

@@ -383,7 +383,9 @@ def test_full_disk_during_cache_write_leaves_no_temporary(tmp_path, monkeypatch)
     train_raw, _, _ = make_dataset(tmp_path)
     source = tmp_path / "sub-01" / "preprocessed_eeg_training.npy"
     cache_dir = tmp_path / "cache"
-    monkeypatch.setattr(eeg_cache, "open",
+    from perceptogram import _cache
+
+    monkeypatch.setattr(_cache, "open",
                         lambda path, mode: _FullDiskFile(open(path, mode), 1000),
                         raising=False)
     with pytest.warns(UserWarning, match="cannot write the cache .*No space left"):
@@ -408,11 +410,10 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from perceptogram._owned import _host, owned_kind
+    from perceptogram._owned import _host, mark_owned, owned_kind
 
     make_dataset(tmp_path)
-    cache_dir = tmp_path / CACHE_DIRNAME / "sub-01"
-    cache_dir.mkdir(parents=True)
+    cache_dir = mark_owned(tmp_path / CACHE_DIRNAME / "sub-01", "cache")
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True).stdout)
     stale = (cache_dir
@@ -420,9 +421,7 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
     stale.write_bytes(b"half-written")
     load_subject(tmp_path, 1)
     assert not stale.exists()
-    # The folder existed without a marker (as an older version's cache would): it is
-    # used as it is, and a new cache folder gets the marker.
-    assert owned_kind(cache_dir) is None or owned_kind(cache_dir) == "cache"
+    assert owned_kind(cache_dir) == "cache"
     other = tmp_path / "fresh-cache"
     load_split(tmp_path / "sub-01" / "preprocessed_eeg_test.npy", cache_dir=other)
     assert owned_kind(other) == "cache"

@@ -216,18 +216,19 @@ def test_full_disk_is_refused_before_the_partial_file_exists(image_files, tmp_pa
 
 def test_enospc_while_encoding_is_an_error_and_the_run_resumes(image_files, tmp_path,
                                                                monkeypatch):
-    import builtins
     import errno
 
-    from perceptogram.latents import cache as cache_module
+    from perceptogram import _cache
+
+    writes = []
 
     class FullAfterTwoBatches:
         def __init__(self, fh):
-            self.fh, self.writes = fh, 0
+            self.fh = fh
 
         def write(self, data):
-            self.writes += 1
-            if self.writes > 2:
+            writes.append(len(data))
+            if len(writes) > 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
             return self.fh.write(data)
 
@@ -240,12 +241,14 @@ def test_enospc_while_encoding_is_an_error_and_the_run_resumes(image_files, tmp_
         def __exit__(self, *exc):
             self.fh.close()
 
-    def opener(path, mode="r", *args, **kwargs):
-        fh = builtins.open(path, mode, *args, **kwargs)
+    real_open = _cache.open_nofollow
+
+    def opener(path, mode):
+        fh = real_open(path, mode)
         return FullAfterTwoBatches(fh) if mode == "r+b" else fh
 
     cache = tmp_path / "cache"
-    monkeypatch.setattr(cache_module, "open", opener, raising=False)
+    monkeypatch.setattr(_cache, "open_nofollow", opener)
     with pytest.raises(OSError, match="No space left"):
         encode_cached(CountingSpace(), image_files, cache, batch_size=3)
     manifest = json.loads(next(cache.glob("*.json")).read_text())

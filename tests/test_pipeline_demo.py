@@ -169,8 +169,11 @@ def test_interrupted_run_resumes_without_recomputing_features(tiny_run, tmp_path
 
 
 def test_moved_run_stays_valid_and_force_recomputes_stage_and_downstream(tiny_run, tmp_path):
+    from perceptogram._owned import adopt_folder
+
     out = tmp_path / "moved"
     shutil.copytree(tiny_run[0], out)
+    adopt_folder(out)  # a copy is not Perceptogram's own until adopted
     assert run_pipeline(demo_config(out, "tiny", jobs=1), PIPELINE).computed == []
     summary = run_pipeline(demo_config(out, "tiny", jobs=1), PIPELINE, force=["evaluate"])
     stages = {label.split("[")[0] for label in summary.computed}

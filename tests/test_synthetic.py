@@ -35,7 +35,8 @@ def _load(path: Path) -> dict:
 
 def _digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file()
+            and p.name != ".perceptogram"}  # the ownership marker names its own folder
 
 
 def _right_minus_left(pattern: np.ndarray, x: np.ndarray) -> float:

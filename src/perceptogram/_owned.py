@@ -6,6 +6,21 @@ folder) carries a small marker file, written when the folder is created. Every r
 in the package goes through :func:`remove_owned`, which refuses any path that is not
 *strictly inside* a marked folder (symbolic links resolved first), so a bad name, a
 crafted config or a symlink can never make it delete a user's data.
+
+A marker is bound to the folder it was written in: it records the folder's inode
+number (``{"format": 2, "kind": ..., "folder_inode": ...}``). A copy of the marker
+(``cp -r``, ``rsync``, ``tar``, ``unzip``, a marker dropped into someone else's
+folder) sits in a folder with another inode and does not make that folder
+Perceptogram's; neither does a marker of the first format, which was not bound. The
+inode and not the device is recorded because the same folder seen over NFS from
+another machine (a Dask worker) has the same inode but another device number.
+:func:`adopt_folder` (``perceptogram adopt DIR``) binds the markers of a folder the
+user received, or made with an older version, after checking that it holds no
+symbolic link or special file.
+
+Inside a folder Perceptogram owns, symbolic links are never followed for writing
+(:func:`check_no_links`); the folders on the way are created one component at a
+time.
 """
 
 from __future__ import annotations
@@ -15,19 +30,25 @@ import os
 import re
 import shutil
 import socket
+import stat
 from pathlib import Path
 
+from perceptogram._paths import links_below
 from perceptogram.errors import PerceptogramError
 
 __all__ = [
     "MARKER",
     "MARKER_FORMAT",
     "NotOwnedError",
+    "adopt_folder",
+    "adoption_hint",
+    "check_no_links",
     "claim_folder",
     "discard_stale_temps",
     "discard_temp",
     "is_temp_name",
     "mark_owned",
+    "marker_state",
     "owned_kind",
     "owning_folder",
     "remove_owned",
@@ -35,11 +56,134 @@ __all__ = [
 ]
 
 MARKER = ".perceptogram"
-MARKER_FORMAT = 1
+MARKER_FORMAT = 2
+_MAX_MARKER_BYTES = 4096
+_NOFOLLOW_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class NotOwnedError(PerceptogramError, PermissionError):
     """A path Perceptogram was asked to delete or overwrite is not one it created."""
+
+
+def adoption_hint(folder: str | os.PathLike) -> str:
+    """The sentence for a folder whose marker is copied or of the first format."""
+    return (f"{folder} carries a Perceptogram marker that was copied from another folder "
+            "or written by an older version, so Perceptogram does not treat it as its own; "
+            f"if it is a run or cache you received or made with an older version, run "
+            f"`perceptogram adopt {folder}` once")
+
+
+def _read_marker(folder: Path) -> tuple[dict | None, int | None]:
+    """The marker record of ``folder`` (None if absent or unreadable) and its inode."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None, None
+    try:
+        inode = os.fstat(dir_fd).st_ino
+        try:
+            fd = os.open(MARKER, _NOFOLLOW_READ, dir_fd=dir_fd)
+        except OSError:
+            return None, inode
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None, inode
+            raw = os.read(fd, _MAX_MARKER_BYTES)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, inode
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return None, inode
+    return record, inode
+
+
+def marker_state(folder: str | os.PathLike) -> str | None:
+    """What ``folder``'s marker says about it.
+
+    Returns
+    -------
+    state : {"ours", "copied", "legacy"} or None
+        ``"ours"``: a marker bound to this folder; ``"copied"``: bound to another
+        folder; ``"legacy"``: an unbound marker of the first format; None: no
+        readable marker.
+    """
+    record, inode = _read_marker(Path(folder))
+    if record is None:
+        return None
+    if record.get("format") != MARKER_FORMAT or "folder_inode" not in record:
+        return "legacy"
+    return "ours" if record.get("folder_inode") == inode else "copied"
+
+
+def owned_kind(folder: str | os.PathLike) -> str | None:
+    """The kind recorded in ``folder``'s marker, or None unless the marker is bound to it."""
+    record, inode = _read_marker(Path(folder))
+    if (record is None or record.get("format") != MARKER_FORMAT
+            or record.get("folder_inode") != inode):
+        return None
+    return record["kind"]
+
+
+def _write_marker(folder: Path, kind: str) -> None:
+    """Write a marker bound to ``folder`` (never through a link; replaced atomically)."""
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        record = {"format": MARKER_FORMAT, "kind": kind,
+                  "folder_inode": os.fstat(dir_fd).st_ino}
+        temp = temp_prefix(MARKER) + os.urandom(6).hex()[:8]
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644, dir_fd=dir_fd)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(temp, MARKER, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError:
+            os.unlink(temp, dir_fd=dir_fd)
+            raise
+    finally:
+        os.close(dir_fd)
+
+
+def check_no_links(path: str | os.PathLike) -> None:
+    """Refuse to write at ``path`` through a symbolic link inside a folder Perceptogram owns.
+
+    Walks up from ``path`` (lexically, each component seen with ``lstat``) to the
+    nearest folder that carries a marker bound to it. A link on the way means a
+    write would land outside what Perceptogram made (a received run whose
+    ``cache`` is a link to the user's home). Outside any owned folder, nothing is
+    checked: links there are the user's own choice of where things live.
+
+    Raises
+    ------
+    NotOwnedError
+        Naming the link.
+    """
+    top, links = links_below(path, lambda folder: owned_kind(folder) is not None)
+    if top is not None and links:
+        raise NotOwnedError(
+            f"{links[-1]} is a symbolic link inside {top}, a folder Perceptogram made; it "
+            "never writes through links there: remove the link (or adopt a copy of the "
+            "folder without links) and run again")
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) without writing through a link we would own."""
+    parents = [p for p in [folder, *folder.parents] if not os.path.lexists(p)]
+    for missing in reversed(parents):
+        check_no_links(missing.parent)
+        try:
+            os.mkdir(missing)
+        except FileExistsError:
+            pass
+    check_no_links(folder)
 
 
 def mark_owned(folder: str | os.PathLike, kind: str) -> Path:
@@ -48,7 +192,7 @@ def mark_owned(folder: str | os.PathLike, kind: str) -> Path:
     Parameters
     ----------
     folder : path-like
-        Must not exist, be empty, or already be marked (as any kind).
+        Must not exist, be empty, or already carry a marker bound to it (any kind).
     kind : str
         What the folder is (``"run"``, ``"cache"``, ``"download"``), recorded in the marker.
 
@@ -59,42 +203,81 @@ def mark_owned(folder: str | os.PathLike, kind: str) -> Path:
     Raises
     ------
     NotOwnedError
-        If ``folder`` exists, is not empty and carries no marker.
+        If ``folder`` exists and is not empty without a marker bound to it (a copied
+        or older marker: the message says how to adopt it), or is a link or a file,
+        or a symbolic link inside an owned folder is on the way.
     """
     folder = Path(folder)
-    if owned_kind(folder) is not None:
+    if owned_kind(folder) is not None and not folder.is_symlink():
         return folder
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise NotOwnedError(f"{folder} exists and is not a folder; choose another path")
     if folder.is_dir() and any(folder.iterdir()):
+        if marker_state(folder) is not None:
+            raise NotOwnedError(adoption_hint(folder))
         raise NotOwnedError(
             f"{folder} is not empty and was not created by Perceptogram; "
             "choose a new or empty folder"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / MARKER
-    marker.write_text(json.dumps({"format": MARKER_FORMAT, "kind": kind}) + "\n",
-                      encoding="utf-8")
+    _make_folder(folder)
+    _write_marker(folder, kind)
     return folder
 
 
-def owned_kind(folder: str | os.PathLike) -> str | None:
-    """The kind recorded in ``folder``'s marker, or None if it carries none."""
-    marker = Path(folder) / MARKER
-    if marker.is_symlink() or not marker.is_file():
-        return None
-    try:
-        record = json.loads(marker.read_text(encoding="utf-8")[:4096])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
-        return None
-    return record["kind"]
+def adopt_folder(folder: str | os.PathLike) -> list[Path]:
+    """Bind the markers of a folder Perceptogram made elsewhere (or with an older version).
+
+    A run directory (or cache) received from a colleague, restored from a backup or
+    written by an older version carries markers that are not bound to its folders,
+    so Perceptogram will not write or delete there. Adopting it is the user's
+    explicit statement that the folder is theirs to let Perceptogram manage. The
+    whole tree is checked first: a symbolic link or a special file (FIFO, socket,
+    device) anywhere in it is refused, since Perceptogram never makes one.
+
+    Parameters
+    ----------
+    folder : path-like
+        A folder (not a link) whose top carries a Perceptogram marker.
+
+    Returns
+    -------
+    adopted : list of Path
+        The folders whose markers were bound (the top first).
+
+    Raises
+    ------
+    NotOwnedError
+        No marker at the top, a link or a special file in the tree.
+    """
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise NotOwnedError(f"{folder} is not a folder")
+    if marker_state(folder) is None:
+        raise NotOwnedError(f"{folder} carries no Perceptogram marker; only a folder "
+                            "Perceptogram made can be adopted")
+    marked: list[Path] = []
+    for parent, dirs, files in os.walk(folder):
+        for name in sorted([*dirs, *files]):
+            path = Path(parent) / name
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise NotOwnedError(f"{path} is a symbolic link; Perceptogram never makes "
+                                    f"one, so {folder} is not adopted: remove it first")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise NotOwnedError(f"{path} is not a regular file or folder; {folder} is "
+                                    "not adopted: remove it first")
+        if MARKER in files:
+            marked.append(Path(parent))
+    for path in marked:
+        record, _ = _read_marker(path)
+        if record is not None:
+            _write_marker(path, record["kind"])
+    return [p for p in marked if owned_kind(p) is not None]
 
 
 def owning_folder(path: str | os.PathLike) -> Path | None:
-    """The nearest marked folder strictly above ``path`` (symlinks resolved), or None."""
-    return _marked_parent(Path(path).resolve())
+    """The nearest folder strictly above ``path`` (symlinks resolved) that is ours, or None."""
+    return _marked_parent(Path(os.path.realpath(path)))
 
 
 def _marked_parent(resolved: Path) -> Path | None:
@@ -110,7 +293,8 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True,
 
     This is the only function in the package that deletes. A symbolic link is
     removed as a link (its target is never followed); anything else is resolved
-    first and must lie strictly inside a marked folder.
+    first and must lie strictly inside a folder whose marker is bound to it
+    (a copied marker does not count).
 
     Parameters
     ----------
@@ -135,7 +319,8 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True,
             return
         raise FileNotFoundError(f"{path} does not exist")
     # A link is judged by where it sits, not by where it points.
-    where = path.parent.resolve() / path.name if path.is_symlink() else path.resolve()
+    where = (Path(os.path.realpath(path.parent)) / path.name if path.is_symlink()
+             else Path(os.path.realpath(path)))
     if (marked_kind is not None and not path.is_symlink() and where.is_dir()
             and owned_kind(where) == marked_kind):
         shutil.rmtree(where)
@@ -146,17 +331,21 @@ def remove_owned(path: str | os.PathLike, *, missing_ok: bool = True,
             f"refusing to delete {path}: it is not inside a folder created by Perceptogram"
         )
     if path.is_symlink() or not path.is_dir():
-        where.unlink()
+        try:
+            where.unlink()
+        except IsADirectoryError:  # a folder swapped in since: never followed
+            raise NotOwnedError(f"refusing to delete {path}: it changed while being "
+                                "removed") from None
     else:
         shutil.rmtree(where)
 
 
 def claim_folder(folder: str | os.PathLike, kind: str) -> bool:
-    """Mark ``folder`` as Perceptogram's if it is new or empty; accept a legacy one.
+    """Mark ``folder`` as Perceptogram's if it is new or empty.
 
-    Caches written by older versions carry no marker: such a non-empty folder
-    is used as it is (nothing in it becomes deletable by :func:`remove_owned`;
-    only this process's temporary files, by :func:`discard_temp`).
+    A non-empty folder without a marker bound to it (a cache written by an older
+    version, or one that came with a received dataset) is not Perceptogram's: the
+    caller must neither trust nor write its entries.
 
     Parameters
     ----------
@@ -167,13 +356,15 @@ def claim_folder(folder: str | os.PathLike, kind: str) -> bool:
     Returns
     -------
     owned : bool
-        Whether ``folder`` now carries a marker.
+        Whether ``folder`` now carries a marker bound to it.
 
     Raises
     ------
     NotOwnedError
-        ``folder`` exists and is not a folder (or is a symbolic link).
+        ``folder`` exists and is not a folder (or is a symbolic link), or a link
+        inside an owned folder is on the way.
     """
+    check_no_links(folder)
     try:
         mark_owned(folder, kind)
     except NotOwnedError:
@@ -181,7 +372,7 @@ def claim_folder(folder: str | os.PathLike, kind: str) -> bool:
         if folder.is_symlink() or not folder.is_dir():
             raise
         return False
-    return True
+    return owned_kind(folder) is not None
 
 
 # Temporary files are named ``.<final name>.tmp-<pid>-<host>-<random><suffix>``: the

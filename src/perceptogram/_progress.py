@@ -74,3 +74,18 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
         for item in iterable:
             yield item
             progress.advance(task)
+
+
+def say(message: str) -> None:
+    """Print one status line on stderr (unless quiet): what is being waited for, and how long.
+
+    Unlike :func:`track`, the line also reaches logs and pipes, so a long wait is never
+    silent there. ``message`` is shown as written (markup and control characters inert).
+    """
+    if is_quiet():
+        return
+    from rich.console import Console
+
+    from perceptogram._text import for_rich
+
+    Console(stderr=True).print(for_rich(message), highlight=False, soft_wrap=True)

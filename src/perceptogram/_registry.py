@@ -6,11 +6,18 @@ in the module that implements the entry, plus
 
 - the package's built-in modules, imported on first use (so registering costs
   nothing at import time and heavy dependencies stay lazy inside the factories);
-- plugins declared as entry points (``[project.entry-points."perceptogram.<group>"]``),
-  loaded on first use in every process, so that a plugin registered in user code also
-  exists in worker processes (joblib, Dask);
-- modules named in a run's configuration (``plugins: [my_lab.spaces]``), imported
-  with :func:`import_plugins` in the parent and in every worker.
+- plugins declared as entry points (``[project.entry-points."perceptogram.<group>"]``)
+  of **installed distributions**, loaded on first use in every process, so that a
+  plugin also exists in worker processes (joblib, Dask).
+
+Code is never imported because a file says so: a run's configuration may name the
+installed plugins it needs (``plugins: [my-lab-spaces]``, checked by
+:func:`check_plugins` against the installed distributions' metadata, importing
+nothing), but never a module. An entry point is loaded only from a distribution
+installed outside the working directory (a ``*.dist-info`` folder dropped into the
+folder Perceptogram runs in is not an installed plugin), never from a ``__main__``
+module, and with the working directory taken off ``sys.path`` while it loads (so a
+received folder cannot shadow an installed plugin's module).
 
 Each entry may say whether it is usable on this machine (weights present, extra
 installed) through an ``availability`` callable; ``perceptogram list`` prints it.
@@ -18,17 +25,32 @@ installed) through an ``availability`` callable; ``perceptogram list`` prints it
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Iterable
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
 from perceptogram.errors import PerceptogramError
 
-__all__ = ["Registry", "RegistryEntry", "UnknownNameError", "import_plugins", "unknown_name"]
+__all__ = ["Registry", "RegistryEntry", "UnknownNameError", "PLUGIN_GROUP_PREFIX",
+           "PluginError", "check_plugins", "installed_plugins", "plugin_entry_points",
+           "unknown_name"]
+
+#: Entry-point groups of Perceptogram's registries start with this.
+PLUGIN_GROUP_PREFIX = "perceptogram."
+#: What a plugin name in a configuration may look like (a distribution or entry-point name).
+PLUGIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 T = TypeVar("T")
+
+
+class PluginError(PerceptogramError):
+    """A plugin is not installed, or an installed one cannot be loaded."""
 
 
 class UnknownNameError(PerceptogramError, KeyError):
@@ -155,11 +177,12 @@ class Registry(Generic[T]):
         self._loaded = True
         for module in self._builtin_modules:
             importlib.import_module(module)
-        for point in entry_points(group=self.group):
+        for point in plugin_entry_points(self.group):
             try:
-                point.load()
+                with _without_working_directory():
+                    point.load()
             except Exception as exc:
-                raise PerceptogramError(
+                raise PluginError(
                     f"the {self.kind} plugin {point.name!r} ({point.value}) failed to load: {exc}"
                 ) from None
 
@@ -201,17 +224,128 @@ class Registry(Generic[T]):
         return [self._entries[name] for name in sorted(self._entries)]
 
 
-def import_plugins(modules: Iterable[str]) -> None:
-    """Import user modules that register entries (``plugins`` in a run's configuration).
+def _working_directory() -> str:
+    try:
+        return os.path.realpath(os.getcwd())
+    except OSError:  # the working directory was removed
+        return ""
+
+
+def _is_working_directory(entry: str) -> bool:
+    cwd = _working_directory()
+    return bool(cwd) and os.path.realpath(entry or os.curdir) == cwd
+
+
+@contextlib.contextmanager
+def _without_working_directory() -> Iterator[None]:
+    """Take the working directory (``''``, ``.``, its path) off ``sys.path`` for the block."""
+    saved = list(sys.path)
+    sys.path[:] = [p for p in saved if not _is_working_directory(p)]
+    try:
+        yield
+    finally:
+        added = [p for p in sys.path if p not in saved]
+        sys.path[:] = saved + added
+
+
+def _is_main_module(module: str) -> bool:
+    return "__main__" in module.split(".")
+
+
+def _installed(point: EntryPoint) -> bool:
+    """Whether ``point`` comes from a distribution installed outside the working directory."""
+    dist = getattr(point, "dist", None)
+    if dist is None:
+        return False
+    try:
+        location = os.fspath(dist.locate_file(""))
+    except (TypeError, NotImplementedError):
+        return False
+    return not _is_working_directory(location)
+
+
+def plugin_entry_points(group: str) -> list[EntryPoint]:
+    """Entry points of ``group`` that may be loaded: installed, and not ``__main__`` modules.
 
     Raises
     ------
-    PerceptogramError
-        If a module cannot be imported (one sentence naming it).
+    PluginError
+        An installed entry point names a ``__main__`` module (running one is what
+        ``python -m`` does: never a plugin's job).
     """
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise PerceptogramError(f"plugin module {module!r} could not be imported: {exc}") \
-                from None
+    points = []
+    for point in entry_points(group=group):
+        if not _installed(point):
+            continue
+        if _is_main_module(point.module):
+            raise PluginError(f"the plugin {point.name!r} of {group} names the module "
+                              f"{point.module!r}; a __main__ module is never loaded as a plugin")
+        points.append(point)
+    return points
+
+
+def installed_plugins() -> dict[str, set[str]]:
+    """Installed plugins: distribution name -> the names it answers to.
+
+    A plugin is a distribution installed outside the working directory that
+    declares entry points in a ``perceptogram.*`` group. It answers to its
+    distribution name (as written and normalised, ``My_Lab`` -> ``my-lab``), the
+    names of its entry points and the modules they load. Only metadata is read:
+    nothing is imported.
+    """
+    found: dict[str, set[str]] = {}
+    points = entry_points()
+    for group in points.groups:
+        if not group.startswith(PLUGIN_GROUP_PREFIX):
+            continue
+        for point in points.select(group=group):
+            if not _installed(point):
+                continue
+            dist = point.dist.name if point.dist is not None else point.name
+            names = found.setdefault(dist, {dist, _normalise(dist)})
+            names.update({point.name, point.module})
+    return found
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def check_plugins(names: Iterable[str]) -> list[str]:
+    """Check that the plugins a configuration names are installed; import nothing.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Distribution names, entry-point names or entry-point modules of installed
+        plugins (see :func:`installed_plugins`).
+
+    Returns
+    -------
+    names : list of str
+
+    Raises
+    ------
+    PluginError
+        A name is malformed, names a ``__main__`` module, or is not an installed
+        plugin (one sentence listing the installed ones).
+    """
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str) or not PLUGIN_NAME.fullmatch(name) or _is_main_module(name):
+            raise PluginError(f"{name!r} is not a plugin name (the name of an installed "
+                              "package that declares perceptogram.* entry points)")
+    if not names:
+        return names
+    installed = installed_plugins()
+    known = {alias for aliases in installed.values() for alias in aliases}
+    known |= {_normalise(alias) for alias in known}
+    for name in names:
+        if name not in known and _normalise(name) not in known:
+            available = ", ".join(sorted(installed)) or "none"
+            raise PluginError(
+                f"the plugin {name!r} is not installed here (installed plugins: {available}); "
+                "a configuration names installed plugins, never a module to import: install "
+                "the package that declares it (pip install ...) in this environment and on "
+                "every worker")
+    return names

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from perceptogram._inputs import InputFileError, open_input
 from perceptogram.errors import ConfigError
 
 __all__ = ["read_strict_yaml"]
@@ -77,8 +78,11 @@ def read_strict_yaml(path: Path, *, max_bytes: int, max_depth: int) -> Any:
             f"{path} is {path.stat().st_size:,} bytes; a configuration file is at most "
             f"{max_bytes:,} bytes"
         )
-    with open(path, "rb") as fh:
-        raw = fh.read(max_bytes + 1)
+    try:
+        with open_input(path, "the configuration file") as fh:  # not /proc, a FIFO, a device
+            raw = fh.read(max_bytes + 1)
+    except InputFileError as exc:
+        raise ConfigError(str(exc)) from None
     if len(raw) > max_bytes:
         raise ConfigError(f"{path} is larger than {max_bytes:,} bytes")
     try:

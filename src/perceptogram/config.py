@@ -20,6 +20,7 @@ from perceptogram._hashing import json_digest
 from perceptogram._registry import unknown_name
 from perceptogram._yaml import read_strict_yaml
 from perceptogram.errors import ConfigError, PerceptogramError
+from perceptogram.reconstruct.base import MAX_SEED
 
 __all__ = [
     "ConfigError",
@@ -51,6 +52,10 @@ MAX_SUBJECT = 999
 #: Upper bounds of a simulated dataset, per subject.
 MAX_SIMULATED_IMAGES = 200_000
 MAX_SIMULATED_TRIALS = 2_000_000
+#: Largest ridge penalty (float32 arithmetic overflows beyond ~3e38).
+MAX_ALPHA = 1e30
+#: Largest topomap time, milliseconds (an epoch is at most seconds long).
+MAX_TIME_MS = 1e6
 
 # A registry name becomes a folder name: one path component, no leading dot.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
@@ -121,6 +126,31 @@ def _registered(names: list[str], kind: str, available: Callable[[], list[str]])
     return names
 
 
+def _latent_space_factory(name: str) -> Callable[..., Any]:
+    from perceptogram.latents.base import LATENT_SPACES
+
+    return LATENT_SPACES.get(name)
+
+
+def _check_keywords(where: str, factory: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Refuse options that ``factory`` does not take (a typo is an error, not a TypeError)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read: the factory checks itself
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = sorted(n for n, p in parameters.items()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self")
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{where}: unknown option{'s' * (len(unknown) > 1)} "
+                         f"{', '.join(map(repr, unknown))}; it takes: "
+                         f"{', '.join(accepted) or 'none'}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False,
                               allow_inf_nan=False)
@@ -147,7 +177,7 @@ class SimulationConfig(_Section):
         64, ge=64, le=1024, description="Side of the square stimuli, pixels (>= 64 so that "
         "the texture pattern is resolved)."
     )
-    seed: int = Field(0, description="Seed of the simulation.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the simulation.")
 
     @model_validator(mode="after")
     def _bounded_totals(self) -> SimulationConfig:
@@ -241,6 +271,8 @@ class LatentsConfig(_Section):
         extra = sorted(set(self.options) - set(self.spaces))
         if extra:
             raise ValueError(f"options given for latent spaces not in 'spaces': {extra}")
+        for name, options in self.options.items():
+            _check_keywords(f"latents.options.{name}", _latent_space_factory(name), options)
         return self
 
 
@@ -276,9 +308,9 @@ class DecoderConfig(_Section):
     def _positive(cls, alphas: list[float] | None) -> list[float] | None:
         if alphas is None:
             return None
-        bad = [a for a in alphas if not a > 0]
+        bad = [a for a in alphas if not 0 < a <= MAX_ALPHA]
         if bad:
-            raise ValueError(f"alphas must be positive, got {bad}")
+            raise ValueError(f"alphas must be positive and at most {MAX_ALPHA:g}, got {bad[:5]}")
         return alphas
 
 
@@ -421,6 +453,14 @@ class InterpretabilityConfig(_Section):
         max_length=1000,
         description="Topomap times in milliseconds.",
     )
+
+    @field_validator("times_ms")
+    @classmethod
+    def _bounded_times(cls, times: list[float]) -> list[float]:
+        bad = [t for t in times if abs(t) > MAX_TIME_MS]
+        if bad:
+            raise ValueError(f"times_ms must lie within +-{MAX_TIME_MS:g} ms, got {bad[:5]}")
+        return times
     n_permutations: int = Field(
         1000, ge=0, le=MAX_RESAMPLES,
         description="Permutations for cluster significance (0: no test, and no peak is "
@@ -511,7 +551,7 @@ class Config(_Section):
     repetitions: int | None = Field(
         None, ge=1, le=10_000, description="Average only the first N repetitions (null: all)."
     )
-    channels: list[str] | None = Field(None, max_length=4096,
+    channels: list[str] | None = Field(None, min_length=1, max_length=4096,
                                        description="Channel subset by name (null: all).")
     latents: LatentsConfig = Field(default_factory=LatentsConfig, description="Latent spaces.")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="Ridge decoder.")
@@ -524,15 +564,15 @@ class Config(_Section):
     )
     output: Path = Field(Path("perceptogram-run"), description="Run directory.")
     device: str = Field("cpu", description="'cpu' or 'cuda' (or 'cuda:N').")
-    seed: int = Field(0, description="Seed of every random step.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of every random step.")
     jobs: int | None = Field(
         None, ge=1, le=1024,
         description="Subjects in parallel processes (null: memory-aware default).",
     )
     plugins: list[str] = Field(
-        default_factory=list,
-        description="Python modules to import before running, in this process and in every "
-        "worker (they register latent spaces, generators, ...), e.g. [my_lab.spaces].",
+        default_factory=list, max_length=100,
+        description="Installed plugins this run needs (packages declaring perceptogram.* "
+        "entry points, e.g. [my-lab-spaces]); checked, never imported by name.",
     )
 
     @field_validator("subjects")
@@ -547,35 +587,24 @@ class Config(_Section):
                 f"subjects must be unique integers from 1 to {MAX_SUBJECT}, got {subjects}")
         return sorted(subjects)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _import_plugins_first(cls, data: Any) -> Any:
-        """Import ``plugins`` before any name is checked against the registries."""
-        if isinstance(data, dict) and data.get("plugins"):
-            from perceptogram._registry import import_plugins
-
-            try:
-                import_plugins(cls._plugins(data["plugins"]))
-            except PerceptogramError as exc:
-                raise ValueError(str(exc)) from None
-        return data
-
-    @field_validator("plugins")
+    @field_validator("plugins", mode="before")
     @classmethod
     def _plugins(cls, plugins: Any) -> list[str]:
+        """Installed plugins the run needs: checked against metadata, nothing imported."""
         if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-            raise ValueError("plugins must be a list of module names")
-        bad = [p for p in plugins if not all(part.isidentifier() for part in p.split("."))]
-        if bad:
-            raise ValueError(f"plugins must be importable module names such as "
-                             f"'my_lab.spaces', got {bad}")
-        return plugins
+            raise ValueError("plugins must be a list of names of installed plugins")
+        from perceptogram._registry import PluginError, check_plugins
+
+        try:
+            return check_plugins(plugins)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        if not re.fullmatch(r"cpu|cuda(:\d{1,3})?", device):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device[:40]!r}")
         return device
 
     @model_validator(mode="before")

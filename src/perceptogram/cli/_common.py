@@ -62,6 +62,11 @@ _OS_ERRORS = {
     errno.EDQUOT: "the disk quota is exceeded",
     errno.EROFS: "the file system is read-only",
     errno.ENAMETOOLONG: "a file name is too long",
+    errno.EISDIR: "a folder is where a file was expected",
+    errno.ENOTDIR: "a file is where a folder was expected",
+    errno.EFBIG: "a file grew past the largest size allowed (the shell's file-size limit, "
+                 "ulimit -f, or the file system's)",
+    errno.ELOOP: "too many levels of symbolic links",
 }
 _OS_ADVICE = {
     errno.ENOSPC: "free some space or choose an output folder on another disk, then run "
@@ -70,6 +75,10 @@ _OS_ADVICE = {
                   "the same command again to resume",
     errno.EROFS: "choose an output folder you can write to",
     errno.ENAMETOOLONG: "choose shorter names",
+    errno.EISDIR: "give the path of a file, not of a folder",
+    errno.ENOTDIR: "check the path",
+    errno.EFBIG: "raise the limit (ulimit -f unlimited) or write to another file system, "
+                 "then run the same command again to resume",
 }
 
 

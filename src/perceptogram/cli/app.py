@@ -47,6 +47,7 @@ def _root(
 
 
 def _register() -> None:
+    from perceptogram.cli import adopt as adopt_cmds
     from perceptogram.cli import data as data_cmds
     from perceptogram.cli import list as list_cmds
     from perceptogram.cli import run as run_cmds
@@ -54,6 +55,7 @@ def _register() -> None:
     app.add_typer(data_cmds.data_app, name="data")
     run_cmds.register(app)
     list_cmds.register(app)
+    adopt_cmds.register(app)
 
 
 _register()

@@ -72,14 +72,18 @@ def _finish(config, summary, quiet: bool, until: str | None = None) -> None:
 
 
 def _run(config_path: Path, until: str | None, force: list[str] | None, jobs: int | None,
-         out: Path | None, executor: str = "local", scheduler: str | None = None) -> None:
+         out: Path | None, executor: str = "local", scheduler: str | None = None,
+         received: bool = False) -> None:
     from perceptogram.config import load_config
+    from perceptogram.pipeline.rundir import check_received_config
     from perceptogram.pipeline.runner import run_pipeline
     from perceptogram.pipeline.stages import PIPELINE
 
     config = load_config(config_path)
     if out is not None:
         config = config.model_copy(update={"output": out})
+    if received:
+        check_received_config(config, out)
     summary = run_pipeline(config, PIPELINE, until=until, force=force or (), jobs=jobs,
                            executor=executor, scheduler=scheduler)
     _finish(config, summary, quiet=False, until=until)
@@ -172,16 +176,18 @@ def register(app: typer.Typer) -> None:
                                         "(an mne.Report with the same content)."),
     ) -> None:
         """(Re)write the HTML report of a run directory (computing what is missing)."""
-        from perceptogram._owned import owned_kind
+        from perceptogram._owned import NotOwnedError, adoption_hint, marker_state, owned_kind
         from perceptogram.errors import PerceptogramError
 
         if format not in ("html", "mne"):
             raise PerceptogramError(f"--format must be html or mne, got {format!r}")
+        if marker_state(run_dir) in ("copied", "legacy"):
+            raise NotOwnedError(adoption_hint(run_dir))
         if owned_kind(run_dir) != "run" or not (run_dir / "config.yaml").is_file():
             raise FileNotFoundError(
                 f"{run_dir} is not a run directory (no Perceptogram run marker or no "
                 "config.yaml); give a folder that `perceptogram run` wrote")
-        _run(run_dir / "config.yaml", "report", None, None, run_dir)
+        _run(run_dir / "config.yaml", "report", None, None, run_dir, received=True)
         if format == "mne":
             from perceptogram._text import for_rich
             from perceptogram.config import load_config

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._cache import ContentCache
 from perceptogram._hashing import array_digest, json_digest, short
-from perceptogram._io import atomic_path, check_free_space
-from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
 from perceptogram.errors import DataFormatError
 from perceptogram.evaluate.networks import Preprocess
@@ -48,43 +47,40 @@ class FeatureCache:
     directory : path-like or None
         If given, features are also saved there as ``.npy`` files (atomic
         writes, after checking the free space) and memory-mapped back on later
-        runs. A folder the cache creates is marked as Perceptogram's. When a
-        file cannot be written (full disk, no permission) a warning is issued
-        and the features stay in memory.
+        runs (:class:`perceptogram._cache.ContentCache`: verified against their
+        recorded digest; a folder that is not Perceptogram's own is not read).
+        When a file cannot be written (full disk, no permission, a folder that
+        is not Perceptogram's) a warning is issued and the features stay in memory.
     """
 
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = None if directory is None else Path(directory)
+        self._disk = None if directory is None else ContentCache(directory, "the feature cache")
         self._memory: dict[str, np.ndarray] = {}
 
-    def _file(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / (short(json_digest(key), 32) + ".npy")
+    @staticmethod
+    def _name(key: str) -> str:
+        return short(json_digest(key), 32)
 
     def get(self, key: str) -> np.ndarray | None:
-        """Features stored under ``key``, or ``None`` (also for a damaged file)."""
+        """Features stored under ``key``, or ``None`` (also for a damaged or changed file)."""
         if key in self._memory:
             return self._memory[key]
-        if self.directory is not None and self._file(key).is_file():
-            try:
-                self._memory[key] = np.load(self._file(key), mmap_mode="r",
-                                            allow_pickle=False)
-            except (OSError, ValueError):
-                return None
-            return self._memory[key]
+        if self._disk is not None:
+            hit = self._disk.load(self._name(key), json_digest(key), dtype=None)
+            if hit is not None:
+                self._memory[key] = hit[0]
+                return hit[0]
         return None
 
     def put(self, key: str, features: np.ndarray) -> None:
         """Store ``features`` under ``key`` (in memory, and on disk if configured)."""
         self._memory[key] = features
-        if self.directory is None:
+        if self._disk is None:
             return
         try:
-            claim_folder(self.directory, "cache")
-            discard_stale_temps(self.directory)
-            check_free_space(self.directory, features.nbytes + 4096, "the feature cache")
-            with atomic_path(self._file(key)) as tmp:
-                np.save(tmp, features, allow_pickle=False)
+            self._disk.store(self._name(key), json_digest(key), np.asarray(features), {},
+                             dtype=np.asarray(features).dtype)
         except OSError as exc:
             warnings.warn(f"cannot write the feature cache in {self.directory} ({exc}); "
                           "the features are kept in memory only", stacklevel=2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from perceptogram._io import check_memory
 from perceptogram._progress import track
 from perceptogram._stats import CONSTANT_RTOL, dimension_correlation, row_similarity
 from perceptogram.errors import DataFormatError
@@ -130,6 +131,11 @@ def pixcorr_and_ssim(
     """
     recons, ground_truths = check_pairs(recons, ground_truths)
     scores: dict[str, list[np.ndarray]] = {name: [] for name in which}
+    side = image_size if image_size is not None else max(recons.shape[1:3])
+    per_image = _BYTES_PER_PIXEL * side * side
+    check_memory(per_image, f"PixCorr and SSIM at {side} px",
+                 "lower metrics.image_size (the protocols use 425 or 512 px)")
+    batch_size = max(1, min(batch_size, _BATCH_BYTES // per_image))
     batches = resized_pairs(recons, ground_truths, image_size, batch_size)
     n_batches = -(-len(recons) // batch_size)
     score = {"pixcorr": pixcorr_batch, "ssim": ssim_batch}
@@ -148,6 +154,12 @@ def pixcorr_batch(recons: np.ndarray, ground_truths: np.ndarray) -> np.ndarray:
 def ssim_batch(recons: np.ndarray, ground_truths: np.ndarray) -> np.ndarray:
     """SSIM of matched images already at one size: float (n, s, s, 3) pairs -> (n,)."""
     return _ssim_gray(rgb_to_gray(recons), rgb_to_gray(ground_truths))
+
+
+#: Peak bytes per pixel of one image pair in :func:`pixcorr_and_ssim` (float64 RGB and
+#: grey copies of both images and the SSIM filter maps), and the budget of one batch.
+_BYTES_PER_PIXEL = 128
+_BATCH_BYTES = 1 << 30
 
 
 def _ssim_gray(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -392,17 +392,26 @@ def grouping_from_csv(
     """
     from pathlib import Path
 
-    from perceptogram.interpret.labels import match_table_keys, mismatch_examples
+    from perceptogram._inputs import excerpt, read_input_text
+    from perceptogram.interpret.labels import (
+        MAX_TABLE_BYTES,
+        match_table_keys,
+        mismatch_examples,
+    )
 
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+    text = read_input_text(path, max_bytes=MAX_TABLE_BYTES, what="the grouping table")
+    reader = csv.DictReader(text.splitlines())
+    try:
         missing = {image_column, label_column} - set(reader.fieldnames or ())
         if missing:
-            raise DataFormatError(
-                f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}"
-            )
-        rows = [(r[image_column].strip(), r[label_column].strip()) for r in reader]
+            raise DataFormatError(f"{path}: missing column(s) {sorted(missing)}; found "
+                                  f"{excerpt(reader.fieldnames, 200)}")
+        rows = [((r[image_column] or "").strip(), (r[label_column] or "").strip())
+                for r in reader]
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}, line {reader.line_num}: not a readable table row "
+                              f"({excerpt(exc, 120)})") from None
     concepts = [""] * len(image_files) if concepts is None else list(concepts)
     keys = [key for key, _ in rows]
     found = match_table_keys(keys, image_files, concepts)

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.errors import DataFormatError
 
 __all__ = ["OTHER", "LOW_CONFIDENCE", "ClassifierLabels", "LabelTrust",
@@ -73,6 +74,10 @@ KEY_COLUMNS = ("image", "image_file", "file", "concept", "uniqueid", "word")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ .\-]{0,63}")
 #: Header names accepted as the category column of a long-format table.
 LABEL_COLUMNS = ("category", "label", "group", "supercategory")
+#: Largest label or covariate table read (THINGS' category table is ~100 kB).
+MAX_TABLE_BYTES = 16 << 20
+#: Longest category name (it becomes a group name in maps, tables and figures).
+MAX_LABEL_CHARS = 100
 
 
 @lru_cache(maxsize=1)
@@ -355,14 +360,17 @@ def match_table_keys(keys: Sequence[str], image_files: Sequence[str | os.PathLik
 
 
 def _read_table(path: Path, what: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV/TSV table (delimiter by extension, else sniffed)."""
-    if not path.is_file():
+    """Header and rows of a CSV/TSV table (delimiter by extension, else sniffed).
+
+    The file is read through the bounded reader (a regular file of at most
+    :data:`MAX_TABLE_BYTES`); blank rows are skipped.
+    """
+    if not path.exists():
         raise DataFormatError(f"the {what} {path} does not exist")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_input_text(path, max_bytes=MAX_TABLE_BYTES, what=f"the {what}")
     delimiter = "\t" if path.suffix.lower() == ".tsv" or (
         path.suffix.lower() != ".csv" and "\t" in text.split("\n", 1)[0]) else ","
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter)
-            if any(cell.strip() for cell in r)]
+    rows = [r for r in _csv_rows(text, delimiter, path) if any(cell.strip() for cell in r)]
     header = [h.strip() for h in rows[0]] if rows else []
     return header, rows[1:]
 
@@ -402,7 +410,7 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str | os.Pa
     if key is None:
         raise DataFormatError(
             f"the label table {path} needs a key column named one of {list(KEY_COLUMNS)}; "
-            f"its header is {header[:8]}")
+            f"its header is {excerpt(header[:8], 200)}")
     label = next((lower.index(k) for k in LABEL_COLUMNS if k in lower), None)
     keys, categories = [], []
     for number, row in enumerate(rows, start=2):
@@ -411,6 +419,10 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str | os.Pa
                                   f"{len(header)}")
         if label is not None:
             category = row[label].strip() or OTHER
+            if len(category) > MAX_LABEL_CHARS:
+                raise DataFormatError(f"{path}, line {number}: a category name of "
+                                      f"{len(category):,} characters (at most "
+                                      f"{MAX_LABEL_CHARS}): {excerpt(category)}")
         else:
             flags = [(h, cell.strip()) for h, cell in zip(header, row)
                      if h.lower() not in KEY_COLUMNS]
@@ -418,7 +430,7 @@ def labels_from_table(path: str | os.PathLike, image_files: Sequence[str | os.Pa
             if bad:
                 raise DataFormatError(
                     f"{path}, line {number}: a wide label table holds 0/1 per category, "
-                    f"found {bad[0]!r} (a long table needs a column named one of "
+                    f"found {excerpt(bad[0])} (a long table needs a column named one of "
                     f"{list(LABEL_COLUMNS)})")
             category = next((h for h, c in flags if c in ("1", "1.0")), OTHER)
         keys.append(row[key].strip())
@@ -507,7 +519,34 @@ def covariates_from_table(path: str | os.PathLike, image_files: Sequence[str | o
     unsafe = [h for h in names if not SAFE_NAME.fullmatch(h)]
     if unsafe:
         raise DataFormatError(
-            f"the covariate table {path} has column names {unsafe[:3]!r} with characters "
-            "other than letters, digits, spaces, '_', '-' and '.'; they name maps, files "
-            "and figure titles: rename them")
+            f"the covariate table {path} has column names {excerpt(unsafe[:3], 120)} with "
+            "characters other than letters, digits, spaces, '_', '-' and '.'; they name maps, "
+            "files and figure titles: rename them")
+    seen: dict[str, str] = {}
+    for name in names:
+        stem = _file_stem(name)
+        if stem in seen:
+            raise DataFormatError(
+                f"the covariate table {path} has the columns {seen[stem]!r} and {name!r}, "
+                f"whose map files would have the same name ({stem!r}: case, spaces and "
+                "punctuation are not told apart); rename one")
+        seen[stem] = name
     return {name: array[:, i] for i, name in enumerate(names)}
+
+
+def _file_stem(name: str) -> str:
+    """The file-name stem a map name becomes: lower case, runs of other characters -> ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _csv_rows(text: str, delimiter: str, path: Path) -> list[list[str]]:
+    """Rows of a CSV/TSV text; a malformed row is one sentence naming its line."""
+    rows: list[list[str]] = []
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}, line {reader.line_num}: not a readable table row "
+                              f"({excerpt(exc, 120)})") from None
+    return rows

@@ -6,42 +6,42 @@ content hash of every file, in list order), the latent space's name and
 loaded at and the Perceptogram version. Changing any image, their order, the model
 or the preprocessing gives a new key, so stale features are never read.
 
-On disk, under ``cache_dir``::
+On disk, under ``cache_dir``, the entry of :class:`perceptogram._cache.ContentCache`
+(the one cache implementation)::
 
     <space>-<key>.npy           float32 (n_images, dim), complete entries only
-    <space>-<key>.json          manifest: key parts, shape, completed image ranges
-    .<space>-<key>.partial.npy  memory-mapped features while encoding
+    <space>-<key>.json          sidecar: key parts, shape, completed image ranges, digest
+    .<space>-<key>.partial.npy  features while encoding
 
 Each encoded batch is written to the partial file and flushed to disk (``fsync``)
-before the manifest (written atomically) records it, so an interrupted run resumes
+before the sidecar (written atomically) records it, so an interrupted run resumes
 where it stopped and never trusts a half-written batch. When every image is encoded
-the partial file is renamed to its final name.
+the partial file is renamed to its final name and its digest recorded; a complete
+entry whose file changed since is encoded again.
 
-The partial file is written with ordinary file writes, not a memory map, after
-checking that the disk has room for all of it: a full disk gives a clear error
-(an ``OSError``), never a SIGBUS. The cache folder is marked as Perceptogram's
-when it creates it; temporary files left by a killed run are removed on the next.
+The cache folder must be Perceptogram's own (its marker bound to it): a cache that
+came with a received run is not trusted and, until the run is adopted, not written.
+Nothing is written through a symbolic link, and the free space is checked before
+the partial file is created: a full disk gives a clear error (an ``OSError``),
+never a SIGBUS.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 import perceptogram
+from perceptogram._cache import ContentCache
 from perceptogram._hashing import files_digest, json_digest
-from perceptogram._io import check_free_space, write_json_atomic
-from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
 from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace, capabilities
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def hash_files(paths: Sequence[str | os.PathLike]) -> str:
@@ -154,142 +154,38 @@ def encode_cached(
     if image_size is None:
         image_size = capabilities(space).image_size
     key = cache_key(space, hash_files(paths), image_size)
-    entry = _Entry(Path(cache_dir), space.name, key)
+    cache = ContentCache(cache_dir, "the feature cache")
+    name = f"{space.name}-{key[:24]}"
     shape = (len(paths), space.dim)
 
-    features = entry.read_complete(shape)
-    if features is not None:
-        return features
+    hit = cache.load(name, key, shape=shape)
+    if hit is not None:
+        return hit[0]
 
-    claim_folder(entry.directory, "cache")
-    discard_stale_temps(entry.directory)
-    manifest = entry.read_manifest()
-    offset = entry.partial_offset(shape) if manifest is not None else None
-    if offset is not None and tuple(manifest["shape"]) == shape:
-        done = [tuple(r) for r in manifest["completed_ranges"]]
-    else:
-        offset = entry.create_partial(shape)
-        done = []
-        manifest = {
-            "key": key,
-            "latent_space": space.name,
-            "fingerprint": space.fingerprint(),
-            "image_size": image_size,
-            "n_images": len(paths),
-            "shape": list(shape),
-            "dtype": "float32",
-            "perceptogram_version": perceptogram.__version__,
-            "cache_format": CACHE_FORMAT,
-            "complete": False,
-            "completed_ranges": [],
-        }
-    manifest["batch_size"] = batch_size
-
+    entry = cache.partial(name, key, shape, {
+        "latent_space": space.name,
+        "fingerprint": space.fingerprint(),
+        "image_size": image_size,
+        "n_images": len(paths),
+        "perceptogram_version": perceptogram.__version__,
+        "batch_size": batch_size,
+    })
     todo = [
         (start, min(start + batch_size, len(paths)))
         for start in range(0, len(paths), batch_size)
-        if not _covered(done, start, min(start + batch_size, len(paths)))
+        if not _covered(entry.done, start, min(start + batch_size, len(paths)))
     ]
-    row_bytes = 4 * shape[1]
-    with open(entry.partial, "r+b") as out:
-        for start, stop in track(todo, f"encoding {space.name}"):
-            latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
-            if latents.shape != (stop - start, shape[1]):
-                raise DataFormatError(
-                    f"latent space {space.name!r} returned shape {latents.shape} for "
-                    f"{stop - start} images; expected {(stop - start, shape[1])}"
-                )
-            out.seek(offset + start * row_bytes)
-            out.write(memoryview(np.ascontiguousarray(latents, dtype=np.float32)).cast("B"))
-            out.flush()
-            os.fsync(out.fileno())
-            done = _merge(done, (start, stop))
-            manifest["completed_ranges"] = [list(r) for r in done]
-            write_json_atomic(entry.manifest, manifest)
-
-    os.replace(entry.partial, entry.features)
-    manifest["complete"] = True
-    write_json_atomic(entry.manifest, manifest)
-    return np.load(entry.features, mmap_mode="r")
-
-
-class _Entry:
-    """File names of one cache entry."""
-
-    def __init__(self, directory: Path, space_name: str, key: str) -> None:
-        stem = f"{space_name}-{key[:24]}"
-        self.directory = directory
-        self.features = directory / f"{stem}.npy"
-        self.manifest = directory / f"{stem}.json"
-        self.partial = directory / f".{stem}.partial.npy"
-
-    def read_manifest(self) -> dict | None:
-        try:
-            return json.loads(self.manifest.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def partial_offset(self, shape: tuple[int, int]) -> int | None:
-        """Byte offset of the data in the partial file, if it holds float32 ``shape``."""
-        try:
-            with open(self.partial, "rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                          else np.lib.format.read_array_header_2_0)(fh)
-                offset = fh.tell()
-            size = self.partial.stat().st_size
-        except (OSError, ValueError):
-            return None
-        expected_size = offset + 4 * shape[0] * shape[1]
-        if header != (shape, False, np.dtype(np.float32)) or size != expected_size:
-            return None
-        return offset
-
-    def create_partial(self, shape: tuple[int, int]) -> int:
-        """Create the partial file at full size (checking the free space first).
-
-        Returns
-        -------
-        offset : int
-            Byte offset of the data.
-        """
-        import io
-
-        buffer = io.BytesIO()
-        np.lib.format.write_array_header_1_0(
-            buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
-        header = buffer.getvalue()
-        size = len(header) + 4 * shape[0] * shape[1]
-        check_free_space(self.directory, size, "the feature cache")
-        with open(self.partial, "wb") as fh:
-            fh.write(header)
-            fh.truncate(size)
-        return len(header)
-
-    def read_complete(self, shape: tuple[int, int]) -> np.ndarray | None:
-        manifest = self.read_manifest()
-        if manifest is None or not manifest.get("complete") or not self.features.is_file():
-            return None
-        try:
-            features = np.load(self.features, mmap_mode="r")
-        except ValueError:
-            return None
-        if features.shape != shape or features.dtype != np.float32:
-            return None
-        return features
+    for start, stop in track(todo, f"encoding {space.name}"):
+        latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
+        if latents.shape != (stop - start, shape[1]):
+            raise DataFormatError(
+                f"latent space {space.name!r} returned shape {latents.shape} for "
+                f"{stop - start} images; expected {(stop - start, shape[1])}"
+            )
+        entry.write(start, latents)
+    return entry.finish()
 
 
 def _covered(ranges: list[tuple[int, int]], start: int, stop: int) -> bool:
     """Whether ``[start, stop)`` lies inside one of the (merged) ``ranges``."""
     return any(lo <= start and stop <= hi for lo, hi in ranges)
-
-
-def _merge(ranges: list[tuple[int, int]], new: tuple[int, int]) -> list[tuple[int, int]]:
-    """Add ``new`` to sorted, disjoint half-open ranges, merging touching ones."""
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted([*ranges, new]):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged

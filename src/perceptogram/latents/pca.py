@@ -32,7 +32,7 @@ from sklearn.exceptions import NotFittedError
 
 import perceptogram
 from perceptogram._hashing import array_digest, short
-from perceptogram._io import atomic_path, write_json_atomic
+from perceptogram._io import atomic_path, check_memory, write_json_atomic
 from perceptogram._progress import track
 from perceptogram.data.core.image_files import iter_image_batches, resize_images
 from perceptogram.errors import DataFormatError, PerceptogramError
@@ -78,6 +78,11 @@ def iter_pixel_batches(
         return
     for batch in images:
         yield resize_images(check_images(batch), image_size)
+
+
+#: Largest side of the pixel spaces' images (3 x 1024^2 pixel features already need
+#: tens of GB for the cross-products).
+MAX_PIXEL_IMAGE_SIZE = 1024
 
 
 def _n_batches(images: ImageSource, batch_size: int) -> int | None:
@@ -179,9 +184,22 @@ class _PixelSpace(abc.ABC):
     name: str
 
     def __init__(self, n_components: int, image_size: int, batch_size: int) -> None:
+        if not 1 <= image_size <= MAX_PIXEL_IMAGE_SIZE:
+            raise ValueError(f"latents.options.{self.name}.image_size must be 1 to "
+                             f"{MAX_PIXEL_IMAGE_SIZE} px, got {image_size}")
         self.n_components = n_components
         self.image_size = image_size
         self.batch_size = batch_size
+
+    def _check_memory(self, images: ImageSource) -> None:
+        """Refuse a fit whose moments (n x p rows, or p x p cross-products) do not fit."""
+        n_batches = _n_batches(images, self.batch_size)
+        n_images = n_batches * self.batch_size if n_batches is not None else None
+        p = 3 * self.image_size**2
+        if n_images is not None:
+            check_memory(3 * 8 * min(n_images, p) * p,
+                         f"fitting {self.name} at image_size {self.image_size}",
+                         f"lower latents.options.{self.name}.image_size")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -349,6 +367,7 @@ class PixelPCA(_PixelSpace):
         """
         if self.n_components < 1:
             raise ValueError(f"n_components must be at least 1; got {self.n_components}")
+        self._check_memory(images)
         moments = _StreamingMoments()
         batches = iter_pixel_batches(images, self.image_size, self.batch_size)
         n_batches = _n_batches(images, self.batch_size)

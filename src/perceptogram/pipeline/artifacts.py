@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
+from perceptogram._inputs import open_input, read_input_json
+from perceptogram._io import atomic_path, check_memory, write_json_atomic, write_text_atomic
 from perceptogram.data.core.containers import EEGFeatures
 
 __all__ = [
@@ -122,15 +122,32 @@ def save_pngs(folder: Path, images: np.ndarray) -> None:
 
 
 def load_pngs(folder: Path, indices: Sequence[int] | None = None) -> np.ndarray:
-    """Read ``NNNN.png`` files of ``folder`` (all, or the given indices) as uint8 (n, H, W, 3)."""
+    """Read ``NNNN.png`` files of ``folder`` (all, or the given indices) as uint8 (n, H, W, 3).
+
+    A received run's images are checked like any input: regular files only, each
+    one's pixel count read from its header before it is decoded, and all of them
+    together against the memory available.
+    """
     from PIL import Image
+
+    from perceptogram.data.core.image_files import ImageFileError, check_pixels, load_image
 
     files = sorted(folder.glob("[0-9][0-9][0-9][0-9].png"))
     if indices is not None:
         files = [files[i] for i in indices]
     if not files:
         raise FileNotFoundError(f"no reconstructed images in {folder}")
-    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    n_bytes = 0
+    for path in files:
+        try:
+            with open_input(path, "the image file") as raw, Image.open(raw) as image:
+                check_pixels(image.size, path)
+                n_bytes += 3 * image.size[0] * image.size[1]
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageFileError(f"cannot read image file {path}: {exc}") from None
+    check_memory(2 * n_bytes, f"reading the {len(files)} images of {folder}",
+                 "these images are larger than reconstructions are; check where they came from")
+    return np.stack([load_image(f) for f in files])
 
 
 def write_rows(stem: Path, rows: list[dict[str, Any]]) -> None:
@@ -147,6 +164,11 @@ def write_rows(stem: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(stem.with_suffix(".csv"), buffer.getvalue())
 
 
+#: Largest table read back from a run directory (ours are at most a few megabytes).
+MAX_TABLE_BYTES = 256 << 20
+
+
 def read_rows(stem: Path) -> list[dict[str, Any]]:
-    """Read tidy rows written by :func:`write_rows` (from the JSON copy)."""
-    return json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    """Read tidy rows written by :func:`write_rows` (from the JSON copy, size-capped)."""
+    return read_input_json(stem.with_suffix(".json"), max_bytes=MAX_TABLE_BYTES,
+                           what="a table of the run")

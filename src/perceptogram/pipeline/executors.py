@@ -12,16 +12,24 @@ whatever runs the units. Two executors are registered:
   with ``dask-jobqueue``). Units that run a latent model or generator on a CUDA
   device are annotated with the worker resource ``GPU`` (``dask.annotate``), so they
   only run on workers started with ``--resources GPU=1``. Before anything is
-  submitted, every worker writes and reads back a probe file in the run directory,
-  which must be on a filesystem shared by the workers and the parent.
+  submitted, every worker writes a probe file in the run directory, which must be on
+  a filesystem shared by the workers and the parent; the parent reads the file (the
+  probe's result is never fetched, so nothing a worker sends is unpickled for it).
 
-Each unit first imports the run's ``plugins`` (modules that register latent spaces,
-generators, ...) in the process that runs it.
+A Dask scheduler runs whatever code its clients send, and a client unpickles what
+workers return: connect only to a scheduler you (or your cluster's administrators)
+run, over TLS where the network is shared (``tls://`` addresses with Dask's TLS
+configuration, or ``DaskExecutor(security=...)``). See docs/cluster.md.
+
+Each unit first checks that the installed plugins the run names (``plugins``) are
+installed in the process that runs it; their entry points register their latent
+spaces, generators, ... there as everywhere. Nothing is imported by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -31,9 +39,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from perceptogram._inputs import read_input_text
 from perceptogram._owned import mark_owned, owning_folder, remove_owned
-from perceptogram._progress import track
-from perceptogram._registry import Registry, import_plugins
+from perceptogram._progress import say, track
+from perceptogram._registry import Registry, check_plugins
 from perceptogram.errors import PerceptogramError, require
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
@@ -80,9 +89,14 @@ def make_executor(name: str, **options: Any) -> Executor:
     return EXECUTORS.build(name, **options)
 
 
+@functools.lru_cache(maxsize=8)
+def _plugins_here(plugins: tuple[str, ...]) -> None:
+    check_plugins(plugins)
+
+
 def _call(plugins: tuple[str, ...], func: Callable[..., Any], args: tuple) -> Any:
-    """Run one unit in a worker: register the run's plugins there first."""
-    import_plugins(plugins)
+    """Run one unit in a worker: check first that the run's plugins are installed there."""
+    _plugins_here(tuple(plugins))
     return func(*args)
 
 
@@ -147,6 +161,61 @@ class LocalExecutor:
 # --------------------------------------------------------------------------- dask
 
 
+def _read_probe(path: Path) -> str | None:
+    """The text of a probe file (at most 1 KiB), or None when it is missing or odd."""
+    try:
+        return read_input_text(path, max_bytes=1024, what="the probe file")
+    except (OSError, ValueError):
+        return None
+
+
+def _identify(address: str, security: Any, timeout: float) -> None:
+    """Ask the scheduler at ``address`` who it is, within ``timeout`` seconds.
+
+    Raises
+    ------
+    PerceptogramError
+        No answer in time, an answer that is not Dask's (a garbage frame, another
+        server), or not a scheduler's.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout,
+                             **security.get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read(deserializers=["msgpack"])  # never pickle
+        finally:
+            comm.abort()
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:  # a thread of its own: the caller may be inside an event loop
+        try:
+            box["reply"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="perceptogram-dask-identify", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    reply = box.get("reply")
+    if isinstance(reply, dict) and reply.get("type") == "Scheduler":
+        return
+    exc = box.get("error")
+    reason = ("no answer" if "reply" not in box and exc is None else
+              "an answer that is not a Dask scheduler's" if exc is None else
+              "no answer" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else
+              f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+    raise PerceptogramError(
+        f"cannot connect to the Dask scheduler at {address!r} ({reason}) within "
+        f"{timeout:g} s; check the address, that the scheduler is running, and that it is "
+        "a Dask scheduler of a compatible version")
+
+
 def _dask_missing() -> str | None:
     try:
         import distributed  # noqa: F401
@@ -155,11 +224,47 @@ def _dask_missing() -> str | None:
     return None
 
 
-def _probe(folder: str, name: str, token: str) -> str:
-    """On a worker: write ``token`` into ``folder/name`` and read it back."""
-    path = Path(folder) / name
-    path.write_text(token, encoding="utf-8")
-    return path.read_text(encoding="utf-8")
+def _probe(folder: str, name: str, token: str) -> None:
+    """On a worker: write ``token`` into ``folder/name`` (the parent reads it back)."""
+    (Path(folder) / name).write_text(token, encoding="utf-8")
+
+
+#: Address schemes a scheduler may be reached by (``host:port`` alone means ``tcp://``).
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+
+def _scheme(address: str) -> str:
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        return "tcp"
+    if scheme not in _SCHEMES or not rest:
+        raise PerceptogramError(
+            f"the Dask scheduler address {address[:80]!r} is not tcp://, tls://, ucx://, "
+            "ws:// or wss:// followed by host:port")
+    return scheme
+
+
+def _security(address: str, security: Any) -> Any:
+    """The security settings for ``address``: given, or Dask's configuration (TLS files)."""
+    distributed = require("distributed", "dask", "the Dask executor")
+    scheme = _scheme(address)
+    if scheme == "ucx":
+        try:
+            import ucxx  # noqa: F401
+        except ImportError:
+            raise PerceptogramError(
+                f"the Dask scheduler address {address[:80]!r} uses the ucx protocol, which "
+                "needs the ucxx package (and UCX) installed here; use a tcp:// or tls:// "
+                "address") from None
+    security = distributed.Security() if security is None else security
+    if scheme in ("tls", "wss") and security.get_connection_args("client").get(
+            "ssl_context") is None:
+        raise PerceptogramError(
+            f"the Dask scheduler address {address[:80]!r} uses TLS but no certificate is "
+            "configured; set Dask's distributed.comm.tls.ca-file, .client.cert and "
+            ".client.key (e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE=...), or pass "
+            "security= to DaskExecutor")
+    return security
 
 
 @EXECUTORS.register("dask", summary="a dask.distributed cluster (LocalCluster or an address)",
@@ -182,14 +287,19 @@ class DaskExecutor:
     gpu : bool
         Give each ``LocalCluster`` worker one ``GPU`` resource (for ``device: cuda``).
     timeout : float
-        Seconds to wait for the scheduler and for a first worker.
+        Seconds to wait for the scheduler, for a first worker and for the
+        filesystem probe (each wait is announced on stderr, and ends with one
+        sentence when the time is up).
+    security : distributed.Security or None
+        TLS settings for a ``tls://`` scheduler; None uses Dask's configuration
+        (``distributed.comm.tls.*``).
     """
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, *, client: Any = None,
                  n_workers: int | None = None, processes: bool = True, gpu: bool = False,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, security: Any = None) -> None:
         if scheduler is not None and client is not None:
             raise ValueError("give a scheduler address or a client, not both")
         self.scheduler = scheduler
@@ -197,6 +307,7 @@ class DaskExecutor:
         self.processes = processes
         self.gpu = gpu
         self.timeout = timeout
+        self.security = security
         self._client = client
         self._owns_client = client is None
         self._cluster: Any = None
@@ -213,6 +324,9 @@ class DaskExecutor:
         self._plugins = tuple(plugins)
         if self._client is None:
             self._client = self._connect()
+        if not self._workers():
+            say(f"Waiting up to {self.timeout:g} s for a first Dask worker to join "
+                f"{self._where()}")
         try:
             self.client.wait_for_workers(1, timeout=self.timeout)
         except (TimeoutError, OSError):
@@ -233,8 +347,16 @@ class DaskExecutor:
                 dashboard_address=None, silence_logs=logging.WARNING,
                 resources={"GPU": 1} if self.gpu else None)
             return distributed.Client(self._cluster)
+        security = _security(self.scheduler, self.security)
+        say(f"Connecting to the Dask scheduler at {self.scheduler} (waiting up to "
+            f"{self.timeout:g} s)")
+        # Client(timeout=) does not bound every step of the handshake (a scheduler that
+        # accepts the connection and never answers holds it for minutes), and a Client
+        # that fails half-way deadlocks when collected: ask the scheduler who it is
+        # first, on a plain connection with a deadline, reading the answer as msgpack.
+        _identify(self.scheduler, security, self.timeout)
         try:
-            return distributed.Client(self.scheduler, timeout=self.timeout)
+            return distributed.Client(self.scheduler, timeout=self.timeout, security=security)
         except (OSError, TimeoutError, ValueError) as exc:
             raise PerceptogramError(
                 f"cannot connect to the Dask scheduler at {self.scheduler!r} ({exc}); check "
@@ -246,27 +368,32 @@ class DaskExecutor:
 
     def _check_shared(self, run_dir: Path) -> None:
         """Every worker writes a probe into the run directory; the parent reads it back."""
+        from distributed import wait
+
         folder = mark_owned(run_dir / PROBE_DIRNAME, "probe")
         token = uuid.uuid4().hex
         workers = sorted(self._workers())
-        futures = {address: self.client.submit(_probe, str(folder.resolve()), f"{token}-{i}",
-                                               f"{token} {address}", workers=[address],
-                                               allow_other_workers=False, pure=False)
+        futures = {address: self.client.submit(_probe, os.path.realpath(folder),
+                                               f"{token}-{i}", f"{token} {address}",
+                                               workers=[address], allow_other_workers=False,
+                                               pure=False)
                    for i, address in enumerate(workers)}
         try:
+            try:
+                wait(list(futures.values()), timeout=self.timeout)
+            except TimeoutError:
+                pass  # the futures still pending are named below
             for i, (address, future) in enumerate(futures.items()):
                 expected = f"{token} {address}"
-                try:
-                    seen = future.result(timeout=self.timeout)
-                except (OSError, TimeoutError) as exc:
+                if future.status != "finished":
+                    how = ("failed; its log has the reason" if future.status == "error" else
+                           f"did not finish within {self.timeout:g} s")
                     raise PerceptogramError(
-                        f"the Dask worker {address} cannot write into the run directory "
-                        f"{run_dir} ({exc}); put the run directory on a filesystem that every "
-                        "worker mounts at the same path, and check its permissions"
-                    ) from None
+                        f"the Dask worker {address} could not write into the run directory "
+                        f"{run_dir} (the probe {how}); put the run directory on a filesystem "
+                        "that every worker mounts at the same path, and check its permissions")
                 probe = folder / f"{token}-{i}"
-                if seen != expected or not probe.is_file() or (
-                        probe.read_text(encoding="utf-8") != expected):
+                if _read_probe(probe) != expected:
                     raise PerceptogramError(
                         f"the Dask worker {address} writes the run directory {run_dir} on a "
                         "different filesystem than this process; put it on a filesystem that "

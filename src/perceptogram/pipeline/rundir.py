@@ -12,8 +12,11 @@ and whose files still have those digests is skipped; a unit without a manifest
 
 The run directory is Perceptogram's own: it carries the ownership marker of
 :mod:`perceptogram._owned` from the moment it is created (a non-empty folder
-without it is refused), a run holds an exclusive lock on it for its whole
-duration (:meth:`RunDir.lock`), and every deletion inside it goes through
+without it, or with a marker copied from elsewhere, is refused), a run holds an
+exclusive lock on it for its whole duration (:meth:`RunDir.lock`), a run directory
+holding a symbolic link is refused (Perceptogram never makes one, and a received
+run could use one to make it write elsewhere), inputs may not lie inside it
+(:func:`check_input_locations`), and every deletion inside it goes through
 :func:`perceptogram._owned.remove_owned`.
 """
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import stat
@@ -33,12 +35,15 @@ from typing import Any
 
 from perceptogram import __version__
 from perceptogram._hashing import file_digest, file_fingerprint
-from perceptogram._io import write_json_atomic
+from perceptogram._inputs import read_input_json
+from perceptogram._io import make_dirs, write_json_atomic
 from perceptogram._owned import NotOwnedError, mark_owned, owned_kind, remove_owned
+from perceptogram._paths import is_inside, is_plain_name
 from perceptogram.config import settings_hash
 from perceptogram.errors import PerceptogramError
 
-__all__ = ["Unit", "RunDir", "RunLockedError", "check_output_location", "subject_label"]
+__all__ = ["Unit", "RunDir", "RunLockedError", "check_output_location",
+           "check_input_locations", "check_received_config", "subject_label"]
 
 MANIFEST = "manifest.json"
 #: Marker kind of a run directory (see :func:`perceptogram._owned.mark_owned`).
@@ -92,7 +97,7 @@ def check_output_location(output: str | os.PathLike, dataset: str | os.PathLike 
             f"the output folder {text} starts with '~', which is not expanded here; "
             "write the full path"
         )
-    resolved = Path(output).resolve()
+    resolved = Path(os.path.realpath(output))
     refused = {Path(resolved.anchor): "the filesystem root",
                Path.cwd().resolve(): "the working directory itself"}
     try:
@@ -105,18 +110,73 @@ def check_output_location(output: str | os.PathLike, dataset: str | os.PathLike 
             "the run, e.g. ./perceptogram-run"
         )
     if dataset is not None:
-        data = Path(dataset).resolve()
-        if resolved == data or data in resolved.parents:
+        if is_inside(resolved, dataset, strict=False):
             raise PerceptogramError(
                 f"the output folder {output} is inside the dataset {dataset}; put the run "
                 "somewhere else (input files are never modified)"
             )
-        if resolved in data.parents and not dataset_is_simulated:
+        if is_inside(dataset, resolved) and not dataset_is_simulated:
             raise PerceptogramError(
                 f"the output folder {output} contains the dataset {dataset}; choose an "
                 "output folder that does not hold the data"
             )
     return resolved
+
+
+def check_input_locations(output: str | os.PathLike,
+                          inputs: dict[str, str | os.PathLike | None], *,
+                          simulated: str | os.PathLike | None = None) -> None:
+    """Refuse inputs that lie inside the run directory, where a unit's folder is replaced.
+
+    A run replaces a unit's folder whole when it recomputes it, so an input kept
+    there (images in ``<run>/data``, a label table in ``<run>/report``) would be
+    deleted. Inputs stay outside the run directory, wherever they are; only a
+    simulated dataset (Perceptogram's own) may lie inside it, below ``<run>/data``.
+
+    Parameters
+    ----------
+    output : path-like
+    inputs : dict of str to path-like or None
+        Configuration key (``"dataset.images_path"``) -> the path it gives.
+    simulated : path-like or None
+        The simulated dataset's folder, if the run simulates one.
+
+    Raises
+    ------
+    PerceptogramError
+        Naming the first input that lies inside ``output``.
+    """
+    for key, path in inputs.items():
+        if path is not None and is_inside(path, output, strict=False):
+            raise PerceptogramError(
+                f"{key} ({path}) is inside the run directory {output}, where Perceptogram "
+                "replaces whole folders; keep inputs outside the run directory")
+    if (simulated is not None and is_inside(simulated, output, strict=False)
+            and not is_inside(simulated, Path(output) / "data")):
+        raise PerceptogramError(
+            f"the simulated dataset {simulated} is inside the run directory {output} but not "
+            f"below {Path(output) / 'data'}, where Perceptogram keeps it; move it there or "
+            "outside the run directory")
+
+
+def check_received_config(config: Any, run_dir: str | os.PathLike) -> None:
+    """Refuse a run directory's own configuration that would write outside it.
+
+    ``perceptogram report RUN`` reads ``RUN/config.yaml``, which came with the
+    folder: it is data, never write access. A simulated dataset it names must lie
+    inside ``RUN``.
+
+    Raises
+    ------
+    PerceptogramError
+    """
+    path = config.dataset.path
+    if config.dataset.kind == "simulated" and path is not None and not is_inside(
+            path, run_dir, strict=False):
+        raise PerceptogramError(
+            f"{Path(run_dir) / 'config.yaml'} simulates its dataset in {path}, outside the run "
+            f"directory; a run directory's configuration never makes Perceptogram write "
+            "elsewhere: run it with `perceptogram run` if you mean it")
 
 
 def subject_label(subject: int) -> str:
@@ -237,22 +297,44 @@ class RunDir:
             os.close(fd)
 
     def remove_stale_temps(self) -> list[Path]:
-        """Delete temporary files left in the run directory by a killed run.
+        """Delete temporary files left by a killed run; refuse a run holding a link.
 
         Call only while holding :meth:`lock` (no other run can be writing them).
-        Symbolic links are not followed.
+        Symbolic links are never followed. Perceptogram never makes one in a run
+        directory, so a link there (other than a stale temporary's name, which is
+        removed as a link) came from elsewhere, e.g. a received run whose
+        ``cache`` leads to the user's home: the run is refused, naming it.
 
         Returns
         -------
         removed : list of Path
+
+        Raises
+        ------
+        perceptogram._owned.NotOwnedError
+            A symbolic link (or a FIFO, socket or device) inside the run directory.
         """
         removed = []
-        for folder, dirs, files in os.walk(self.root):
-            for name in [*files, *dirs]:
-                if _STALE_TEMP.fullmatch(name):
-                    remove_owned(Path(folder) / name)
-                    removed.append(Path(folder) / name)
-            dirs[:] = [d for d in dirs if not _STALE_TEMP.fullmatch(d)]
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    path = Path(entry.path)
+                    if _STALE_TEMP.fullmatch(entry.name):
+                        remove_owned(path)
+                        removed.append(path)
+                    elif entry.is_symlink():
+                        raise NotOwnedError(
+                            f"{path} is a symbolic link inside the run directory {self.root}; "
+                            "Perceptogram never makes one there and does not write through "
+                            "it: replace it by the folder or file itself, or remove it")
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(path)
+                    elif not entry.is_file(follow_symlinks=False):
+                        raise NotOwnedError(
+                            f"{path} inside the run directory {self.root} is not a regular "
+                            "file or folder (a FIFO, socket or device); remove it")
         return removed
 
     def __repr__(self) -> str:
@@ -298,11 +380,11 @@ class RunDir:
         a JSON object counts as absent: the unit is recomputed.
         """
         path = self.manifest_path(unit)
-        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
+        if path.is_symlink() or not path.is_file():
             return None
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
+            manifest = read_input_json(path, max_bytes=MAX_MANIFEST_BYTES, what="a manifest")
+        except (OSError, ValueError):
             return None
         return manifest if isinstance(manifest, dict) else None
 
@@ -341,8 +423,7 @@ class RunDir:
         if not isinstance(outputs, dict) or not isinstance(manifest.get("digest"), str):
             return "its manifest is damaged"
         for rel, info in outputs.items():
-            parts = Path(rel).parts
-            if not parts or Path(rel).is_absolute() or ".." in parts:
+            if not isinstance(rel, str) or not all(is_plain_name(p) for p in rel.split("/")):
                 return "its manifest is damaged"
             path = base / rel
             if not isinstance(info, dict) or not path.is_file() or path.is_symlink():
@@ -371,8 +452,7 @@ class RunDir:
             written there either (the runner writes a unit only after clearing it).
         """
         path = self.path(unit)
-        where = path.parent.resolve() / path.name
-        if self.root.resolve() not in where.parents:
+        if not is_inside(path.parent, self.root, strict=False):
             raise NotOwnedError(
                 f"refusing to use {path}: a symbolic link on the way leads outside the run "
                 f"directory {self.root}"
@@ -397,7 +477,7 @@ class RunDir:
             Wall time of the stage function for this unit.
         """
         base = self.path(unit)
-        base.mkdir(parents=True, exist_ok=True)
+        make_dirs(base)
         outputs = {}
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             rel = path.relative_to(base).as_posix()

@@ -15,14 +15,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from perceptogram._io import write_json_atomic
+from perceptogram._io import make_dirs, write_json_atomic
+from perceptogram._owned import MARKER, remove_owned
 from perceptogram._progress import is_quiet
-from perceptogram._registry import import_plugins
+from perceptogram._registry import check_plugins
 from perceptogram._text import for_rich
 from perceptogram.config import Config, save_config
 from perceptogram.errors import PerceptogramError
 from perceptogram.pipeline.executors import Executor, make_executor
-from perceptogram.pipeline.rundir import RunDir, Unit, check_output_location
+from perceptogram.pipeline.rundir import (
+    LOCK_FILE,
+    RunDir,
+    Unit,
+    check_input_locations,
+    check_output_location,
+)
 
 __all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs", "available_memory"]
 
@@ -198,7 +205,7 @@ def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
 def _run_unit(stage: Stage, config: Config, unit: Unit, run_dir: RunDir,
               key: str, settings: dict[str, Any], inputs: dict[str, str]) -> float:
     run_dir.clear(unit)
-    run_dir.path(unit).mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir.path(unit))
     start = time.perf_counter()
     stage.func(config, unit.subject, unit.space, run_dir)
     elapsed = time.perf_counter() - start
@@ -269,22 +276,53 @@ def run_pipeline(
     """
     names = pipeline.upstream(until) if until is not None else pipeline.names
     forced = pipeline.downstream(force)
-    check_output_location(config.output, config.dataset.path,
-                          dataset_is_simulated=config.dataset.kind == "simulated"
-                          or _imported_example(config))
-    import_plugins(config.plugins)
+    simulated = config.dataset.kind == "simulated" or _imported_example(config)
+    check_output_location(config.output, config.dataset.path, dataset_is_simulated=simulated)
+    check_input_locations(config.output, _input_paths(config),
+                          simulated=config.data_root() if simulated else None)
+    check_plugins(config.plugins)
     if pipeline.preflight is not None:
         pipeline.preflight(config, names)
+    created = not os.path.lexists(config.output)
     runner, owned = _executor(executor, scheduler, jobs if jobs is not None else config.jobs,
                               config)
     try:
         run_dir = RunDir(config.output)
         run_dir.claim()
-        with run_dir.lock():
-            return _run_locked(config, pipeline, run_dir, names, forced, jobs, runner)
+        try:
+            with run_dir.lock():
+                return _run_locked(config, pipeline, run_dir, names, forced, jobs, runner)
+        except (PerceptogramError, FileNotFoundError):
+            if created:
+                _discard_refused_run(run_dir, pipeline)
+            raise
     finally:
         if owned:
             runner.close()
+
+
+def _input_paths(config: Config) -> dict[str, Any]:
+    """The configuration's input paths, by key (they must stay outside the run directory)."""
+    settings = config.interpretability
+    inputs = {"dataset.images_path": config.dataset.images_path,
+              "interpretability.labels": getattr(settings, "labels", None),
+              "interpretability.covariates": getattr(settings, "covariates", None)}
+    if config.dataset.kind != "simulated":
+        inputs["dataset.path"] = config.dataset.path
+    return inputs
+
+
+def _discard_refused_run(run_dir: RunDir, pipeline: Pipeline) -> None:
+    """Remove a run directory this call created when the run was refused at its start.
+
+    A run refused while its first stage checks the data (a missing dataset, a
+    subject that is not there) leaves nothing behind; once a later stage has
+    written anything, the folder is kept so that the run can resume.
+    """
+    first = pipeline.stages[0].name if pipeline.stages else None
+    keep = {MARKER, LOCK_FILE, "config.yaml", "timings.json", first}
+    if all(entry.name in keep for entry in run_dir.root.iterdir()):
+        remove_owned(run_dir.root, marked_kind="run")
 
 
 def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list[str],

@@ -30,24 +30,32 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from perceptogram._registry import Registry
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace
 
-__all__ = ["DEFAULT_METHODS", "GENERATORS", "METHODS", "Generator", "GeneratorOptions",
-           "MethodSpec", "ReconstructionMethod", "RunInputs", "check_image_ids",
-           "check_latents", "get_generator", "method_artifacts", "method_spec", "register"]
+__all__ = ["DEFAULT_METHODS", "GENERATORS", "MAX_SEED", "METHODS", "Generator",
+           "GeneratorOptions", "MethodSpec", "ReconstructionMethod", "RunInputs", "SeedField",
+           "check_image_ids", "check_latents", "get_generator", "method_artifacts",
+           "method_spec", "register"]
 
 #: Methods a configuration runs when it names none (both offline).
 DEFAULT_METHODS = ("pca", "retrieval")
+
+#: Largest seed of any random step (``numpy`` and ``torch`` generators take 32 bits).
+MAX_SEED = 2**32 - 1
 
 
 class GeneratorOptions(BaseModel):
     """Base of every reconstruction method's options model: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+#: The ``seed`` option of a seeded method: one generator per image, ``seed + image id``.
+SeedField = Field(0, ge=0, le=MAX_SEED, description="Seed; one generator per image.")
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from perceptogram.errors import require
 from perceptogram.reconstruct._diffusers_call import PipelineCallGenerator
-from perceptogram.reconstruct.base import GeneratorOptions, register
+from perceptogram.reconstruct.base import GeneratorOptions, SeedField, register
 
 DECODER_MODEL = "kandinsky-community/kandinsky-2-2-decoder"
 """Repository of the decoder (UNet, MoVQ, scheduler)."""
@@ -34,7 +34,7 @@ class Kandinsky22Options(GeneratorOptions):
     steps: int = Field(50, ge=1)
     guidance: float = Field(4.0, ge=0.0)
     size: int = Field(768, ge=64)
-    seed: int = 0
+    seed: int = SeedField
     negative: Literal["prior", "zero"] = "prior"
     dtype: str | None = None
     variant: str | None = None

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from perceptogram.errors import MissingWeightsError, require
 from perceptogram.reconstruct._diffusers_call import PipelineCallGenerator
-from perceptogram.reconstruct.base import GeneratorOptions, register
+from perceptogram.reconstruct.base import GeneratorOptions, SeedField, register
 
 BASE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 """Repository of the SDXL base pipeline."""
@@ -46,7 +46,7 @@ class SDXLIPAdapterOptions(GeneratorOptions):
     steps: int = Field(30, ge=1)
     guidance: float = Field(5.0, ge=0.0)
     size: int = Field(1024, ge=64)
-    seed: int = 0
+    seed: int = SeedField
     dtype: str | None = None
     variant: str | None = "fp16"
 

@@ -39,6 +39,7 @@ from pydantic import Field
 from perceptogram.errors import DataFormatError, PerceptogramError, require
 from perceptogram.reconstruct.base import (
     GeneratorOptions,
+    SeedField,
     ReconstructionMethod,
     check_image_ids,
     register,
@@ -326,7 +327,7 @@ class UnCLIPOptions(GeneratorOptions):
     size: int = Field(768, ge=8, le=4096,
                       description="Output side, pixels; also the default image_size of the "
                       "unclip-vae latent space.")
-    seed: int = 0
+    seed: int = SeedField
     init_mode: Literal["img2img", "mix"] = "img2img"
     mix_weight: float = 0.11
     noise_level: int = Field(0, ge=0, le=999)

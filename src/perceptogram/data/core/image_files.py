@@ -14,7 +14,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from perceptogram._inputs import InputFileError, open_input
 from perceptogram.errors import DataFormatError, PerceptogramError
+
+#: Most pixels an image file may declare (4096 x 4096); checked from its header,
+#: before it is decoded, so a crafted or huge file cannot take gigabytes of memory.
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 class ImageFileError(PerceptogramError, OSError):
@@ -95,15 +100,40 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     """
     path = os.fspath(path)
     try:
-        with Image.open(path) as file:
+        with open_input(path, "the image file") as raw, Image.open(raw) as file:
+            check_pixels(file.size, path)
             image = file.convert("RGB")
     except FileNotFoundError:
         raise ImageFileError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ImageFileError(f"cannot read image file {path}: {exc}") from exc
+    except InputFileError as exc:
+        raise ImageFileError(str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
+            ValueError) as exc:
+        raise ImageFileError(f"cannot read image file {path}: {exc}") from None
     if size is None:
         return np.asarray(image, dtype=np.uint8)
     return resize_center_crop(image, size)
+
+
+def check_pixels(size: tuple[int, int], path: str | os.PathLike) -> None:
+    """Refuse an image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels.
+
+    Parameters
+    ----------
+    size : (width, height)
+        As read from the file's header (``PIL.Image.open`` decodes nothing yet).
+    path : path-like
+        For the message.
+
+    Raises
+    ------
+    ImageFileError
+    """
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageFileError(
+            f"the image {os.fspath(path)} is {width} x {height} pixels, more than the "
+            f"{MAX_IMAGE_PIXELS:,} an image may have here; it was not decoded")
 
 
 def load_images(paths: Sequence[str | os.PathLike], size: int | None = None) -> np.ndarray:

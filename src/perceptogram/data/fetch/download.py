@@ -10,20 +10,26 @@ What a hostile or broken server cannot do:
 
 - make us open anything but ``https://`` on the OSF hosts (listing links and
   redirects are checked, see :mod:`perceptogram.data.fetch.http`);
-- make us read more than a file's listed size, or a listing page above 16 MiB;
+- make us read more than a file's listed size, or a listing page above 16 MiB, or wait
+  for a page longer than two minutes (each wait is announced on stderr);
+- make us download a file the listing gives no checksum for (MD5 or SHA-256);
 - make the listing loop (pages and folders already visited are an error, and at
   most 10,000 pages are read);
 - unpack a zip bomb or an archive with odd members (:mod:`perceptogram.data.fetch.zip_archives`);
 - overwrite a file or folder we did not create (an existing one that differs is
-  refused).
+  refused), or write through a symbolic link (in the staging folder or on the way to a
+  file in ``root``).
 
 Busy servers (HTTP 429, 5xx) and dropped connections are retried with exponential
 backoff honouring ``Retry-After``. Every file is downloaded into the staging folder
 ``root/.perceptogram-downloads/`` (marked as ours) as ``<name>.part``, continued
 with an HTTP ``Range`` request after an interruption (from the start if the server
 ignores the range), checked against the listed hash, and only then moved into
-``root`` or unpacked there. A small JSON marker per finished item makes a second
-run skip it.
+``root`` or unpacked there. A small JSON marker per finished item records every
+file it put in ``root`` with its size: a second run skips the item when they are all
+there, and restores the missing ones (from the kept archive, or downloaded again)
+when a file of an unpacked archive was deleted. A staging folder that came with a
+received dataset (its marker copied) is not used.
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from perceptogram._hashing import file_digest
-from perceptogram._io import write_json_atomic
-from perceptogram._owned import MARKER, mark_owned, owning_folder, remove_owned
-from perceptogram._progress import track
+from perceptogram._inputs import read_input_json
+from perceptogram._io import make_dirs, open_nofollow, write_json_atomic
+from perceptogram._owned import MARKER, NotOwnedError, mark_owned, owning_folder, remove_owned
+from perceptogram._paths import links_below
+from perceptogram._progress import say, track
 from perceptogram.data.fetch.http import (
     OSF_HOSTS,
+    READ_DEADLINE_S,
     HostPolicy,
     RetryPolicy,
     TransientError,
@@ -76,6 +85,8 @@ OSF_API = "https://api.osf.io/v2"
 EEG_NODE = "anp5v"
 IMAGES_NODE = "y63gw"
 IMAGE_SET_FILES = ("image_metadata.npy", "training_images.zip", "test_images.zip")
+#: Subjects of the THINGS-EEG2 release (``sub-01`` ... ``sub-10``).
+N_SUBJECTS = 10
 DOWNLOAD_DIRNAME = ".perceptogram-downloads"
 MAX_LISTING_PAGES = 10_000
 MAX_PAGE_BYTES = 16 << 20
@@ -197,6 +208,8 @@ def list_osf_files(node: str, *, api_url: str = OSF_API, timeout: float = 60.0,
     files: dict[str, RemoteFile] = {}
     pending = [f"{api_url.rstrip('/')}/nodes/{node}/files/osfstorage/"]
     visited: set[str] = set()
+    say(f"Listing the files of OSF project {node} (each page: at most {timeout:g} s per read "
+        f"and {READ_DEADLINE_S:g} s in all, retried {retry.attempts - 1} times)")
     while pending:
         url: str | None = pending.pop()
         while url:
@@ -252,6 +265,9 @@ def _content_start(headers: Any) -> int | None:
 
 def _receive(remote: RemoteFile, part: Path, policy: HostPolicy, timeout: float) -> None:
     """One attempt: continue ``part`` up to ``remote.size`` bytes (never further)."""
+    if part.is_symlink():
+        raise NotOwnedError(f"{part} is a symbolic link; a download never writes through one: "
+                            f"delete it and run the same command again")
     offset = part.stat().st_size if part.is_file() else 0
     if offset > remote.size:
         offset = 0  # not a prefix of this file: start again
@@ -269,7 +285,7 @@ def _receive(remote: RemoteFile, part: Path, policy: HostPolicy, timeout: float)
                 f"listed at {remote.size} bytes; refusing to download it"
             )
         remaining = remote.size - offset
-        with open(part, "ab" if offset else "wb") as fh:
+        with open_nofollow(part, "ab" if offset else "wb") as fh:
             chunks = _bounded_chunks(response, remaining, remote, host)
             for chunk in track(chunks, f"Downloading {remote.name}",
                                total=max(1, math.ceil(remaining / _CHUNK))):
@@ -349,8 +365,11 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, *, timeout: float = 60.0,
         raise PerceptogramError(f"{dest} exists and differs from {remote.path} on the server "
                                 f"({problem}); move it away and run the same command again")
     policy.check(remote.url)
+    if not (remote.sha256 or remote.md5):
+        raise DataFormatError(f"the listing gives no checksum for {remote.path}; a download "
+                              "that cannot be verified is refused")
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(dest.parent)
     try:
         call_with_retries(lambda: _receive(remote, part, policy, timeout), retry,
                           f"the download of {remote.path}")
@@ -408,6 +427,13 @@ def plan_download(subjects: Iterable[int] | None = None, *,
     """
     if what not in ("eeg", "images", "all"):
         raise ValueError(f"what must be 'eeg', 'images' or 'all', not {what!r}")
+    if subjects is not None:
+        subjects = list(subjects)
+        bad = [s for s in subjects if not (isinstance(s, int) and 1 <= s <= N_SUBJECTS)]
+        if bad and eeg_node == EEG_NODE and what != "images":
+            raise DataFormatError(
+                f"THINGS-EEG2 has subjects 1 to {N_SUBJECTS}; there is no subject "
+                f"{', '.join(map(str, bad[:5]))} (nothing was downloaded)")
     policy = policy if policy is not None else default_policy(api_url)
     options = dict(api_url=api_url, timeout=timeout, policy=policy, retry=retry)
     plan: list[RemoteFile] = []
@@ -434,6 +460,11 @@ def plan_download(subjects: Iterable[int] | None = None, *,
                 f"{', '.join(sorted(by_name))[:500] or 'nothing'})"
             )
         plan.extend(by_name[name] for name in IMAGE_SET_FILES)
+    unverifiable = [f.path for f in plan if not (f.sha256 or f.md5)]
+    if unverifiable:
+        raise DataFormatError(
+            f"the OSF listing gives no checksum for {', '.join(unverifiable[:5])}; a download "
+            "that cannot be verified is refused (nothing was downloaded)")
     return plan
 
 
@@ -446,18 +477,63 @@ def _marker(staging: Path, remote: RemoteFile) -> Path:
     return staging / f"{remote.path.replace('/', '__')}.done.json"
 
 
-def _finished(root: Path, staging: Path, remote: RemoteFile) -> list[Path] | None:
+#: Largest record of a finished item read back (the image set lists ~17,000 files).
+_MAX_RECORD_BYTES = 64 << 20
+
+
+def _record(staging: Path, remote: RemoteFile) -> dict[str, Any] | None:
+    """What an earlier run recorded for ``remote`` (None if absent, damaged or another file)."""
     marker = _marker(staging, remote)
-    if not marker.is_file():
+    if marker.is_symlink() or not marker.is_file():
         return None
     try:
-        record = json.loads(marker.read_text(encoding="utf-8"))
-        outputs = [root.joinpath(*safe_relative_parts(p)) for p in record["outputs"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        record = read_input_json(marker, max_bytes=_MAX_RECORD_BYTES, what="a download record")
+    except (OSError, DataFormatError):
         return None
-    if record.get("remote") == _stamp(remote) and outputs and all(p.exists() for p in outputs):
+    if not isinstance(record, dict) or record.get("remote") != _stamp(remote):
+        return None
+    outputs, files = record.get("outputs"), record.get("files", {})
+    if not (isinstance(outputs, list) and outputs and isinstance(files, dict)
+            and all(isinstance(p, str) and safe_relative_parts(p) for p in [*outputs, *files])
+            and all(isinstance(n, int) for n in files.values())):
+        return None
+    return record
+
+
+def _missing(root: Path, record: dict[str, Any]) -> list[str]:
+    """Files of ``record`` no longer in ``root`` with their recorded size."""
+    out = []
+    for rel, size in record.get("files", {}).items():
+        path = root.joinpath(*safe_relative_parts(rel))
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+            out.append(rel)
+    return out
+
+
+def _finished(root: Path, staging: Path, remote: RemoteFile) -> list[Path] | None:
+    record = _record(staging, remote)
+    if record is None:
+        return None
+    outputs = [root.joinpath(*safe_relative_parts(p)) for p in record["outputs"]]
+    if all(p.exists() for p in outputs) and not _missing(root, record):
         return outputs
     return None
+
+
+def _files_below(root: Path, top: Path) -> dict[str, int]:
+    """Every regular file below ``top`` (or ``top`` itself), relative to ``root``, with size."""
+    if top.is_file():
+        return {top.relative_to(root).as_posix(): top.stat().st_size}
+    return {p.relative_to(root).as_posix(): p.stat().st_size
+            for p in sorted(top.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def _check_way(root: Path, path: Path) -> None:
+    """Refuse a symbolic link between ``root`` and ``path`` (a received dataset may hold one)."""
+    _, links = links_below(path, lambda folder: folder == Path(os.path.abspath(root)))
+    if links:
+        raise NotOwnedError(f"{links[-1]} is a symbolic link; a download does not write "
+                            "through one: move it away and run the same command again")
 
 
 def _install_one(remote: RemoteFile, root: Path, staging: Path, fetch_options: dict,
@@ -468,7 +544,10 @@ def _install_one(remote: RemoteFile, root: Path, staging: Path, fetch_options: d
     if remote.path.endswith(".zip"):
         relative = PurePosixPath(remote.path)
         target = root.joinpath(*relative.parent.parts, relative.stem)
-        if target.exists() or target.is_symlink():
+        _check_way(root, target)
+        record = _record(staging, remote)
+        restoring = record is not None and target.is_dir() and not target.is_symlink()
+        if (target.exists() or target.is_symlink()) and not restoring:
             raise PerceptogramError(
                 f"{target} already exists but was not unpacked from {remote.path} by "
                 "`perceptogram data download`; move it away (or leave it out with --what) "
@@ -477,16 +556,21 @@ def _install_one(remote: RemoteFile, root: Path, staging: Path, fetch_options: d
         archive = fetch(remote, staging / remote.path, **fetch_options)
         unpack = staging / f"{remote.path.replace('/', '__')}.unpacking"
         remove_owned(unpack)  # left by an interrupted earlier run
-        unpack.mkdir()
+        make_dirs(unpack)
         extract_zip(archive, unpack / target.name, limits=limits)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(unpack / target.name, target)
+        if restoring:
+            files = _restore(root, unpack, target, record)
+        else:
+            make_dirs(target.parent)
+            os.rename(unpack / target.name, target)
+            files = _files_below(root, target)
         remove_owned(unpack)
         if not keep_archives:
             remove_owned(archive)
         outputs = [target]
     else:
         final = root / remote.path
+        _check_way(root, final)
         if final.is_symlink() or (final.exists() and not final.is_file()):
             raise PerceptogramError(f"{final} is in the way of {remote.path}; move it away "
                                     "and run the same command again")
@@ -494,12 +578,43 @@ def _install_one(remote: RemoteFile, root: Path, staging: Path, fetch_options: d
             fetch(remote, final, **fetch_options)  # kept if it matches, refused otherwise
         else:
             staged = fetch(remote, staging / remote.path, **fetch_options)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(final.parent)
             os.replace(staged, final)
         outputs = [final]
+        files = _files_below(root, final)
     write_json_atomic(_marker(staging, remote), {
-        "remote": _stamp(remote), "outputs": [p.relative_to(root).as_posix() for p in outputs]})
+        "remote": _stamp(remote), "outputs": [p.relative_to(root).as_posix() for p in outputs],
+        "files": files})
     return outputs
+
+
+def _restore(root: Path, unpack: Path, target: Path, record: dict[str, Any]) -> dict[str, int]:
+    """Put back the files of an unpacked archive that were deleted since; keep the others.
+
+    Raises
+    ------
+    PerceptogramError
+        A file is there with another size than unpacked (changed since: never replaced).
+    """
+    files = dict(record["files"])
+    restored = []
+    for rel in _missing(root, record):
+        path = root.joinpath(*safe_relative_parts(rel))
+        if path.exists() or path.is_symlink():
+            raise PerceptogramError(f"{path} was changed since it was unpacked from its "
+                                    "archive; move it away and run the same command again")
+        source = unpack.joinpath(target.name, *path.relative_to(target).parts)
+        if not source.is_file():
+            raise DataFormatError(f"{source.name} is no longer in the archive it was unpacked "
+                                  f"from; delete {target} and run the same command again")
+        _check_way(root, path.parent)
+        make_dirs(path.parent)
+        os.replace(source, path)
+        files[rel] = path.stat().st_size
+        restored.append(rel)
+    if restored:
+        say(f"Restored {len(restored)} file(s) missing from {target}")
+    return files
 
 
 def install(plan: Iterable[RemoteFile], root: str | os.PathLike, *, timeout: float = 60.0,
@@ -539,7 +654,13 @@ def install(plan: Iterable[RemoteFile], root: str | os.PathLike, *, timeout: flo
     plan = list(plan)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    staging = mark_owned(root / DOWNLOAD_DIRNAME, "download")
+    try:
+        staging = mark_owned(root / DOWNLOAD_DIRNAME, "download")
+    except NotOwnedError:
+        raise NotOwnedError(
+            f"{root / DOWNLOAD_DIRNAME} was not created by Perceptogram on this machine (it "
+            "came with the data, or from an older version); delete it and run the same "
+            "command again") from None
     pending = [r for r in plan if _finished(root, staging, r) is None]
     needed = sum(r.size for r in pending)
     free = shutil.disk_usage(staging).free

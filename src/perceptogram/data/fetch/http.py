@@ -8,6 +8,13 @@ scheme. Transient failures (HTTP 429 and 5xx, refused or dropped connections,
 timeouts) raise :class:`TransientError`; :func:`call_with_retries` repeats an
 attempt with exponential backoff that honours ``Retry-After`` (seconds or an HTTP
 date), capped, and finally raises a clear :class:`~perceptogram.errors.OfflineError`.
+
+No wait is silent or unbounded: every wait before a retry prints one line saying what
+is awaited and for how long (:func:`perceptogram._progress.say`); one wait is at most
+:attr:`RetryPolicy.max_wait` (60 s) and all of them together at most
+``(attempts - 1) * max_wait`` (5 minutes by default); a body is read with a deadline
+(:func:`read_bounded`), so a server that trickles bytes cannot hold a read for longer
+than that plus one socket timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from perceptogram import __version__
+from perceptogram._progress import say
 from perceptogram.errors import DataFormatError, OfflineError, PerceptogramError
 
 __all__ = [
@@ -207,7 +215,11 @@ def call_with_retries(attempt: Callable[[], T], retry: RetryPolicy, what: str) -
                     "later: run the same command again (finished files are kept and "
                     "partial ones resume)"
                 ) from None
-            retry.sleep(retry.delay(failures, exc.retry_after))
+            wait = retry.delay(failures, exc.retry_after)
+            asked = " (as its Retry-After asks)" if _parse_retry_after(exc.retry_after) else ""
+            say(f"{what}: {exc.host} answered {exc.reason}; waiting {wait:.0f} s{asked} "
+                f"before try {failures + 1} of {retry.attempts}")
+            retry.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -278,25 +290,50 @@ def open_url(url: str, policy: HostPolicy, timeout: float,
         raise TransientError(f"cannot connect: {exc or type(exc).__name__}", host) from None
 
 
-def read_bounded(response: http.client.HTTPResponse, limit: int, what: str) -> bytes:
+#: Longest a body read by :func:`read_bounded` may take, seconds (a listing page is
+#: at most 16 MiB; OSF sends one in well under a second).
+READ_DEADLINE_S = 120.0
+
+
+def read_bounded(response: http.client.HTTPResponse, limit: int, what: str,
+                 deadline_s: float | None = None) -> bytes:
     """The whole body of ``response``, refusing one longer than ``limit`` bytes.
+
+    Read in pieces as they arrive, so that a server trickling a few bytes at a
+    time is cut off after ``deadline_s`` seconds (default :data:`READ_DEADLINE_S`;
+    each piece also waits at most the socket timeout of the request).
 
     Raises
     ------
     DataFormatError
         The body (or its declared ``Content-Length``) exceeds ``limit``.
     TransientError
-        The connection dropped while reading.
+        The connection dropped while reading, or the body took longer than
+        ``deadline_s``.
     """
     declared = response.headers.get("Content-Length")
+    host = urllib.parse.urlsplit(response.geturl()).netloc
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise DataFormatError(f"{what} is {int(declared)} bytes, more than the {limit} "
                               "allowed; refusing to read it")
+    if deadline_s is None:
+        deadline_s = READ_DEADLINE_S
+    end = time.monotonic() + deadline_s
+    pieces: list[bytes] = []
+    received = 0
     try:
-        body = response.read(limit + 1)
+        while received <= limit:
+            piece = response.read1(min(1 << 16, limit + 1 - received))
+            if not piece:
+                break
+            pieces.append(piece)
+            received += len(piece)
+            if time.monotonic() > end:
+                raise TransientError(f"{what} did not arrive within {deadline_s:g} s "
+                                     f"({received} bytes so far)", host)
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-        raise TransientError(f"connection lost ({exc or type(exc).__name__})",
-                             urllib.parse.urlsplit(response.geturl()).netloc) from None
+        raise TransientError(f"connection lost ({exc or type(exc).__name__})", host) from None
+    body = b"".join(pieces)
     if len(body) > limit:
         raise DataFormatError(f"{what} is more than the {limit} bytes allowed; "
                               "refusing to read it")

@@ -1,24 +1,24 @@
 """Memory-mappable float32 copies of large arrays read from slow source files.
 
 A source file (e.g. a 900 MB pickled THINGS-EEG2 split) is converted once into a
-plain ``.npy`` file of float32 beside a small JSON sidecar. Later loads open the
-``.npy`` with ``mmap_mode="r"`` (milliseconds, no pickle, no copy in memory). The
-sidecar records a fingerprint of the source (size, modification time and the
-SHA-256 of its first and last MiB), so a replaced or edited source invalidates
-the cached copy. The ``.npy`` is written before the sidecar, both atomically: a
-sidecar that matches always describes a complete array.
+plain ``.npy`` file of float32 beside a small JSON sidecar, an entry of
+:class:`perceptogram._cache.ContentCache` (the one cache implementation). Later loads
+open the ``.npy`` with ``mmap_mode="r"`` (milliseconds, no pickle, no copy in
+memory). The entry's key is the source's fingerprint (size, modification time and
+the SHA-256 of its first and last MiB), so a replaced or edited source invalidates
+the cached copy; the entry's own digest is checked like a run artifact's, so a cache
+file changed since it was written is rebuilt. A cache folder that came with a
+received dataset (its marker copied) or from an older version is neither read nor
+written: the source is read instead.
 
 Writing is safe on a full disk: the declared size is checked against the source
 file (a tiny file cannot make a huge cache) and against the free space before
 anything is created, the array is written with ordinary file writes (no memory
-map, hence no SIGBUS), and a failed write leaves no temporary file. A cache
-folder Perceptogram creates is marked as its own; temporary files left by a
-killed run are removed by the next one.
+map, hence no SIGBUS), and a failed write leaves no temporary file.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from perceptogram._hashing import file_fingerprint
-from perceptogram._io import atomic_path, check_free_space, write_json_atomic
-from perceptogram._owned import claim_folder, discard_stale_temps
+from perceptogram._cache import ContentCache
+from perceptogram._hashing import file_fingerprint, json_digest
 from perceptogram.errors import DataFormatError
 
-CACHE_FORMAT_VERSION = 1
-_CHUNK_BYTES = 64 << 20
+#: Folder of a dataset's EEG caches, one sub-folder per subject (``<root>/.perceptogram-cache/
+#: sub-01``). It is marked as Perceptogram's too, so that a link there is never followed.
+CACHE_DIRNAME = ".perceptogram-cache"
 # A source stores each value in at least 2 bytes (float16), so its float32 copy is at
 # most twice its size; the slack covers headers.
 _MAX_GROWTH = 2
@@ -52,16 +52,30 @@ def cache_files(source: str | os.PathLike, cache_dir: str | os.PathLike) -> tupl
     Returns
     -------
     array_path, sidecar_path : Path
-        ``<cache_dir>/<stem>.float32.npy`` and ``<cache_dir>/<stem>.json``.
+        ``<cache_dir>/<stem>.float32.npy`` and ``<cache_dir>/<stem>.float32.json``.
     """
-    stem = Path(source).stem
+    name = _name(source)
     cache_dir = Path(cache_dir)
-    return cache_dir / f"{stem}.float32.npy", cache_dir / f"{stem}.json"
+    return cache_dir / f"{name}.npy", cache_dir / f"{name}.json"
+
+
+def _name(source: str | os.PathLike) -> str:
+    return f"{Path(source).stem}.float32"
+
+
+def _cache(cache_dir: str | os.PathLike, source: str | os.PathLike) -> ContentCache:
+    cache_dir = Path(cache_dir)
+    anchor = cache_dir.parent if cache_dir.parent.name == CACHE_DIRNAME else None
+    return ContentCache(cache_dir, f"the cache of {source}", anchor=anchor)
+
+
+def _key(source: str | os.PathLike) -> str:
+    return json_digest({"source": file_fingerprint(source), "dtype": "float32"})
 
 
 def load_cached(source: str | os.PathLike, cache_dir: str | os.PathLike
                 ) -> tuple[np.memmap, dict[str, Any]] | None:
-    """Open the cached copy of ``source`` if it exists and is current.
+    """Open the cached copy of ``source`` if it exists, is current and is intact.
 
     Parameters
     ----------
@@ -75,22 +89,17 @@ def load_cached(source: str | os.PathLike, cache_dir: str | os.PathLike
     (array, meta) or None
         ``array`` is a read-only float32 memory map; ``meta`` is the mapping passed
         to :func:`store` when the cache was written. None when there is no cache,
-        or it is stale or damaged (the caller then rebuilds it).
+        it is stale, damaged or changed, or the folder is not Perceptogram's own
+        (the caller then reads the source).
     """
-    array_path, sidecar_path = cache_files(source, cache_dir)
+    cache = _cache(cache_dir, source)
     try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        if (sidecar["format_version"] != CACHE_FORMAT_VERSION
-                or sidecar["source"] != file_fingerprint(source)):
-            return None
-        array = np.load(array_path, mmap_mode="r", allow_pickle=False)
-        meta = dict(sidecar["meta"])
-        shape = list(sidecar["shape"])
-    except (OSError, ValueError, KeyError, TypeError):
+        hit = cache.load(_name(source), _key(source))
+    except OSError:
         return None
-    if array.dtype != np.float32 or list(array.shape) != shape:
+    if hit is None:
         return None
-    return array, meta
+    return hit[0], ContentCache.meta(hit[1])
 
 
 def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndarray,
@@ -102,7 +111,7 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
     source : path-like
         The original file (only fingerprinted, never modified).
     cache_dir : path-like
-        Folder for the cache; created if needed.
+        Folder for the cache; created (and marked as Perceptogram's) if needed.
     data : ndarray, shape (n_rows, ...)
         Array to cache; converted to float32 chunk by chunk along axis 0.
     meta : mapping
@@ -121,47 +130,24 @@ def store(source: str | os.PathLike, cache_dir: str | os.PathLike, data: np.ndar
     DiskSpaceError
         The cache folder's disk lacks the space (checked before writing).
     OSError
-        The cache folder cannot be written.
+        The cache folder cannot be written, or is not Perceptogram's own
+        (:class:`~perceptogram._owned.NotOwnedError`).
     """
-    array_path, sidecar_path = cache_files(source, cache_dir)
+    key = _key(source)
     n_values = int(np.prod(data.shape, dtype=np.int64))
     source_size = os.stat(source).st_size
     if n_values * 4 > _MAX_GROWTH * source_size + _GROWTH_SLACK:
         raise DataFormatError(
             f"{source} ({source_size} bytes) cannot hold the {n_values} values of shape "
             f"{tuple(data.shape)} it declares; it was not cached")
-    fingerprint = file_fingerprint(source)
-    header = _npy_header(data.shape)
-    claim_folder(cache_dir, "cache")
-    discard_stale_temps(cache_dir)
-    check_free_space(cache_dir, len(header) + 4 * n_values, f"the cache of {source}")
-    row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * 4)
-    step = max(1, _CHUNK_BYTES // row_bytes)
-    with atomic_path(array_path) as tmp, open(tmp, "wb") as fh:
-        fh.write(header)
-        for start in range(0, data.shape[0], step):
-            block = np.ascontiguousarray(data[start:start + step], dtype=np.float32)
-            if not np.isfinite(block).all():
-                raise DataFormatError(
-                    f"{source} holds values beyond the float32 range (|x| > 3.4e38); "
-                    "they cannot be cached as float32"
-                )
-            fh.write(memoryview(block).cast("B"))
-    write_json_atomic(sidecar_path, {
-        "format_version": CACHE_FORMAT_VERSION,
-        "source": fingerprint,
-        "shape": list(data.shape),
-        "meta": dict(meta),
-    })
-    return np.load(array_path, mmap_mode="r", allow_pickle=False), dict(meta)
 
+    def finite(block: np.ndarray) -> None:
+        if not np.isfinite(block).all():
+            raise DataFormatError(
+                f"{source} holds values beyond the float32 range (|x| > 3.4e38); "
+                "they cannot be cached as float32"
+            )
 
-def _npy_header(shape: tuple[int, ...]) -> bytes:
-    """NPY header of a C-ordered float32 array of ``shape``."""
-    import io
-
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                 "fortran_order": False, "shape": tuple(int(n) for n in shape)})
-    return buffer.getvalue()
+    cache = _cache(cache_dir, source)
+    array = cache.store(_name(source), key, data, dict(meta), check=finite)
+    return array, dict(meta)

@@ -15,11 +15,11 @@ Three layouts are found from one path (and, optionally, a separate image path):
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from perceptogram._paths import check_inside, is_plain_name, plain_path
 from perceptogram.errors import DataFormatError
 
 __all__ = ["EEG_SUBFOLDERS", "IMAGE_SUBFOLDERS", "TRAIN_IMAGE_FOLDERS", "SPLIT_FILES",
@@ -148,13 +148,6 @@ def find_layout(path: str | Path, images_path: str | Path | None = None) -> Layo
     return Layout(eeg_root, images_root, subjects, train_folder)
 
 
-def is_plain_name(part: str) -> bool:
-    """Whether ``part`` is one plain file or folder name (not empty, ``.``, ``..``, no
-    separator, no NUL, not absolute)."""
-    return not (not part or part in (".", "..") or "/" in part or "\\" in part
-                or "\0" in part or os.path.isabs(part))
-
-
 def check_confined(paths: list[Path], folder: Path) -> None:
     """Refuse paths that resolve (through symbolic links) outside ``folder``.
 
@@ -165,12 +158,10 @@ def check_confined(paths: list[Path], folder: Path) -> None:
     DataFormatError
         Naming the first path that leads outside.
     """
-    base = os.path.realpath(folder) + os.sep
     for path in paths:
-        if not os.path.realpath(path).startswith(base):
-            raise DataFormatError(
-                f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
-                "link; images must stay inside the dataset's image folders")
+        check_inside(path, folder, lambda path=path: DataFormatError(
+            f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
+            "link; images must stay inside the dataset's image folders"))
 
 
 def confined_path(root: Path, *parts: str) -> Path:
@@ -184,8 +175,6 @@ def confined_path(root: Path, *parts: str) -> Path:
     DataFormatError
         A part is empty, ``.`` or ``..``, or holds a separator or NUL.
     """
-    for part in parts:
-        if not is_plain_name(part):
-            raise DataFormatError(f"the image name {part!r} read from the dataset is not a "
-                                  f"plain file or folder name; it would leave {root}")
-    return root.joinpath(*parts)
+    return plain_path(root, *parts, error=lambda part: DataFormatError(
+        f"the image name {part!r} read from the dataset is not a plain file or folder name; "
+        f"it would leave {root}"))

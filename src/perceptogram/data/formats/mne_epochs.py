@@ -35,12 +35,14 @@ optional dependency: ``pip install mne-bids``).
 from __future__ import annotations
 
 import csv
+import io
 import re
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.data.core.units import eeg_unit, unit_of_channels
 from perceptogram.data.formats.base import (
@@ -72,6 +74,8 @@ _MAX_PADDED_BYTES = 2 << 30
 
 #: One table row: key (event code or epoch index), image path, concept, picture name.
 Row = tuple[int, str, str, str]
+#: Longest image path or concept name in the table (file names are at most 255 bytes).
+_MAX_NAME = 1024
 
 
 def _epochs_files(folder: Path) -> dict[int, dict[str, Path]]:
@@ -86,6 +90,19 @@ def _epochs_files(folder: Path) -> dict[int, dict[str, Path]]:
                                           f"in {folder} are the same subject and split")
                 split_files[m.group(2)] = child
     return found
+
+
+def _read_epochs(path: Path, preload: bool):
+    """``mne.read_epochs`` with any failure to read the file as one sentence naming it."""
+    mne = require("mne", purpose="reading MNE epochs")
+    try:
+        return mne.read_epochs(path, preload=preload, verbose="error")
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - MNE raises many kinds for a damaged file
+        raise DataFormatError(f"{path} is not a readable MNE epochs file (truncated or "
+                              f"damaged?): {excerpt(f'{type(exc).__name__}: {exc}', 160)}"
+                              ) from None
 
 
 def read_image_table(path: Path) -> tuple[str, dict[str, list[Row]]]:
@@ -110,35 +127,43 @@ def read_image_table(path: Path) -> tuple[str, dict[str, list[Row]]]:
     DataFormatError
         Missing columns, a bad split or key, or an empty split.
     """
-    if path.stat().st_size > _MAX_TABLE_BYTES:
-        raise DataFormatError(f"{path} is larger than {_MAX_TABLE_BYTES >> 20} MiB; an image "
-                              "table should be a few megabytes")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
+    text = read_input_text(path, max_bytes=_MAX_TABLE_BYTES, what="the image table")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    line = 1
+    try:
         columns = reader.fieldnames or []
         keys = [k for k in _KEYS if k in columns]
         missing = [c for c in ("split", "image", "concept") if c not in columns]
         if missing or len(keys) != 1:
             raise DataFormatError(
                 f"{path} must have the columns split, image, concept and one of event_id "
-                f"or epoch; it has {', '.join(columns) or 'none'}")
+                f"or epoch; it has {excerpt(', '.join(columns) or 'none', 200)}")
         key = keys[0]
         rows: dict[str, list[Row]] = {"train": [], "test": []}
         for line, row in enumerate(reader, start=2):
             split = (row["split"] or "").strip()
             if split not in rows:
                 raise DataFormatError(f"{path}, line {line}: split must be train or test, "
-                                      f"got {split!r}")
+                                      f"got {excerpt(split)}")
             try:
                 value = int(row[key])
             except (TypeError, ValueError):
                 raise DataFormatError(f"{path}, line {line}: {key} must be an integer, got "
-                                      f"{row[key]!r}") from None
+                                      f"{excerpt(row[key])}") from None
             image, concept = (row["image"] or "").strip(), (row["concept"] or "").strip()
             if not image or not concept:
                 raise DataFormatError(f"{path}, line {line}: empty image or concept")
+            if len(image) > _MAX_NAME or len(concept) > _MAX_NAME:
+                raise DataFormatError(f"{path}, line {line}: an image or concept name is "
+                                      f"longer than {_MAX_NAME} characters")
             picture = (row.get("picture") or "").strip() or image
+            if len(picture) > _MAX_NAME:
+                raise DataFormatError(f"{path}, line {line}: a picture name is longer "
+                                      f"than {_MAX_NAME} characters")
             rows[split].append((value, image, concept, picture))
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}, line {line + 1}: not a readable CSV row "
+                              f"({excerpt(exc, 120)})") from None
     for split, split_rows in rows.items():
         if not split_rows:
             raise DataFormatError(f"{path} lists no {split} image")
@@ -248,7 +273,7 @@ class MneEpochsDataset:
         from perceptogram.data.core.montage import place_channels
 
         first = self._files[self.subjects()[0]]["train"]
-        epochs = mne.read_epochs(first, preload=False, verbose="error")
+        epochs = _read_epochs(first, preload=False)
         names = [epochs.ch_names[i] for i in mne.pick_types(epochs.info, eeg=True,
                                                              exclude=[])]
         placement = place_channels(names, epochs.get_montage())
@@ -279,7 +304,7 @@ class MneEpochsDataset:
         path = self._files[subject].get(split)
         if path is None:
             raise DatasetNotFoundError(f"no sub-{subject:02d}_{split}-epo.fif in {self.root}")
-        epochs = mne.read_epochs(path, preload=True, verbose="error")
+        epochs = _read_epochs(path, preload=True)
         picks = mne.pick_types(epochs.info, eeg=True, exclude=[])
         if len(picks) == 0:
             raise DataFormatError(f"{path} holds no EEG channel")

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from perceptogram._inputs import open_input
 from perceptogram.errors import DataFormatError, UnsafePickleError
 
 __all__ = ["safe_load_pickled_dict", "ALLOCATION_FACTOR", "MAX_DEPTH", "MAX_EXPANSION"]
@@ -766,7 +767,7 @@ def safe_load_pickled_dict(path: str | os.PathLike) -> dict:
         does not hold a dictionary.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_input(path, "the pickled file") as fh:  # a regular file, not /proc or a FIFO
         end = os.fstat(fh.fileno()).st_size
         start = fh.read(len(_NPY_MAGIC))
         fh.seek(0)

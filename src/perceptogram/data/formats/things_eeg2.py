@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from perceptogram.data.formats import eeg_cache
+from perceptogram.data.formats.eeg_cache import CACHE_DIRNAME
 from perceptogram.data.core.containers import EEGEpochs, check_same_axes
 from perceptogram.data.fetch.download import download
 from perceptogram.data.formats.layout import check_confined, is_plain_name, subject_folders
@@ -56,7 +57,6 @@ SPLIT_FILES: dict[str, str] = {
 #: Folder of the image files of each split, below the root.
 IMAGE_FOLDERS: dict[str, str] = {"train": "training_images", "test": "test_images"}
 METADATA_FILE = "image_metadata.npy"
-CACHE_DIRNAME = ".perceptogram-cache"
 
 _EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
 _METADATA_KEYS = ("train_img_files", "train_img_concepts", "test_img_files",
@@ -145,6 +145,12 @@ def _string_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise DataFormatError(f"{path}: '{key}' must be a list of strings, "
                               f"got {type(value).__name__}")
+    for index, text in enumerate(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: not text any reader can show or write
+            raise DataFormatError(f"{path}: '{key}' item {index} is not valid text "
+                                  f"({ascii(text[:40])})") from None
     return tuple(value)
 
 

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from perceptogram._io import default_mode
+from perceptogram._io import check_free_space, check_memory, default_mode
 from perceptogram._owned import mark_owned, remove_owned
 from perceptogram._progress import track
 from perceptogram.data.simulate import forward_model as fm
@@ -337,6 +337,7 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
     if _check_target(root, parameters, overwrite):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
+    _check_resources(root.parent, parameters)
     tmp = _staging(root, "tmp")
     try:
         _write(tmp, parameters)
@@ -345,6 +346,20 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
         remove_owned(tmp, marked_kind=SIMULATION_KIND)
         raise
     return root
+
+
+def _check_resources(folder: Path, parameters: dict[str, Any]) -> None:
+    """Refuse a simulation whose EEG does not fit in memory or on disk, before it starts."""
+    per_trial = len(fm.CHANNELS) * len(fm.TIMES) * 8  # float64 samples
+    trials = {"train": parameters["n_train_concepts"] * parameters["images_per_concept"]
+              * parameters["n_train_repetitions"],
+              "test": parameters["n_test_concepts"] * parameters["n_test_repetitions"]}
+    # one split in memory at a time: the array, its evoked part and the copy pickling makes
+    check_memory(3 * per_trial * max(trials.values()),
+                 f"simulating {max(trials.values()):,} trials of one split",
+                 "lower dataset.simulation (concepts, images per concept or repetitions)")
+    check_free_space(folder, parameters["n_subjects"] * per_trial * sum(trials.values()),
+                     "the simulated dataset")
 
 
 def _staging(root: Path, tag: str) -> Path:
