@@ -23,11 +23,15 @@ N_PERMUTATIONS = 200
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
+    """The shipped recording imported where ``perceptogram demo --data p300`` puts it."""
     from perceptogram.examples import import_example
+    from perceptogram.pipeline.demo import demo_config
+    from perceptogram.pipeline.rundir import RunDir
 
-    folder = tmp_path_factory.mktemp("p300") / "p300"
-    report = import_example("p300", folder)
-    return folder, report
+    config = demo_config(tmp_path_factory.mktemp("p300") / "demo", data="p300")
+    RunDir(config.output).claim()
+    report = import_example("p300", config.data_root())
+    return config.data_root(), report
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,21 @@ def test_demo_data_option(tmp_path):
     assert config.interpretability.labels.name == "labels.csv"
     result = CliRunner().invoke(app, ["demo", "--data", "nope", "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "--data must be one of simulated, p300" in result.output
+
+
+def test_demo_data_and_its_label_table_may_lie_in_the_run(imported):
+    # the demo imports its recording into <run>/imported/p300 (ours, like a simulation):
+    # neither it nor the label table inside it is refused as a user's input in the run
+    from perceptogram.pipeline.demo import demo_config
+    from perceptogram.pipeline.runner import run_pipeline
+    from perceptogram.pipeline.stages import PIPELINE
+
+    folder, _ = imported
+    run = folder.parent.parent
+    config = demo_config(run, data="p300")
+    assert config.data_root() == folder and config.interpretability.labels.parent == folder
+    run_pipeline(config, PIPELINE, until="data", jobs=1)
+    assert (run / "data" / "dataset.json").is_file()
 
 
 def test_read_back_in_microvolts_with_template_positions(imported):

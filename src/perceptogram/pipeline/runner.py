@@ -17,6 +17,7 @@ from typing import Any
 
 from perceptogram._io import make_dirs, write_json_atomic
 from perceptogram._owned import MARKER, remove_owned
+from perceptogram._paths import is_inside
 from perceptogram._progress import is_quiet
 from perceptogram._registry import check_plugins
 from perceptogram._text import for_rich
@@ -276,9 +277,11 @@ def run_pipeline(
     """
     names = pipeline.upstream(until) if until is not None else pipeline.names
     forced = pipeline.downstream(force)
-    simulated = config.dataset.kind == "simulated" or _imported_example(config)
-    check_output_location(config.output, config.dataset.path, dataset_is_simulated=simulated)
-    check_input_locations(config.output, _input_paths(config),
+    simulated = config.dataset.kind == "simulated"
+    imported = _imported_example(config)
+    check_output_location(config.output, config.dataset.path,
+                          dataset_is_simulated=simulated or imported)
+    check_input_locations(config.output, _input_paths(config, imported),
                           simulated=config.data_root() if simulated else None)
     check_plugins(config.plugins)
     if pipeline.preflight is not None:
@@ -301,14 +304,21 @@ def run_pipeline(
             runner.close()
 
 
-def _input_paths(config: Config) -> dict[str, Any]:
-    """The configuration's input paths, by key (they must stay outside the run directory)."""
+def _input_paths(config: Config, imported: bool = False) -> dict[str, Any]:
+    """The configuration's input paths, by key (they must stay outside the run directory).
+
+    A simulated dataset, or a recording the demo imported (``imported``), is
+    Perceptogram's own: it and the tables inside it are not the user's inputs.
+    """
     settings = config.interpretability
     inputs = {"dataset.images_path": config.dataset.images_path,
               "interpretability.labels": getattr(settings, "labels", None),
               "interpretability.covariates": getattr(settings, "covariates", None)}
-    if config.dataset.kind != "simulated":
+    if config.dataset.kind != "simulated" and not imported:
         inputs["dataset.path"] = config.dataset.path
+    if imported:
+        inputs = {key: path for key, path in inputs.items()
+                  if path is None or not is_inside(path, config.dataset.path, strict=False)}
     return inputs
 
 
