@@ -70,7 +70,7 @@ def test_spearman_brown_matches_planted_signal_to_noise():
     assert np.abs(result.spearman_brown - expected).mean() < 0.02
     assert np.all(result.all_vs_half >= result.split_half - 0.02)
     np.testing.assert_allclose(result.ceiling, np.sqrt(np.clip(result.spearman_brown, 0, 1)))
-    ceiling, excluded = latent_r_ceiling(result)
+    ceiling, excluded = latent_r_ceiling(result.ceiling)
     assert ceiling == pytest.approx(np.mean(result.ceiling)) and excluded == 0
 
 

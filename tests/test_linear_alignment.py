@@ -14,6 +14,7 @@ from perceptogram.linear.alignment import (
     channel_rows,
     fit_map,
     procrustes,
+    procrustes_cv,
     shared_template,
 )
 
@@ -102,3 +103,21 @@ def test_held_out_map_uses_shared_pictures_only_and_refuses_too_few():
         SharedSpace(n_channels=N_CH).fit(subjects[:2], [np.arange(3), np.arange(3)])
     with pytest.raises(DataFormatError, match="alignment must be one of"):
         SharedSpace("hyper", n_channels=N_CH).fit(subjects[:2], [np.arange(60)] * 2)
+
+
+def test_procrustes_prior_is_chosen_by_cross_validation():
+    """Weight 0 gives the classical fit; noise without mixing pulls to the identity."""
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(40), 25)
+    signal = rng.standard_normal((1000, 6)) * [3, 2, 1, 0.05, 0.05, 0.05]
+    noisy = signal + rng.standard_normal((1000, 6))
+    R0, w0 = procrustes_cv(noisy, signal, groups, weights=(0.0,))
+    np.testing.assert_allclose(R0, procrustes(noisy, signal), atol=1e-12)
+    assert w0 == 0.0
+    _, w_same = procrustes_cv(noisy, signal, groups)
+    assert w_same > 0  # same head: the rotation of the noise-only directions is not trusted
+    Q = ortho_group.rvs(6, random_state=2)
+    R_mixed, w_mixed = procrustes_cv(signal @ Q.T + 0.01 * rng.standard_normal((1000, 6)),
+                                     signal, groups)
+    assert w_mixed == 0.0  # another head, clean signal: the classical fit wins
+    np.testing.assert_allclose(R_mixed.T @ R_mixed, np.eye(6), atol=1e-10)

@@ -236,24 +236,24 @@ def split_half_reliability(trials: np.ndarray, *, counts: np.ndarray | None = No
         max_repetitions=int(counts[used].max()))
 
 
-def latent_r_ceiling(reliability: SplitHalfReliability) -> tuple[float, int]:
+def latent_r_ceiling(ceiling: np.ndarray) -> tuple[float, int]:
     """Ceiling of the mean latent r implied by decoded-dimension reliabilities.
 
-    With ``reliability`` computed on single-trial decoded latents, dimension
-    ``k``'s r with the true latent cannot exceed ``ceiling[k]`` (attenuation by
-    test noise: ``r_obs = r_noise_free * sqrt(reliability_k)``); the mean latent
-    r cannot exceed the mean of the ceilings.
+    With :func:`split_half_reliability` computed on single-trial decoded
+    latents, dimension ``k``'s r with the true latent cannot exceed
+    ``ceiling[k]`` (attenuation by test noise: ``r_obs = r_noise_free *
+    sqrt(reliability_k)``); the mean latent r cannot exceed the mean ceiling.
 
     Parameters
     ----------
-    reliability : SplitHalfReliability
-        Of decoded latents, feature shape ``(n_latent,)``.
+    ceiling : ndarray, shape (n_latent,)
+        :attr:`SplitHalfReliability.ceiling` of the decoded latents.
 
     Returns
     -------
     ceiling : float
-        Mean over dimensions of ``reliability.ceiling`` (NaN dimensions excluded).
+        Mean over dimensions (NaN dimensions excluded).
     n_excluded : int
         Dimensions without a ceiling (constant decoded values).
     """
-    return nanmean_count(np.ravel(reliability.ceiling))
+    return nanmean_count(np.ravel(ceiling))

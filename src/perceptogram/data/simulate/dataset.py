@@ -39,9 +39,10 @@ topographies stay readable; the EEG is reference-free (sphere model).
 
 Subjects differ by small source jitter, gains, latencies and their own noise
 sources. For cross-subject work, ``subject_mixing`` also passes every subject's
-planted patterns through its own random orthogonal channel mixing (the same
-sources seen through another head), and ``subject_noise_spread`` makes some
-subjects noisier than others; both are off by default.
+brain signals (planted patterns and background) through its own random
+orthogonal channel mixing (the same sources seen through another head), and
+``subject_noise_spread`` makes some subjects noisier than others; both are off
+by default.
 """
 
 from __future__ import annotations
@@ -326,12 +327,15 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
         Replace a previous simulation made with other arguments. A non-empty
         folder not made by the simulator is never overwritten.
     subject_mixing : float
-        Strength of each subject's own random orthogonal channel mixing of every
-        planted pattern (:func:`~perceptogram.data.simulate.forward_model.channel_mixing`:
-        0 = none, the default; 1 keeps about 60 % of each channel; 2 or more
-        scrambles the channels): the subjects see the same sources through
-        different heads, as in cross-subject decoding. Recorded per subject in
-        the ground truth (``mixing``).
+        Strength of each subject's own random orthogonal channel mixing of
+        everything its brain sends to the electrodes: planted patterns,
+        background and alpha noise
+        (:func:`~perceptogram.data.simulate.forward_model.channel_mixing`,
+        :func:`~perceptogram.data.simulate.forward_model.mix_subject`: 0 = none,
+        the default; 1 keeps about 60 % of each channel; 2 or more scrambles the
+        channels): the subjects see the same sources through different heads, as
+        in cross-subject decoding. Recorded per subject in the ground truth
+        (``mixing``).
     subject_noise_spread : float
         Standard deviation of the log of each subject's noise factor (0 = all
         subjects equally noisy, the default; 0.3 gives factors of about 0.74 to

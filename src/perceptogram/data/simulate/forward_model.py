@@ -663,18 +663,20 @@ def channel_mixing(n_channels: int, strength: float, rng: np.random.Generator) -
 
 def mix_subject(model: SubjectModel, mixing: np.ndarray | None = None,
                 noise_scale: float = 1.0) -> SubjectModel:
-    """The same subject seen through another channel mixing, and/or with scaled noise.
+    """The same subject seen through another head's channel mixing, and/or noisier.
 
-    Every planted pattern (attribute, class and image-specific) becomes
-    ``mixing @ pattern``, as if the same sources reached the electrodes through
-    another head; the noise (the subject's own background and alpha sources and
-    sensor noise) is left unmixed and multiplied by ``noise_scale``.
+    Everything that comes from the brain passes through ``mixing``: every
+    planted pattern (attribute, class and image-specific) becomes
+    ``mixing @ pattern`` and so do the 1/f background and alpha generators'
+    lead fields (the same sources reaching the electrodes through another head).
+    Sensor noise, white and independent per channel, is unchanged by an
+    orthogonal mixing. ``noise_scale`` multiplies the noise standard deviation.
 
     Parameters
     ----------
     model : SubjectModel
     mixing : ndarray, shape (n_channels, n_channels), or None
-        ``None`` keeps the patterns.
+        Orthogonal (:func:`channel_mixing`); ``None`` keeps the head.
     noise_scale : float
         Multiplies the noise standard deviation.
 
@@ -684,11 +686,13 @@ def mix_subject(model: SubjectModel, mixing: np.ndarray | None = None,
     """
     patterns, categories = model.patterns, model.category_patterns
     idiosyncratic = model.idiosyncratic_patterns
+    noise = model.noise
     if mixing is not None:
         patterns = {k: mixing @ v for k, v in patterns.items()}
         categories = {k: mixing @ v for k, v in categories.items()}
         idiosyncratic = np.einsum("dc,kct->kdt", mixing, idiosyncratic)
-    noise = model.noise
+        noise = replace(noise, pink_mixing=mixing @ noise.pink_mixing,
+                        alpha_gain=mixing @ noise.alpha_gain)
     if noise_scale != 1.0:
         noise = replace(noise, pink_mixing=noise_scale * noise.pink_mixing,
                         alpha_gain=noise_scale * noise.alpha_gain,
