@@ -178,3 +178,13 @@ def test_accumulator_refuses_bad_input():
         fit_pooled_ridge(acc.moments, np.zeros((3, 2)))
     with pytest.raises(DataFormatError, match="no subject"):
         PooledRidgeCV().fit([], np.zeros((20, 2)))
+
+
+@pytest.mark.parametrize("name", ["perceptogram.linear.pooled", "perceptogram.linear.alignment"])
+def test_docstring_examples_pass(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -33,9 +33,10 @@ one subject's rows while it is added.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,11 @@ MAX_GRAM_BYTES = 4 * 2**30
 
 #: Rows converted to float64 at a time while adding a subject.
 CHUNK_ROWS = 2048
+
+#: Floats in one (n_pictures, batch) block of targets by default (32 MiB in float32):
+#: smaller than the single-subject estimators' blocks, to keep the pooled fit within
+#: about twice one subject's data.
+BLOCK_FLOATS = 2**23
 
 
 def fold_of_pictures(groups: Any, n_splits: int = 5) -> np.ndarray:
@@ -271,14 +277,13 @@ class _PooledFold:
 
     eigvals: Any
     eigvecs: Any
-    eigvecs64: Any
     factor: Any
     upper: bool
     x_mean: Any
     x_sum_val: Any
     n_train: float
     n_val: float
-    val_centred64: Any
+    index: int
     x_mean64: Any
     x_sum_val64: Any
     rows: slice
@@ -332,29 +337,42 @@ def _decompose(moments: PooledMoments, fit_intercept: bool, bk: Backend
     if len(used) < 2:
         raise DataFormatError("the pooled rows fall in fewer than 2 cross-validation folds; "
                               "give more pictures or groups")
-    train_grams, val_grams, means = [], [], []
-    for f in used:
-        n_tr, n_va = n - moments.counts[f], moments.counts[f]
-        mu = (total_sum - moments.sums[f]) / n_tr if fit_intercept else np.zeros_like(mean)
-        train_c, val_c = solvers.centre_fold_grams(total - moments.grams[f], moments.grams[f],
-                                                   mu, moments.sums[f], n_tr, n_va)
-        train_grams.append(bk.asarray(train_c, dtype=bk.float64))
-        val_grams.append(val_c)
-        means.append(mu)
-    decomps = bk.eigh_many(train_grams + [bk.asarray(full_gram, dtype=bk.float64)])
-    full_vals, full_vecs = decomps.pop()
-    full = solvers.Decomposition(eigvals=full_vals, eigvecs=bk.asarray(full_vecs), primal=True)
-    folds = []
-    for f, (eigvals, eigvecs), val_c, mu in zip(used, decomps, val_grams, means):
-        V = bk.asarray(eigvecs)
-        factor, upper = solvers.fold_factor(V, val_c, bk)
-        folds.append(_PooledFold(
-            eigvals=eigvals, eigvecs=V, eigvecs64=eigvecs, factor=bk.asarray(factor),
-            upper=upper, x_mean=bk.asarray(mu), x_sum_val=bk.asarray(moments.sums[f]),
-            n_train=n - moments.counts[f], n_val=moments.counts[f], val_centred64=val_c,
-            x_mean64=bk.asarray(mu, dtype=bk.float64),
-            x_sum_val64=bk.asarray(moments.sums[f], dtype=bk.float64),
-            rows=moments.slices[f]))
+    # Decomposed a few at a time (one LAPACK call per core, Backend.eigh_many), so that
+    # only that many centred p x p matrices are alive at once.
+    group = max(1, os.cpu_count() or 1)
+    jobs: list[int | None] = [*used, None]  # None: the full Gram matrix
+    folds, full = [], None
+    for start in range(0, len(jobs), group):
+        part = jobs[start:start + group]
+        mats, extras = [], []
+        for f in part:
+            if f is None:
+                mats.append(bk.asarray(full_gram, dtype=bk.float64))
+                extras.append(None)
+                continue
+            n_tr, n_va = n - moments.counts[f], moments.counts[f]
+            mu = (total_sum - moments.sums[f]) / n_tr if fit_intercept else np.zeros_like(mean)
+            train_c, val_c = solvers.centre_fold_grams(total - moments.grams[f],
+                                                       moments.grams[f], mu, moments.sums[f],
+                                                       n_tr, n_va)
+            mats.append(bk.asarray(train_c, dtype=bk.float64))
+            extras.append((val_c, mu))
+        for f, (eigvals, eigvecs), extra in zip(part, bk.eigh_many(mats), extras):
+            V = bk.asarray(eigvecs)
+            del eigvecs
+            if f is None:
+                full = solvers.Decomposition(eigvals=eigvals, eigvecs=V, primal=True)
+                continue
+            val_c, mu = extra
+            factor, upper = solvers.fold_factor(V, val_c, bk)
+            folds.append(_PooledFold(
+                eigvals=eigvals, eigvecs=V, factor=bk.asarray(factor),
+                upper=upper, x_mean=bk.asarray(mu), x_sum_val=bk.asarray(moments.sums[f]),
+                n_train=n - moments.counts[f], n_val=moments.counts[f], index=f,
+                x_mean64=bk.asarray(mu, dtype=bk.float64),
+                x_sum_val64=bk.asarray(moments.sums[f], dtype=bk.float64),
+                rows=moments.slices[f]))
+        del mats, extras
     return folds, full, full_gram
 
 
@@ -362,17 +380,28 @@ def _float64_backend(bk: Backend) -> Backend:
     return get_backend(bk.name, "float64", str(bk.device) if bk.name == "torch" else None)
 
 
-def _exact_folds(folds: list[_PooledFold], bk: Backend) -> list[_PooledFold]:
-    """Float64 copies of the folds (eigenvectors, validation factor, means)."""
+def _exact_folds(folds: list[_PooledFold], moments: PooledMoments,
+                 bk: Backend) -> list[_PooledFold]:
+    """Float64 copies of the folds, decomposed again from the moments.
+
+    Only for the rare targets whose float32 errors are rescored; recomputing
+    keeps the float64 eigenvectors out of memory in the usual case.
+    """
     bk64 = _float64_backend(bk)
-    out = []
+    total = moments.grams.sum(axis=0)
+    mats, vals = [], []
     for fold in folds:
-        factor, upper = solvers.fold_factor(fold.eigvecs64, fold.val_centred64, bk64)
-        out.append(_PooledFold(
-            eigvals=fold.eigvals, eigvecs=fold.eigvecs64, eigvecs64=fold.eigvecs64,
-            factor=factor, upper=upper, x_mean=fold.x_mean64, x_sum_val=fold.x_sum_val64,
-            n_train=fold.n_train, n_val=fold.n_val, val_centred64=fold.val_centred64,
-            x_mean64=fold.x_mean64, x_sum_val64=fold.x_sum_val64, rows=fold.rows))
+        mu = bk64.to_numpy(fold.x_mean64)
+        train_c, val_c = solvers.centre_fold_grams(
+            total - moments.grams[fold.index], moments.grams[fold.index], mu,
+            moments.sums[fold.index], fold.n_train, fold.n_val)
+        mats.append(bk64.asarray(train_c))
+        vals.append(val_c)
+    out = []
+    for fold, (eigvals, eigvecs), val_c in zip(folds, bk64.eigh_many(mats), vals):
+        factor, upper = solvers.fold_factor(eigvecs, val_c, bk64)
+        out.append(replace(fold, eigvals=eigvals, eigvecs=eigvecs, factor=factor,
+                           upper=upper, x_mean=fold.x_mean64, x_sum_val=fold.x_sum_val64))
     return out
 
 
@@ -381,23 +410,25 @@ def _fold_errors(folds: list[_PooledFold], x_by_picture: Any, Yb: Any, weights: 
     """Pooled validation errors of every alpha for one batch of targets.
 
     ``Yb`` holds one row per picture (fold order), ``weights`` the rows per picture.
-    Returns the summed squared errors (n_alphas, n_batch) and the total cross-product.
+    Returns the summed squared errors (n_alphas, n_batch), the total cross-product
+    (n_features, n_batch) and the weighted sum and sum of squares of the targets.
     """
     crosses, sums, sumsqs = [], [], []
     for fold in folds:
-        Yf, wf = Yb[fold.rows], weights[fold.rows][:, None]
+        Yf, wf = Yb[fold.rows], weights[fold.rows]
         crosses.append(x_by_picture[fold.rows].T @ Yf)
-        sums.append((wf * Yf).sum(0))
-        sumsqs.append((wf * Yf * Yf).sum(0))
+        sums.append(wf @ Yf)
+        sumsqs.append(wf @ (Yf * Yf))
     total_cross = sum(crosses[1:], crosses[0])
     total_sum = sum(sums[1:], sums[0])
+    total_sumsq = sum(sumsqs[1:], sumsqs[0])
     errors = None
     for fold, cross_va, sum_va, sumsq_va in zip(folds, crosses, sums, sumsqs):
         err = solvers.fold_errors(fold, fold.n_train, fold.n_val, total_cross - cross_va,
                                   total_sum - sum_va, cross_va, sum_va, sumsq_va, alphas64,
                                   fit_intercept, bk)
         errors = err if errors is None else errors + err
-    return errors, total_cross
+    return errors, total_cross, total_sum, total_sumsq
 
 
 def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHAS, *,
@@ -422,8 +453,11 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
         One alpha per target (``True``) or one shared by all targets.
     fit_intercept : bool, default=True
         Must match the accumulator's.
-    backend, device, dtype, batch_size
+    backend, device, dtype
         As in :class:`~perceptogram.linear.ridge.RidgeCV`.
+    batch_size : int or None
+        Targets per batch (``None``: about 32 MiB of targets per batch,
+        :data:`BLOCK_FLOATS`).
 
     Returns
     -------
@@ -442,15 +476,19 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     folds, full, full_gram = _decompose(moments, fit_intercept, bk)
     n = moments.n_rows
     weights = moments.multiplicity
-    Y_sorted = Y[moments.order]
-    y_mean = (weights @ Y_sorted.astype(np.float64)) / n if fit_intercept \
-        else np.zeros(Y.shape[1])
+    y_sum = np.zeros(Y.shape[1])  # weighted sums, in blocks of pictures (no float64 copy)
+    for start in range(0, moments.n_pictures, 4096):
+        rows = moments.order[start:start + 4096]
+        y_sum += weights[start:start + 4096] @ Y[rows].astype(np.float64)
+    y_mean = y_sum / n if fit_intercept else np.zeros(Y.shape[1])
     x_mean = moments.origin + moments.sums.sum(axis=0) / n if fit_intercept \
         else np.zeros(moments.n_features)
     alphas64 = bk.asarray(alphas, dtype=bk.float64)
     w_bk = bk.asarray(weights)
     x_by_picture = bk.asarray(moments.x_by_picture)
     n_targets, n_features = Y.shape[1], moments.n_features
+    if batch_size is None:
+        batch_size = max(64, BLOCK_FLOATS // max(moments.n_pictures, 1))
     batches = solvers.target_batches(n_targets, moments.n_pictures, batch_size)
     errors = np.empty((alphas.size, n_targets), dtype=np.dtype(dtype))
     coef = np.empty((n_targets, n_features), dtype=np.dtype(dtype))
@@ -459,27 +497,29 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     n_rescored = 0
 
     def block(batch: slice) -> Any:
-        return solvers.target_block(Y_sorted, batch, y_mean if fit_intercept else None, bk)
+        """Targets of a batch, pictures in fold order, centred (working dtype)."""
+        Yb = bk.asarray(Y[moments.order, batch])
+        return Yb - bk.asarray(y_mean[batch]) if fit_intercept else Yb
 
     for batch in track(batches, "pooled ridge: choosing alpha per target"):
         Yb = block(batch)
-        mean_b = (w_bk @ Yb) / n
-        y_var[batch] = bk.to_numpy((w_bk[:, None] * (Yb - mean_b) ** 2).sum(0)) / n
-        err, total_cross = _fold_errors(folds, x_by_picture, Yb, w_bk, alphas64,
-                                        fit_intercept, bk)
+        err, total_cross, t_sum, t_sumsq = _fold_errors(folds, x_by_picture, Yb, w_bk,
+                                                        alphas64, fit_intercept, bk)
+        mean_b = bk.to_numpy(t_sum).astype(np.float64) / n
+        y_var[batch] = np.clip(bk.to_numpy(t_sumsq) / n - mean_b ** 2, 0.0, None)
         err = bk.to_numpy(err) / n
         if dtype == "float32":
             flagged = np.flatnonzero(solvers.needs_exact(err, y_var[batch]))
             if flagged.size:
                 if not exact:
-                    exact = _exact_folds(folds, bk)
+                    exact = _exact_folds(folds, moments, bk)
                 bk64 = _float64_backend(bk)
                 cols = np.arange(batch.start, batch.stop)[flagged]
-                Y64 = Y_sorted[:, cols].astype(np.float64) - (y_mean[cols] if fit_intercept
-                                                                else 0.0)
-                err64, _ = _fold_errors(exact, bk64.asarray(moments.x_by_picture),
-                                        bk64.asarray(Y64), bk64.asarray(weights), alphas64,
-                                        fit_intercept, bk64)
+                Y64 = Y[np.ix_(moments.order, cols)].astype(np.float64) - (
+                    y_mean[cols] if fit_intercept else 0.0)
+                err64 = _fold_errors(exact, bk64.asarray(moments.x_by_picture),
+                                     bk64.asarray(Y64), bk64.asarray(weights), alphas64,
+                                     fit_intercept, bk64)[0]
                 err = err.copy()
                 err[:, flagged] = bk64.to_numpy(err64) / n
                 n_rescored += int(flagged.size)
@@ -504,8 +544,7 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     pred_mean = y_mean if fit_intercept else coef.astype(np.float64) @ (
         moments.origin + moments.sums.sum(axis=0) / n)
     return PooledFit(coef=coef, intercept=intercept, alpha=alpha, cv_errors=errors,
-                     target_mean=y_mean if fit_intercept else
-                     (weights @ Y_sorted.astype(np.float64)) / n,
+                     target_mean=y_sum / n,
                      target_var=y_var, train_pred_mean=pred_mean,
                      train_pred_scale=np.sqrt(np.clip(pred_var, 0.0, None)),
                      n_rescored=n_rescored, n_splits=len(folds),
