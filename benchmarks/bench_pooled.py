@@ -129,29 +129,32 @@ def main() -> None:
           f" = {one / 2**20:.0f} MiB")
     _, t_one, peak_one = measured("perceptogram RidgeCV, one subject", lambda: RidgeCV(
         ALPHAS, cv="group").fit(X1, Y, groups=groups))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     X64 = X1.astype(np.float64)
     _ = X64.T @ X64
     _ = X1.T @ Y
     t_naive = n_subjects * (time.perf_counter() - t0)
+    c_naive = n_subjects * (time.process_time() - c0)
     del X1, X64
 
     folds = fold_of_pictures(groups, 5)
-    timings = {"accumulate": 0.0, "generate": 0.0}
+    timings = {"accumulate": 0.0, "generate": 0.0, "accumulate cpu": 0.0}
 
     def pooled():
         accumulator = MomentAccumulator(p, folds)
         for s in range(n_subjects):
             t0 = time.perf_counter()
             X = subject(sources, p, s)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             accumulator.add(X)
             timings["generate"] += t1 - t0
             timings["accumulate"] += time.perf_counter() - t1
+            timings["accumulate cpu"] += time.process_time() - c1
             del X
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model = PooledRidgeCV(ALPHAS).fit_moments(accumulator.moments, Y)
         timings["fit"] = time.perf_counter() - t0
+        timings["fit cpu"] = time.process_time() - c0
         return model
 
     model, t_pooled, peak_pooled = measured(f"perceptogram PooledRidgeCV, {n_subjects} "
@@ -161,6 +164,10 @@ def main() -> None:
           f"{timings['fit']:.1f} s (data generation {timings['generate']:.1f} s not counted): "
           f"total / own accumulation = {work / timings['accumulate']:.2f}; total / sum of "
           f"per-subject X^T X + X^T Y ({t_naive:.1f} s) = {work / t_naive:.2f} (goal <= 1.5)")
+    cpu = timings["accumulate cpu"] + timings["fit cpu"]
+    print(f"    CPU time (all threads; steadier on a shared machine): accumulation "
+          f"{timings['accumulate cpu']:.1f} s, fit {timings['fit cpu']:.1f} s, total / sum of "
+          f"per-subject X^T X + X^T Y ({c_naive:.1f} s) = {cpu / c_naive:.2f}")
     print(f"    peak / one subject's data = {peak_pooled / one:.2f} (goal < 2); "
           f"peak / one subject's RidgeCV fit = {peak_pooled / peak_one:.2f}; "
           f"time / one subject's fit = {work / t_one:.2f}")
