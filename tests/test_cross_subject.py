@@ -127,6 +127,10 @@ def test_uneven_test_repetitions_and_picture_order(mixed):
     assert curve.values["map r"][-1] == pytest.approx(1.0)
     assert curve.values["latent two-way"][-1] > curve.values["latent two-way"][0]
     assert curve.values["latent r"][-1] > curve.values["latent r"][0]
+    result = evaluate_cross_subject([subjects[0], SubjectEpochs(2, s.train, shuffled)], train,
+                                    test, protocols=("within",), **FAST)
+    r = [row.value for row in result.rows if row.metric == "latent r" and row.subject == 2]
+    assert np.isfinite(r[0]) and r[0] > 0.1  # padding averaged out, rows matched by file
     with pytest.raises(DataFormatError, match="have no latent"):
         repetition_scores(SubjectEpochs(2, s.train, shuffled), train, test,
                           test_files=[f"x{i}" for i in range(40)], **WINDOW)

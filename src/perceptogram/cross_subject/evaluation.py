@@ -32,7 +32,7 @@ split halves of the test repetitions) and the reliability of the test EEG.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ from perceptogram.evaluate.metrics import latent_statistics
 from perceptogram.evaluate.noise_ceiling import (
     SplitHalfReliability,
     latent_r_ceiling,
+    repetition_counts,
     split_half_reliability,
 )
 from perceptogram.evaluate.suite import evaluate_latents
@@ -266,6 +267,28 @@ def trial_features(epochs: EEGEpochs, like: EEGFeatures) -> np.ndarray:
     return flat.astype(np.float32, copy=False)
 
 
+def average_trials(trials: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Mean of every picture's valid repetitions (uneven counts or NaN padding).
+
+    Parameters
+    ----------
+    trials : ndarray, shape (n_images, n_repetitions, n_features)
+    counts : ndarray of int, shape (n_images,), or None
+        Valid (leading) repetitions per picture; None: those whose values are all finite.
+
+    Returns
+    -------
+    ndarray, shape (n_images, n_features), float32
+    """
+    counts = repetition_counts(trials, counts)
+    if counts.min() < 1:
+        raise DataFormatError(f"{int((counts < 1).sum())} test pictures have no valid "
+                              "repetition")
+    valid = np.arange(trials.shape[1])[None, :] < counts[:, None]
+    total = np.where(valid[:, :, None], trials, 0.0).sum(axis=1, dtype=np.float64)
+    return (total / counts[:, None]).astype(np.float32)
+
+
 def decode_trials(model: Any, trials: np.ndarray, transform: Any = None,
                   dims: slice | None = None) -> np.ndarray:
     """Decode every single trial (NaN trials give NaN rows).
@@ -430,6 +453,8 @@ def evaluate_cross_subject(
     for s in subjects:
         train_x, test_x = prepare(s.train, s.test, tmin=tmin, tmax=tmax, channels=channels,
                                   zscore=False)
+        test_x = replace(test_x, X=average_trials(trial_features(s.test, test_x),
+                                                  s.test_counts))
         prepared.append((train_x, test_x,
                          picture_index(s.train.image_files, train_table, "training"),
                          picture_index(s.test.image_files, test_table, "test")))
