@@ -406,7 +406,8 @@ def _exact_folds(folds: list[_PooledFold], moments: PooledMoments,
 
 
 def _fold_errors(folds: list[_PooledFold], x_by_picture: Any, Yb: Any, weights: Any,
-                 alphas64: Any, fit_intercept: bool, bk: Backend) -> tuple[Any, Any]:
+                 alphas64: Any, fit_intercept: bool, bk: Backend
+                 ) -> tuple[Any, Any, Any, Any]:
     """Pooled validation errors of every alpha for one batch of targets.
 
     ``Yb`` holds one row per picture (fold order), ``weights`` the rows per picture.
@@ -477,9 +478,9 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     n = moments.n_rows
     weights = moments.multiplicity
     y_sum = np.zeros(Y.shape[1])  # weighted sums, in blocks of pictures (no float64 copy)
-    for start in range(0, moments.n_pictures, 4096):
-        rows = moments.order[start:start + 4096]
-        y_sum += weights[start:start + 4096] @ Y[rows].astype(np.float64)
+    for start in range(0, moments.n_pictures, CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        y_sum += weights[rows] @ Y[moments.order[rows]].astype(np.float64)
     y_mean = y_sum / n if fit_intercept else np.zeros(Y.shape[1])
     x_mean = moments.origin + moments.sums.sum(axis=0) / n if fit_intercept \
         else np.zeros(moments.n_features)
