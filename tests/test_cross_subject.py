@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from perceptogram.cross_subject import SubjectEpochs, evaluate_cross_subject, method_name
 from perceptogram.cross_subject.curves import repetition_scores
-from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.data.formats.things_eeg2 import load_subject
 from perceptogram.data.simulate.dataset import load_ground_truth, simulate_dataset
 from perceptogram.errors import ChannelMismatchError, DataFormatError
@@ -83,11 +84,9 @@ def test_held_out_test_epochs_change_nothing_that_is_fitted(mixed):
     subjects, train, test = mixed
     rng = np.random.default_rng(0)
     held = subjects[0]
-    noise_test = EEGEpochs(rng.standard_normal(held.test.data.shape).astype(np.float32),
-                           held.test.ch_names, held.test.times, held.test.image_files,
-                           held.test.concepts)
-    other_train = EEGEpochs(held.train.data[::-1].copy(), held.train.ch_names,
-                            held.train.times, held.train.image_files, held.train.concepts)
+    noise_test = replace(held.test,
+                         data=rng.standard_normal(held.test.data.shape).astype(np.float32))
+    other_train = replace(held.train, data=held.train.data[::-1].copy())
     runs = {}
     for label, first in (("original", held),
                          ("new test", SubjectEpochs(1, held.train, noise_test)),
@@ -116,23 +115,25 @@ def test_uneven_test_repetitions_and_picture_order(mixed):
     s = subjects[1]
     data = s.test.data.copy()
     data[:10, 6:] = np.nan  # ten pictures kept six repetitions
+    counts = np.where(np.arange(40) < 10, 6, 10)
     order = np.random.default_rng(1).permutation(s.test.n_images)
-    shuffled = EEGEpochs(data[order], s.test.ch_names, s.test.times,
-                         [s.test.image_files[i] for i in order],
-                         [s.test.concepts[i] for i in order])
-    curve = repetition_scores(SubjectEpochs(2, s.train, shuffled), train, test,
+    shuffled = replace(s.test, data=data[order],
+                       image_files=[s.test.image_files[i] for i in order],
+                       concepts=[s.test.concepts[i] for i in order])
+    curve = repetition_scores(SubjectEpochs(2, s.train, shuffled, counts[order]), train, test,
                               test_files=s.test.image_files, n_draws=3, n_boot=100, **WINDOW)
     assert curve.n_repetitions.tolist() == [1, 2, 4, 8, 10]
     assert curve.mean_used[-1] == pytest.approx((30 * 10 + 10 * 6) / 40)
     assert curve.values["map r"][-1] == pytest.approx(1.0)
     assert curve.values["latent two-way"][-1] > curve.values["latent two-way"][0]
     assert curve.values["latent r"][-1] > curve.values["latent r"][0]
-    result = evaluate_cross_subject([subjects[0], SubjectEpochs(2, s.train, shuffled)], train,
-                                    test, protocols=("within",), **FAST)
+    result = evaluate_cross_subject(
+        [subjects[0], SubjectEpochs(2, s.train, shuffled, counts[order])], train, test,
+        protocols=("within",), **FAST)
     r = [row.value for row in result.rows if row.metric == "latent r" and row.subject == 2]
     assert np.isfinite(r[0]) and r[0] > 0.1  # padding averaged out, rows matched by file
     with pytest.raises(DataFormatError, match="have no latent"):
-        repetition_scores(SubjectEpochs(2, s.train, shuffled), train, test,
+        repetition_scores(SubjectEpochs(2, s.train, shuffled, counts[order]), train, test,
                           test_files=[f"x{i}" for i in range(40)], **WINDOW)
 
 
@@ -145,9 +146,9 @@ def test_refusals(mixed):
     with pytest.raises(DataFormatError, match="latents for"):
         evaluate_cross_subject(subjects, train[:-1], test)
     s = subjects[1]
-    fewer = SubjectEpochs(9, EEGEpochs(s.train.data[:, :, :16], s.train.ch_names[:16],
-                                       s.train.times, s.train.image_files, s.train.concepts),
-                          EEGEpochs(s.test.data[:, :, :16], s.test.ch_names[:16],
-                                    s.test.times, s.test.image_files, s.test.concepts))
+    fewer = SubjectEpochs(9, replace(s.train, data=s.train.data[:, :, :16],
+                                     ch_names=s.train.ch_names[:16]),
+                          replace(s.test, data=s.test.data[:, :, :16],
+                                  ch_names=s.test.ch_names[:16]))
     with pytest.raises(ChannelMismatchError, match="other channels"):
         evaluate_cross_subject([subjects[0], fewer], train, test, ceilings=False, **WINDOW)

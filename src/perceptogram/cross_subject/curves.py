@@ -128,6 +128,6 @@ def repetition_scores(
             "map r": M.paired_correlation(maps, reference),
         }
 
-    return repetition_curve(decoded, score, counts=subject.test_counts,
+    return repetition_curve(decoded, score, counts=subject.counts,
                             n_repetitions=n_repetitions, n_draws=n_draws, n_boot=n_boot,
                             ci=ci, seed=seed)

@@ -75,7 +75,8 @@ class SubjectEpochs:
         ``data`` of shape (n_images, n_repetitions, n_channels, n_times).
     test_counts : ndarray of int, shape (n_test_images,), or None
         Valid test repetitions per picture when they are uneven (the first
-        ``test_counts[i]`` along the repetition axis); None: the repetitions
+        ``test_counts[i]`` along the repetition axis); None: the test epochs'
+        own ``repetition_counts`` when they carry them, else the repetitions
         whose values are all finite (NaN padding).
     """
 
@@ -83,6 +84,13 @@ class SubjectEpochs:
     train: EEGEpochs
     test: EEGEpochs
     test_counts: np.ndarray | None = None
+
+    @property
+    def counts(self) -> np.ndarray | None:
+        """Valid test repetitions per picture (see ``test_counts``), or None to infer."""
+        if self.test_counts is not None:
+            return np.asarray(self.test_counts)
+        return getattr(self.test, "repetition_counts", None)
 
 
 @dataclass(frozen=True)
@@ -454,7 +462,7 @@ def evaluate_cross_subject(
         train_x, test_x = prepare(s.train, s.test, tmin=tmin, tmax=tmax, channels=channels,
                                   zscore=False)
         test_x = replace(test_x, X=average_trials(trial_features(s.test, test_x),
-                                                  s.test_counts))
+                                                  s.counts))
         prepared.append((train_x, test_x,
                          picture_index(s.train.image_files, train_table, "training"),
                          picture_index(s.test.image_files, test_table, "test")))
@@ -510,12 +518,12 @@ def evaluate_cross_subject(
         if ceilings:
             trials = trial_features(s.test, test_x)
             value, excluded, n_spl = _decoded_reliability(
-                model, trials, feature_map, s.test_counts, n_ceiling_splits, seed)
+                model, trials, feature_map, s.counts, n_ceiling_splits, seed)
             rows.append(_ceiling_row(s.subject, name, value, excluded, len(test_pics), n_spl))
             if s.subject not in reliability:
                 picks = [s.test.ch_names.index(c) for c in first.ch_names]
                 reliability[s.subject] = split_half_reliability(
-                    s.test.data[:, :, picks], counts=s.test_counts,
+                    s.test.data[:, :, picks], counts=s.counts,
                     n_splits=n_ceiling_splits, seed=seed)
                 window = np.isin(np.round(s.test.times, 9), np.round(first.times, 9))
                 rows += _eeg_rows(s.subject, reliability[s.subject], window, len(test_pics))
