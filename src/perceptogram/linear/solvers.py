@@ -581,6 +581,57 @@ def is_partition(splits: list[tuple[np.ndarray, np.ndarray]], n_samples: int) ->
                and not np.intersect1d(train, val).size for train, val in splits)
 
 
+def centre_fold_grams(train_gram: Any, val_gram: Any, mean: Any, sum_val: Any,
+                      n_train: float, n_val: float) -> tuple[Any, Any]:
+    """Centre a fold's training and validation Gram matrices on the training mean.
+
+    ``(X_tr - mu)^T (X_tr - mu) = G_tr - n_tr mu mu^T`` and
+    ``(X_val - mu)^T (X_val - mu) = G_val - mu s^T - s mu^T + n_val mu mu^T`` with
+    ``s`` the sum of the validation rows: both from sums, without the rows.
+
+    Parameters
+    ----------
+    train_gram, val_gram : array, shape (n_features, n_features), float64
+        Uncentred ``X^T X`` of the training and validation rows.
+    mean : array, shape (n_features,), float64
+        Training mean ``mu``.
+    sum_val : array, shape (n_features,), float64
+        Sum of the validation rows.
+    n_train, n_val : float
+
+    Returns
+    -------
+    train_centred, val_centred : array, shape (n_features, n_features), float64
+    """
+    outer = mean[:, None] * mean[None, :]
+    cross = mean[:, None] * sum_val[None, :]
+    return train_gram - n_train * outer, val_gram - cross - cross.T + n_val * outer
+
+
+def fold_factor(eigvecs: Any, val_centred: Any, bk: Backend) -> tuple[Any, bool]:
+    """Square factor ``F`` of a fold's validation Gram matrix in its training eigenbasis.
+
+    ``F^T F = V^T G_val V`` (upper Cholesky factor when positive definite, see
+    ``Backend.square_factor``), used by :func:`fold_errors` to get
+    ``|X_val w|^2`` of every alpha without the validation rows.
+
+    Parameters
+    ----------
+    eigvecs : array, shape (n_features, n_features)
+        Training eigenvectors ``V`` (working dtype, or float64 for exact errors).
+    val_centred : array, shape (n_features, n_features), float64
+        Validation Gram matrix centred on the training mean.
+    bk : Backend
+
+    Returns
+    -------
+    factor : array, shape (m, n_features), float64
+    upper : bool
+    """
+    q = eigvecs.T @ bk.asarray(val_centred, dtype=eigvecs.dtype) @ eigvecs
+    return bk.square_factor(bk.asarray((q + q.T) / 2, dtype=bk.float64))
+
+
 def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
                     bk: Backend) -> tuple[list[Fold] | list[KernelFold], Decomposition]:
     """Decompose the training Gram (or kernel) matrix of every fold, and of all samples.
@@ -630,10 +681,8 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
             # Training mean from sums (no copy of the training rows) when folds partition.
             mean = ((total_sum - sum_val) / train.shape[0] if partition
                     else X64[tr_idx].mean(0))
-            n_tr, n_va = train.shape[0], val.shape[0]
-            train_gram = train_gram - n_tr * (mean[:, None] * mean[None, :])
-            cross = mean[:, None] * sum_val[None, :]
-            val_gram = val_gram - cross - cross.T + n_va * (mean[:, None] * mean[None, :])
+            train_gram, val_gram = centre_fold_grams(train_gram, val_gram, mean, sum_val,
+                                                     train.shape[0], val.shape[0])
         else:
             mean = bk.zeros((design.n_features,), dtype=bk.float64)
         train_grams.append(train_gram)
@@ -651,8 +700,7 @@ def decompose_folds(design: Design, splits: list[tuple[np.ndarray, np.ndarray]],
     for f, (train, val) in enumerate(splits):
         eigvals, eigvecs = decomps[f]
         V = bk.asarray(eigvecs)
-        q = V.T @ bk.asarray(val_centred[f]) @ V  # working dtype: only feeds the factor
-        factor, upper = bk.square_factor(bk.asarray((q + q.T) / 2, dtype=bk.float64))
+        factor, upper = fold_factor(V, val_centred[f], bk)
         folds.append(Fold(train=train, val=val, train_index=_index(train, bk),
                           val_index=_index(val, bk), eigvals=eigvals, eigvecs=V,
                           eigvecs64=eigvecs,
@@ -811,24 +859,63 @@ def kfold_errors(design: Design, folds: list[Fold] | list[KernelFold], Yb: Any,
         else:
             Yt = Yb[fold.train_index]
             cross_tr, sum_tr = Xw[fold.train_index].T @ Yt, Yt.sum(0)
-        mu, cross_va, sum_va = fold.x_mean, val_cross[f], val_sum[f]
-        yy = val_sumsq[f]
-        if design.fit_intercept:
-            nu = sum_tr / n_tr
-            cross_tr = cross_tr - n_tr * (mu[:, None] * nu[None, :])
-            cross_va = (cross_va - mu[:, None] * sum_va[None, :]
-                        - fold.x_sum_val[:, None] * nu[None, :]
-                        + n_va * (mu[:, None] * nu[None, :]))
-            yy = yy - 2 * nu * sum_va + n_va * nu * nu
-        z = (cross_tr.T @ fold.eigvecs).T  # = V^T cross_tr, Fortran-ordered for trmm
-        b = fold.eigvecs.T @ cross_va
-        inv = bk.asarray(_inverse_shift(fold.eigvals, alphas64, bk).T)  # (n_alphas, p)
-        linear = inv @ (b * z)
-        for a in range(alphas.shape[0]):
-            quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper,
-                                                 inv[a][:, None] * z))
-            errors[a] += yy - 2 * linear[a] + quad
+        errors += fold_errors(fold, n_tr, n_va, cross_tr, sum_tr, val_cross[f], val_sum[f],
+                              val_sumsq[f], alphas64, design.fit_intercept, bk)
     return errors / n_val_total, total_cross
+
+
+def fold_errors(fold: Any, n_train: float, n_val: float, cross_tr: Any, sum_tr: Any,
+                cross_va: Any, sum_va: Any, sumsq_va: Any, alphas64: Any,
+                fit_intercept: bool, bk: Backend) -> Any:
+    """Summed squared validation error of one Gram-form fold, from cross-products only.
+
+    The kernel of :func:`kfold_errors`, also used by the pooled (multi-subject)
+    ridge of :mod:`perceptogram.linear.pooled`, which never holds the rows: with
+    ``z = V^T (cross_tr - n_tr mu nu^T)`` and ``g = 1 / (s + alpha)`` the error is
+    ``|y_val - nu|^2 - 2 (g * b) . z + |F (g * z)|^2`` where ``b`` is the centred
+    validation cross-product in the eigenbasis and ``F^T F`` the validation Gram
+    matrix (centred with the training mean ``mu``) in the eigenbasis.
+
+    Parameters
+    ----------
+    fold : Fold or any object with ``eigvals``, ``eigvecs``, ``factor``, ``upper``, ``x_mean``, ``x_sum_val``
+        The fold's eigendecomposition and validation factor (see :func:`fold_factor`).
+    n_train, n_val : float
+        Number of training and validation rows.
+    cross_tr : array, shape (n_features, n_batch)
+        ``X_tr^T Y_tr`` (uncentred, working dtype).
+    sum_tr : array, shape (n_batch,)
+        Sum of the training targets.
+    cross_va : array, shape (n_features, n_batch)
+        ``X_val^T Y_val``.
+    sum_va, sumsq_va : array, shape (n_batch,)
+        Sum and sum of squares of the validation targets.
+    alphas64 : array, shape (n_alphas,), float64 (backend array)
+    fit_intercept : bool
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_alphas, n_batch)
+        Sum over the validation rows of the squared errors of each alpha.
+    """
+    mu, yy = fold.x_mean, sumsq_va
+    if fit_intercept:
+        nu = sum_tr / n_train
+        cross_tr = cross_tr - n_train * (mu[:, None] * nu[None, :])
+        cross_va = (cross_va - mu[:, None] * sum_va[None, :]
+                    - fold.x_sum_val[:, None] * nu[None, :]
+                    + n_val * (mu[:, None] * nu[None, :]))
+        yy = yy - 2 * nu * sum_va + n_val * nu * nu
+    z = (cross_tr.T @ fold.eigvecs).T  # = V^T cross_tr, Fortran-ordered for trmm
+    b = fold.eigvecs.T @ cross_va
+    inv = bk.asarray(_inverse_shift(fold.eigvals, alphas64, bk).T)  # (n_alphas, p)
+    linear = inv @ (b * z)
+    errors = bk.zeros((alphas64.shape[0], cross_va.shape[1]), dtype=cross_va.dtype)
+    for a in range(alphas64.shape[0]):
+        quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper, inv[a][:, None] * z))
+        errors[a] = yy - 2 * linear[a] + quad
+    return errors
 
 
 #: Targets whose smallest cross-validated error in float32 is below this fraction of
@@ -894,8 +981,7 @@ def exact_folds(design: Design, folds: list[Fold] | list[KernelFold], bk: Backen
     out = []
     for fold in folds:
         V, exact = fold.eigvecs64, fold.exact64
-        q = V.T @ exact["val_gram"] @ V
-        factor, upper = bk64.square_factor((q + q.T) / 2)
+        factor, upper = fold_factor(V, exact["val_gram"], bk64)
         out.append(replace(fold, eigvecs=V, factor=factor, upper=upper,
                            x_mean=exact["x_mean"], x_sum_val=exact["x_sum_val"],
                            x_val=design.X64[fold.val_index]))

@@ -36,6 +36,13 @@ Class patterns are zero-mean within each superclass; idiosyncratic coefficients
 its own. Trials add independent 1/f background, alpha and sensor noise and are
 baseline-corrected, as in the release. Data are not MVNN-whitened, so planted
 topographies stay readable; the EEG is reference-free (sphere model).
+
+Subjects differ by small source jitter, gains, latencies and their own noise
+sources. For cross-subject work, ``subject_mixing`` also passes every subject's
+brain signals (planted patterns and background) through its own random
+orthogonal channel mixing (the same sources seen through another head), and
+``subject_noise_spread`` makes some subjects noisier than others; both are off
+by default.
 """
 
 from __future__ import annotations
@@ -125,6 +132,11 @@ class SubjectTruth:
     noise_sd : dict of str to float
         Measured single-trial noise standard deviation per split (mean over
         channels, after baseline correction).
+    mixing : ndarray, shape (n_channels, n_channels), or None
+        The subject's own channel mixing of every planted pattern
+        (``subject_mixing > 0``), else None.
+    noise_scale : float
+        Factor on the subject's noise standard deviation (``subject_noise_spread``).
     """
 
     patterns: dict[str, np.ndarray]
@@ -133,6 +145,8 @@ class SubjectTruth:
     gains: dict[str, float]
     alpha_frequency: float
     noise_sd: dict[str, float]
+    mixing: np.ndarray | None = None
+    noise_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -276,7 +290,8 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
                      n_test_repetitions: int = 80, image_size: int = 128, seed: int = 0,
                      signal_scale: float = 1.0,
                      noise_fractions: tuple[float, float, float] = (0.55, 0.3, 0.15),
-                     write_images: bool = True, overwrite: bool = False) -> Path:
+                     write_images: bool = True, overwrite: bool = False,
+                     subject_mixing: float = 0.0, subject_noise_spread: float = 0.0) -> Path:
     """Write a simulated dataset in the THINGS-EEG2 layout, with its ground truth.
 
     Deterministic: the same arguments give byte-identical EEG, metadata and
@@ -311,6 +326,20 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
     overwrite : bool
         Replace a previous simulation made with other arguments. A non-empty
         folder not made by the simulator is never overwritten.
+    subject_mixing : float
+        Strength of each subject's own random orthogonal channel mixing of
+        everything its brain sends to the electrodes: planted patterns,
+        background and alpha noise
+        (:func:`~perceptogram.data.simulate.forward_model.channel_mixing`,
+        :func:`~perceptogram.data.simulate.forward_model.mix_subject`: 0 = none,
+        the default; 1 keeps about 60 % of each channel; 2 or more scrambles the
+        channels): the subjects see the same sources through different heads, as
+        in cross-subject decoding. Recorded per subject in the ground truth
+        (``mixing``).
+    subject_noise_spread : float
+        Standard deviation of the log of each subject's noise factor (0 = all
+        subjects equally noisy, the default; 0.3 gives factors of about 0.74 to
+        1.35).
 
     Returns
     -------
@@ -329,10 +358,19 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
                          f"texture pattern is resolved; got {image_size}")
     if signal_scale < 0:
         raise ValueError(f"signal_scale must be >= 0; got {signal_scale}")
+    for name, value in (("subject_mixing", subject_mixing),
+                        ("subject_noise_spread", subject_noise_spread)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     parameters = {**{k: int(v) for k, v in counts.items()}, "seed": int(seed),
                   "signal_scale": float(signal_scale),
                   "noise_fractions": [float(f) for f in noise_fractions],
                   "write_images": bool(write_images), "format_version": FORMAT_VERSION}
+    # Recorded only when used, so that default simulations stay byte-identical.
+    if subject_mixing:
+        parameters["subject_mixing"] = float(subject_mixing)
+    if subject_noise_spread:
+        parameters["subject_noise_spread"] = float(subject_noise_spread)
     root = Path(root)
     if _check_target(root, parameters, overwrite):
         return root
@@ -406,9 +444,25 @@ def _write(out: Path, parameters: dict[str, Any]) -> None:
     nominal = fm.build_subject_model(design, None, **options)
     subjects = {s: fm.build_subject_model(design, _rng(seed, 2, s), **options)
                 for s in range(1, parameters["n_subjects"] + 1)}
+    differences = _subject_differences(subjects, parameters)
+    subjects = {s: fm.mix_subject(m, *differences[s]) for s, m in subjects.items()}
     noise_sd = _write_eeg(out, splits, subjects, parameters)
     _write_ground_truth(out / "ground_truth", splits, nominal, subjects, noise_sd,
-                        parameters)
+                        parameters, differences)
+
+
+def _subject_differences(subjects: dict[int, fm.SubjectModel], parameters: dict[str, Any]
+                         ) -> dict[int, tuple[np.ndarray | None, float]]:
+    """Each subject's channel mixing (or None) and noise factor, from their own seeds."""
+    strength = parameters.get("subject_mixing", 0.0)
+    spread = parameters.get("subject_noise_spread", 0.0)
+    out = {}
+    for s in subjects:
+        rng = _rng(parameters["seed"], 4, s)
+        mixing = fm.channel_mixing(len(fm.CHANNELS), strength, rng) if strength else None
+        scale = float(np.exp(spread * rng.standard_normal())) if spread else 1.0
+        out[s] = (mixing, scale)
+    return out
 
 
 def _save_pickled_dict(path: Path, obj: dict[str, Any]) -> None:
@@ -505,7 +559,8 @@ def _peak(pattern: np.ndarray, latency: float, times: np.ndarray) -> tuple[str, 
 def _write_ground_truth(folder: Path, splits: dict[str, _Split], nominal: fm.SubjectModel,
                         subjects: dict[int, fm.SubjectModel],
                         noise_sd: dict[int, dict[str, float]],
-                        parameters: dict[str, Any]) -> None:
+                        parameters: dict[str, Any],
+                        differences: dict[int, tuple[np.ndarray | None, float]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         columns = _attribute_columns(splits[split])
@@ -560,12 +615,22 @@ def _write_ground_truth(folder: Path, splits: dict[str, _Split], nominal: fm.Sub
         "subjects": {
             f"sub-{s:02d}": {"latencies": m.latencies, "gains": m.gains,
                              "alpha_frequency": m.noise.alpha_frequency,
-                             "noise_sd": noise_sd[s]}
+                             "noise_sd": noise_sd[s], **_difference_record(*differences[s])}
             for s, m in subjects.items()
         },
     }
     (folder / "simulation.json").write_text(
         json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _difference_record(mixing: np.ndarray | None, scale: float) -> dict[str, Any]:
+    """Ground-truth entries of a subject's mixing and noise factor (none by default)."""
+    record: dict[str, Any] = {}
+    if mixing is not None:
+        record["mixing"] = mixing.tolist()
+    if scale != 1.0:
+        record["noise_scale"] = scale
+    return record
 
 
 def _read_record(root: Path) -> dict[str, Any]:
@@ -627,9 +692,11 @@ def load_ground_truth(root: str | os.PathLike) -> GroundTruth:
         number = int(name.split("-")[1])
         sub_patterns, sub_categories = _split_patterns(
             _load_npz(folder / f"patterns_{name}.npz"))
+        mixing = np.asarray(info["mixing"], dtype=float) if "mixing" in info else None
         subjects[number] = SubjectTruth(sub_patterns, sub_categories, info["latencies"],
                                         info["gains"], info["alpha_frequency"],
-                                        info["noise_sd"])
+                                        info["noise_sd"], mixing,
+                                        float(info.get("noise_scale", 1.0)))
     effects = record["attributes"]
     return GroundTruth(
         patterns=patterns,
