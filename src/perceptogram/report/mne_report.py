@@ -13,7 +13,12 @@ import os
 from pathlib import Path
 
 from perceptogram._io import atomic_path
-from perceptogram.report.html import ReportContent, headline_html, report_sections
+from perceptogram.report.html import (
+    ReportContent,
+    attribute_notes_html,
+    headline_html,
+    report_sections,
+)
 
 __all__ = ["write_mne_report"]
 
@@ -56,6 +61,9 @@ def write_mne_report(content: ReportContent, path: str | os.PathLike) -> Path:
         if sid not in ("glossary", "artifacts"):
             report.add_html(_fragment(body), title=title, section=title)
     for attribute, figures in content.perceptograms.items():
+        for group, notes in attribute_notes_html(content, attribute).items():
+            report.add_html(_fragment(notes), title=f"{attribute} · {group}: collinearity",
+                            section=f"Perceptograms: {attribute}")
         for fig in figures:
             report.add_image(Path(fig.path), title=f"{attribute} · {fig.group}".strip(" ·"),
                              caption=fig.caption, section=f"Perceptograms: {attribute}")
