@@ -30,7 +30,9 @@ _STYLE = ("<style>.pg table{border-collapse:collapse;font-size:.88rem;max-width:
           ".pg .pair{display:inline-flex;flex-direction:column;width:98px;"
           "font-size:.75rem;text-align:center}.pg .pair img{width:96px;height:96px}"
           ".pg td.num,.pg td.mean{white-space:nowrap}"
-          ".pg .hit{outline:3px solid #2a9d4b}</style>")
+          ".pg .hit{outline:3px solid #2a9d4b}.pg td.flag{color:#8a1c1c;font-weight:600}"
+          ".pg table.correlation th.column{font-size:.75rem;max-width:7rem}"
+          ".pg td.diagonal{color:#8a939c}.pg .data-notes{font-size:.88rem}</style>")
 
 
 def _fragment(body: str) -> str:

@@ -57,8 +57,10 @@ def time_indices(times: np.ndarray, at: Sequence[float]) -> np.ndarray:
 #: head.
 MASK_MARKER = dict(marker="o", markerfacecolor="none", markeredgecolor="k",
                    markeredgewidth=1.3, linewidth=0)
-#: Marker of the other channels: a small dot.
-SENSOR_MARKER = dict(marker="o", markerfacecolor="k", markeredgecolor="none", linewidth=0)
+#: Marker of the other channels: a small black dot with a thin white rim (visible on dark
+#: colours too).
+SENSOR_MARKER = dict(marker="o", markerfacecolor="k", markeredgecolor="w",
+                     markeredgewidth=0.4, linewidth=0)
 #: Drawing order: image, contours, head outline, sensors.
 _ZORDER = dict(image=1.0, contours=2.0, outline=2.5, sensors=3.0)
 
@@ -162,7 +164,7 @@ def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, low: float, high: float
               else np.asarray(mask, dtype=bool)[layout.picks])
     x, y = layout.pos.T
     if sensors:
-        ax.plot(x[~marked], y[~marked], ls="none", markersize=max(1.5, marker_size / 3),
+        ax.plot(x[~marked], y[~marked], ls="none", markersize=max(2.2, marker_size / 2.5),
                 zorder=_ZORDER["sensors"], **SENSOR_MARKER)
     if marked.any():
         ax.plot(x[marked], y[marked], ls="none", markersize=marker_size,
