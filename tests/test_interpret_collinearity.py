@@ -175,3 +175,18 @@ def test_collinear_maps_are_tested_jointly_shown_marginally_and_saved(tmp_path):
     np.testing.assert_allclose(saved[entry["files"]["npz_prefix"] + "_effect"],
                                face_alone.effect)
     assert (tmp_path / entry["files"]["fif"]).is_file()
+
+
+def test_a_hue_that_varies_only_by_rounding_is_not_mapped():
+    # two pictures of the same green square (EEGLAB's stimulus at two positions): the
+    # hue axes differ by float32 rounding only; a "red − blue" map scaled from that
+    # difference was 10^9 µV
+    pixels = {"luminance": np.array([0.01744, 0.01746]), "high_freq_contrast":
+              np.array([0.74, 1.14]), "hue_deg": np.array([120.0000001, 120.000001]),
+              "hue_red_blue": np.array([-2.1e-9, -1.7e-8]),
+              "hue_green_magenta": np.array([1.0, 1.0 - 1e-16])}
+    design = build_design(["hue", "texture"], pixels)
+    assert design.skipped["hue"] == "the hue does not vary over the images"
+    assert design.columns == ("intercept", "texture")
+    moved = dict(pixels, hue_red_blue=np.array([0.0, 0.5]))  # a real hue difference
+    assert "hue: red-blue axis" in build_design(["hue", "texture"], moved).columns

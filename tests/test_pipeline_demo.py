@@ -267,6 +267,10 @@ def test_report_renders_in_headless_chromium(tiny_run):
         assert all(f["full"] and Path(f["full"][len("file://"):]).is_file() for f in figures)
         subjects = driver.find_elements(By.CSS_SELECTOR, "table.metrics th.subject")
         assert {c.get_attribute("data-subject") for c in subjects} == {"1", "2"}
+        # the data and each subject's design (VIF, correlation matrix) are shown
+        ids = {t["id"] for t in page["tables"]}
+        assert {"data-table", "vif", "correlation"} <= ids, ids
+        assert len(driver.find_elements(By.CSS_SELECTOR, "table.vif")) == 2
         links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR,
                                                                         "#artifacts a")]
         assert links and all(link.startswith("file://") for link in links)
@@ -283,6 +287,75 @@ def test_report_renders_in_headless_chromium(tiny_run):
     finally:
         driver.quit()
     assert (ARTIFACTS / "report-tiny.png").stat().st_size > 10_000
+
+
+def _dense_content(tmp_path):
+    """A report whose new sections are as wide as real runs make them: a design of ten
+    columns with long names, collinear sets, joint tests, notes, rows of several epochs."""
+    from PIL import Image
+
+    from perceptogram.evaluate.tables import MetricRow, comparison_table
+    from perceptogram.report import DesignSummary, FigureRef, ReportContent, RowCounts
+
+    figure = tmp_path / "figure.png"
+    Image.fromarray(np.full((300, 1600, 3), 200, np.uint8)).save(figure)
+    columns = ("hue: red-blue axis", "hue: green-magenta axis", "brightness", "texture",
+               "semantic: animal", "semantic: food", "a rather long covariate name",
+               "sharpness", "size", "contrast")
+    rng = np.random.default_rng(0)
+    correlation = np.corrcoef(rng.standard_normal((len(columns), 40)))
+    sentence = ("There is an effect, and these pictures cannot tell which attribute carries "
+                "it: texture, sharpness and a rather long covariate name go together in "
+                "these pictures (|r| up to 0.97, VIF up to 21.0), so none of their partial "
+                "maps has a significant cluster, while their joint test has one.")
+    design = DesignSummary(
+        "sub-01", {c: 1.0 + 3 * k for k, c in enumerate(("hue", "brightness", "texture",
+                                                          "semantic", "sharpness"))},
+        4.0, columns, correlation, (("texture", "sharpness", "semantic"),),
+        ({"attributes": ["texture", "sharpness", "semantic"], "cluster_min_p": 0.001,
+          "significant": True, "n_permutations": 1000, "sentence": sentence},),
+        labels="3 of 100 pictures (3 %) were labelled with low confidence.",
+        skipped={"size": "the covariate does not vary over the images"})
+    rows = [MetricRow(1, "ridge → pca decoding", m, 0.4, n_images=156) for m in
+            ("PixCorr", "SSIM")]
+    rows += [MetricRow(1, "ridge → pca latents", "top-1 (cosine)", 0.25, n_images=8,
+                       chance=0.125)]
+    return ReportContent(
+        title="Perceptogram run report", settings={}, metrics=rows,
+        comparisons={"Reconstruction": comparison_table(rows, dataset="other EEG data")},
+        perceptograms={"texture": [FigureRef(figure, "a caption long enough to count " * 3,
+                                             full=str(figure))]},
+        data_notes=["sub-01_test-epo.fif: pictures have 8 to 10 epochs; every epoch is "
+                    "averaged (each picture's count is kept with its features)"] * 3,
+        data_table=[{"subject": "sub-01", "split": "test", "rows": 156, "images": 8,
+                     "epochs": (8, 10, 1527), "channels": 4}],
+        counts={"sub-01": RowCounts(156, 8, (8, 10))}, designs=[design, design],
+        attribute_notes={"texture": {"sub-01": [f"Collinear: VIF 21.0. {sentence}"]}})
+
+
+@pytest.mark.browser
+def test_collinearity_and_data_sections_fit_the_page_in_chromium(tmp_path):
+    """The design tables (VIF, a correlation matrix of ten long-named columns), joint
+    tests, notes and row counts at 1400 px: nothing wider than the page."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver in /usr/bin")
+    from perceptogram.report import write_report
+
+    page_path = write_report(_dense_content(tmp_path), tmp_path / "report.html")
+    driver = _chromium(tmp_path / "chromium-profile")
+    try:
+        driver.get(page_path.as_uri())
+        driver.execute_script("document.querySelectorAll('details').forEach("
+                              "d => d.open = true);")
+        page = driver.execute_script(_MEASURE)
+    finally:
+        driver.quit()
+    assert page["pageWidth"] <= page["viewport"] == PAGE_WIDTH, "the page scrolls sideways"
+    wide = [t for t in page["tables"] if t["right"] > t["mainRight"] + 0.5
+            or t["scroll"] > t["client"] + 1]
+    assert not wide, f"tables wider than the page: {wide}"
+    ids = [t["id"] for t in page["tables"]]
+    assert ids.count("correlation") == 2 and ids.count("vif") == 2 and "data-table" in ids
 
 
 @pytest.mark.slow

@@ -182,17 +182,7 @@ def test_trial_level_mne_cluster_test_agrees(imported, test_maps):
         assert overlap.sum() >= 5, (name, epochs.times[negative[0]][[0, -1]])
 
 
-def _qhull_error():
-    from scipy.spatial import QhullError
-
-    return QhullError
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(raises=_qhull_error(), strict=False,
-                   reason="scalp maps of 4 sensors nearly on a circle are drawn by "
-                   "viz/scalp.py (MNE's interpolation triangulates them): issue 17 item 1, "
-                   "the drawing side")
 def test_demo_on_real_eeg_runs_the_whole_pipeline(tmp_path):
     from perceptogram.pipeline.demo import run_demo
 
@@ -214,3 +204,18 @@ def test_demo_on_real_eeg_runs_the_whole_pipeline(tmp_path):
         assert (mask[k] & window & (effect[k] < 0)).any(), name
     dataset = json.loads((out / "data" / "dataset.json").read_text())
     assert dataset["summary"]["unit"] == "V"
+    # the report says what N counts (156 rows of 8 images), and its retrieval examples
+    # rank distinct images as the metrics do
+    from perceptogram.pipeline.demo import demo_config
+    from perceptogram.pipeline.reporting import _image_ranks
+    from perceptogram.pipeline.rundir import RunDir
+
+    page = result.report.read_text(encoding="utf-8")
+    assert "<td>156 rows</td>" in page and "8-way (distinct images)" in page
+    assert "156 test rows of 8 distinct images" in page
+    assert "the 5 most similar of the 8 distinct test images" in page
+    rows = json.loads((out / "report" / "metrics.json").read_text())
+    top1 = next(r["value"] for r in rows if r["method"] == "ridge → pca latents"
+                and r["metric"] == "top-1 (cosine)" and r["subject"] == 1)
+    ranks = _image_ranks(demo_config(out, data="p300"), RunDir(out), 1, "pca")
+    assert ranks.shape == (8, 5) and np.mean(ranks[:, 0] == np.arange(8)) == top1

@@ -90,7 +90,7 @@ def test_comparison_rows_cite_papers_and_mark_differences(tmp_path):
     ours = re.search(r'<tr class="mean-row" data-n-way="100">(.*?)</tr>', section).group(1)
     assert "†" in ours
     differences = re.search(r'<tr class="differences">(.*?)</tr>', section).group(1)
-    assert "100 test images (100-way), published: 200" in differences
+    assert "100 test images (100-way), published: 200 test images" in differences
     assert "simulated EEG" in differences and "raw cosine" in differences
     published = re.findall(r'<tr class="published-row" data-n-way="200">(.*?)</tr>', section)
     assert len(published) == 4
@@ -164,6 +164,9 @@ def test_the_same_content_exports_as_an_mne_report(tmp_path):
     from perceptogram.report import write_mne_report
 
     content = _content(tmp_path)
+    content.designs = [_design()]
+    content.attribute_notes = {"hue": {"sub-01": ["hue goes with <size> (VIF 5.0)."]}}
+    content.data_notes = ["3 pictures have no <epoch>"]
     path = write_mne_report(content, tmp_path / "out" / "report-mne.html")
     page = path.read_text(encoding="utf-8")
     assert [p.name for p in path.parent.iterdir()] == ["report-mne.html"]
@@ -172,3 +175,112 @@ def test_the_same_content_exports_as_an_mne_report(tmp_path):
         assert title in page, title
     assert "line one" in page and '<td class="mean">0.220 ± 0.006</td>' in page
     assert "hue maps" in page and "&lt;script&gt;" in page and "<script>alert" not in page
+    for text in ("Picture attributes and collinearity", "hue goes with &lt;size&gt;",
+                 "3 pictures have no &lt;epoch&gt;", '<table class="vif"'):
+        assert text in page, text
+
+
+def _design(subject="sub-01"):
+    from perceptogram.report import DesignSummary
+
+    columns = ("brightness", "texture", "semantic: face")
+    correlation = np.array([[1.0, -0.82, 0.9], [-0.82, 1.0, -0.85], [0.9, -0.85, 1.0]])
+    joint = {"attributes": ["brightness", "texture", "semantic"], "cluster_min_p": 0.004,
+             "significant": True, "n_permutations": 1000,
+             "sentence": "There is an effect, and these pictures cannot tell which attribute "
+                         "carries it: <b>brightness</b>, texture and semantic go together."}
+    return DesignSummary(subject, {"brightness": 4.4, "texture": 3.1, "semantic": 5.2,
+                                   "hue": 1.1}, 4.0, columns, correlation,
+                         (("brightness", "semantic"),), (joint,),
+                         labels="3 of 48 pictures (6 %) were labelled <i>low</i>.",
+                         skipped={"size": "the covariate does not vary <over> the images"})
+
+
+def test_collinearity_is_shown_per_subject_with_the_threshold_and_joint_test(tmp_path):
+    content = _content(tmp_path)
+    content.designs = [_design(), _design("sub-02")]
+    content.attribute_notes = {"hue": {"": ["hue goes with <size> (VIF 5.0)."]}}
+    content.perceptograms["joint test: hue, <size>"] = [FigureRef(content.electrodes[0].path,
+                                                                  "the F map")]
+    page = render_report(content)
+    assert '<a href="#attributes">Picture attributes and collinearity</a>' in page
+    section = page[page.index('<section id="attributes">'):page.index('id="perceptograms"')]
+    assert "VIF above 4 (the documented threshold)" in section
+    assert '<details class="subject design" open><summary>sub-01 (1 collinear set)' in section
+    assert '<details class="subject design"><summary>sub-02' in section
+    vif = re.search(r'<table class="vif" data-subject="sub-01">(.*?)</table>', section).group(1)
+    assert '<td class="num flag">4.40 &gt; 4</td>' in vif  # above the threshold: flagged
+    assert '<td class="num">3.10</td>' in vif and "semantic" in vif
+    assert re.search(r"brightness</td><td[^>]*>4.40 &gt; 4</td><td class=\"label\">semantic<",
+                     vif)
+    matrix = re.search(r'<table class="correlation" data-subject="sub-01">(.*?)</table>',
+                       section).group(1)
+    assert matrix.count("<tr>") == 4 and "-0.82" in matrix and "+0.90" in matrix
+    assert "&lt;b&gt;brightness&lt;/b&gt;" in section and "<b>brightness" not in section
+    assert "smallest cluster p = 0.004" in section and 'href="#glossary-joint-test"' in section
+    assert "labelled &lt;i&gt;low&lt;/i&gt;" in section
+    assert "size: the covariate does not vary &lt;over&gt; the images" in section
+    # the attribute's note stands above its maps, escaped
+    maps = page[page.index('id="perceptograms"'):page.index('id="electrodes"')]
+    assert maps.index("hue goes with &lt;size&gt;") < maps.index("<figure>")
+    # ... and links to the joint test's F map, which follows the attributes
+    assert '<a href="#maps-joint-test-hue-size">The joint test\'s F map.</a>' in maps
+    assert maps.index('<h3 id="maps-hue">') < maps.index('<h3 id="maps-joint-test-hue-size">')
+    # each subject's note stands inside that subject's folded group, above its figures
+    figure = content.electrodes[0].path
+    content.perceptograms["hue"] = [FigureRef(figure, "sub-01 map", group="sub-01"),
+                                    FigureRef(figure, "sub-02 map", group="sub-02")]
+    content.attribute_notes = {"hue": {"sub-02": ["only sub-02's hue is collinear"]}}
+    maps = render_report(content)
+    sub02 = maps[maps.index("<summary>sub-02 (1 figure)"):]
+    assert sub02.index("only sub-02") < sub02.index("sub-02 map") < sub02.index("</details>")
+    assert "only sub-02" not in maps[:maps.index("<summary>sub-02 (1 figure)")]
+    # the label sentence is not repeated when it is why an attribute was left out
+    content.designs = [_design()]
+    content.designs[0].skipped["semantic"] = content.designs[0].labels
+    page = render_report(content)
+    assert page.count("labelled &lt;i&gt;low&lt;/i&gt;") == 1
+    assert "semantic: see the semantic labels above" in page
+    for anchor in ("vif", "joint-test", "perceptogram-test", "rows"):
+        assert f'id="glossary-{anchor}"' in page
+
+
+def test_dataset_notes_are_shown_escaped(tmp_path):
+    content = _content(tmp_path)
+    assert 'id="data"' not in render_report(content)  # nothing to say: no section
+    content.data_notes = ["sub-02: 3 of 200 test pictures have no epoch <dropped>",
+                          "events not in the picture table (not used): rt (74)"]
+    content.data_table = [{"subject": "sub-01", "split": "test", "rows": 156, "images": 8,
+                           "epochs": (8, 10, 1527), "channels": 4}]
+    page = render_report(content)
+    section = page[page.index('<section id="data">'):page.index('<section id="settings">')]
+    assert "3 of 200 test pictures have no epoch &lt;dropped&gt;" in section
+    assert "rt (74)" in section and "<dropped>" not in page
+    assert ("<td>156</td><td>8</td><td>8–10</td><td>1527</td><td>4</td>") in section
+
+
+def test_n_says_whether_it_counts_rows_or_distinct_images(tmp_path):
+    from perceptogram.report import RowCounts
+
+    content = _content(tmp_path)
+    rows = [MetricRow(1, "ridge → pca decoding", "PixCorr", 0.4, n_images=156),
+            MetricRow(1, "ridge → pca latents", "top-1 (cosine)", 0.25, n_images=8,
+                      chance=0.125),
+            MetricRow(1, "ridge → pca latents", "latent two-way", 0.75, n_images=8,
+                      chance=0.5)]
+    content.metrics = rows
+    content.counts = {"sub-01": RowCounts(156, 8, (8, 10))}
+    content.comparisons = {"recon": comparison_table(
+        rows, n_text=lambda n: f"{n} test rows of 8 distinct images")}
+    page = render_report(content)
+    metrics = page[page.index('<section id="metrics">'):page.index('id="comparison"')]
+    assert "<td>156 rows</td>" in metrics and "<td>8-way (distinct images)</td>" in metrics
+    assert "<td>2-way, 8 distinct images</td>" in metrics
+    assert "156 rows (each the average of 8-10 epochs) of 8 distinct images" in metrics
+    comparison = page[page.index('id="comparison"'):]
+    assert "<td>156 rows</td>" in comparison
+    assert "156 test rows of 8 distinct images, published: 200 test images" in comparison
+    # one row per image: nothing changes
+    content.counts = {"sub-01": RowCounts(156, 156, (8, 10))}
+    page = render_report(content)
+    assert "<td>156 images</td>" in page and "rows-note" not in page

@@ -138,6 +138,73 @@ def test_any_montage_of_four_positioned_channels_draws(names):
     assert fig.axes[-1].get_ylabel() == "µV"
 
 
+#: THINGS-EEG2's 63 channels (a 64-channel easycap; TP9/TP10 and FT9/FT10 lie below the
+#: level of the ears).
+CH63 = ("Fp1 Fz F3 F7 FT9 FC5 FC1 C3 T7 TP9 CP5 CP1 Pz P3 P7 O1 Oz O2 P4 P8 TP10 CP6 CP2 Cz "
+        "C4 T8 FT10 FC6 FC2 F4 F8 Fp2 AF7 AF3 AFz F1 F5 FT7 FC3 C1 C5 TP7 CP3 P1 P5 PO7 PO3 "
+        "POz PO4 PO8 P6 P2 CPz CP4 TP8 C6 C2 FC4 FT8 F6 AF8 AF4 F2").split()
+
+
+def _eeglab_montage():
+    mne = pytest.importorskip("mne")
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "eeglab-sample" / "eeglab_sample_120s.set"
+    raw = mne.io.read_raw_eeglab(path, verbose="error")
+    stored = raw.get_montage().get_positions()["ch_pos"]
+    return list(raw.ch_names), np.array([stored[c] for c in raw.ch_names])
+
+
+def _coloured_outside_head(names, positions=None):
+    """Pixels of a rendered scalp map coloured outside its head outline, and all coloured."""
+    fig, ax = pyplot().subplots(figsize=(3, 3), dpi=100)
+    plot_topomap(np.linspace(-1, 1, len(names)), names, positions=positions, ax=ax,
+                 sensors=False, cmap="autumn")  # red to yellow: no white, no grey
+    layout = scalp_layout(names, positions)
+    for line in ax.get_lines():  # only the image is left
+        line.remove()
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba()).astype(int)
+    coloured = (rgba[..., 0] > 200) & (rgba[..., 2] < 120)
+    rows, cols = np.nonzero(coloured)
+    x, y = ax.transData.inverted().transform(
+        np.column_stack([cols + 0.5, rgba.shape[0] - rows - 0.5])).T
+    distance = np.hypot(x - layout.centre[0], y - layout.centre[1])
+    pixel = np.diff(ax.transData.inverted().transform([[0, 0], [1, 0]])[:, 0])[0]
+    return int(np.sum(distance > layout.radius + 1.5 * abs(pixel))), int(coloured.sum())
+
+
+@pytest.mark.parametrize(("montage", "whole", "enlarged"), [
+    ("muse", True, True), ("things17", False, False), ("cap63", True, True),
+    ("eeglab", True, True)])
+def test_every_sensor_and_all_colour_lie_on_the_drawn_head(montage, whole, enlarged):
+    """Sensors below the ears (Muse TP9/TP10, FT9/TP10 of a 63-channel cap, EEGLAB's EOG
+    electrodes) enlarge the drawn head instead of spilling colour outside it; sensors
+    around the head colour all of it, a posterior cap only its own region."""
+    names, positions = {"muse": (["TP9", "AF7", "AF8", "TP10"], None),
+                        "things17": (CH, None), "cap63": (CH63, None)}.get(montage, (None, None))
+    if montage == "eeglab":
+        names, positions = _eeglab_montage()
+    layout = scalp_layout(names, positions)
+    distance = np.hypot(*(layout.pos - layout.centre).T)
+    if enlarged:  # every sensor inside the outline, the outermost just inside
+        assert distance.max() == pytest.approx(layout.radius / 1.04)
+        assert montage == "eeglab" or layout.radius > 1.25 * head_sphere()[3]
+    else:  # the 10-20 circumference on the outline, as in MNE's maps
+        assert layout.radius == pytest.approx(head_sphere()[3])
+        assert distance.max() == pytest.approx(1.02 * layout.radius, abs=0.01 * layout.radius)
+    assert layout.whole_head is whole and layout.enlarged is enlarged
+    clip = np.hypot(*(layout.clip - layout.centre).T)
+    assert clip.max() <= layout.radius * (1 + 1e-9)
+    if whole:
+        np.testing.assert_allclose(clip, layout.radius)
+    # nose and ears sit on the drawn head
+    ear = layout.outlines["ear_right"][0].min() - layout.centre[0]
+    assert ear == pytest.approx(layout.radius, rel=0.01)
+    outside, coloured = _coloured_outside_head(names, positions)
+    assert coloured > 500 and outside == 0
+
+
 @pytest.mark.parametrize("names", [["Oz"], ["O1", "O2"], ["Oz", "EOG1", "x", "y"], ["a", "b"]])
 def test_fewer_than_four_positioned_channels_refuse_a_scalp_map_clearly(names):
     layout = scalp_layout(names)  # never raises for a montage
@@ -182,6 +249,12 @@ def test_recording_positions_on_their_own_sphere_are_projected_on_it():
         assert ours == pytest.approx(theirs, abs=0.02)
 
 
+def _rings(ax):
+    """Lines of open rings: the marked (significant) sensors of a scalp map."""
+    return [line for line in ax.get_lines()
+            if line.get_marker() == "o" and line.get_markerfacecolor() == "none"]
+
+
 def test_topomap_grid_has_large_heads_a_unit_and_marks_significant_sensors(tmp_path):
     data = np.zeros((len(CH), len(TIMES)))
     data[CH.index("P8")] = 2.0
@@ -195,10 +268,13 @@ def test_topomap_grid_has_large_heads_a_unit_and_marks_significant_sensors(tmp_p
     width = scalp_width_px(fig, dpi=150)
     assert width >= 150  # >= 120 px once the report scales the figure to the page
     assert fig.get_size_inches()[0] * 150 < 1.3 * 1116
-    filled = [line for line in heads[10].get_lines() if line.get_markerfacecolor() == "k"]
-    assert len(filled) == 1 and filled[0].get_xdata()[0] == pytest.approx(
-        scalp_layout(CH).pos[CH.index("P8"), 0])
-    assert not [line for line in heads[9].get_lines() if line.get_markerfacecolor() == "k"]
+    rings = _rings(heads[10])
+    assert len(rings) == 1 and list(rings[0].get_xdata()) == [pytest.approx(
+        scalp_layout(CH).pos[CH.index("P8"), 0])]
+    assert not _rings(heads[9])
+    # the other sensors are small dots, every one drawn once
+    (dots,) = [line for line in heads[10].get_lines() if line.get_markerfacecolor() == "k"]
+    assert len(dots.get_xdata()) == len(CH) - 1
     paths = save_figure(fig, tmp_path / "grid", formats=("png",))
     assert paths[0].stat().st_size > 10_000
 
@@ -262,11 +338,57 @@ def test_channel_time_heatmap_labels_channels_and_ms():
 def test_channel_time_heatmap_scales_are_absolute_and_shared_by_key():
     data = np.ones((3, len(CH), len(TIMES)))
     data[0] *= 2.0
-    data[2] *= 0.01
+    data[2] *= 3e-6  # a perceptogram's size: the scale goes into the unit
     fig = plot_channel_time(data, CH, TIMES, scales=["EEG", "EEG", "perceptogram"], unit="µV")
     clims = [ax.get_images()[0].get_clim() for ax in fig.axes[:3]]
-    assert clims == [(-2.0, 2.0), (-2.0, 2.0), (-0.01, 0.01)]
-    assert [ax.get_ylabel() for ax in fig.axes[3:]] == ["EEG: µV", "perceptogram: µV"]
+    assert clims == [(-2.0, 2.0), (-2.0, 2.0), (-3e-6, 3e-6)]
+    assert [ax.get_ylabel() for ax in fig.axes[3:]] == ["µV", "×10⁻⁶ µV"]
+    fig.canvas.draw()
+    bar = fig.axes[4]
+    assert bar.yaxis.get_offset_text().get_text() == ""  # no "1e−6" over the title
+    ticks = [float(t.get_text().replace("−", "-")) for t in bar.get_yticklabels()]
+    assert max(ticks) == pytest.approx(3.0, abs=0.5) and min(ticks) == pytest.approx(-3, abs=.5)
+
+
+@pytest.mark.parametrize(("limit", "expected"), [
+    (3.2e-6, (1e-6, "×10⁻⁶ µV")), (0.04, (1.0, "µV")), (2500.0, (1.0, "µV")),
+    (4.1e9, (1e9, "×10⁹ µV")), (0.0, (1.0, "µV")), (float("nan"), (1.0, "µV"))])
+def test_unit_scale_writes_powers_of_ten_in_the_unit(limit, expected):
+    from perceptogram.viz.figure import unit_scale
+
+    factor, unit = unit_scale(limit, "µV")
+    assert factor == pytest.approx(expected[0]) and unit == expected[1]
+    assert unit_scale(5e-7)[1] == "×10⁻⁷"
+
+
+def test_scalp_grid_and_time_course_of_tiny_values_have_no_offset_text():
+    data = 4e-6 * np.tanh(np.random.default_rng(0).standard_normal((len(CH), len(TIMES))))
+    fig = plot_topomap_grid(data, CH, TIMES, at=[0.1, 0.2], unit="µV", title="tiny")
+    fig.canvas.draw()
+    bar = fig.axes[-1]
+    assert bar.get_ylabel() == "×10⁻⁶ µV" and bar.yaxis.get_offset_text().get_text() == ""
+    fig = plot_timecourse(TIMES * 1000, {"a": data[0]}, ylabel="effect", yunit="µV")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "effect (×10⁻⁶ µV)"
+    assert ax.yaxis.get_offset_text().get_text() == ""
+
+
+def test_heatmap_fades_samples_outside_the_mask():
+    data = np.ones((2, len(CH), len(TIMES)))
+    mask = np.zeros(data.shape, bool)
+    mask[:, 3, 10:20] = True
+    fig = plot_channel_time(data, CH, TIMES, mask=mask, mask_style=["fade", "outline"])
+    faded, outlined = fig.axes[:2]
+    (heat, veil) = faded.get_images()
+    alpha = veil.get_array()[..., 3]
+    assert alpha[3, 15] == 0 and alpha[0, 0] > 0.5 and not faded.collections
+    assert len(outlined.get_images()) == 1 and len(outlined.collections) == 1
+    nothing = plot_channel_time(data[:1], CH, TIMES, mask=np.zeros(data[:1].shape, bool),
+                                mask_style="fade")
+    assert len(nothing.axes[0].get_images()) == 1  # nothing significant: nothing faded
+    with pytest.raises(DataFormatError, match="mask_style"):
+        plot_channel_time(data, CH, TIMES, mask=mask, mask_style="dots")
 
 
 def test_winner_take_all_heatmap_uses_one_colour_per_group():

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -352,12 +352,15 @@ _CENTRED = "centred on the training-latent mean"
 
 
 def _differences(kind: str, section: dict[str, Any], n_way: int | None, notes: set[str],
-                 protocol: str, dataset: str | None) -> tuple[str, ...]:
+                 protocol: str, dataset: str | None,
+                 n_text: Callable[[int], str] | None = None) -> tuple[str, ...]:
     """How our rows differ from the published ones (nothing when like for like)."""
     out = []
     published_n = section.get("n_way", section.get("n_images"))
     if n_way is not None and published_n is not None and n_way != published_n:
-        out.append(f"{n_way} test images ({n_way}-way), published: {published_n}")
+        ours = (n_text(n_way) if n_text is not None else f"{n_way} test images"
+                + (f" ({n_way}-way)" if kind == "retrieval" else ""))
+        out.append(f"{ours}, published: {published_n} test images")
     if dataset is not None:
         out.append(f"{dataset}, published: THINGS-EEG2")
     if kind == "retrieval":
@@ -374,7 +377,7 @@ def _differences(kind: str, section: dict[str, Any], n_way: int | None, notes: s
 
 def comparison_table(
     rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction",
-    dataset: str | None = None,
+    dataset: str | None = None, n_text: Callable[[int], str] | None = None,
 ) -> list[ComparisonRow]:
     """Our subject means beside the published rows computed under the same protocol.
 
@@ -387,6 +390,10 @@ def comparison_table(
     dataset : str or None
         What our rows were computed on when it is not THINGS-EEG2 (e.g.
         ``"simulated EEG"``); recorded as a difference.
+    n_text : callable or None
+        Says what our N counts (``n -> "156 test rows of 8 distinct images"``)
+        in the difference of N; default ``"N test images"`` (``"(N-way)"`` added
+        for retrieval).
 
     Returns
     -------
@@ -437,7 +444,7 @@ def comparison_table(
                 n_way=n_way,
                 differences=_differences(kind, section, n_way,
                                          notes.get((method, protocol), set()), protocol,
-                                         dataset),
+                                         dataset, n_text),
             )
         )
     ours = {protocol for _, protocol in by_method}

@@ -135,6 +135,10 @@ def pixel_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
 
 #: Relative residual norm below which a column counts as determined by earlier ones.
 COLLINEAR_TOLERANCE = 1e-6
+#: Spread of the hue axes (unit-circle coordinates) below which the hue does not vary:
+#: rounding of identical colours (float32 pixels) gives ~1e-8, and a "red − blue" map
+#: scaled from it would be ~10^8 times the EEG.
+HUE_TOLERANCE = 1e-6
 
 
 def _standardise(values: np.ndarray, name: str) -> np.ndarray | None:
@@ -204,6 +208,10 @@ def build_design(attributes: Sequence[str], pixels: dict[str, np.ndarray], *,
             maps.append(MapSpec(f"{attribute}: {high} − {low}", attribute, attribute, 1.0,
                                 f"{high} − {low}", f"mean ± 1 SD of {key}"))
         elif attribute == "hue":
+            if max(np.ptp(pixels["hue_red_blue"]), np.ptp(pixels["hue_green_magenta"])) \
+                    <= HUE_TOLERANCE:
+                skipped[attribute] = "the hue does not vary over the images"
+                continue
             columns.append(("hue: red-blue axis", pixels["hue_red_blue"]))
             columns.append(("hue: green-magenta axis", pixels["hue_green_magenta"]))
             values["hue (deg)"] = pixels["hue_deg"]

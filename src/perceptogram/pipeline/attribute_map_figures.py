@@ -11,7 +11,13 @@ Any montage draws: with at least
 :data:`~perceptogram.viz.scalp.MIN_SCALP_CHANNELS` positioned channels the maps
 are scalp-map grids; with fewer, time courses per channel and bar charts.
 Channels without a position (e.g. ``EOG1``) are left out of scalp maps only,
-with one note.
+with one note. The F map of each joint test of collinear attributes is drawn
+as its own group, after the attributes.
+
+Significance is marked so that it stays readable when most samples are
+significant (perceptograms, whose cluster tests cover nearly everything): open
+rings on scalp maps, and on channel × time maps outlines for the test EEG and
+faded non-significant samples for every map.
 """
 
 from __future__ import annotations
@@ -107,6 +113,8 @@ def draw_subject_maps(config: Config, out, result) -> None:
         by_attribute.setdefault(m.attribute, []).append(m)
     for attribute, maps in by_attribute.items():
         _draw_attribute(config, figures, attribute, maps, result, layout)
+    for test in result.joint_tests:
+        _draw_joint_test(config, figures, test, result, layout)
     main = [maps[0] for maps in by_attribute.values()]
     if main:
         _draw_electrodes(figures, main, result, layout)
@@ -131,9 +139,18 @@ def _test_text(m, config: Config) -> str:
             if m.kind != "group contrast" else
             "cluster permutation test over channels × time, image labels shuffled")
     found = info.get("n_significant_clusters", 0)
-    return (f"{test} ({n} permutations; cluster-forming threshold and cluster level "
+    text = (f"{test} ({n} permutations; cluster-forming threshold and cluster level "
             f"p < 0.05): {found} significant cluster{'s' * (found != 1)}, smallest "
             f"cluster p = {info.get('cluster_min_p', 1.0):.3f}.")
+    if m.source == "perceptogram":
+        share = 100.0 * float(np.mean(m.mask))
+        text += (f" {share:.0f} % of the channel × time samples lie in significant "
+                 "clusters. For a perceptogram the test asks whether the decoder's "
+                 "projection of the test EEG differs between high and low images (the "
+                 "decoder reads the attribute), not whether the brain's response does: "
+                 "perceptograms are a low-rank projection whose residuals are smooth, so "
+                 "clusters cover most samples whenever the decoded latents differ at all.")
+    return text
 
 
 def _kind_text(m) -> str:
@@ -168,15 +185,12 @@ def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: 
             fig = plot_topomap_grid(m.effect, result.ch_names, times, positions=positions,
                                     at=at, mask=m.mask, unit=unit,
                                     title=f"{what}: {m.kind}")
-            caption += (" Scalp maps at the times shown, one colour scale for all of them "
-                        "(red: larger for the first-named group); filled dots: sensors "
-                        "inside a significant cluster at that time; uncoloured: no sensor "
-                        "nearby.")
+            caption += " " + _scalp_legend(layout)
         else:
             curves = {ch: m.effect[i] for i, ch in enumerate(result.ch_names)}
             spans = (None if m.mask is None else
                      {ch: m.mask[i] for i, ch in enumerate(result.ch_names)})
-            fig = plot_timecourse(1000 * times, curves, ylabel=f"effect ({unit})",
+            fig = plot_timecourse(1000 * times, curves, ylabel="effect", yunit=unit,
                                   spans=spans, title=f"{what}: {m.kind}")
             caption += (" One line per channel (too few positioned channels for a scalp "
                         "map); bars below: times inside a significant cluster, in the "
@@ -192,15 +206,77 @@ def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: 
                             names=[_label(m) for m in rows],
                             mask=masks if tested else None, unit=unit,
                             scales=sources if len(set(sources)) > 1 else None,
+                            mask_style=["both" if m.source == "eeg" else "fade" for m in rows],
                             title=f"{attribute}: {kinds}, channel × time (high − low)")
     scale_text = ("one absolute colour scale for the test-EEG maps and one for the "
                   "perceptograms (which the ridge shrinks towards zero)"
                   if len(set(sources)) > 1 else "one absolute colour scale for all panels")
+    marks = ("in a map with significant clusters (the test named under its scalp maps) "
+             "the samples outside them are faded; test-EEG clusters are also outlined in "
+             "black"
+             + (" (perceptogram clusters are not: they cover most samples, see the "
+                "perceptogram captions)" if "perceptogram" in sources else "") + "."
+             if tested else "not tested.")
     figures.save(fig, f"heatmap_{attribute}",
                  f"{attribute}: every map of this attribute as channel × time, {scale_text}, "
-                 f"in {result.unit}; black outlines: significant clusters of each map "
-                 + ("(the test named under its scalp maps)." if tested else "(not tested)."),
-                 "perceptograms", attribute)
+                 f"in {result.unit}; {marks}", "perceptograms", attribute)
+
+
+def _scalp_legend(layout) -> str:
+    """What the marks of a scalp-map grid mean (sensors, colour, head)."""
+    text = ("Scalp maps at the times shown, one colour scale for all of them (red: larger "
+            "for the first-named group); open rings: sensors inside a significant cluster "
+            "at that time; small dots: the other sensors")
+    text += ("." if layout.whole_head else "; uncoloured: no sensor nearby.")
+    if layout.enlarged:
+        text += (" Some sensors lie below the level of the ears: the head outline is drawn "
+                 "just outside the outermost sensor, so that every sensor lies on the head.")
+    return text
+
+
+def _draw_joint_test(config: Config, figures: _FigureList, test, result, layout) -> None:
+    """The F map of one joint test of collinear attributes, with its significant clusters."""
+    from perceptogram.viz.timecourse import plot_timecourse
+    from perceptogram.viz.topomap import plot_topomap_grid
+
+    names = ", ".join(test.attributes)
+    info = test.summary
+    dof = (info.get("peak") or {}).get("unit", "F")
+    title = f"joint test of {names}: F map (test EEG)"
+    if test.mask is None:
+        tested = "Not tested (interpretability.n_permutations is 0)."
+    else:
+        found = info.get("n_significant_clusters", 0)
+        tested = (f"Cluster permutation test of the F map (Freedman–Lane, "
+                  f"{info.get('n_permutations', config.interpretability.n_permutations)} "
+                  f"permutations; clusters of F above its p < 0.05 quantile): {found} "
+                  f"significant cluster{'s' * (found != 1)}, smallest cluster p = "
+                  f"{info.get('cluster_min_p', 1.0):.3f}.")
+    caption = (f"Joint test of {names}, which go together in these pictures: the F "
+               f"statistic ({dof}) of all their design columns together at every channel and "
+               "time of the test EEG, the other attributes held fixed. Large where any of "
+               f"them changes the EEG; it cannot say which. {tested} "
+               + info.get("sentence", ""))
+    at = [t / 1000.0 for t in config.interpretability.times_ms
+          if result.times[0] <= t / 1000.0 <= result.times[-1]] or None
+    if layout.drawable:
+        fig = plot_topomap_grid(test.statistic, result.ch_names, result.times,
+                                positions=_positions(result), at=at, mask=test.mask,
+                                unit="F", cmap="Reds", symmetric=False, title=title)
+        caption += " " + _scalp_legend(layout).replace(" (red: larger for the first-named "
+                                                       "group)", " (F ≥ 0)")
+    else:
+        curves = {ch: test.statistic[i] for i, ch in enumerate(result.ch_names)}
+        spans = (None if test.mask is None else
+                 {ch: test.mask[i] for i, ch in enumerate(result.ch_names)})
+        fig = plot_timecourse(1000 * result.times, curves, ylabel="F", spans=spans,
+                              title=title)
+        caption += (" One line per channel; bars below: times inside a significant cluster, "
+                    "in the channel's colour.")
+    from perceptogram.pipeline.attribute_map_files import file_stem
+
+    figures.save(fig, file_stem(f"joint {' '.join(test.attributes)}"), caption,
+                 "perceptograms", f"joint test: {names}")
 
 
 #: How each map source is named in figures.
@@ -214,7 +290,7 @@ def _label(m) -> str:
 
 def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> None:
     from perceptogram.interpret.electrodes import pattern_energy
-    from perceptogram.viz.figure import pyplot
+    from perceptogram.viz.figure import label_scaled, pyplot
     from perceptogram.viz.timecourse import plot_timecourse
     from perceptogram.viz.topomap import plot_topomap
 
@@ -234,15 +310,15 @@ def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> N
                                  symmetric=False,
                                  positions=_positions(result))
             ax.set_title(m.name, fontsize=9)
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8,
-                     label=f"RMS over time ({unit})")
+        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+        label_scaled(bar, top, unit, "RMS over time")
     else:
         fig, ax = plt.subplots(figsize=(1.2 * len(result.ch_names) * len(maps) / 2 + 2.5, 2.8))
         width = 0.8 / len(maps)
         for k, (m, values) in enumerate(zip(maps, rms)):
             ax.bar(np.arange(len(values)) + k * width, values, width, label=m.name)
         ax.set_xticks(np.arange(len(result.ch_names)) + 0.4 - width / 2, result.ch_names)
-        ax.set_ylabel(f"RMS over time ({unit})")
+        label_scaled(ax.yaxis, top, unit, "RMS over time")
         ax.legend(fontsize=7, frameon=False)
     fig.suptitle("Presumptive electrode preference: size of each attribute's map per "
                  "channel", fontsize=9)
@@ -255,7 +331,7 @@ def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> N
     curves = {m.name: np.sqrt(np.mean(m.effect ** 2, axis=0)) for m in maps}
     spans = {m.name: m.mask.any(axis=0) for m in maps if m.mask is not None}
     fig = plot_timecourse(1000 * result.times, curves, spans=spans,
-                          ylabel=f"RMS over channels ({unit})",
+                          ylabel="RMS over channels", yunit=unit,
                           title="Time course of each attribute's map")
     figures.save(fig, "timecourse",
                  f"Time course of each attribute's main map: root mean square over the "
@@ -268,7 +344,7 @@ def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> N
 
 def _draw_probes(config: Config, figures: _FigureList, probes: dict[str, Any],
                  arrays: dict[str, np.ndarray], result, layout) -> None:
-    from perceptogram.viz.figure import pyplot
+    from perceptogram.viz.figure import label_scaled, pyplot
     from perceptogram.viz.timecourse import plot_timecourse
     from perceptogram.viz.topomap import plot_topomap
 
@@ -282,13 +358,14 @@ def _draw_probes(config: Config, figures: _FigureList, probes: dict[str, Any],
         vlim = float(np.max(np.abs(drop[layout.picks]))) or 1.0
         image = plot_topomap(drop, result.ch_names, ax=ax, vlim=vlim,
                              positions=_positions(result))
-        fig.colorbar(image, ax=ax, shrink=0.7, label="drop in mean r (unitless)")
+        label_scaled(fig.colorbar(image, ax=ax, shrink=0.7), vlim, "",
+                     "drop in mean r")
     else:
         fig, ax = plt.subplots(figsize=(0.6 * len(drop) + 2.0, 2.8), layout="constrained")
         ax.bar(range(len(drop)), drop, color="0.4")
         ax.set_xticks(range(len(drop)), result.ch_names)
         ax.axhline(0, color="k", linewidth=0.8)
-        ax.set_ylabel("drop in mean r (unitless)")
+        label_scaled(ax.yaxis, float(np.max(np.abs(drop))), "", "drop in mean r")
     ax.set_title(f"{space} decoder: quality drop when one\nchannel is shuffled over test "
                  "images", fontsize=9)
     figures.save(fig, "electrode_scramble",

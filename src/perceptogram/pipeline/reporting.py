@@ -58,17 +58,26 @@ def _retrieval_space(config: Config) -> str:
     return space if space in config.latents.spaces else config.latents.spaces[0]
 
 
-def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
-    """Three sentences: retrieval vs chance, PixCorr/SSIM, the strongest perceptogram."""
+def headline(config: Config, run_dir: RunDir, rows: list[Any],
+             counts: dict[str, Any] | None = None) -> list[str]:
+    """Three sentences: retrieval vs chance, PixCorr/SSIM, the strongest perceptogram.
+
+    ``counts`` (subject label -> :class:`~perceptogram.report.RowCounts`, read
+    from the run when not given) says whether N counts rows or distinct images.
+    """
     subjects = run_subjects(config, run_dir)
     n_sub = f"mean of {len(subjects)} subject{'s' * (len(subjects) != 1)}"
     space = _retrieval_space(config)
     top1, chance1 = _mean(rows, latent_method(space), "top-1 (cosine)")
     top5, chance5 = _mean(rows, latent_method(space), "top-5 (cosine)")
     n_test = next((r.n_images for r in rows if r.method == latent_method(space)), 0)
-    lines = [f"Retrieval ({n_test}-way zero-shot, {space} latents standardised with training "
-             f"statistics, {n_sub}): top-1 {100 * top1:.1f} % (chance {100 * (chance1 or 0):.1f} "
-             f"%), top-5 {100 * top5:.1f} % (chance {100 * (chance5 or 0):.1f} %)."]
+    counts = _row_counts(run_dir, subjects) if counts is None else counts
+    pooled = next((c for c in counts.values() if c.pooled), None)
+    among = "" if pooled is None else " among distinct images (the rows of each averaged),"
+    lines = [f"Retrieval ({n_test}-way zero-shot{among} {space} latents standardised with "
+             f"training statistics, {n_sub}): top-1 {100 * top1:.1f} % (chance "
+             f"{100 * (chance1 or 0):.1f} %), top-5 {100 * top5:.1f} % (chance "
+             f"{100 * (chance5 or 0):.1f} %)."]
     low_level = [m for m in ("pca", "retrieval", "unclip") if m in config.reconstruction.methods]
     parts = []
     for method in low_level:
@@ -77,7 +86,9 @@ def headline(config: Config, run_dir: RunDir, rows: list[Any]) -> list[str]:
         ssim, _ = _mean(rows, name, "SSIM")
         parts.append(f"{name}: PixCorr {pix:.3f}, SSIM {ssim:.3f}")
     n_images = next((r.n_images for r in rows if r.metric == "PixCorr"), n_test)
-    lines.append(f"Reconstruction ({n_sub}, {n_images} test images; PixCorr: Pearson r of "
+    scored = (f"{n_images} test images" if pooled is None or n_images != pooled.rows else
+              f"{n_images} test rows of {pooled.images} distinct images, each row scored")
+    lines.append(f"Reconstruction ({n_sub}, {scored}; PixCorr: Pearson r of "
                  "pixels, SSIM: structural similarity, 1 = identical, no fixed chance level): "
                  + "; ".join(parts) + "."
                  if parts else "No reconstruction method was run.")
@@ -142,7 +153,12 @@ def _stage_seconds(run_dir: RunDir) -> dict[str, float]:
 
 
 def _reconstruction_strips(config: Config, run_dir: RunDir, subject: int, space: str,
-                           method: str, truth: np.ndarray) -> list[Any]:
+                           method: str, truth: np.ndarray, item: str = "image") -> list[Any]:
+    """The best, median and worst reconstructions beside what was seen.
+
+    ``item`` names what a column is: ``"image"``, or ``"row"`` when several test
+    rows show one image (each row's reconstruction is scored).
+    """
     from perceptogram.report import ImageStrip
 
     key = config.metrics.best_worst_metric
@@ -151,20 +167,34 @@ def _reconstruction_strips(config: Config, run_dir: RunDir, subject: int, space:
                  if r["method"] == method]
     order = sorted(range(len(per_image)), key=lambda i: -per_image[i][key])
     n = len(order)
-    k = min(3, max(1, n // 3))
+    k = _examples_per_rank(n)
     picks = order[:k] + order[n // 2 - k // 2: n // 2 - k // 2 + k] + order[n - k:]
     labels = ["best"] * k + ["median"] * k + ["worst"] * k
     recons = load_pngs(reconstruction_folder(config, run_dir, subject, space, method), picks)
     captions = [f"{lab} · {name} {per_image[i][key]:.2f}" for lab, i in zip(labels, picks)]
-    return [ImageStrip("seen", truth[picks], captions=[f"test image #{i}" for i in picks]),
+    return [ImageStrip("seen", truth[picks], captions=[f"test {item} #{i}" for i in picks]),
             ImageStrip("reconstructed", recons, captions=captions)]
 
 
-def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarray,
-                      n_examples: int = 4) -> list[Any]:
+def _examples_per_rank(n: int) -> int:
+    """How many best, median and worst reconstructions of ``n`` are shown (1 to 3)."""
+    return min(3, max(1, n // 3))
+
+
+def _retrieval_strips(config: Config, run_dir: RunDir, subject: int, space: str,
+                      truth: np.ndarray, n_examples: int = 4) -> list[Any]:
+    """Test images beside the five test images most similar to their decoded latent.
+
+    When several rows show one image, the images are ranked as the evaluate stage
+    scores them: the decoded latents of one image's rows averaged, among the
+    distinct images (``truth`` then holds one picture per distinct image, in
+    order of first appearance).
+    """
     from perceptogram.report import ImageStrip
 
-    ranks = np.load(run_dir.unit_dir("evaluate", subject, space) / "ranks.npy")
+    ranks = _image_ranks(config, run_dir, subject, space)
+    if ranks is None:
+        ranks = np.load(run_dir.unit_dir("evaluate", subject, space) / "ranks.npy")
     examples = np.linspace(0, len(ranks) - 1, min(n_examples, len(ranks))).astype(int)
     strips = []
     for i in examples:
@@ -175,6 +205,46 @@ def _retrieval_strips(run_dir: RunDir, subject: int, space: str, truth: np.ndarr
             highlight=[False] + [bool(c == i) for c in candidates],
         ))
     return strips
+
+
+def _image_ranks(config: Config, run_dir: RunDir, subject: int, space: str
+                 ) -> np.ndarray | None:
+    """Top-5 candidates of every distinct test image, or None when each row is one image.
+
+    The evaluate stage's ``ranks.npy`` ranks rows; when rows share images, the
+    latent metrics compare images (rows of one image averaged), and so do the
+    examples: the same standardisation, the same cosine.
+    """
+    from perceptogram.evaluate.metrics import (
+        latent_statistics,
+        similarity_matrix,
+        standardize_latents,
+    )
+    from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
+
+    _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
+    if len(set(test.image_files)) == len(test.image_files):
+        return None
+    decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
+    true = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "test.npy"), test)
+    decoded, true = pool_by_image(decoded.reshape(len(decoded), -1),
+                                  true.reshape(len(true), -1),
+                                  subject_rows(run_image_paths(config, "test"), test))
+    # the training reference the evaluate stage compares latents with (stages.py's
+    # _latent_reference; the stages module imports this one, so it is not imported here)
+    mean = std = None
+    if config.metrics.standardize_latents or config.metrics.center_latents:
+        mean, std = latent_statistics(np.load(
+            run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r"))
+        std = std if config.metrics.standardize_latents else None
+    decoded, true, _ = standardize_latents(decoded, true, mean, std)
+    order = np.argsort(-similarity_matrix(decoded, true, metric="cosine"), axis=1)
+    return order[:, :min(5, len(true))]
+
+
+def _distinct(paths: list[Any]) -> list[Any]:
+    """The distinct entries of ``paths`` in order of first appearance."""
+    return list(dict.fromkeys(str(p) for p in paths))
 
 
 def _raw_cosine_rows(config: Config, run_dir: RunDir, subjects: list[int],
@@ -268,6 +338,116 @@ def _figure_refs(run_dir: RunDir, subject: int) -> tuple[list[tuple[str, Any]], 
     return refs, [f"{label}: {note}" for note in listing.get("notes", [])]
 
 
+def _row_counts(run_dir: RunDir, subjects: list[int]) -> dict[str, Any]:
+    """Subject label -> :class:`~perceptogram.report.RowCounts` of its test set.
+
+    Reads only the test rows' image files and epoch counts of ``eeg.npz`` (the
+    arrays of :func:`~perceptogram.pipeline.artifacts.save_eeg_features`), not
+    the EEG itself.
+    """
+    from perceptogram.report import RowCounts
+
+    counts = {}
+    for s in subjects:
+        with np.load(run_dir.unit_dir("features", s) / "eeg.npz", allow_pickle=False) as z:
+            files = z["test_files"].tolist()
+            reps = z["test_counts"] if "test_counts" in z else np.zeros(0)
+        epochs = (int(np.min(reps)), int(np.max(reps))) if len(reps) else None
+        counts[subject_label(s)] = RowCounts(len(files), len(set(files)), epochs)
+    return counts
+
+
+def _n_describer(counts: dict[str, Any], kind: str):
+    """``n -> text`` saying what an N of the comparison table counts (rows or images)."""
+    pooled = next((c for c in counts.values() if c.pooled), None)
+
+    def describe(n: int) -> str:
+        way = f" ({n}-way)" if kind == "retrieval" else ""
+        if pooled is not None and n == pooled.rows:
+            return (f"{n} test rows of {pooled.images} distinct images (each row scored; "
+                    "rows of one image are not independent)")
+        if pooled is not None and n == pooled.images:
+            return (f"{n} distinct test images{way}; {pooled.rows} rows, those of one "
+                    "image averaged")
+        return f"{n} test images{way}"
+
+    return describe
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _data_overview(run_dir: RunDir, counts: dict[str, Any]) -> tuple[list[dict], list[str]]:
+    """Rows per subject and split (from ``data/dataset.json``), and the dataset's notes."""
+    info = _read_json(run_dir.unit_dir("data") / "dataset.json")
+    summary = info.get("summary") or {}
+    table = []
+    for entry in summary.get("subjects", []):
+        subject = entry.get("subject")
+        label = subject_label(subject) if isinstance(subject, int) else str(subject)
+        for split in ("train", "test"):
+            part = (entry.get("splits") or {}).get(split)
+            if not part:
+                continue
+            reps = part.get("repetitions") or {}
+            epochs = ((reps["min"], reps["max"], reps.get("total", "–"))
+                      if "min" in reps and "max" in reps else None)
+            images = (counts[label].images if split == "test" and label in counts else
+                      summary.get(f"n_{split}_image_files", "–"))
+            table.append({"subject": label, "split": split, "rows": part.get("n_images", "–"),
+                          "images": images, "epochs": epochs,
+                          "channels": len(entry.get("ch_names", [])) or "–"})
+    notes = [str(n) for n in info.get("notes", [])]
+    montage = summary.get("montage") or {}
+    notes += [str(v) for k, v in montage.items() if k == "positions" and v]
+    return table, notes
+
+
+def _designs(run_dir: RunDir, subjects: list[int]
+             ) -> tuple[list[Any], dict[str, dict[str, list[str]]]]:
+    """Per subject its :class:`~perceptogram.report.DesignSummary`; the maps' notes.
+
+    The notes (attribute -> subject label -> sentences) say, above a subject's
+    maps of each collinear attribute, its VIF and the joint test's sentence
+    (what the attribute goes with, the test's p, that these pictures cannot
+    separate them).
+    """
+    from perceptogram.report import DesignSummary
+
+    designs, notes = [], {}
+    for s in subjects:
+        summary = _read_json(run_dir.unit_dir("interpret", s) / "summary.json")
+        label = subject_label(s)
+        trust = summary.get("semantic_labels") or {}
+        skipped = {name: why for name, why in (summary.get("design_skipped") or {}).items()}
+        for name, info in (summary.get("attributes") or {}).items():
+            if isinstance(info, dict) and "skipped" in info:
+                skipped.setdefault(name, info["skipped"])
+        record = summary.get("collinearity")
+        if not record:
+            if trust or skipped:
+                designs.append(DesignSummary(label, {}, 0.0, (), np.zeros((0, 0)),
+                                             labels=trust.get("sentence", ""),
+                                             skipped=skipped))
+            continue
+        sets = tuple(tuple(group) for group in record.get("collinear_sets", []))
+        tests = tuple(record.get("joint_tests", []))
+        designs.append(DesignSummary(
+            label, dict(record.get("vif", {})), float(record.get("vif_threshold", 0.0)),
+            tuple(record.get("columns", [])), np.asarray(record.get("correlation", []), float),
+            sets, tests, trust.get("sentence", ""), skipped))
+        vif = record.get("vif", {})
+        threshold = record.get("vif_threshold", 0)
+        for test in tests:
+            for attribute in test.get("attributes", []):
+                notes.setdefault(attribute, {}).setdefault(label, []).append(
+                    f"Collinear: VIF of {attribute} {vif.get(attribute, float('nan')):.1f}, "
+                    f"above {threshold:g}. {test.get('sentence', '')} Below, its partial map "
+                    "(the other attributes held fixed) beside its marginal map (alone).")
+    return designs, notes
+
+
 def _data_units(run_dir: RunDir, subjects: list[int]) -> str:
     for s in subjects:
         path = run_dir.unit_dir("interpret", s) / "summary.json"
@@ -319,6 +499,7 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     if write_tables:
         save_table(rows, out / "metrics")
     dataset = _dataset_difference(run_dir)
+    counts = _row_counts(run_dir, subjects)
     raw = _raw_cosine_rows(config, run_dir, subjects, rows)
     comparisons = {}
     for kind, title, table_rows in (
@@ -326,11 +507,12 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
              [r for r in rows if r.ok]),
             ("retrieval", "Zero-shot retrieval: this run beside published results",
              [r for r in rows if r.ok] + raw)):
-        table = comparison_table(table_rows, kind=kind, dataset=dataset)
+        table = comparison_table(table_rows, kind=kind, dataset=dataset,
+                                 n_text=_n_describer(counts, kind))
         if write_tables:
             save_comparison(table, out / f"comparison_{kind}")
         comparisons[title] = table
-    lines = headline(config, run_dir, rows)
+    lines = headline(config, run_dir, rows, counts)
     if write_tables:
         write_json_atomic(out / "headline.json", lines)
 
@@ -362,18 +544,27 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     reconstructions, retrievals = {}, {}
     for s in shown:
         _, test = load_eeg_features(run_dir.unit_dir("features", s) / "eeg.npz")
-        truth = load_images(subject_rows(test_paths, test))  # the pictures s has
+        paths = subject_rows(test_paths, test)
+        truth = load_images(paths)  # the pictures s has, one per row
+        count = counts[subject_label(s)]
+        rows_of = (f"{len(truth)} test images" if not count.pooled else
+                   f"{len(truth)} test rows ({count.images} distinct images)")
+        k = _examples_per_rank(len(truth))
         for space, methods in reconstruction_spaces(config).items():
             for method in methods:
                 title = (f"{subject_label(s)} · {reconstruction_method(config, method)}: the "
-                         f"3 best, 3 median and 3 worst of the {len(truth)} test images by "
-                         f"{key}")
-                reconstructions[title] = _reconstruction_strips(config, run_dir, s, space,
-                                                                method, truth)
+                         f"{k} best, {k} median and {k} worst of the {rows_of} by {key}")
+                reconstructions[title] = _reconstruction_strips(
+                    config, run_dir, s, space, method, truth,
+                    "row" if count.pooled else "image")
         space = _retrieval_space(config)
+        images = load_images(_distinct(paths)) if count.pooled else truth
+        among = (f"{len(images)} test images" if not count.pooled else
+                 f"{len(images)} distinct test images (the decoded latents of each image's "
+                 "rows averaged)")
         retrievals[f"{subject_label(s)} · {space} latents: the 5 most similar of the "
-                   f"{len(truth)} test images by cosine of standardised latents (outlined: "
-                   "the image that was seen)"] = _retrieval_strips(run_dir, s, space, truth)
+                   f"{among} by cosine of standardised latents (outlined: the image that was "
+                   "seen)"] = _retrieval_strips(config, run_dir, s, space, images)
     perceptograms: dict[str, list[Any]] = {}
     electrodes = []
     figure_notes: dict[str, list[str]] = {}
@@ -398,6 +589,8 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
                               f"../evaluate/{subject_label(s)}/{space}/metrics.csv"))
         artifacts.append((f"{subject_label(s)} perceptogram summary (JSON)",
                           f"../interpret/{subject_label(s)}/summary.json"))
+    data_table, data_notes = _data_overview(run_dir, counts)
+    designs, attribute_notes = _designs(run_dir, shown)
     return ReportContent(
         title="Perceptogram run report",
         settings=config_to_dict(config),
@@ -412,4 +605,9 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         artifacts=artifacts,
         summary=lines,
         data_units=_data_units(run_dir, subjects),
+        data_notes=data_notes,
+        data_table=data_table,
+        counts=counts,
+        designs=designs,
+        attribute_notes=attribute_notes,
     )

@@ -2,18 +2,22 @@
 content as an :class:`mne.Report` (:func:`write_mne_report`, imports MNE lazily)."""
 
 from perceptogram.report.html import (
+    DesignSummary,
     FigureRef,
     ImageStrip,
     ReportContent,
+    RowCounts,
     render_report,
     write_report,
 )
 from perceptogram.report.mne_report import write_mne_report
 
 __all__ = [
+    "DesignSummary",
     "FigureRef",
     "ImageStrip",
     "ReportContent",
+    "RowCounts",
     "render_report",
     "write_mne_report",
     "write_report",

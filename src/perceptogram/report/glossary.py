@@ -85,6 +85,16 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "N is the number of test images each decoded vector is compared against; chance is "
         "the score of guessing (top-k: k / N; two-way identification: 0.5)."),
     GlossaryEntry(
+        "rows", "Rows and distinct images (what N counts)",
+        "A row is one input of the decoder: the average of the epochs of one image. With "
+        "perceptogram data import --epochs-per-row K, each image's epochs are cut into "
+        "groups of up to K, so several rows show the same image (a P300 oddball of 8 images "
+        "gives 156 test rows). Retrieval and the latent metrics then compare distinct "
+        "images (the decoded latents of one image's rows are averaged, as its epochs are): "
+        "their N is the number of distinct images. PixCorr, SSIM and the feature-network "
+        "metrics score the reconstruction of every row: their N is the number of rows, and "
+        "rows of one image are not independent samples."),
+    GlossaryEntry(
         "sem", "mean ± SEM",
         "Mean over subjects and the standard error of that mean (SD over subjects / "
         "square root of their number); no SEM for a single subject."),
@@ -110,12 +120,41 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "the largest cluster masses of permuted data (Freedman-Lane for partial effects: "
         "residuals of the other attributes permuted; group contrasts: image labels "
         "shuffled). A cluster with p < 0.05 is significant, family-wise over the whole map. "
-        "Significant clusters are the filled dots on scalp maps and the outlines on "
-        "channel × time maps."),
+        "Sensors inside a significant cluster are open rings on scalp maps (small dots: the "
+        "others); on channel × time maps significant clusters are outlined, and samples "
+        "outside them are faded."),
+    GlossaryEntry(
+        "vif", "VIF, correlation matrix, collinear attributes",
+        "The variance inflation factor of an attribute is 1 / (1 - R²) of its design column "
+        "regressed on all the other attributes (for hue and semantic, which have several "
+        "columns, the generalised VIF of Fox & Monette (1992) raised to 1 / (number of "
+        "columns)). 1 = unrelated to the others; the standard error of its partial effect "
+        "grows by the square root of the VIF. Attributes with a VIF above 4 are collinear "
+        "(interpret.collinearity.VIF_THRESHOLD: above it the standard error is more than "
+        "twice that of uncorrelated attributes; see docs/perceptograms.md). The correlation "
+        "matrix is the Pearson r between the design columns over the test images."),
+    GlossaryEntry(
+        "joint-test", "Joint test of collinear attributes",
+        "An F test of all the columns of a collinear set together, at every channel and "
+        "time, with the other attributes held fixed, and a cluster permutation test of the "
+        "F map (Freedman-Lane). It answers the question the pictures can answer: does any "
+        "of these attributes change the EEG? When it finds a cluster and no partial map "
+        "does, there is an effect and these pictures cannot tell which attribute carries "
+        "it; the marginal maps (each attribute alone) show what goes with each."),
     GlossaryEntry(
         "perceptogram", "Perceptogram",
         "A test image's decoded latent pushed back through an encoding ridge (latents to "
         "EEG): the EEG pattern the decoder reads as that image."),
+    GlossaryEntry(
+        "perceptogram-test", "Cluster tests of perceptograms",
+        "A perceptogram map is the same regression run on the perceptograms instead of the "
+        "test EEG. Perceptograms are a low-rank projection: every channel and time is a "
+        "weighted sum of the same few decoded latent dimensions, so their residuals are "
+        "smooth over channels and time, and when the decoded latents differ at all between "
+        "high and low images, nearly every sample differs with them. A significant cluster "
+        "there means that the decoder's projection of the test EEG differs between the "
+        "images (the decoder reads the attribute), not that the brain's response differs at "
+        "those channels and times: for that, read the test-EEG maps."),
 )
 
 _TOP_K = re.compile(r"^top-(\d+)\b")
@@ -154,15 +193,27 @@ def metric_unit(metric: str, chance: float | None = None,
             "two-way": "fraction of pairs", "distance": "1 − r"}.get(anchor, "")
 
 
-def n_way_text(metric: str, n_images: int, chance: float | None = None) -> str:
-    """What N the metric was computed against, e.g. ``"100-way"``."""
+def n_way_text(metric: str, n_images: int, chance: float | None = None,
+               counted: str = "images") -> str:
+    """What N the metric was computed against, e.g. ``"100-way"``.
+
+    Parameters
+    ----------
+    metric : str
+    n_images : int
+        N.
+    chance : float or None
+    counted : str
+        What N counts: ``"images"``, or ``"rows"`` / ``"distinct images"`` when
+        several test rows show one image.
+    """
     if not n_images:
         return "–"
     if _TOP_K.match(metric):
-        return f"{n_images}-way"
+        return f"{n_images}-way" + ("" if counted == "images" else f" ({counted})")
     if _is_two_way(metric, chance):
-        return f"2-way, {n_images} images"
-    return f"{n_images} images"
+        return f"2-way, {n_images} {counted}"
+    return f"{n_images} {counted}"
 
 
 def data_units_text(kind: str, unit: str) -> str:

@@ -7,9 +7,13 @@ only renders: what goes into the page is gathered by the pipeline into a
 :class:`ReportContent`.
 
 Every number is labelled: metric tables give each metric's unit, chance level
-and N-way, and link the metric to the glossary at the end of the page;
-comparison rows computed differently from the published ones are marked (†)
-with the differences listed, and published rows cite their paper.
+and N-way (and whether N counts test rows or distinct images), and link the
+metric to the glossary at the end of the page; comparison rows computed
+differently from the published ones are marked (†) with the differences
+listed, and published rows cite their paper. What the run was told about its
+data (dataset notes, label confidence, attributes left out) and how the
+pictures' attributes go together (VIF, correlation matrix, joint tests) are
+shown beside the maps they qualify. Every text from the data is escaped.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +40,10 @@ from perceptogram.report.glossary import GLOSSARY, glossary_anchor, metric_unit,
 __all__ = [
     "ImageStrip",
     "FigureRef",
+    "DesignSummary",
+    "RowCounts",
     "ReportContent",
+    "attribute_notes_html",
     "headline_html",
     "render_report",
     "report_sections",
@@ -95,6 +103,85 @@ class FigureRef:
     group: str = ""
 
 
+@dataclass(frozen=True)
+class RowCounts:
+    """What the test set of one subject holds: rows and distinct images.
+
+    A row is one input of the decoder: the average of the epochs of one image
+    (with ``perceptogram data import --epochs-per-row K``, of one group of up to
+    K epochs, so that several rows show the same image).
+
+    Parameters
+    ----------
+    rows : int
+        Test rows.
+    images : int
+        Distinct test images among them.
+    epochs : tuple of int or None
+        Fewest and most epochs averaged in a row (None: not recorded).
+    """
+
+    rows: int
+    images: int
+    epochs: tuple[int, int] | None = None
+
+    @property
+    def pooled(self) -> bool:
+        """Whether several rows show one image."""
+        return self.rows != self.images
+
+    def describe(self) -> str:
+        """E.g. ``"156 rows (each the average of 8-10 epochs) of 8 distinct images"``."""
+        if self.epochs is None:
+            each = ""
+        else:
+            low, high = self.epochs
+            span = f"{low}" if low == high else f"{low}-{high}"
+            each = f" (each the average of {span} epoch{'s' * (high != 1)})"
+        if not self.pooled:
+            return f"{self.images} images, one row each{each}"
+        return f"{self.rows} rows{each} of {self.images} distinct images"
+
+
+@dataclass(frozen=True)
+class DesignSummary:
+    """How one subject's picture attributes go together in the maps' regression.
+
+    Parameters
+    ----------
+    subject : str
+        E.g. ``"sub-01"``.
+    vif : dict of str to float
+        Attribute -> variance inflation factor (``GVIF^(1/df)`` for attributes of
+        several columns).
+    vif_threshold : float
+        VIF above which an attribute counts as collinear.
+    columns : tuple of str, length n_columns
+        Design columns (without the intercept).
+    correlation : ndarray, shape (n_columns, n_columns)
+        Their Pearson correlation.
+    collinear_sets : tuple of tuple of str
+    joint_tests : tuple of dict
+        Per collinear set: ``attributes``, ``cluster_min_p``, ``significant``,
+        ``sentence`` and ``n_permutations`` (from ``summary.json``).
+    labels : str
+        The sentence on the confidence of classifier labels ("" for a label
+        table or no semantic attribute).
+    skipped : dict of str to str
+        Attribute or design column -> why it has no map.
+    """
+
+    subject: str
+    vif: dict[str, float]
+    vif_threshold: float
+    columns: tuple[str, ...]
+    correlation: np.ndarray
+    collinear_sets: tuple[tuple[str, ...], ...] = ()
+    joint_tests: tuple[dict[str, Any], ...] = ()
+    labels: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ReportContent:
     """Everything the report shows.
@@ -127,6 +214,19 @@ class ReportContent:
         Headline sentences at the top.
     data_units : str
         What the maps' units are for this run (shown in the glossary).
+    data_notes : list of str
+        What reading the dataset noted (dropped pictures, unplaced channels,
+        unit doubts, events not in the table, ...).
+    data_table : list of dict
+        Per subject and split: ``subject``, ``split``, ``rows``, ``images``,
+        ``epochs`` (min, max, total or None), ``channels``.
+    counts : dict of str to RowCounts
+        Subject label -> its test rows and distinct images (what N counts).
+    designs : list of DesignSummary
+        Per subject shown: VIF, correlation matrix, joint tests, label confidence.
+    attribute_notes : dict of str to dict of str to list of str
+        Attribute -> group (subject) -> sentences shown above that subject's maps
+        of the attribute (collinearity, joint test).
     """
 
     title: str
@@ -142,6 +242,11 @@ class ReportContent:
     artifacts: list[tuple[str, str]] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
     data_units: str = ""
+    data_notes: list[str] = field(default_factory=list)
+    data_table: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, RowCounts] = field(default_factory=dict)
+    designs: list[DesignSummary] = field(default_factory=list)
+    attribute_notes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 def png_data_uri(image: np.ndarray | bytes) -> str:
@@ -185,6 +290,34 @@ def _subject_label(subject: Any) -> str:
     return f"sub-{subject:02d}" if isinstance(subject, int) else str(subject)
 
 
+def _counted(content: ReportContent, n: int) -> str:
+    """What an N of ``n`` counts: ``"images"``, ``"rows"`` or ``"distinct images"``."""
+    pooled = [c for c in content.counts.values() if c.pooled]
+    if any(n == c.rows for c in pooled):
+        return "rows"
+    if any(n == c.images for c in pooled):
+        return "distinct images"
+    return "images"
+
+
+def _n_text(content: ReportContent, metric: str, n: int, chance: float | None) -> str:
+    return n_way_text(metric, n, chance, _counted(content, n))
+
+
+def _rows_note(content: ReportContent) -> str:
+    """What N counts when several test rows show one image (empty otherwise)."""
+    pooled = {label: c for label, c in content.counts.items() if c.pooled}
+    if not pooled:
+        return ""
+    sets = "; ".join(f"{label}: {c.describe()}" for label, c in pooled.items())
+    return ('<p class="note" id="rows-note">N counts test rows or distinct images: several '
+            f"test rows show the same image ({_e(sets)}). Retrieval and the latent metrics "
+            "compare distinct images (the decoded latents of one image's rows averaged); "
+            "PixCorr, SSIM and the feature-network metrics score the reconstruction of every "
+            'row, and rows of one image are not independent samples (<a href="#glossary-'
+            'rows">rows and distinct images</a>).</p>')
+
+
 def _metrics_section(content: ReportContent) -> str:
     from perceptogram.evaluate.tables import summarize_subjects
 
@@ -203,7 +336,7 @@ def _metrics_section(content: ReportContent) -> str:
            'against), the value of every subject and the mean ± SEM over subjects. Metric '
            'names link to the <a href="#glossary">glossary</a>.'
            + ("" if shown else f" Per-subject values: metrics.csv ({len(subjects)} "
-              "subjects).") + "</p>"]
+              "subjects).") + "</p>" + _rows_note(content)]
     for method, summaries in by_method.items():
         heads = "".join(f'<th class="subject" data-subject="{_e(s)}">'
                         f"{_e(_subject_label(s))}</th>" for s in shown)
@@ -228,7 +361,7 @@ def _metrics_section(content: ReportContent) -> str:
                 f"{_e(protocol)}</td>"
                 f'<td class="label">{_e(unit)}</td>'
                 f"<td>{_fmt(summ.chance)}</td>"
-                f"<td>{_e(n_way_text(summ.metric, n, summ.chance))}</td>{cells}"
+                f"<td>{_e(_n_text(content, summ.metric, n, summ.chance))}</td>{cells}"
                 f'<td class="mean">{_fmt(summ.mean)}{sem}</td></tr>')
         out.append("</tbody></table>")
     skipped = sorted({f"{r.metric} ({r.status})" for r in content.metrics if not r.ok})
@@ -242,7 +375,7 @@ def _comparison_section(content: ReportContent) -> str:
 
     cited = list(dict.fromkeys(r.cite for rows in content.comparisons.values()
                                for r in rows if r.cite))
-    tables = [_comparison_table(title, rows, cited)
+    tables = [_comparison_table(content, title, rows, cited)
               for title, rows in content.comparisons.items()]
     if not any(tables):
         return ""
@@ -260,7 +393,8 @@ def _comparison_section(content: ReportContent) -> str:
                if refs else ""))
 
 
-def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str]) -> str:
+def _comparison_table(content: ReportContent, title: str, comparison: Sequence[Any],
+                      cited: Sequence[str]) -> str:
     """One comparison table; ``cited`` numbers the papers as the reference list does."""
     from perceptogram.evaluate.tables import citations
 
@@ -301,6 +435,9 @@ def _comparison_table(title: str, comparison: Sequence[Any], cited: Sequence[str
         else:
             source = _e(row.source)
         n_way = "–" if row.n_way is None else f"{row.n_way}"
+        if row.ours and row.n_way:
+            n_way += {"rows": " rows", "distinct images": " distinct images"}.get(
+                _counted(content, row.n_way), "")
         chance = ""
         if top_k:
             chance = "<td>" + (" / ".join(f"{k / row.n_way:.3f}" for k in top_k)
@@ -332,16 +469,21 @@ def _strips(strips: Sequence[ImageStrip]) -> str:
     return "".join(out)
 
 
-def _figures(figures: Sequence[FigureRef]) -> str:
-    """Figures with captions and full-size links, folded by group after the first."""
+def _figures(figures: Sequence[FigureRef], notes: dict[str, str] | None = None) -> str:
+    """Figures with captions and full-size links, folded by group after the first.
+
+    ``notes``: group -> HTML shown at the top of that group (above its figures).
+    """
+    notes = notes or {}
     groups: list[tuple[str, list[FigureRef]]] = []
     for fig in figures:
         if not groups or groups[-1][0] != fig.group:
             groups.append((fig.group, []))
         groups[-1][1].append(fig)
-    out = []
+    shown = {group for group, _ in groups}
+    out = [html for group, html in notes.items() if group not in shown]
     for k, (group, members) in enumerate(groups):
-        body = "".join(_figure(fig) for fig in members)
+        body = notes.get(group, "") + "".join(_figure(fig) for fig in members)
         if not group:
             out.append(body)
             continue
@@ -361,6 +503,140 @@ def _figure(fig: FigureRef) -> str:
         image = f'<a href="{_e(fig.full)}" title="open full size">{image}</a>'
         link = f' <a class="full" href="{_e(fig.full)}">Full size ({_e(kind)})</a>'
     return f"<figure>{image}<figcaption>{_e(fig.caption)}{link}</figcaption></figure>"
+
+
+def _data_section(content: ReportContent) -> str:
+    """Rows and images per subject and split, and what reading the dataset noted."""
+    out = []
+    if content.data_table:
+        rows = []
+        for entry in content.data_table:
+            epochs = entry.get("epochs")
+            per_row = "–" if not epochs else (
+                f"{epochs[0]}" if epochs[0] == epochs[1] else f"{epochs[0]}–{epochs[1]}")
+            total = "–" if not epochs else f"{epochs[2]}"
+            rows.append(f'<tr><td class="label">{_e(entry["subject"])}</td>'
+                        f'<td class="label">{_e(entry["split"])}</td>'
+                        f'<td>{_e(entry["rows"])}</td><td>{_e(entry["images"])}</td>'
+                        f"<td>{_e(per_row)}</td><td>{_e(total)}</td>"
+                        f'<td>{_e(entry.get("channels", "–"))}</td></tr>')
+        out.append('<table id="data-table"><thead><tr><th class="label">subject</th>'
+                   '<th class="label">split</th><th><a href="#glossary-rows">rows</a></th>'
+                   "<th>distinct images</th><th>epochs per row</th><th>epochs</th>"
+                   f'<th>channels</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    if content.data_notes:
+        items = "".join(f"<li>{_e(note)}</li>" for note in content.data_notes)
+        out.append('<h3>What reading the data noted</h3>'
+                   f'<ul class="data-notes" id="data-notes">{items}</ul>')
+    return "".join(out)
+
+
+def _r_style(r: float) -> str:
+    """Background of a correlation cell: red for positive, blue for negative r."""
+    strength = min(abs(float(r)), 1.0)
+    colour = (214, 96, 77) if r > 0 else (67, 147, 195)
+    return f"background: rgba({colour[0]}, {colour[1]}, {colour[2]}, {0.6 * strength:.2f})"
+
+
+def _design_body(design: DesignSummary) -> str:
+    """One subject's VIF table, correlation matrix, joint tests and label notes."""
+    threshold = design.vif_threshold
+    partner = {a: [b for b in group if b != a]
+               for group in design.collinear_sets for a in group}
+    rows = []
+    for attribute, vif in design.vif.items():
+        flagged = vif > threshold
+        rows.append(f'<tr class="{"collinear" if flagged else "independent"}">'
+                    f'<td class="label">{_e(attribute)}</td>'
+                    f'<td class="num{" flag" if flagged else ""}">{vif:.2f}'
+                    f'{f" &gt; {threshold:g}" if flagged else ""}</td>'
+                    f'<td class="label">{_e(", ".join(partner.get(attribute, [])) or "–")}'
+                    "</td></tr>")
+    out = [f'<table class="vif" data-subject="{_e(design.subject)}"><thead><tr>'
+           '<th class="label">attribute</th><th><a href="#glossary-vif">VIF</a></th>'
+           '<th class="label">collinear with</th></tr></thead><tbody>'
+           + "".join(rows) + "</tbody></table>"]
+    matrix = np.asarray(design.correlation, dtype=float)
+    if len(matrix) > 1:
+        heads = "".join(f'<th class="column">{_e(c)}</th>' for c in design.columns)
+        body = []
+        for i, (name, values) in enumerate(zip(design.columns, matrix)):
+            cells = "".join('<td class="num diagonal">1</td>' if i == j else
+                            f'<td class="num" style="{_r_style(r)}">{r:+.2f}</td>'
+                            for j, r in enumerate(values))
+            body.append(f'<tr><th class="label">{_e(name)}</th>{cells}</tr>')
+        out.append('<p class="table-title">Correlation matrix of the design: Pearson r '
+                   "between its columns over the test images (red: positive, blue: "
+                   "negative)</p>"
+                   f'<table class="correlation" data-subject="{_e(design.subject)}">'
+                   f"<thead><tr><th></th>{heads}</tr></thead>"
+                   f'<tbody>{"".join(body)}</tbody></table>')
+    for test in design.joint_tests:
+        out.append(f'<p class="note joint-test">{_joint_text(test)}</p>')
+    if design.labels:
+        out.append(f'<p class="labels">Semantic labels: {_e(design.labels)}</p>')
+    skipped = {name: ("see the semantic labels above" if why == design.labels else why)
+               for name, why in design.skipped.items()}
+    if skipped:
+        items = "".join(f"<li>{_e(name)}: {_e(why)}</li>" for name, why in skipped.items())
+        out.append(f'<p>Left out of the maps:</p><ul class="skipped">{items}</ul>')
+    return "".join(out)
+
+
+def _joint_text(test: dict[str, Any]) -> str:
+    """The joint test of one collinear set: what was tested, its p, its sentence (escaped)."""
+    attributes = ", ".join(test.get("attributes", []))
+    p = test.get("cluster_min_p")
+    result = ("not run (interpretability.n_permutations is 0)" if p is None or not
+              test.get("n_permutations", 1) else
+              f"{'significant' if test.get('significant') else 'no significant cluster'}, "
+              f"smallest cluster p = {p:.3f}")
+    return (f'<a href="#glossary-joint-test">Joint test</a> of {_e(attributes)} (F test of '
+            f"their columns together, cluster permutation): {_e(result)}. "
+            f"{_e(test.get('sentence', ''))}")
+
+
+def _design_section(content: ReportContent) -> str:
+    """Per subject: how the pictures' attributes go together in the maps' regression."""
+    if not content.designs:
+        return ""
+    threshold = content.designs[0].vif_threshold
+    lead = ('<p class="lead">The maps regress the EEG on all attributes of the test '
+            "pictures at once. Attributes that go together in the pictures cannot be told "
+            "apart by the regression: each one's "
+            '<a href="#glossary-vif">variance inflation factor (VIF)</a> says by how much its '
+            "partial effect's variance grows because of the others. Attributes with a VIF "
+            f"above {threshold:g} (the documented threshold) are collinear: they are tested "
+            'together (<a href="#glossary-joint-test">joint test</a>) and each is also mapped '
+            "alone (marginal map, beside its partial map).</p>")
+    parts = []
+    for k, design in enumerate(content.designs):
+        n_sets = len(design.collinear_sets)
+        tag = (f"{n_sets} collinear set{'s' * (n_sets != 1)}" if n_sets
+               else "no collinear attributes")
+        parts.append(f'<details class="subject design"{" open" if k == 0 else ""}>'
+                     f"<summary>{_e(design.subject)} ({_e(tag)})</summary>"
+                     f"{_design_body(design)}</details>")
+    return lead + "".join(parts)
+
+
+def maps_anchor(group: str) -> str:
+    """Fragment id of an attribute's (or a joint test's) maps: ``maps-<letters-digits>``."""
+    return "maps-" + (re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-") or "x")
+
+
+def attribute_notes_html(content: ReportContent, attribute: str) -> dict[str, str]:
+    """Group (subject) -> the notes shown above one attribute's maps, escaped.
+
+    Each note links to the F map of the joint test its attribute is part of.
+    """
+    links = "".join(
+        f' <a href="#{maps_anchor(group)}">The joint test\'s F map.</a>'
+        for group in content.perceptograms if group.startswith("joint test:")
+        and attribute in [a.strip() for a in group.split(":", 1)[1].split(",")])
+    return {group: "".join(f'<p class="note attribute-note">{_e(n)}{links}</p>'
+                           for n in notes)
+            for group, notes in content.attribute_notes.get(attribute, {}).items()}
 
 
 def _glossary_section(content: ReportContent) -> str:
@@ -408,7 +684,11 @@ def report_sections(content: ReportContent, figures: bool = True
     list of tuple of (str, str, str)
         Section id, title and escaped HTML body.
     """
-    sections: list[tuple[str, str, str]] = [
+    sections: list[tuple[str, str, str]] = []
+    data = _data_section(content)
+    if data:
+        sections.append(("data", "Data", data))
+    sections += [
         ("settings", "Run settings", _settings_section(content)),
         ("metrics", "Metrics", _metrics_section(content)),
     ]
@@ -423,13 +703,18 @@ def report_sections(content: ReportContent, figures: bool = True
         body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
                        for title, strips in content.retrievals.items())
         sections.append(("retrieval", "Retrieval examples", body))
+    design = _design_section(content)
+    if design:
+        sections.append(("attributes", "Picture attributes and collinearity", design))
     if content.perceptograms and figures:
         body = ('<p class="lead">Click a figure to open it at full size. Terms: '
                 '<a href="#glossary-partial-effect">partial effect</a>, '
                 '<a href="#glossary-cluster-test">cluster permutation test</a>, '
-                '<a href="#glossary-perceptogram">perceptogram</a>, '
+                '<a href="#glossary-perceptogram">perceptogram</a> (and what its '
+                '<a href="#glossary-perceptogram-test">cluster tests</a> mean), '
                 '<a href="#glossary-data-units">data units</a>.</p>'
-                + "".join(f"<h3>{_e(attr)}</h3>{_figures(figs)}"
+                + "".join(f'<h3 id="{maps_anchor(attr)}">{_e(attr)}</h3>'
+                          f"{_figures(figs, attribute_notes_html(content, attr))}"
                           for attr, figs in content.perceptograms.items()))
         sections.append(("perceptograms", "Perceptograms", body))
     if content.electrodes and figures:

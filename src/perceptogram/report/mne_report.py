@@ -13,7 +13,12 @@ import os
 from pathlib import Path
 
 from perceptogram._io import atomic_path
-from perceptogram.report.html import ReportContent, headline_html, report_sections
+from perceptogram.report.html import (
+    ReportContent,
+    attribute_notes_html,
+    headline_html,
+    report_sections,
+)
 
 __all__ = ["write_mne_report"]
 
@@ -25,7 +30,9 @@ _STYLE = ("<style>.pg table{border-collapse:collapse;font-size:.88rem;max-width:
           ".pg .pair{display:inline-flex;flex-direction:column;width:98px;"
           "font-size:.75rem;text-align:center}.pg .pair img{width:96px;height:96px}"
           ".pg td.num,.pg td.mean{white-space:nowrap}"
-          ".pg .hit{outline:3px solid #2a9d4b}</style>")
+          ".pg .hit{outline:3px solid #2a9d4b}.pg td.flag{color:#8a1c1c;font-weight:600}"
+          ".pg table.correlation th.column{font-size:.75rem;max-width:7rem}"
+          ".pg td.diagonal{color:#8a939c}.pg .data-notes{font-size:.88rem}</style>")
 
 
 def _fragment(body: str) -> str:
@@ -56,6 +63,9 @@ def write_mne_report(content: ReportContent, path: str | os.PathLike) -> Path:
         if sid not in ("glossary", "artifacts"):
             report.add_html(_fragment(body), title=title, section=title)
     for attribute, figures in content.perceptograms.items():
+        for group, notes in attribute_notes_html(content, attribute).items():
+            report.add_html(_fragment(notes), title=f"{attribute} · {group}: collinearity",
+                            section=f"Perceptograms: {attribute}")
         for fig in figures:
             report.add_image(Path(fig.path), title=f"{attribute} · {fig.group}".strip(" ·"),
                              caption=fig.caption, section=f"Perceptograms: {attribute}")

@@ -13,6 +13,10 @@ from perceptogram.errors import DataFormatError
 
 #: Colour-blind-safe diverging map used for signed EEG maps.
 DIVERGING_CMAP = "RdBu_r"
+#: Values whose largest magnitude lies in [10**low, 10**(high + 1)) are shown as they are;
+#: others are rescaled by a power of ten written in the unit (no offset text).
+_PLAIN_EXPONENTS = (-2, 3)
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def pyplot():
@@ -44,6 +48,96 @@ def symmetric_limit(data: np.ndarray, vlim: float | None = None) -> float:
     finite = finite[np.isfinite(finite)]
     peak = float(finite.max()) if finite.size else 0.0
     return peak if peak > 0 else 1.0
+
+
+def unit_scale(limit: float, unit: str = "") -> tuple[float, str]:
+    """Power of ten that brings values of magnitude ``limit`` near 1, and the unit with it.
+
+    Matplotlib writes the scale of tiny or huge values as an "offset text"
+    (``1e−6``) at the end of the axis, where it overlaps titles; figures write it
+    in the unit instead.
+
+    Parameters
+    ----------
+    limit : float
+        Largest magnitude shown (e.g. the colour scale's half-width).
+    unit : str
+        The values' unit.
+
+    Returns
+    -------
+    factor : float
+        Divide values by it to get the tick labels (1 when no scale is needed).
+    unit : str
+        The unit with the scale, e.g. ``"×10⁻⁶ µV"`` (``unit`` itself when no scale
+        is needed; ``"×10⁻⁶"`` for unitless values).
+
+    Examples
+    --------
+    >>> unit_scale(3.2e-6, "µV")
+    (1e-06, '×10⁻⁶ µV')
+    >>> unit_scale(0.5, "µV")
+    (1.0, 'µV')
+    """
+    limit = abs(float(limit))
+    if not np.isfinite(limit) or limit == 0:
+        return 1.0, unit
+    exponent = int(np.floor(np.log10(limit)))
+    low, high = _PLAIN_EXPONENTS
+    if low <= exponent <= high:
+        return 1.0, unit
+    scale = "×10" + str(exponent).translate(_SUPERSCRIPT)
+    return float(10.0 ** exponent), f"{scale} {unit}".strip()
+
+
+def scaled_ticks(axis, factor: float) -> None:
+    """Label the ticks of ``axis`` (an x/y axis or a colour bar) in units of ``factor``.
+
+    The tick values are divided by ``factor`` and written without an offset text;
+    the caller writes the scale in the axis label (see :func:`unit_scale`).
+    """
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+
+    target = getattr(axis, "ax", None)  # a Colorbar: its long axis
+    if target is not None:
+        axis = target.yaxis if axis.orientation == "vertical" else target.xaxis
+    if factor == 1.0:
+        formatter = ScalarFormatter(useOffset=False)
+        formatter.set_scientific(False)
+        axis.set_major_formatter(formatter)
+        return
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / factor:g}"))
+
+
+def label_scaled(axis, limit: float, unit: str, quantity: str = "", **text) -> str:
+    """Scale the ticks of ``axis`` to ``limit`` and label it with the unit and scale.
+
+    Parameters
+    ----------
+    axis : matplotlib Axis or Colorbar
+    limit : float
+        Largest magnitude shown.
+    unit : str
+    quantity : str
+        What is shown (``"RMS over time"``); the label is ``"quantity (unit)"``,
+        or the unit alone.
+    **text
+        Keyword arguments of ``set_label`` / ``set_label_text`` (e.g. ``fontsize``).
+
+    Returns
+    -------
+    str
+        The label written.
+    """
+    from perceptogram._text import for_matplotlib
+
+    factor, scaled = unit_scale(limit, unit)
+    scaled_ticks(axis, factor)
+    label = f"{quantity} ({scaled})" if quantity and scaled else (quantity or scaled)
+    is_colorbar = hasattr(axis, "orientation") and hasattr(axis, "ax")
+    setter = axis.set_label if is_colorbar else axis.set_label_text
+    setter(for_matplotlib(label), **text)
+    return label
 
 
 def check_map_stack(data: np.ndarray, mask: np.ndarray | None, ch_names: Sequence[str],

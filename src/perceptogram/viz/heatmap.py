@@ -1,4 +1,4 @@
-"""Channel × time heatmaps with channel names, millisecond ticks and outlined clusters."""
+"""Channel × time heatmaps with channel names, millisecond ticks and marked clusters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import (
     DIVERGING_CMAP,
     check_map_stack,
+    label_scaled,
     pyplot,
     symmetric_limit,
 )
@@ -28,6 +29,7 @@ def plot_channel_time(
     unit: str = "a.u.",
     title: str | None = None,
     scales: Sequence[str] | None = None,
+    mask_style: str | Sequence[str] = "both",
 ):
     """Side-by-side channel × time heatmaps on shared, absolute colour scales.
 
@@ -47,15 +49,20 @@ def plot_channel_time(
     cmap : str
         Colour map.
     mask : ndarray of bool, same shape as ``data``, or None
-        Significant samples: each connected region is outlined in black.
+        Significant samples, shown as ``mask_style`` says.
     unit : str
-        Colorbar label.
+        Unit of the colour bars (tiny or huge scales are written in it, e.g.
+        ``"×10⁻⁶ µV"``, never as an offset text).
     title : str or None
         Figure title.
     scales : sequence of str or None, length n_maps
         Colour-scale key of each map: maps with the same key share one scale
-        and one colour bar (labelled ``unit`` and the key); default one scale
-        for all maps.
+        and one colour bar; default one scale for all maps.
+    mask_style : str or sequence of str, length n_maps
+        ``"outline"``: each connected significant region outlined in black;
+        ``"fade"``: samples outside the mask faded towards white (readable when
+        most samples are significant; a map without any significant sample is
+        not faded); ``"both"`` (default). One for all maps or one per map.
 
     Returns
     -------
@@ -67,6 +74,11 @@ def plot_channel_time(
     keys = [""] * data.shape[0] if scales is None else [str(k) for k in scales]
     if len(keys) != data.shape[0]:
         raise DataFormatError(f"plot_channel_time: {len(keys)} scales for {data.shape[0]} maps")
+    styles = ([mask_style] * data.shape[0] if isinstance(mask_style, str)
+              else list(mask_style))
+    if len(styles) != data.shape[0] or not set(styles) <= {"outline", "fade", "both"}:
+        raise DataFormatError("plot_channel_time: mask_style must be 'outline', 'fade' or "
+                              f"'both', one for all or one per map; got {mask_style!r}")
     limits = {k: symmetric_limit(data[[i for i, key in enumerate(keys) if key == k]], vlim)
               for k in dict.fromkeys(keys)}
     step = (times[1] - times[0]) if len(times) > 1 else 0.01
@@ -82,7 +94,11 @@ def plot_channel_time(
         images[keys[i]] = ax.imshow(data[i], aspect="auto", cmap=cmap, vmin=-lim, vmax=lim,
                                     extent=extent, interpolation="nearest")
         if mask is not None:
-            _outline(ax, np.asarray(mask[i], dtype=bool), x_edges)
+            marked = np.asarray(mask[i], dtype=bool)
+            if styles[i] in ("fade", "both") and marked.any():
+                _fade(ax, marked, extent)
+            if styles[i] in ("outline", "both"):
+                _outline(ax, marked, x_edges)
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
         ax.set_xlabel("time (ms)")
         if names is not None:
@@ -94,10 +110,22 @@ def plot_channel_time(
         members = [ax for ax, k in zip(axes[0], keys) if k == key]
         cbar = fig.colorbar(im, ax=members, fraction=0.05 if len(images) > 1 else 0.03,
                             pad=0.02)
-        cbar.set_label(_mt(f"{key}: {unit}" if key else unit))
+        label_scaled(cbar, limits[key], unit)
     if title:
         fig.suptitle(_mt(title), fontsize=10)
     return fig
+
+
+#: Opacity of the white veil over samples outside the mask (``mask_style`` "fade").
+FADE_ALPHA = 0.6
+
+
+def _fade(ax, mask: np.ndarray, extent) -> None:
+    """A white veil over the samples outside ``mask``."""
+    veil = np.zeros((*mask.shape, 4))
+    veil[..., :3] = 1.0
+    veil[..., 3] = np.where(mask, 0.0, FADE_ALPHA)
+    ax.imshow(veil, aspect="auto", extent=extent, interpolation="nearest", zorder=1.5)
 
 
 def _outline(ax, mask: np.ndarray, x_edges: np.ndarray) -> None:

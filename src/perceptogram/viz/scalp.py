@@ -17,7 +17,12 @@ How a layout is built (for any montage, from one channel upward):
    recording, to those positions when they define a head-sized sphere): the
    distance from the centre of the map is proportional to the angle from the
    vertex, and the head outline (radius of the sphere) is the level of the
-   ears and the nasion, as in :func:`mne.viz.plot_topomap`.
+   ears and the nasion, as in :func:`mne.viz.plot_topomap`. Sensors below that
+   level (TP9/TP10 of a Muse headband or of a 63-channel cap, EOG electrodes
+   at the eyes) would fall outside the drawn head: the outline, nose and ears
+   are then drawn on a circle just outside the outermost sensor, so that every
+   sensor lies on the drawn head (as EEGLAB's ``topoplot`` does) and the colour
+   never leaves it.
 3. **Triangulation that copes with any montage.** The sensors are
    triangulated together with a ring of extra points placed outside every
    sensor and the head outline. The ring makes the point set two-dimensional
@@ -27,10 +32,14 @@ How a layout is built (for any montage, from one channel upward):
    (the nearest sensor when it is joined to none); sensors at the same place
    share their mean.
 4. **Interpolation.** Clough-Tocher (:class:`scipy.interpolate.
-   CloughTocher2DInterpolator`) over that triangulation, drawn only inside the
-   convex hull of the sensors widened by half the typical sensor spacing (at
-   most 12 % of the head radius) and within that distance of the outermost
-   sensor's circle: no colour far from every sensor.
+   CloughTocher2DInterpolator`) over that triangulation, always clipped to the
+   drawn head. Sensors around the whole head (their convex hull holds the
+   head's centre well inside it: 63-channel caps, EEGLAB's 32 channels, the
+   four Muse sensors) colour the whole head, as MNE's ``extrapolate="head"``
+   does for EEG; sensors over part of the head (THINGS-EEG2's 17 posterior
+   channels) colour only their convex hull widened by half the typical sensor
+   spacing (at most 12 % of the head radius), as ``extrapolate="local"`` does:
+   no colour far from every sensor.
 
 Every step is linear in the channel values, so the layout stores the images
 of the unit vectors once (``weights``).
@@ -53,6 +62,14 @@ MIN_SCALP_CHANNELS = 4
 FIRST_TEMPLATE = "easycap-M1"
 #: Positions farther than this from the head centre (metres) are not on a head.
 _MAX_RADIUS_M = 0.3
+#: Sensors up to this far from the centre (fraction of the head radius) are drawn on
+#: the head circle (the 10-20 circumference lies at 1.02); farther ones enlarge it.
+_ON_OUTLINE = 1.05
+#: Gap between the outermost sensor and an enlarged head outline (fraction).
+_OUTLINE_GAP = 0.04
+#: The whole head is coloured when the sensors' hull holds the head's centre at least
+#: this far (fraction of the radius) inside its border.
+_WHOLE_HEAD_DEPTH = 0.25
 
 
 @lru_cache(maxsize=1)
@@ -93,11 +110,18 @@ class ScalpLayout:
     centre : tuple of float
         ``(x, y)`` of the head's centre on the map.
     radius : float
-        Radius of the head outline (metres).
+        Radius of the drawn head outline (metres): the head sphere's radius, or
+        just outside the outermost sensor when sensors lie farther out.
     outlines : dict of str to (ndarray, ndarray)
         Head, nose and ears as ``(x, y)`` lines.
     clip : ndarray, shape (n_vertices, 2)
-        Polygon the image is clipped to.
+        Polygon the image is clipped to, inside the head outline.
+    whole_head : bool
+        Whether the sensors surround the head and colour all of it (else only
+        near their hull).
+    sphere_radius : float
+        Radius of the head sphere (the level of the nasion and the ears);
+        :attr:`radius` is larger when sensors lie below that level.
     extent : tuple of float
         ``(xmin, xmax, ymin, ymax)`` of the image grid.
     grid : tuple of ndarray, each shape (res, res)
@@ -116,6 +140,8 @@ class ScalpLayout:
     radius: float
     outlines: dict
     clip: np.ndarray
+    whole_head: bool
+    sphere_radius: float
     extent: tuple[float, float, float, float]
     grid: tuple[np.ndarray, np.ndarray]
     weights: np.ndarray
@@ -129,6 +155,11 @@ class ScalpLayout:
     def drawable(self) -> bool:
         """Whether enough channels have positions for a scalp map."""
         return self.n_placed >= MIN_SCALP_CHANNELS
+
+    @property
+    def enlarged(self) -> bool:
+        """Whether the head is drawn larger than the sphere to hold every sensor."""
+        return self.radius > self.sphere_radius
 
     @property
     def placed_names(self) -> tuple[str, ...]:
@@ -306,26 +337,62 @@ def _scalp_layout(ch_names: tuple[str, ...], positions_key: bytes | None, res: i
     sphere = head_sphere() if source != "recording" else _recording_sphere(pos3[placed])
     x0, y0, _, radius = sphere
     centre = (x0, y0)
-    outlines = head_outlines(centre, radius)
     if not len(picks):
         return ScalpLayout(ch_names, picks, missing, source, np.zeros((0, 2)), centre, radius,
-                           outlines, np.zeros((0, 2)), (x0 - radius, x0 + radius,
-                                                        y0 - radius, y0 + radius),
+                           head_outlines(centre, radius), np.zeros((0, 2)), False, radius,
+                           (x0 - radius, x0 + radius, y0 - radius, y0 + radius),
                            (np.zeros((res, res)), np.zeros((res, res))),
                            np.zeros((res, res, 0)))
     pos = project_to_plane(pos3[picks], sphere)
+    sphere_radius, radius = radius, _drawn_radius(pos, centre, radius)
     spacing = _typical_spacing(pos, radius)
     margin = min(0.5 * spacing, 0.12 * radius)
-    reach = max(radius, float(np.linalg.norm(pos - centre, axis=1).max())) + margin
-    clip = _clip_polygon(pos, margin, centre, reach)
-    xmin = min(clip[:, 0].min(), x0 - radius)
-    xmax = max(clip[:, 0].max(), x0 + radius)
-    ymin = min(clip[:, 1].min(), y0 - radius)
-    ymax = max(clip[:, 1].max(), y0 + radius)
-    X, Y = np.meshgrid(np.linspace(xmin, xmax, res), np.linspace(ymin, ymax, res))
+    whole = _surrounds(pos, centre, _WHOLE_HEAD_DEPTH * radius)
+    clip = _clip_polygon(pos, margin, centre, radius, whole)
+    extent = (x0 - radius, x0 + radius, y0 - radius, y0 + radius)
+    X, Y = np.meshgrid(np.linspace(extent[0], extent[1], res),
+                       np.linspace(extent[2], extent[3], res))
     weights = _interpolation_weights(pos, centre, radius, spacing, X, Y)
-    return ScalpLayout(ch_names, picks, missing, source, pos, centre, radius, outlines, clip,
-                       (xmin, xmax, ymin, ymax), (X, Y), weights)
+    return ScalpLayout(ch_names, picks, missing, source, pos, centre, radius,
+                       head_outlines(centre, radius), clip, whole, sphere_radius, extent,
+                       (X, Y), weights)
+
+
+def _drawn_radius(pos: np.ndarray, centre: tuple[float, float], radius: float) -> float:
+    """Radius of the drawn head: the sphere's, or just outside the outermost sensor.
+
+    Parameters
+    ----------
+    pos : ndarray, shape (n, 2)
+        Projected sensor positions.
+    centre : tuple of float
+    radius : float
+        Radius of the head sphere (the level of the nasion and the ears).
+
+    Returns
+    -------
+    float
+        ``radius`` when every sensor lies within 5 % outside it (the 10-20
+        circumference lies on the outline, as in MNE's maps); otherwise the
+        outermost sensor's distance plus 4 %.
+    """
+    outer = float(np.linalg.norm(pos - np.asarray(centre), axis=1).max()) if len(pos) else 0.0
+    if outer <= _ON_OUTLINE * radius:
+        return float(radius)
+    return outer * (1.0 + _OUTLINE_GAP)
+
+
+def _surrounds(pos: np.ndarray, centre: tuple[float, float], depth: float) -> bool:
+    """Whether the sensors' convex hull holds ``centre`` at least ``depth`` inside."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        hull = ConvexHull(pos)
+    except (QhullError, ValueError):  # fewer than 3 points, or all on a line
+        return False
+    # facets: normal . x + offset <= 0 inside; the distance inside is -(normal . c + offset)
+    inside = -(hull.equations[:, :2] @ np.asarray(centre) + hull.equations[:, 2])
+    return bool(inside.min() >= depth)
 
 
 def _recording_sphere(positions: np.ndarray) -> tuple[float, float, float, float]:
@@ -361,20 +428,22 @@ def _typical_spacing(pos: np.ndarray, radius: float) -> float:
 
 
 def _clip_polygon(pos: np.ndarray, margin: float, centre: tuple[float, float],
-                  reach: float) -> np.ndarray:
-    """Convex hull of the sensors widened by ``margin``, within ``reach`` of ``centre``.
+                  radius: float, whole: bool) -> np.ndarray:
+    """The head's disc, or the sensors' hull widened by ``margin`` cut to that disc.
 
     Returns the vertices counter-clockwise, shape (n_vertices, 2).
     """
     from scipy.spatial import ConvexHull
 
+    angle = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    circle = np.column_stack([centre[0] + radius * np.cos(angle),
+                              centre[1] + radius * np.sin(angle)])
+    if whole:
+        return circle
     angle = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     disc = margin * np.column_stack([np.cos(angle), np.sin(angle)])
     points = (pos[:, None, :] + disc[None]).reshape(-1, 2)
     hull = points[ConvexHull(points).vertices]
-    angle = np.linspace(0, 2 * np.pi, 180, endpoint=False)
-    circle = np.column_stack([centre[0] + reach * np.cos(angle),
-                              centre[1] + reach * np.sin(angle)])
     return _intersect_convex(hull, circle)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from perceptogram._text import for_matplotlib as _mt
 from perceptogram.errors import DataFormatError
-from perceptogram.viz.figure import pyplot
+from perceptogram.viz.figure import label_scaled, pyplot
 
 
 def mean_confidence_band(
@@ -52,6 +52,7 @@ def plot_timecourse(
     confidence: float = 0.95,
     xlabel: str = "time (ms)",
     ylabel: str = "",
+    yunit: str | None = None,
     chance: float | None = None,
     markers: Mapping[str, float] | None = None,
     spans: Mapping[str, np.ndarray] | None = None,
@@ -70,7 +71,11 @@ def plot_timecourse(
     confidence : float
         Coverage of the bands.
     xlabel, ylabel : str
-        Axis labels (with units).
+        Axis labels (``ylabel`` with its unit, unless ``yunit`` is given).
+    yunit : str or None
+        Unit of the curves: the y label becomes ``"ylabel (unit)"``, with the
+        scale of tiny or huge values in the unit (``"×10⁻⁶ µV"``) instead of an
+        offset text.
     chance : float or None
         Level drawn as a dashed horizontal line.
     markers : mapping of str to float or None
@@ -113,7 +118,11 @@ def plot_timecourse(
                 va="top", rotation=90)
     _draw_spans(ax, x, spans or {}, colours)
     ax.set_xlabel(_mt(xlabel))
-    ax.set_ylabel(_mt(ylabel))
+    if yunit is None:
+        ax.set_ylabel(_mt(ylabel))
+    else:
+        low, high = ax.get_ylim()
+        label_scaled(ax.yaxis, max(abs(low), abs(high)), yunit, ylabel)
     if title:
         ax.set_title(_mt(title), fontsize=10)
     if len(curves) > 1 or chance is not None:

@@ -1,8 +1,9 @@
 """Scalp maps of channel × time patterns: single maps, strips and grids over time.
 
 Each map shows the whole head (outline, nose, ears) whatever the sensors, the
-interpolated values inside the sensors' hull, and the sensors (filled where a
-mask, e.g. a significant cluster, marks them). Maps are drawn from the channel
+interpolated values inside it, and the sensors: small dots, and open rings
+where a mask (e.g. a significant cluster) marks them, so that the colour under
+a marked sensor stays visible even when every sensor is marked. Maps are drawn from the channel
 set's cached :class:`~perceptogram.viz.scalp.ScalpLayout`: one matrix product
 per map. Axes that hold a scalp map carry the gid :data:`SCALP_GID`, so that
 :func:`scalp_width_px` can measure the drawn heads of any figure.
@@ -19,6 +20,7 @@ from perceptogram.errors import DataFormatError
 from perceptogram.viz.figure import (
     DIVERGING_CMAP,
     check_map_stack,
+    label_scaled,
     pyplot,
     symmetric_limit,
 )
@@ -51,9 +53,14 @@ def time_indices(times: np.ndarray, at: Sequence[float]) -> np.ndarray:
     return np.abs(times[None, :] - at[:, None]).argmin(axis=1)
 
 
-#: Marker of masked (e.g. significant) channels; its size scales with the head.
-MASK_MARKER = dict(marker="o", markerfacecolor="k", markeredgecolor="w", markeredgewidth=0.8,
-                   linewidth=0)
+#: Marker of masked (e.g. significant) channels, an open ring; its size scales with the
+#: head.
+MASK_MARKER = dict(marker="o", markerfacecolor="none", markeredgecolor="k",
+                   markeredgewidth=1.3, linewidth=0)
+#: Marker of the other channels: a small black dot with a thin white rim (visible on dark
+#: colours too).
+SENSOR_MARKER = dict(marker="o", markerfacecolor="k", markeredgecolor="w",
+                     markeredgewidth=0.4, linewidth=0)
 #: Drawing order: image, contours, head outline, sensors.
 _ZORDER = dict(image=1.0, contours=2.0, outline=2.5, sensors=3.0)
 
@@ -157,12 +164,11 @@ def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, low: float, high: float
               else np.asarray(mask, dtype=bool)[layout.picks])
     x, y = layout.pos.T
     if sensors:
-        ax.plot(x[~marked], y[~marked], ls="none", marker="o", markersize=marker_size / 2.5,
-                markerfacecolor="none", markeredgecolor="k", markeredgewidth=0.5,
-                zorder=_ZORDER["sensors"])
+        ax.plot(x[~marked], y[~marked], ls="none", markersize=max(2.2, marker_size / 2.5),
+                zorder=_ZORDER["sensors"], **SENSOR_MARKER)
     if marked.any():
-        ax.plot(x[marked], y[marked], markersize=marker_size, zorder=_ZORDER["sensors"],
-                **MASK_MARKER)
+        ax.plot(x[marked], y[marked], ls="none", markersize=marker_size,
+                zorder=_ZORDER["sensors"], **MASK_MARKER)
     for name, (line_x, line_y) in layout.outlines.items():
         ax.plot(line_x, line_y, color=rcParams["axes.edgecolor"], linewidth=1,
                 zorder=_ZORDER["outline"], gid=SCALP_GID if name == "head" else None)
@@ -229,6 +235,7 @@ def plot_topomap_grid(
     title: str | None = None,
     ncols: int = 5,
     head_size: float = 1.25,
+    symmetric: bool = True,
 ):
     """One channel × time map as a grid of scalp maps over time, one colour scale.
 
@@ -250,7 +257,7 @@ def plot_topomap_grid(
         Colour map.
     mask : ndarray of bool, shape (n_channels, n_times), or None
         Samples to mark (e.g. in a significant cluster): marked sensors are
-        drawn as filled dots at that time.
+        drawn as open rings at that time.
     unit : str
         Unit written on the colour bar.
     title : str or None
@@ -258,6 +265,9 @@ def plot_topomap_grid(
         Maps per row.
     head_size : float
         Width of one head outline in inches.
+    symmetric : bool
+        Colour scale ``[-vlim, vlim]`` (signed maps) or ``[0, vlim]`` (e.g. F
+        maps, with a sequential ``cmap``).
 
     Returns
     -------
@@ -275,6 +285,7 @@ def plot_topomap_grid(
     idx = time_indices(times, _default_times(times) if at is None else at)
     shown = stack[0][:, idx]
     lim = symmetric_limit(shown[layout.picks], vlim)
+    low = -lim if symmetric else 0.0
     images = layout.image(shown)  # (res, res, n_shown)
     n = len(idx)
     ncols = max(1, min(ncols, n))
@@ -294,7 +305,7 @@ def plot_topomap_grid(
         bottom = fig_h - top - (row + 1) * (height + title_h) + 0.02
         ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
         t = idx[k]
-        im = _draw(ax, layout, images[:, :, k], low=-lim, high=lim, cmap=cmap,
+        im = _draw(ax, layout, images[:, :, k], low=low, high=lim, cmap=cmap,
                    mask=None if mask_stack is None else mask_stack[0, :, t], sensors=True,
                    contours=0, marker_size=3.0 + 2.0 * head_size)
         ax.set_title(f"{times[t] * 1000:.0f} ms", fontsize=9, pad=2)
@@ -302,7 +313,7 @@ def plot_topomap_grid(
     cax = fig.add_axes(((0.05 + ncols * (width + gap) + 0.1) / fig_w,
                         (fig_h - top - 0.1 - bar_h) / fig_h, 0.14 / fig_w, bar_h / fig_h))
     cbar = fig.colorbar(im, cax=cax)
-    cbar.set_label(_mt(unit), fontsize=9)
+    label_scaled(cbar, lim, unit, fontsize=9)
     cbar.ax.tick_params(labelsize=8)
     if title:
         fig.suptitle(_mt(title), fontsize=10, y=1 - 0.08 / fig_h, va="top")
@@ -400,7 +411,7 @@ def plot_topomap_strip(
             axes[r, 0].text(-0.15, 0.5, _mt(names[r]), transform=axes[r, 0].transAxes,
                             ha="right", va="center", fontsize=8)
     cbar = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, aspect=15)
-    cbar.set_label(_mt(unit), fontsize=8)
+    label_scaled(cbar, lim, unit, fontsize=8)
     cbar.ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(_mt(title), fontsize=10, y=1.0 + 0.25 / fig.get_figheight())
