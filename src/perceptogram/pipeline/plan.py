@@ -1,4 +1,5 @@
-"""What a run computes and where it is: stage names, subjects, methods per latent space.
+"""What a run computes and where it is: stage names, subjects, methods per latent space,
+the training reference of the latent metrics.
 
 Read by the stages (:mod:`perceptogram.pipeline.stages`) and by the report
 (:mod:`perceptogram.pipeline.reporting`), which therefore do not import each other.
@@ -12,13 +13,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from perceptogram.config import Config
+from perceptogram.evaluate.metrics import latent_statistics
 from perceptogram.errors import PerceptogramError
 from perceptogram.pipeline.rundir import RunDir
 from perceptogram.reconstruct.base import method_spec
 
-__all__ = ["SEED_STRIDE", "STAGE_NAMES", "latent_method", "method_seeds", "reconstruction_folder",
-           "reconstruction_method", "reconstruction_spaces", "run_subjects", "seed_folders"]
+__all__ = ["SEED_STRIDE", "STAGE_NAMES", "latent_method", "latent_reference", "method_seeds",
+           "reconstruction_folder", "reconstruction_method", "reconstruction_spaces",
+           "run_subjects", "seed_folders"]
 
 #: Stage names in execution order (:data:`perceptogram.pipeline.stages.PIPELINE`).
 STAGE_NAMES = ("data", "features", "fit", "predict", "reconstruct", "evaluate", "interpret",
@@ -79,3 +84,22 @@ def latent_method(space: str) -> str:
 def reconstruction_method(config: Config, method: str) -> str:
     """Method name of reconstruction rows in the metrics tables."""
     return f"ridge → {method_spec(method).label} ({config.reconstruction.method_space(method)})"
+
+
+def latent_reference(config: Config, run_dir: RunDir, space: str
+                     ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Training-latent mean and SD the latent metrics compare latents with.
+
+    As ``metrics.standardize_latents`` / ``metrics.center_latents`` ask: both, the
+    mean only, or neither (``(None, None)``). Read by the evaluate stage and by the
+    report's retrieval examples, so both rank in the same units.
+
+    Returns
+    -------
+    mean, std : ndarray, shape (dim,), or None
+    """
+    if not (config.metrics.standardize_latents or config.metrics.center_latents):
+        return None, None
+    train = np.load(run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r")
+    mean, std = latent_statistics(train)
+    return mean, (std if config.metrics.standardize_latents else None)

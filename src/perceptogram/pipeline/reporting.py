@@ -20,6 +20,7 @@ from perceptogram.pipeline.rundir import RunDir, subject_label
 from perceptogram.pipeline.plan import (
     STAGE_NAMES,
     latent_method,
+    latent_reference,
     reconstruction_folder,
     reconstruction_method,
     reconstruction_spaces,
@@ -215,11 +216,7 @@ def _image_ranks(config: Config, run_dir: RunDir, subject: int, space: str
     latent metrics compare images (rows of one image averaged), and so do the
     examples: the same standardisation, the same cosine.
     """
-    from perceptogram.evaluate.metrics import (
-        latent_statistics,
-        similarity_matrix,
-        standardize_latents,
-    )
+    from perceptogram.evaluate.metrics import similarity_matrix, standardize_latents
     from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
 
     _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
@@ -230,13 +227,7 @@ def _image_ranks(config: Config, run_dir: RunDir, subject: int, space: str
     decoded, true = pool_by_image(decoded.reshape(len(decoded), -1),
                                   true.reshape(len(true), -1),
                                   subject_rows(run_image_paths(config, "test"), test))
-    # the training reference the evaluate stage compares latents with (stages.py's
-    # _latent_reference; the stages module imports this one, so it is not imported here)
-    mean = std = None
-    if config.metrics.standardize_latents or config.metrics.center_latents:
-        mean, std = latent_statistics(np.load(
-            run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r"))
-        std = std if config.metrics.standardize_latents else None
+    mean, std = latent_reference(config, run_dir, space)  # as the evaluate stage does
     decoded, true, _ = standardize_latents(decoded, true, mean, std)
     order = np.argsort(-similarity_matrix(decoded, true, metric="cosine"), axis=1)
     return order[:, :min(5, len(true))]

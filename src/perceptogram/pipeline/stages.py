@@ -35,6 +35,7 @@ from perceptogram.pipeline.datasource import (
     subject_rows,
 )
 from perceptogram.pipeline.plan import (
+    latent_reference,
     SEED_STRIDE,
     STAGE_NAMES,
     latent_method,
@@ -399,7 +400,7 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     stats = {"n_boot": config.metrics.n_boot, "n_perm": config.metrics.n_permutations,
              "seed": config.seed}
     protocol = config.metrics.protocol
-    train_mean, train_std = _latent_reference(config, run_dir, space)
+    train_mean, train_std = latent_reference(config, run_dir, space)
     # rows that show one image (groups of its epochs) are compared as that image
     rows = list(evaluate_latents(*pool_by_image(decoded, true, subject_rows(
                                      _image_paths(config, "test"), test)),
@@ -431,18 +432,6 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
                           for i in range(len(truth))]
     save_table(rows, out / "metrics")
     write_rows(out / "per_image", per_image)
-
-
-def _latent_reference(config: Config, run_dir: RunDir, space: str
-                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Training-latent mean and SD for the latent metrics, as the metrics config asks."""
-    from perceptogram.evaluate.metrics import latent_statistics
-
-    if not (config.metrics.standardize_latents or config.metrics.center_latents):
-        return None, None
-    train = np.load(run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r")
-    mean, std = latent_statistics(train)
-    return mean, (std if config.metrics.standardize_latents else None)
 
 
 def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
