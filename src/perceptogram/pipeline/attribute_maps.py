@@ -71,10 +71,17 @@ def attribute_spaces(config: Config) -> dict[str, str]:
 
 
 def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str], test,
-                     run_dir: RunDir, paper: bool) -> SemanticLabels:
-    """Label group of each test picture, where it came from, and extra columns."""
+                     run_dir: RunDir, paper: bool) -> tuple[SemanticLabels, str | None]:
+    """Label group of each test picture, where it came from, and extra columns.
+
+    Labels first: a label table, else the pictures' own concepts when they form
+    groups (:func:`perceptogram.interpret.labels.concept_labels`), else the
+    ImageNet classifier. Returns the labels and, for concepts, the sentence
+    that says so (for the summary's notes).
+    """
     from perceptogram.interpret.labels import (
         classifier_labels,
+        concept_labels,
         label_trust,
         labels_from_table,
         map_to_groups,
@@ -90,12 +97,16 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
         n = PAPER_N_CLUSTERS if paper else settings.n_clusters
         grouping = semantic_grouping(latents, n)
         labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
-        return SemanticLabels(labels,
-                              f"unsupervised cluster (Ward, {space} latents of the test images)")
+        return SemanticLabels(labels, f"unsupervised cluster (Ward, {space} latents of the "
+                              "test images)"), None
     if settings.labels is not None:
         raw = labels_from_table(settings.labels, image_paths, test.concepts)
         return SemanticLabels(map_to_groups(raw, settings.semantic_groups),
-                              f"label table {settings.labels.name}", {"label": raw})
+                              f"label table {settings.labels.name}", {"label": raw}), None
+    concepts = concept_labels(test.concepts, image_paths, settings.semantic_groups)
+    if concepts is not None:
+        return SemanticLabels(concepts.labels, "concepts of the test pictures (image table)"
+                              ), concepts.sentence
     found = classifier_labels(images, device=config.device)
     trust = label_trust(found, settings.semantic_groups)
     return SemanticLabels(
@@ -103,7 +114,7 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
         "EfficientNet-Lite0 ImageNet top class -> animal/food/other",
         {"imagenet_class": found.top_class,
          "imagenet_class_probability": found.top_probability,
-         "group_probability": trust.probability}, trust)
+         "group_probability": trust.probability}, trust), None
 
 
 def _covariates(config: Config, image_paths: list[str], test) -> dict[str, np.ndarray]:
@@ -289,6 +300,55 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
     return tests, marginal
 
 
+def _declared_marginals(design, collinearity: Collinearity, maps: list[AttributeMap],
+                        marginal: list[AttributeMap], unit: str) -> list[str]:
+    """Tell each declared-label partial map what its marginal map (groups alone) finds.
+
+    The partial map of the semantic groups gets ``marginal`` in its summary (the
+    marginal map's name, cluster p and peak). When the marginal map has a
+    significant cluster and the partial map none, the partial map's
+    ``no_peak`` says so and one sentence is returned for the summary's notes:
+    there is an effect of the groups, and these pictures cannot tell whether the
+    category or the attributes that go with it carry it.
+    """
+    sentences = []
+    others = [a for a in design.attribute_columns if a != "semantic"]
+    for m in maps:
+        if m.attribute != "semantic" or m.source != "eeg" or m.kind != "partial effect":
+            continue
+        alone = next((g for g in marginal if g.name == f"{m.name} (marginal)"), None)
+        if alone is None or alone.mask is None:
+            continue
+        found = alone.summary["peak"]
+        m.summary["marginal"] = {"name": alone.name, "cluster_min_p":
+                                 alone.summary["cluster_min_p"], "peak": found}
+        if found is None or m.summary["peak"] is not None:
+            continue
+        contrast = m.summary["contrast"]
+        m.summary["no_peak"] += (
+            f"; but the marginal map ({contrast} alone) finds an effect (cluster p = "
+            f"{found['cluster_p']:.3f}): these pictures cannot tell whether the groups or "
+            "the attributes that go with them carry it")
+        held = f" with {_listed(others)} held fixed" if others else ""
+        sentence = (
+            f"There is a {contrast} effect, and these pictures cannot tell whether the groups "
+            f"or {_listed(others) if others else 'other attributes'} carry it: the marginal "
+            f"map ({contrast} alone, as a trial-level test of the groups compares them) has a "
+            f"significant cluster (cluster p = {found['cluster_p']:.3f}, largest at "
+            f"{found['channel']}, {found['latency_ms']:.0f} ms, {found['amplitude']:+.3g} "
+            f"{unit.split(' (')[0]}), while no cluster survives{held} (partial map: smallest "
+            f"cluster p = {m.summary['cluster_min_p']:.3f}; VIF of the groups "
+            f"{collinearity.vif_of('semantic'):.1f}).")
+        m.summary["marginal"]["sentence"] = sentence
+        sentences.append(sentence)
+    return sentences
+
+
+def _listed(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarray | None,
                decoded_attributes: dict[str, np.ndarray] | None) -> dict[str, Any]:
     """Groups of the test images for group contrasts: (Grouping, high, low) per attribute.
@@ -390,11 +450,16 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     image_paths = [str(p) for p in subject_rows(run_image_paths(config, "test"), test)]
     images = load_images(image_paths)
     pixels = pixel_attributes(images)
-    semantic = None
+    semantic, label_note = None, None
     if "semantic" in settings.attributes:
-        semantic = _semantic_labels(config, images, image_paths, test, run_dir, paper)
+        semantic, label_note = _semantic_labels(config, images, image_paths, test, run_dir,
+                                                paper)
+    # groups the user declared (a label table, the pictures' concepts): the conditions
+    declared = semantic is not None and semantic.trust is None and not (
+        paper or settings.semantic_source == "cluster")
     pictures = Pictures(tuple(test.image_files), tuple(test.concepts), pixels, semantic)
-    mapped, labels, skipped, notes = list(settings.attributes), None, {}, []
+    mapped, labels, skipped = list(settings.attributes), None, {}
+    notes = [label_note] if label_note else []
     if semantic is not None and semantic.usable:
         labels = semantic.groups
     elif semantic is not None:  # the classifier did not recognise most pictures
@@ -428,6 +493,12 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         collinearity = diagnose(design.matrix, design.columns, design.attribute_columns)
         joint_tests, marginal = _collinear_sets(config, eeg, design, collinearity, maps,
                                                 ch_names, times, unit, positions)
+        if declared and "semantic" in design.attribute_columns:
+            # the declared groups alone, as a trial-level test of the conditions sees them
+            if not any(m.attribute == "semantic" for m in marginal):
+                marginal += _marginal_maps(config, eeg, design, "semantic", ch_names, times,
+                                           unit, positions)
+            notes += _declared_marginals(design, collinearity, maps, marginal, unit)
         maps += marginal
         notes += [t.summary["sentence"] for t in joint_tests]
     elif mapped:

@@ -352,6 +352,8 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         notes.append("Perceptograms are group contrasts (interpretability.method: "
                      "contrast): marginal effects, one attribute at a time, which absorb "
                      "the effects of correlated attributes.")
+    from perceptogram.pipeline.stages import decoder_notes  # alpha's folds, when not concepts
+    notes += decoder_notes(config, run_dir, subjects)
     test_paths = run_image_paths(config, "test")
     shown = subjects[:MAX_SUBJECTS_SHOWN]
     if len(subjects) > len(shown):

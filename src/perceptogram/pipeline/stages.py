@@ -263,9 +263,14 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     Y = subject_rows(_load_latents(run_dir, space, "train"), train)
     dec = config.decoder
     backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
-    model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
+    cv, n_splits, groups, cv_note = dec.cv, dec.n_splits, None, None
+    if dec.cv == "group":  # concepts, else images, else rows (fewer concepts than folds)
+        from perceptogram.linear.cv import decoder_folds
+
+        folds = decoder_folds(train.concepts, train.image_files, dec.n_splits)
+        cv, n_splits, groups, cv_note = folds.cv, folds.n_splits, folds.groups, folds.note
+    model = RidgeCV(alphas=dec.alphas, cv=cv, n_splits=n_splits,
                     alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
-    _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
     # A grid-edge warning is recorded in the decoder's metadata instead of being
     # printed for every (subject, latent space) unit (filter above).
     model.fit(train.X, Y, groups=groups)
@@ -273,7 +278,28 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
                ch_names=list(train.ch_names), times=train.times, latent_space=space,
                feature_mean=train.mean, feature_scale=train.scale, subject=subject,
                alpha_grid_edge=model.alpha_grid_edge_,
-               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_)
+               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_,
+               cv_note=cv_note)
+
+
+def decoder_notes(config: Config, run_dir: RunDir, subjects: list[int]) -> list[str]:
+    """The fit stage's notes for the report: how alpha was cross-validated, when the folds
+    are not over concepts (one sentence per distinct note, with the subjects it holds for).
+    """
+    from perceptogram.linear.io import load_model
+    from perceptogram.pipeline.rundir import subject_label
+
+    found: dict[str, list[str]] = {}
+    for subject in subjects:
+        for space in config.latents.spaces:
+            path = run_dir.unit_dir("fit", subject, space) / "decoder.safetensors"
+            if not path.is_file():
+                continue
+            note = (load_model(path).metadata_.get("metadata") or {}).get("cv_note")
+            if note and subject_label(subject) not in found.get(note, []):
+                found.setdefault(note, []).append(subject_label(subject))
+    return [f"{', '.join(labels)}, decoders: {note[0].upper()}{note[1:]}."
+            for note, labels in found.items()]
 
 
 # ------------------------------------------------------------------------ predict
