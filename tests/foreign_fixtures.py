@@ -342,15 +342,15 @@ def trial_level_clusters(epochs, labels: np.ndarray, planted: Planted, *, tmin: 
 
 
 def lateral_gratings(dest: Path, *, subject: int = 1, n_per_side: int = 3,
-                     amplitude: float = 6e-6, rename: dict[str, str] | None = None,
+                     amplitude: float = 12e-6, rename: dict[str, str] | None = None,
                      seed: int = 0) -> tuple[dict[str, Path], Planted]:
     """A continuous recording of gratings left or right of fixation, for ``data import``.
 
     EEGLAB's tutorial recording (32 channels, 128 Hz, its own channel locations,
     ``EOG1``/``EOG2`` typed EEG) with our own events: a grating every 0.9-1.1 s,
     ``n_per_side`` pictures per side in random order. A contralateral response to
-    left gratings is planted in the continuous data (positive, 120 ms, PO8 and
-    O2, weaker P8), so that it goes through the import's filter, epochs and
+    left gratings is planted in the continuous data (positive, 130 ms, largest at
+    PO8, then O2, PO4, P8, Oz, P4), so that it goes through the import's filter, epochs and
     rejection as a real response would. The recording is written as a FIF file
     (channel names as in ``rename``, e.g. ``{"FPz": "fpz"}``; positions kept),
     with a BIDS-like events file (``onset``, ``value``) and the picture table.
@@ -365,9 +365,9 @@ def lateral_gratings(dest: Path, *, subject: int = 1, n_per_side: int = 3,
     import mne
 
     rename = rename or {}
-    planted = Planted("left", "right", latency=0.12, width=0.025, amplitude=amplitude,
-                      weights={rename.get("PO8", "PO8"): 1.0, rename.get("O2", "O2"): 0.7,
-                               rename.get("P8", "P8"): 0.4})
+    spread = {"PO8": 1.0, "O2": 0.8, "PO4": 0.7, "P8": 0.6, "Oz": 0.5, "P4": 0.4}
+    planted = Planted("left", "right", latency=0.13, width=0.035, amplitude=amplitude,
+                      weights={rename.get(k, k): w for k, w in spread.items()})
     dest.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     images = []

@@ -203,6 +203,9 @@ def test_the_planted_effect_is_found_where_mne_finds_it(fast_run, face_house_sma
         overlap = mask[names.index("TP10")] & np.isin(np.round(map_times, 6),
                                                       np.round(times[mne_found[0]], 6))
         assert overlap.sum() >= 3
+    # and the report's headline does not say "no effect"
+    headline = json.loads((out / "report" / "headline.json").read_text())[-1]
+    assert "face − house" in headline, headline
 
 
 def test_attributes_without_signal_stay_null(fast_run):
@@ -215,3 +218,105 @@ def test_attributes_without_signal_stay_null(fast_run):
         entry = summary["attributes"][attribute]
         assert entry["source"] == "eeg" and entry["peak"] is None, (attribute, entry)
         assert entry["no_peak"].startswith("no cluster survives")
+
+
+# ------------------------------------------------------------------ 32 channels, imported
+@pytest.fixture(scope="module")
+def gratings(tmp_path_factory):
+    """EEGLAB's recording (32 channels, stored positions, ``EOG1``, ``fpz`` in lower case)
+    with gratings left/right of fixation, imported with ``perceptogram data import``."""
+    from foreign_fixtures import lateral_gratings
+
+    root = tmp_path_factory.mktemp("gratings")
+    files, planted = lateral_gratings(root / "recording", amplitude=25e-6,
+                                      rename={"FPz": "fpz"}, seed=1)
+    result = runner.invoke(app, [
+        "data", "import", str(root / "data"), str(files["recording"]),
+        "--pictures", str(files["pictures"]), "--events", str(files["events"]),
+        "--l-freq", "1", "--h-freq", "30", "--tmin", "-0.2", "--tmax", "0.8",
+        "--reject", "150e-6", "--test-fraction", "0.5", "--epochs-per-row", "2",
+        "--copy-images"])
+    assert result.exit_code == 0, result.output
+    return root, planted
+
+
+def test_imported_32_channels_keep_their_positions_and_names(gratings):
+    root, _ = gratings
+    result = runner.invoke(app, ["data", "info", str(root / "data")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "electrode positions: 32 from the recording" in text
+    assert "Delaunay triangulation of the 32 placed channels" in text
+    assert "fpz, EOG1, F3" in text and "Unit: µV" in text
+
+
+@pytest.mark.slow
+def test_imported_gratings_run_with_defaults(gratings):
+    """The whole default run on the imported 32-channel recording: 6 pictures shown in 30
+    rows, so only the groups are mapped, from the pictures' concepts, and the left − right
+    map peaks where the response was planted, with the planted sign."""
+    root, planted = gratings
+    config = _config(root, root / "data", interpretability={"figure_formats": ["png"]})
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((root / "run" / "interpret" / "sub-01" / "summary.json").read_text())
+    assert summary["design_columns"] == ["intercept", "semantic: left"]
+    assert "only 6 different pictures" in summary["attributes"]["hue"]["skipped"]
+    with np.load(root / "run" / "interpret" / "sub-01" / "maps.npz") as maps:
+        effect, times, names = maps["semantic_effect"], maps["times"], list(maps["ch_names"])
+    channel, sample = np.unravel_index(np.argmax(effect), effect.shape)
+    assert names[channel] in planted.weights and abs(times[sample] - planted.latency) < 0.05
+    model_note = (root / "run" / "report" / "report.html").read_text(encoding="utf-8")
+    assert "fewer than the 5 folds" in model_note  # 2 concepts, 6 images: over rows
+
+
+# ------------------------------------------------------------------ 1 and 3 channels
+@pytest.mark.slow
+@pytest.mark.parametrize("channels, rename", [(("TP10",), {"TP10": "tp10"}),
+                                              (("TP9", "AF7", "TP10"), {"AF7": "EOG1"})])
+def test_one_and_three_channel_recordings_run_with_defaults(tmp_path, channels, rename):
+    folder, planted = face_house(tmp_path / "data", n_subjects=1, n_test=12,
+                                 amplitude=-8e-6, lose_picture=1, seed=5, channels=channels,
+                                 rename=rename)
+    result = runner.invoke(app, ["run", str(_config(tmp_path, folder))])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "interpret" / "sub-01" / "summary.json")
+                         .read_text())
+    marginal = summary["maps"]["semantic: face − house (marginal) [eeg]"]
+    target = rename.get("TP10", "TP10")
+    assert marginal["peak"]["channel"] == target and marginal["peak"]["amplitude"] < 0
+    figures = json.loads((tmp_path / "run" / "interpret" / "sub-01" / "figures.json")
+                         .read_text())
+    assert any("time courses per channel" in n for n in figures["notes"])
+
+
+# ------------------------------------------------------------------ the issue's size
+@pytest.mark.slow
+@pytest.mark.parametrize("confounded", [False, True])
+def test_face_house_at_the_issues_size_with_defaults(tmp_path, confounded):
+    """48 test pictures shown 11-12 times, 2 subjects, -3 µV at TP10: the default run
+    (nothing but the data in the configuration) finds the face − house effect (partial,
+    marginal or joint test) where MNE's trial-level test finds it, and hue, texture and
+    brightness stay null in the test EEG."""
+    folder, planted = face_house(tmp_path / "data", n_train=20, n_test=24,
+                                 train_repetitions=(4, 5), test_repetitions=(11, 12),
+                                 amplitude=-3e-6, confounded=confounded, seed=3)
+    result = runner.invoke(app, ["run", str(_config(tmp_path, folder))])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    window = (planted.latency - 0.05, planted.latency + 0.05)
+    for subject in (1, 2):
+        epochs, labels = epochs_by_category(folder, subject, planted)
+        clusters, _ = trial_level_clusters(epochs, labels, planted, tmin=0.0, tmax=0.8)
+        assert any(p < 0.05 and d < 0 for _, p, d in clusters["TP10"])
+        summary = json.loads((out / "interpret" / f"sub-0{subject}" / "summary.json")
+                             .read_text())
+        found = [name for name, entry in summary["maps"].items()
+                 if name.startswith("semantic: face − house") and "[eeg]" in name
+                 and entry["peak"] is not None and entry["peak"]["channel"] == "TP10"
+                 and window[0] <= entry["peak"]["latency_ms"] / 1000 <= window[1]]
+        joint = [t for t in (summary["collinearity"] or {}).get("joint_tests", [])
+                 if "semantic" in t["attributes"] and t["significant"]]
+        assert found or joint, (subject, summary["notes"])
+        for attribute in ("hue", "texture", "brightness"):
+            assert summary["attributes"][attribute]["peak"] is None, (subject, attribute)

@@ -50,6 +50,10 @@ PREFERRED_SPACES = {"hue": ("attributes", "pca"), "brightness": ("attributes", "
 PAPER_EXTREME_FRACTION = 0.35
 #: Paper preset: Ward clusters of the semantic latents (animals / food / other).
 PAPER_N_CLUSTERS = 3
+#: Different test pictures a partial-effect design needs beyond its columns: one more
+#: than a saturated fit (every picture's mean), so that the attributes' effects are
+#: estimated from more than the pictures' identities.
+MIN_SPARE_PICTURES = 2
 
 
 def attribute_spaces(config: Config) -> dict[str, str]:
@@ -184,30 +188,74 @@ def _peak(effect: np.ndarray, clusters: list[np.ndarray], p_values: np.ndarray,
 
 
 def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_of,
-                  ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
+                  ch_names, times, unit: str, positions=None,
+                  family: frozenset[str] = frozenset()) -> list[AttributeMap]:
+    """Partial-effect maps of every design map, tested; ``family``: attributes whose
+    cluster p-values are Holm-adjusted together (:func:`_holm_factors`)."""
     from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 
     n_perm = config.interpretability.n_permutations
     fit = fit_effects(data, design.matrix, design.columns)
-    out = []
+    tested = []
     for spec in design.maps:
         if space_of is not None and space_of(spec.attribute) is None:
             continue
         j = fit.index(spec.column)
-        effect = spec.scale * fit.coef[j]
-        clusters, p_values, mask = [], np.zeros(0), None
+        clusters, p_values = [], np.zeros(0)
         if n_perm:
             result = freedman_lane_test(data, design.matrix, design.columns, spec.column,
                                         ch_names=ch_names, times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
                                         seed=config.seed, positions=positions)
-            clusters, p_values, mask = result.clusters, result.p_values, result.mask
+            clusters, p_values = result.clusters, result.p_values
+        tested.append((spec, j, clusters, p_values))
+    members = [k for k, (spec, *_) in enumerate(tested) if spec.attribute in family]
+    factors = _holm_factors([float(min(tested[k][3], default=1.0)) for k in members])
+    out = []
+    for k, (spec, j, clusters, p_values) in enumerate(tested):
+        effect = spec.scale * fit.coef[j]
+        extra: dict[str, Any] = {}
+        if k in members and n_perm:
+            factor, floor = factors[members.index(k)]
+            extra = {"cluster_p_unadjusted": float(min(p_values, default=1.0)),
+                     "cluster_p_adjustment": f"Holm over the {len(members)} maps of "
+                     f"{_listed(sorted({tested[m][0].attribute for m in members}))}"}
+            p_values = np.maximum(np.minimum(1.0, factor * np.asarray(p_values)), floor)
+        mask = None
+        if n_perm:
+            mask = np.zeros(effect.shape, dtype=bool)
+            for cluster, p in zip(clusters, p_values):
+                if p < CLUSTER_ALPHA:
+                    mask |= cluster
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
+        if extra and info["peak"] is None:
+            info["no_peak"] += f" after {extra['cluster_p_adjustment']}"
         out.append(AttributeMap(spec.name, spec.attribute, source,
                                 None if space_of is None else space_of(spec.attribute),
                                 "partial effect", effect, fit.t[j], mask,
-                                {**info, "contrast": spec.contrast,
+                                {**info, **extra, "contrast": spec.contrast,
                                  "difference": spec.unit_of_difference}))
+    return out
+
+
+def _holm_factors(p_values: list[float]) -> list[tuple[float, float]]:
+    """Holm's step-down adjustment of a family of maps, as (factor, floor) per map.
+
+    The map ranked ``i`` (0-based) by its smallest cluster p gets the factor
+    ``m - i``; ``floor`` is the adjusted p of the map ranked before it, so that
+    adjusted p-values never decrease with rank (Holm 1979). A cluster's adjusted
+    p is ``max(floor, min(1, factor * p))``: the map's smallest one is its Holm
+    adjusted p, and the family-wise error rate over the maps is at most
+    :data:`CLUSTER_ALPHA`.
+    """
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    out: list[tuple[float, float]] = [(1.0, 0.0)] * m
+    floor = 0.0
+    for rank, k in enumerate(order):
+        factor = float(m - rank)
+        out[k] = (factor, floor)
+        floor = max(floor, min(1.0, factor * p_values[k]))
     return out
 
 
@@ -298,6 +346,42 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
                 marginal += _marginal_maps(config, data, design, attribute, ch_names, times,
                                            unit, positions)
     return tests, marginal
+
+
+def _design_for_pictures(mapped: list[str], pixels: dict[str, np.ndarray],
+                         labels: np.ndarray | None, covariates: dict[str, np.ndarray],
+                         image_paths: list[str]):
+    """The design, without the pixel attributes when too few pictures tell them apart.
+
+    Attributes are measured on pictures: test rows that show one picture (groups
+    of its epochs) share its values, so a design needs more different pictures
+    than columns (:data:`MIN_SPARE_PICTURES` more). With fewer, brightness, texture
+    and hue are left out (they cannot be told apart from each other or from the
+    groups) while the groups (semantic) and covariates stay; with neither, the
+    full design is kept and the sentence says why its maps cannot be separated.
+
+    Returns
+    -------
+    design : AttributeDesign
+    sentence : str or None
+        Why attributes were left out (None when the pictures suffice).
+    """
+    from perceptogram.interpret.design import CONTINUOUS, build_design
+
+    design = build_design(mapped, pixels, semantic=labels, covariates=covariates)
+    n_pictures, n_columns = len(set(image_paths)), design.matrix.shape[1]
+    if n_pictures >= n_columns + MIN_SPARE_PICTURES:
+        return design, None
+    pixel = [a for a in mapped if a in CONTINUOUS or a == "hue"]
+    kept = [a for a in mapped if a not in pixel]
+    head = (f"The {len(image_paths)} test rows show only {n_pictures} different pictures, too "
+            f"few to tell apart the {n_columns - 1} attribute columns of the design (at least "
+            f"{n_columns + MIN_SPARE_PICTURES} pictures are needed): ")
+    if pixel and (("semantic" in kept and labels is not None) or covariates):
+        design = build_design(kept, pixels, semantic=labels, covariates=covariates)
+        return design, head + f"{', '.join(pixel)} are not mapped; the groups are."
+    return design, head + ("the maps cannot separate the attributes (read each as the "
+                           "difference between a few pictures).")
 
 
 def _declared_marginals(design, collinearity: Collinearity, maps: list[AttributeMap],
@@ -479,12 +563,20 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     design = collinearity = None
     joint_tests: list[JointTest] = []
     if method == "partial" and mapped:
-        design = build_design(mapped, pixels, semantic=labels,
-                              covariates=_covariates(config, image_paths, test))
+        design, few = _design_for_pictures(mapped, pixels, labels,
+                                           _covariates(config, image_paths, test), image_paths)
+        if few is not None:
+            notes.append(few)
+            skipped.update({a: few for a in mapped if a not in design.attribute_columns
+                            and a not in design.skipped})
         skipped.update(design.skipped)
         eeg = display.scale * _data_units(test)
+        # declared groups are the experiment's question; the pictures' attributes (and
+        # covariates) beside them are a family of secondary maps, Holm-adjusted together
+        family = frozenset(a for a in design.attribute_columns
+                           if a != "semantic") if declared else frozenset()
         maps += _partial_maps(config, eeg, design, "eeg", None, ch_names, times, unit,
-                              positions)
+                              positions, family=family)
         for space, data in patterns.items():
             def space_of(attribute, space=space):
                 return space if spaces.get(attribute, space) == space else None
@@ -493,7 +585,8 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         collinearity = diagnose(design.matrix, design.columns, design.attribute_columns)
         joint_tests, marginal = _collinear_sets(config, eeg, design, collinearity, maps,
                                                 ch_names, times, unit, positions)
-        if declared and "semantic" in design.attribute_columns:
+        if declared and "semantic" in design.attribute_columns \
+                and len(design.attribute_columns) > 1:
             # the declared groups alone, as a trial-level test of the conditions sees them
             if not any(m.attribute == "semantic" for m in marginal):
                 marginal += _marginal_maps(config, eeg, design, "semantic", ch_names, times,

@@ -282,26 +282,6 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
                cv_note=cv_note)
 
 
-def decoder_notes(config: Config, run_dir: RunDir, subjects: list[int]) -> list[str]:
-    """The fit stage's notes for the report: how alpha was cross-validated, when the folds
-    are not over concepts (one sentence per distinct note, with the subjects it holds for).
-    """
-    from perceptogram.linear.io import load_model
-    from perceptogram.pipeline.rundir import subject_label
-
-    found: dict[str, list[str]] = {}
-    for subject in subjects:
-        for space in config.latents.spaces:
-            path = run_dir.unit_dir("fit", subject, space) / "decoder.safetensors"
-            if not path.is_file():
-                continue
-            note = (load_model(path).metadata_.get("metadata") or {}).get("cv_note")
-            if note and subject_label(subject) not in found.get(note, []):
-                found.setdefault(note, []).append(subject_label(subject))
-    return [f"{', '.join(labels)}, decoders: {note[0].upper()}{note[1:]}."
-            for note, labels in found.items()]
-
-
 # ------------------------------------------------------------------------ predict
 def no_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
     return {}
