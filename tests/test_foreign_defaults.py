@@ -98,6 +98,45 @@ def test_concepts_that_do_not_form_groups_are_not_labels():
     assert concept_labels(odd, [f"{i}.jpg" for i in range(4)]) is None
 
 
+# ------------------------------------------------------------------ family of maps
+def test_holm_factors_reject_what_holms_procedure_rejects():
+    from perceptogram.pipeline.attribute_maps import _holm_factors
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.uniform(0, 0.2, rng.integers(1, 6)).tolist()
+        adjusted = [max(floor, min(1.0, factor * q))
+                    for q, (factor, floor) in zip(p, _holm_factors(p))]
+        for alpha in (0.01, 0.05, 0.1):
+            rejected, m = set(), len(p)  # Holm (1979), step by step
+            for rank, k in enumerate(np.argsort(p, kind="stable")):
+                if p[k] > alpha / (m - rank):
+                    break
+                rejected.add(int(k))
+            assert {k for k, a in enumerate(adjusted) if a <= alpha} == rejected
+
+
+def test_too_few_pictures_leave_the_pixel_attributes_out():
+    from perceptogram.pipeline.attribute_maps import _design_for_pictures
+
+    rng = np.random.default_rng(1)
+    rows = np.repeat(np.arange(6), 5)  # 30 rows showing 6 pictures
+    pixels = {k: rng.uniform(size=6)[rows] for k in ("luminance", "high_freq_contrast",
+                                                     "hue_red_blue", "hue_green_magenta")}
+    pixels["hue_deg"] = np.zeros(30)
+    labels = np.where(rows < 3, "left", "right")
+    paths = [f"p{k}.png" for k in rows]
+    attributes = ["hue", "texture", "brightness", "semantic"]
+    design, sentence = _design_for_pictures(attributes, pixels, labels, {}, paths)
+    assert design.columns == ("intercept", "semantic: left")
+    assert sentence.startswith("The 30 test rows show only 6 different pictures")
+    assert "hue, texture, brightness are not mapped; the groups are" in sentence
+    many = [f"p{k}.png" for k in range(30)]  # the same rows as 30 pictures: all mapped
+    full, none = _design_for_pictures(attributes, {k: rng.uniform(size=30) for k in pixels},
+                                      labels, {}, many)
+    assert none is None and len(full.columns) == 6
+
+
 # ------------------------------------------------------------------ the fast run
 def _config(tmp_path, folder, **extra):
     """A run configuration naming only the data (and the output), as a new user writes it."""
@@ -218,6 +257,11 @@ def test_attributes_without_signal_stay_null(fast_run):
         entry = summary["attributes"][attribute]
         assert entry["source"] == "eeg" and entry["peak"] is None, (attribute, entry)
         assert entry["no_peak"].startswith("no cluster survives")
+        # beside the declared groups, the attributes are one family of maps
+        assert entry["cluster_p_adjustment"] == ("Holm over the 3 maps of brightness, hue "
+                                                 "and texture")
+        assert entry["cluster_min_p"] >= entry["cluster_p_unadjusted"]
+    assert "cluster_p_adjustment" not in summary["attributes"]["semantic"]
 
 
 # ------------------------------------------------------------------ 32 channels, imported
