@@ -75,24 +75,26 @@ def test_concepts_are_labels_when_they_form_groups():
     images = [f"images/{c}/{k}.jpg" for k, c in enumerate(concepts)]
     found = concept_labels(concepts, images, ["animal", "food"])
     np.testing.assert_array_equal(found.labels, concepts)
-    assert found.counts == {"face": 4, "house": 4}
-    assert "concepts from the image table (face (4 images), house (4 images))" in \
+    assert found.counts == {"face": (4, 4), "house": (4, 4)}
+    assert "concepts from the image table (face: 4 pictures, house: 4 pictures)" in \
         found.sentence and "mapped against house" in found.sentence
+    # two stimuli, each shown in several rows (groups of its epochs): their contrast
+    squares = concept_labels(np.repeat(["square1", "square2"], 3),
+                             np.repeat(["square1.png", "square2.png"], 3))
+    assert squares.counts == {"square1": (3, 1), "square2": (3, 1)}
+    assert "square1: 3 pictures of 1 image" in squares.sentence
     # semantic_groups that name a concept keep that group against the rest
     named = concept_labels(concepts + ["car", "car"], images + ["c1.jpg", "c2.jpg"], ["face"])
     assert set(named.labels) == {"face", "other"}
 
 
 def test_concepts_that_do_not_form_groups_are_not_labels():
-    # THINGS-EEG2's test set: one image per concept
+    # THINGS-EEG2's test set: one picture per concept
     assert concept_labels([f"{k:05d}_x{k}" for k in range(20)],
                           [f"{k}.jpg" for k in range(20)]) is None
-    # rows that are groups of one image's epochs, concept = the image's name (P300 import)
-    rows = np.repeat(["target-1", "target-2", "nontarget-1", "nontarget-2"], 5)
-    assert concept_labels(rows, np.char.add(rows, ".jpg")) is None
     # one group only; more groups than can be mapped; names that cannot name files
     assert concept_labels(["face"] * 4, [f"{k}.jpg" for k in range(4)]) is None
-    many = [f"c{k}" for k in range(11) for _ in range(2)]
+    many = [f"c{k}" for k in range(11) for _ in range(2)]  # MAX_CONCEPT_GROUPS is 10
     assert concept_labels(many, [f"{i}.jpg" for i in range(22)]) is None
     odd = ["a/b", "a/b", "c", "c"]
     assert concept_labels(odd, [f"{i}.jpg" for i in range(4)]) is None

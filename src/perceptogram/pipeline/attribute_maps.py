@@ -369,17 +369,23 @@ def _design_for_pictures(mapped: list[str], pixels: dict[str, np.ndarray],
     from perceptogram.interpret.design import CONTINUOUS, build_design
 
     design = build_design(mapped, pixels, semantic=labels, covariates=covariates)
-    n_pictures, n_columns = len(set(image_paths)), design.matrix.shape[1]
+    # columns asked for, those left out as determined by the others included
+    n_columns = design.matrix.shape[1] + sum(
+        reason.startswith("determined by") for reason in design.skipped.values())
+    n_pictures = len(set(image_paths))
     if n_pictures >= n_columns + MIN_SPARE_PICTURES:
         return design, None
     pixel = [a for a in mapped if a in CONTINUOUS or a == "hue"]
     kept = [a for a in mapped if a not in pixel]
     head = (f"The {len(image_paths)} test rows show only {n_pictures} different pictures, too "
-            f"few to tell apart the {n_columns - 1} attribute columns of the design (at least "
-            f"{n_columns + MIN_SPARE_PICTURES} pictures are needed): ")
+            f"few to tell apart the attributes measured on them (a design of {n_columns} "
+            f"columns needs at least {n_columns + MIN_SPARE_PICTURES} different pictures): ")
     if pixel and (("semantic" in kept and labels is not None) or covariates):
-        design = build_design(kept, pixels, semantic=labels, covariates=covariates)
-        return design, head + f"{', '.join(pixel)} are not mapped; the groups are."
+        reduced = build_design(kept, pixels, semantic=labels, covariates=covariates)
+        if reduced.attribute_columns:
+            what = "the groups are" if "semantic" in reduced.attribute_columns else \
+                "the covariates are"
+            return reduced, head + f"{', '.join(pixel)} are not mapped; {what}."
     return design, head + ("the maps cannot separate the attributes (read each as the "
                            "difference between a few pictures).")
 
