@@ -6,7 +6,12 @@ attributes of the test images (from their pixels and labels), estimates each
 attribute's map (partial effects by default, marginal group contrasts on request,
 or the paper's recipe), tests it, finds its peak inside a significant cluster,
 and, where attributes go together in the pictures (collinear design), tests them
-jointly and maps each one alone beside its partial effect. The files
+jointly and maps each one alone beside its partial effect. Semantic labels come
+first from a label table, else from the pictures' concepts when they form groups,
+else from the ImageNet classifier; groups declared by a table or the concepts are
+also mapped alone (their marginal map), and the attribute maps beside them are
+Holm-adjusted as one family. Too few different pictures for the design leave the
+pixel attributes out. The files
 (``maps.npz``, ``summary.json``, ``groups.csv``, per map ``maps/<name>-ave.fif``
 and ``maps/<name>.csv``) are written by
 :mod:`perceptogram.pipeline.attribute_map_files`.
