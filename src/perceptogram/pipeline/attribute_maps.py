@@ -6,7 +6,12 @@ attributes of the test images (from their pixels and labels), estimates each
 attribute's map (partial effects by default, marginal group contrasts on request,
 or the paper's recipe), tests it, finds its peak inside a significant cluster,
 and, where attributes go together in the pictures (collinear design), tests them
-jointly and maps each one alone beside its partial effect. The files
+jointly and maps each one alone beside its partial effect. Semantic labels come
+first from a label table, else from the pictures' concepts when they form groups,
+else from the ImageNet classifier; groups declared by a table or the concepts are
+also mapped alone (their marginal map), and the attribute maps beside them are
+Holm-adjusted as one family. Too few different pictures for the design leave the
+pixel attributes out. The files
 (``maps.npz``, ``summary.json``, ``groups.csv``, per map ``maps/<name>-ave.fif``
 and ``maps/<name>.csv``) are written by
 :mod:`perceptogram.pipeline.attribute_map_files`.
@@ -50,6 +55,10 @@ PREFERRED_SPACES = {"hue": ("attributes", "pca"), "brightness": ("attributes", "
 PAPER_EXTREME_FRACTION = 0.35
 #: Paper preset: Ward clusters of the semantic latents (animals / food / other).
 PAPER_N_CLUSTERS = 3
+#: Different test pictures a partial-effect design needs beyond its columns: one more
+#: than a saturated fit (every picture's mean), so that the attributes' effects are
+#: estimated from more than the pictures' identities.
+MIN_SPARE_PICTURES = 2
 
 
 def attribute_spaces(config: Config) -> dict[str, str]:
@@ -71,10 +80,17 @@ def attribute_spaces(config: Config) -> dict[str, str]:
 
 
 def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str], test,
-                     run_dir: RunDir, paper: bool) -> SemanticLabels:
-    """Label group of each test picture, where it came from, and extra columns."""
+                     run_dir: RunDir, paper: bool) -> tuple[SemanticLabels, str | None]:
+    """Label group of each test picture, where it came from, and extra columns.
+
+    Labels first: a label table, else the pictures' own concepts when they form
+    groups (:func:`perceptogram.interpret.labels.concept_labels`), else the
+    ImageNet classifier. Returns the labels and, for concepts, the sentence
+    that says so (for the summary's notes).
+    """
     from perceptogram.interpret.labels import (
         classifier_labels,
+        concept_labels,
         label_trust,
         labels_from_table,
         map_to_groups,
@@ -90,12 +106,16 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
         n = PAPER_N_CLUSTERS if paper else settings.n_clusters
         grouping = semantic_grouping(latents, n)
         labels = np.asarray([f"unsupervised cluster {k + 1}" for k in grouping.labels])
-        return SemanticLabels(labels,
-                              f"unsupervised cluster (Ward, {space} latents of the test images)")
+        return SemanticLabels(labels, f"unsupervised cluster (Ward, {space} latents of the "
+                              "test images)"), None
     if settings.labels is not None:
         raw = labels_from_table(settings.labels, image_paths, test.concepts)
         return SemanticLabels(map_to_groups(raw, settings.semantic_groups),
-                              f"label table {settings.labels.name}", {"label": raw})
+                              f"label table {settings.labels.name}", {"label": raw}), None
+    concepts = concept_labels(test.concepts, image_paths, settings.semantic_groups)
+    if concepts is not None:
+        return SemanticLabels(concepts.labels, "concepts of the test pictures (image table)"
+                              ), concepts.sentence
     found = classifier_labels(images, device=config.device)
     trust = label_trust(found, settings.semantic_groups)
     return SemanticLabels(
@@ -103,7 +123,7 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
         "EfficientNet-Lite0 ImageNet top class -> animal/food/other",
         {"imagenet_class": found.top_class,
          "imagenet_class_probability": found.top_probability,
-         "group_probability": trust.probability}, trust)
+         "group_probability": trust.probability}, trust), None
 
 
 def _covariates(config: Config, image_paths: list[str], test) -> dict[str, np.ndarray]:
@@ -173,30 +193,74 @@ def _peak(effect: np.ndarray, clusters: list[np.ndarray], p_values: np.ndarray,
 
 
 def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_of,
-                  ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
+                  ch_names, times, unit: str, positions=None,
+                  family: frozenset[str] = frozenset()) -> list[AttributeMap]:
+    """Partial-effect maps of every design map, tested; ``family``: attributes whose
+    cluster p-values are Holm-adjusted together (:func:`_holm_factors`)."""
     from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 
     n_perm = config.interpretability.n_permutations
     fit = fit_effects(data, design.matrix, design.columns)
-    out = []
+    tested = []
     for spec in design.maps:
         if space_of is not None and space_of(spec.attribute) is None:
             continue
         j = fit.index(spec.column)
-        effect = spec.scale * fit.coef[j]
-        clusters, p_values, mask = [], np.zeros(0), None
+        clusters, p_values = [], np.zeros(0)
         if n_perm:
             result = freedman_lane_test(data, design.matrix, design.columns, spec.column,
                                         ch_names=ch_names, times=times, n_permutations=n_perm,
                                         cluster_alpha=CLUSTER_ALPHA, alpha=CLUSTER_ALPHA,
                                         seed=config.seed, positions=positions)
-            clusters, p_values, mask = result.clusters, result.p_values, result.mask
+            clusters, p_values = result.clusters, result.p_values
+        tested.append((spec, j, clusters, p_values))
+    members = [k for k, (spec, *_) in enumerate(tested) if spec.attribute in family]
+    factors = _holm_factors([float(min(tested[k][3], default=1.0)) for k in members])
+    out = []
+    for k, (spec, j, clusters, p_values) in enumerate(tested):
+        effect = spec.scale * fit.coef[j]
+        extra: dict[str, Any] = {}
+        if k in members and n_perm:
+            factor, floor = factors[members.index(k)]
+            extra = {"cluster_p_unadjusted": float(min(p_values, default=1.0)),
+                     "cluster_p_adjustment": f"Holm over the {len(members)} maps of "
+                     f"{_listed(sorted({tested[m][0].attribute for m in members}))}"}
+            p_values = np.maximum(np.minimum(1.0, factor * np.asarray(p_values)), floor)
+        mask = None
+        if n_perm:
+            mask = np.zeros(effect.shape, dtype=bool)
+            for cluster, p in zip(clusters, p_values):
+                if p < CLUSTER_ALPHA:
+                    mask |= cluster
         info = _peak(effect, clusters, p_values, ch_names, times, unit, n_perm)
+        if extra and info["peak"] is None:
+            info["no_peak"] += f" after {extra['cluster_p_adjustment']}"
         out.append(AttributeMap(spec.name, spec.attribute, source,
                                 None if space_of is None else space_of(spec.attribute),
                                 "partial effect", effect, fit.t[j], mask,
-                                {**info, "contrast": spec.contrast,
+                                {**info, **extra, "contrast": spec.contrast,
                                  "difference": spec.unit_of_difference}))
+    return out
+
+
+def _holm_factors(p_values: list[float]) -> list[tuple[float, float]]:
+    """Holm's step-down adjustment of a family of maps, as (factor, floor) per map.
+
+    The map ranked ``i`` (0-based) by its smallest cluster p gets the factor
+    ``m - i``; ``floor`` is the adjusted p of the map ranked before it, so that
+    adjusted p-values never decrease with rank (Holm 1979). A cluster's adjusted
+    p is ``max(floor, min(1, factor * p))``: the map's smallest one is its Holm
+    adjusted p, and the family-wise error rate over the maps is at most
+    :data:`CLUSTER_ALPHA`.
+    """
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    out: list[tuple[float, float]] = [(1.0, 0.0)] * m
+    floor = 0.0
+    for rank, k in enumerate(order):
+        factor = float(m - rank)
+        out[k] = (factor, floor)
+        floor = max(floor, min(1.0, factor * p_values[k]))
     return out
 
 
@@ -287,6 +351,97 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
                 marginal += _marginal_maps(config, data, design, attribute, ch_names, times,
                                            unit, positions)
     return tests, marginal
+
+
+def _design_for_pictures(mapped: list[str], pixels: dict[str, np.ndarray],
+                         labels: np.ndarray | None, covariates: dict[str, np.ndarray],
+                         image_paths: list[str]):
+    """The design, without the pixel attributes when too few pictures tell them apart.
+
+    Attributes are measured on pictures: test rows that show one picture (groups
+    of its epochs) share its values, so a design needs more different pictures
+    than columns (:data:`MIN_SPARE_PICTURES` more). With fewer, brightness, texture
+    and hue are left out (they cannot be told apart from each other or from the
+    groups) while the groups (semantic) and covariates stay; with neither, the
+    full design is kept and the sentence says why its maps cannot be separated.
+
+    Returns
+    -------
+    design : AttributeDesign
+    sentence : str or None
+        Why attributes were left out (None when the pictures suffice).
+    """
+    from perceptogram.interpret.design import CONTINUOUS, build_design
+
+    design = build_design(mapped, pixels, semantic=labels, covariates=covariates)
+    # columns asked for, those left out as determined by the others included
+    n_columns = design.matrix.shape[1] + sum(
+        reason.startswith("determined by") for reason in design.skipped.values())
+    n_pictures = len(set(image_paths))
+    if n_pictures >= n_columns + MIN_SPARE_PICTURES:
+        return design, None
+    pixel = [a for a in mapped if a in CONTINUOUS or a == "hue"]
+    kept = [a for a in mapped if a not in pixel]
+    head = (f"The {len(image_paths)} test rows show only {n_pictures} different pictures, too "
+            f"few to tell apart the attributes measured on them (a design of {n_columns} "
+            f"columns needs at least {n_columns + MIN_SPARE_PICTURES} different pictures): ")
+    if pixel and (("semantic" in kept and labels is not None) or covariates):
+        reduced = build_design(kept, pixels, semantic=labels, covariates=covariates)
+        if reduced.attribute_columns:
+            what = "the groups are" if "semantic" in reduced.attribute_columns else \
+                "the covariates are"
+            return reduced, head + f"{', '.join(pixel)} are not mapped; {what}."
+    return design, head + ("the maps cannot separate the attributes (read each as the "
+                           "difference between a few pictures).")
+
+
+def _declared_marginals(design, collinearity: Collinearity, maps: list[AttributeMap],
+                        marginal: list[AttributeMap], unit: str) -> list[str]:
+    """Tell each declared-label partial map what its marginal map (groups alone) finds.
+
+    The partial map of the semantic groups gets ``marginal`` in its summary (the
+    marginal map's name, cluster p and peak). When the marginal map has a
+    significant cluster and the partial map none, the partial map's
+    ``no_peak`` says so and one sentence is returned for the summary's notes:
+    there is an effect of the groups, and these pictures cannot tell whether the
+    category or the attributes that go with it carry it.
+    """
+    sentences = []
+    others = [a for a in design.attribute_columns if a != "semantic"]
+    for m in maps:
+        if m.attribute != "semantic" or m.source != "eeg" or m.kind != "partial effect":
+            continue
+        alone = next((g for g in marginal if g.name == f"{m.name} (marginal)"), None)
+        if alone is None or alone.mask is None:
+            continue
+        found = alone.summary["peak"]
+        m.summary["marginal"] = {"name": alone.name, "cluster_min_p":
+                                 alone.summary["cluster_min_p"], "peak": found}
+        if found is None or m.summary["peak"] is not None:
+            continue
+        contrast = m.summary["contrast"]
+        m.summary["no_peak"] += (
+            f"; but the marginal map ({contrast} alone) finds an effect (cluster p = "
+            f"{found['cluster_p']:.3f}): these pictures cannot tell whether the groups or "
+            "the attributes that go with them carry it")
+        held = f" with {_listed(others)} held fixed" if others else ""
+        sentence = (
+            f"There is a {contrast} effect, and these pictures cannot tell whether the groups "
+            f"or {_listed(others) if others else 'other attributes'} carry it: the marginal "
+            f"map ({contrast} alone, as a trial-level test of the groups compares them) has a "
+            f"significant cluster (cluster p = {found['cluster_p']:.3f}, largest at "
+            f"{found['channel']}, {found['latency_ms']:.0f} ms, {found['amplitude']:+.3g} "
+            f"{unit.split(' (')[0]}), while no cluster survives{held} (partial map: smallest "
+            f"cluster p = {m.summary['cluster_min_p']:.3f}; VIF of the groups "
+            f"{collinearity.vif_of('semantic'):.1f}).")
+        m.summary["marginal"]["sentence"] = sentence
+        sentences.append(sentence)
+    return sentences
+
+
+def _listed(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarray | None,
@@ -390,11 +545,16 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     image_paths = [str(p) for p in subject_rows(run_image_paths(config, "test"), test)]
     images = load_images(image_paths)
     pixels = pixel_attributes(images)
-    semantic = None
+    semantic, label_note = None, None
     if "semantic" in settings.attributes:
-        semantic = _semantic_labels(config, images, image_paths, test, run_dir, paper)
+        semantic, label_note = _semantic_labels(config, images, image_paths, test, run_dir,
+                                                paper)
+    # groups the user declared (a label table, the pictures' concepts): the conditions
+    declared = semantic is not None and semantic.trust is None and not (
+        paper or settings.semantic_source == "cluster")
     pictures = Pictures(tuple(test.image_files), tuple(test.concepts), pixels, semantic)
-    mapped, labels, skipped, notes = list(settings.attributes), None, {}, []
+    mapped, labels, skipped = list(settings.attributes), None, {}
+    notes = [label_note] if label_note else []
     if semantic is not None and semantic.usable:
         labels = semantic.groups
     elif semantic is not None:  # the classifier did not recognise most pictures
@@ -414,12 +574,20 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     design = collinearity = None
     joint_tests: list[JointTest] = []
     if method == "partial" and mapped:
-        design = build_design(mapped, pixels, semantic=labels,
-                              covariates=_covariates(config, image_paths, test))
+        design, few = _design_for_pictures(mapped, pixels, labels,
+                                           _covariates(config, image_paths, test), image_paths)
+        if few is not None:
+            notes.append(few)
+            skipped.update({a: few for a in mapped if a not in design.attribute_columns
+                            and a not in design.skipped})
         skipped.update(design.skipped)
         eeg = display.scale * _data_units(test)
+        # declared groups are the experiment's question; the pictures' attributes (and
+        # covariates) beside them are a family of secondary maps, Holm-adjusted together
+        family = frozenset(a for a in design.attribute_columns
+                           if a != "semantic") if declared else frozenset()
         maps += _partial_maps(config, eeg, design, "eeg", None, ch_names, times, unit,
-                              positions)
+                              positions, family=family)
         for space, data in patterns.items():
             def space_of(attribute, space=space):
                 return space if spaces.get(attribute, space) == space else None
@@ -428,6 +596,13 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
         collinearity = diagnose(design.matrix, design.columns, design.attribute_columns)
         joint_tests, marginal = _collinear_sets(config, eeg, design, collinearity, maps,
                                                 ch_names, times, unit, positions)
+        if declared and "semantic" in design.attribute_columns \
+                and len(design.attribute_columns) > 1:
+            # the declared groups alone, as a trial-level test of the conditions sees them
+            if not any(m.attribute == "semantic" for m in marginal):
+                marginal += _marginal_maps(config, eeg, design, "semantic", ch_names, times,
+                                           unit, positions)
+            notes += _declared_marginals(design, collinearity, maps, marginal, unit)
         maps += marginal
         notes += [t.summary["sentence"] for t in joint_tests]
     elif mapped:

@@ -109,6 +109,9 @@ def _perceptogram_line(config: Config, run_dir: RunDir, subjects: list[int], n_s
         joint += [f"{subject_label(s)}: {test['sentence']}"
                   for test in (summary.get("collinearity") or {}).get("joint_tests", [])
                   if test.get("significant")]
+        joint += [f"{subject_label(s)}: {info['marginal']['sentence']}"  # declared groups
+                  for info in summary["attributes"].values()
+                  if (info.get("marginal") or {}).get("sentence")]
         for info in summary["attributes"].values():
             if "name" not in info:
                 continue
@@ -125,7 +128,7 @@ def _perceptogram_line(config: Config, run_dir: RunDir, subjects: list[int], n_s
                 "groups of images or did not vary).")
     if best is None and joint:
         return (f"No single attribute's map has a significant cluster ({n_maps} attribute "
-                f"maps, {n_sub}), but collinear attributes do together. " + " ".join(joint))
+                f"maps, {n_sub}), but a joint or marginal test finds an effect. " + " ".join(joint))
     if best is None:
         return (f"No perceptogram has a significant cluster ({n_maps} attribute maps, "
                 f"{n_sub}), so no peak is named.")
@@ -525,6 +528,8 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         notes.append("Perceptograms are group contrasts (interpretability.method: "
                      "contrast): marginal effects, one attribute at a time, which absorb "
                      "the effects of correlated attributes.")
+    from perceptogram.pipeline.fit_notes import decoder_notes  # alpha's folds, not concepts
+    notes += decoder_notes(config, run_dir, subjects)
     test_paths = run_image_paths(config, "test")
     shown = subjects[:MAX_SUBJECTS_SHOWN]
     if len(subjects) > len(shown):

@@ -264,9 +264,14 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
     Y = subject_rows(_load_latents(run_dir, space, "train"), train)
     dec = config.decoder
     backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
-    model = RidgeCV(alphas=dec.alphas, cv=dec.cv, n_splits=dec.n_splits,
+    cv, n_splits, groups, cv_note = dec.cv, dec.n_splits, None, None
+    if dec.cv == "group":  # concepts, else images, else rows (fewer concepts than folds)
+        from perceptogram.linear.cv import decoder_folds
+
+        folds = decoder_folds(train.concepts, train.image_files, dec.n_splits)
+        cv, n_splits, groups, cv_note = folds.cv, folds.n_splits, folds.groups, folds.note
+    model = RidgeCV(alphas=dec.alphas, cv=cv, n_splits=n_splits,
                     alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
-    _, groups = np.unique(np.asarray(train.concepts), return_inverse=True)
     # A grid-edge warning is recorded in the decoder's metadata instead of being
     # printed for every (subject, latent space) unit (filter above).
     model.fit(train.X, Y, groups=groups)
@@ -274,7 +279,8 @@ def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: R
                ch_names=list(train.ch_names), times=train.times, latent_space=space,
                feature_mean=train.mean, feature_scale=train.scale, subject=subject,
                alpha_grid_edge=model.alpha_grid_edge_,
-               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_)
+               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_,
+               cv_note=cv_note)
 
 
 # ------------------------------------------------------------------------ predict
