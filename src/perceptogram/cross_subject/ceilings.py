@@ -113,7 +113,7 @@ def eeg_rows(subject: Any, reliability: SplitHalfReliability, window: np.ndarray
 
 def decoder_ceiling(model: Any, trials: np.ndarray, transform: Any = None,
                     counts: np.ndarray | None = None, *, n_splits: int = 100,
-                    seed: int = 0) -> tuple[float, int]:
+                    seed: int = 0, dims: np.ndarray | None = None) -> tuple[float, int]:
     """Latent-r ceiling of a linear decoder on one subject's test trials.
 
     Parameters
@@ -128,6 +128,8 @@ def decoder_ceiling(model: Any, trials: np.ndarray, transform: Any = None,
     counts : ndarray of int, shape (n_pictures,), or None
     n_splits, seed
         Random split halves (the same for every block of dimensions).
+    dims : ndarray of int or None
+        Decoded dimensions whose ceilings are averaged (all by default).
 
     Returns
     -------
@@ -136,10 +138,11 @@ def decoder_ceiling(model: Any, trials: np.ndarray, transform: Any = None,
     n_excluded : int
         Dimensions without a ceiling (constant decoded values).
     """
-    n_dims = np.atleast_2d(model.coef_).shape[0]
+    if dims is None:
+        dims = np.arange(np.atleast_2d(model.coef_).shape[0])
     ceilings = []
-    for start in range(0, n_dims, LATENT_BLOCK):
-        decoded = decode_trials(model, trials, transform, slice(start, start + LATENT_BLOCK))
+    for start in range(0, len(dims), LATENT_BLOCK):
+        decoded = decode_trials(model, trials, transform, dims[start:start + LATENT_BLOCK])
         ceilings.append(split_half_reliability(decoded, counts=counts, n_splits=n_splits,
                                                seed=seed).ceiling)
     return latent_r_ceiling(np.concatenate(ceilings))

@@ -55,7 +55,12 @@ from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.evaluate.metrics import latent_statistics
 from perceptogram.evaluate.noise_ceiling import SplitHalfReliability
 from perceptogram.evaluate.suite import evaluate_latents
-from perceptogram.evaluate.tables import MetricRow, SubjectSummary, summarize_subjects
+from perceptogram.evaluate.tables import (
+    MetricRow,
+    SubjectSummary,
+    side_by_side,
+    summarize_subjects,
+)
 from perceptogram.linear.alignment import AlignmentMap, SharedSpace
 from perceptogram.linear.pooled import (
     MomentAccumulator,
@@ -181,9 +186,9 @@ class CrossSubjectResult:
     maps: dict[Any, FeatureMap] = field(default_factory=dict)
 
     def table(self, metrics: Sequence[str] = ("top-1 (cosine)", "top-5 (cosine)",
-                                              "latent two-way", "latent r",
-                                              "latent r ceiling")) -> list[dict[str, Any]]:
-        """Within, across and aligned side by side: one record per metric.
+                                              "latent two-way", "latent r")
+              ) -> list[dict[str, Any]]:
+        """Within, across and aligned side by side, each beside its ceiling: one record per metric.
 
         Parameters
         ----------
@@ -192,21 +197,12 @@ class CrossSubjectResult:
         Returns
         -------
         list of dict
-            ``metric``, ``chance``, ``n_subjects`` and for every method present
-            ``<method>`` (mean over subjects) and ``<method> SEM``.
+            :func:`perceptogram.evaluate.tables.side_by_side` records, one column
+            set per method present (``<method>``, ``<method> SEM``,
+            ``<method> ceiling``, ...), with ``chance`` and ``n_subjects``.
         """
-        out = []
-        for metric in metrics:
-            entries = [s for s in self.summary if s.metric == metric]
-            if not entries:
-                continue
-            record: dict[str, Any] = {"metric": metric, "chance": entries[0].chance,
-                                      "n_subjects": max(s.n_subjects for s in entries)}
-            for s in entries:
-                record[s.method] = s.mean
-                record[f"{s.method} SEM"] = s.sem
-            out.append(record)
-        return out
+        methods = [s.method for s in self.summary if s.method != "test EEG"]
+        return side_by_side(self.rows, {m: m for m in dict.fromkeys(methods)}, metrics)
 
 
 def method_name(protocol: str, alignment: str = DEFAULT_ALIGNMENT,

@@ -96,7 +96,7 @@ def average_trials(trials: np.ndarray, counts: np.ndarray | None = None) -> np.n
 
 
 def decode_trials(model: Any, trials: np.ndarray, transform: Any = None,
-                  dims: slice | None = None) -> np.ndarray:
+                  dims: slice | np.ndarray | None = None) -> np.ndarray:
     """Decode every single trial (NaN trials give NaN rows).
 
     Parameters
@@ -107,7 +107,7 @@ def decode_trials(model: Any, trials: np.ndarray, transform: Any = None,
     transform : callable or None
         Applied to the features first (e.g. a :class:`FeatureMap`); must be
         affine, so that decoded trials average to the decoded average.
-    dims : slice or None
+    dims : slice, ndarray of int, or None
         Latent dimensions to decode (all by default).
 
     Returns

@@ -17,12 +17,13 @@ from perceptogram.errors import PerceptogramError
 from perceptogram.pipeline.rundir import RunDir
 from perceptogram.reconstruct.base import method_spec
 
-__all__ = ["SEED_STRIDE", "STAGE_NAMES", "latent_method", "method_seeds", "reconstruction_folder",
-           "reconstruction_method", "reconstruction_spaces", "run_subjects", "seed_folders"]
+__all__ = ["SEED_STRIDE", "STAGE_NAMES", "cross_subject_method", "cross_subject_protocols",
+           "latent_method", "method_seeds", "reconstruction_folder", "reconstruction_method",
+           "reconstruction_spaces", "run_subjects", "seed_folders"]
 
 #: Stage names in execution order (:data:`perceptogram.pipeline.stages.PIPELINE`).
-STAGE_NAMES = ("data", "features", "fit", "predict", "reconstruct", "evaluate", "interpret",
-               "report")
+STAGE_NAMES = ("data", "features", "fit", "predict", "reconstruct", "evaluate", "reliability",
+               "repetitions", "cross-subject", "interpret", "report")
 
 #: Seed offset between the generation seeds of ``metrics.n_seeds`` (image *i* of seed
 #: *k* uses ``seed + k * SEED_STRIDE + i``, so no two images of two seeds share one).
@@ -79,3 +80,25 @@ def latent_method(space: str) -> str:
 def reconstruction_method(config: Config, method: str) -> str:
     """Method name of reconstruction rows in the metrics tables."""
     return f"ridge → {method_spec(method).label} ({config.reconstruction.method_space(method)})"
+
+
+def cross_subject_protocols(config: Config) -> list[str]:
+    """Leave-one-subject-out protocols of the run: ``across`` (no alignment) and, unless
+    ``evaluation.cross_subject.alignment`` is ``none``, ``aligned``; none when it is off."""
+    settings = config.evaluation.cross_subject
+    if not settings.enabled:
+        return []
+    return ["across"] + (["aligned"] if settings.alignment != "none" else [])
+
+
+def cross_subject_method(config: Config, space: str, protocol: str) -> str:
+    """Method name of a leave-one-subject-out decoder's rows in the metrics tables.
+
+    ``"ridge → effnet latents, leave-one-subject-out (no alignment)"`` or
+    ``"... (procrustes on channels)"``; the within-subject rows are
+    :func:`latent_method`'s.
+    """
+    settings = config.evaluation.cross_subject
+    how = ("no alignment" if protocol == "across"
+           else f"{settings.alignment} on {settings.alignment_space}")
+    return f"{latent_method(space)}, leave-one-subject-out ({how})"

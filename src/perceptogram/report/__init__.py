@@ -2,8 +2,10 @@
 content as an :class:`mne.Report` (:func:`write_mne_report`, imports MNE lazily)."""
 
 from perceptogram.report.html import (
+    EvaluationSection,
     FigureRef,
     ImageStrip,
+    RecordTable,
     ReportContent,
     render_report,
     write_report,
@@ -11,8 +13,10 @@ from perceptogram.report.html import (
 from perceptogram.report.mne_report import write_mne_report
 
 __all__ = [
+    "EvaluationSection",
     "FigureRef",
     "ImageStrip",
+    "RecordTable",
     "ReportContent",
     "render_report",
     "write_mne_report",
