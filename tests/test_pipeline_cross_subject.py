@@ -211,3 +211,16 @@ def test_held_out_test_eeg_changes_no_fitted_file(mixed_run):
     # the new test data did reach what is decoded and scored
     changed = np.load(run_dir.unit_dir("cross-subject", 1) / "aligned" / SPACE / "decoded.npy")
     assert not np.allclose(changed, decoded)
+
+
+def test_rows_that_show_one_image_pool_their_trials():
+    from perceptogram.pipeline.reliability import pool_trials
+
+    trials = np.arange(4 * 3 * 2, dtype=float).reshape(4, 3, 2)
+    counts = np.array([3, 2, 1, 3])
+    pooled, pooled_counts, images = pool_trials(trials, counts, ["b", "a", "b", "c"])
+    assert images == ["b", "a", "c"] and pooled_counts.tolist() == [4, 2, 3]
+    np.testing.assert_array_equal(pooled[0], np.concatenate([trials[0], trials[2, :1]]))
+    assert np.isnan(pooled[1, 2:]).all() and np.isnan(pooled[2, 3:]).all()
+    same, same_counts, _ = pool_trials(trials, counts, ["a", "b", "c", "d"])
+    assert same is trials and same_counts is counts
