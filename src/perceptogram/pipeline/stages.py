@@ -157,12 +157,20 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
 
 
 def memory_per_unit(config: Config, run_dir: RunDir) -> int:
-    """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models."""
+    """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models.
+
+    A cross-subject unit holds every subject's averaged training features (and the
+    alignment their per-picture means in float64): with ``evaluation.cross_subject``
+    on, about one subject's EEG in float32 per subject.
+    """
     info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
     eeg = [size for name, size, _ in info["files"] if "sub-" in Path(name).name
            or "sub-" in Path(name).parent.name]
     per_subject = (max(eeg) if eeg else 0) // 2  # float64 on disk -> float32 in memory
-    return 3 * per_subject + (1 << 30)
+    per_unit = 3 * per_subject
+    if config.evaluation.cross_subject.enabled:
+        per_unit = max(per_unit, len(info.get("subjects", [])) * per_subject)
+    return per_unit + (1 << 30)
 
 
 # ----------------------------------------------------------------------- features
