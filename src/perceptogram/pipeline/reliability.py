@@ -234,11 +234,18 @@ def eeg_reliability_unit(config: Config, subject: int, run_dir: RunDir) -> None:
     data = test.data[:, :int(counts.max())]
     if len(picks) != len(test.ch_names):
         data = data[:, :, picks]
+    images = [str(p) for p in subject_rows(run_image_paths(config, "test"), test)]
+    if len(set(images)) < len(images):  # rows that show one image: one picture
+        shape = data.shape
+        pooled, counts, images = pool_trials(
+            np.where(np.arange(shape[1])[None, :, None, None] < counts[:, None, None, None],
+                     data, np.nan).reshape(shape[0], shape[1], -1), counts, images)
+        data = pooled.reshape(len(images), -1, *shape[2:])
     window = time_mask(test.times, config.tmin, config.tmax)
     reason = _too_few_repetitions(counts)
     if reason is not None:
         save_table([_skipped(subject, "test EEG", "EEG reliability (median)", reason,
-                             test.n_images, protocol)], out / "metrics")
+                             len(images), protocol)], out / "metrics")
         return
     reliability = eeg_reliability(data, counts=counts, n_splits=config.evaluation.ceiling_splits,
                                   seed=config.seed)
@@ -247,7 +254,7 @@ def eeg_reliability_unit(config: Config, subject: int, run_dir: RunDir) -> None:
              all_vs_half=reliability.all_vs_half, spearman_brown=reliability.spearman_brown,
              ceiling=reliability.ceiling, ch_names=np.array(ch_names), times=test.times,
              window=window, n_splits=reliability.n_splits, counts=counts)
-    save_table(eeg_rows(subject, reliability, window, test.n_images, protocol), out / "metrics")
+    save_table(eeg_rows(subject, reliability, window, len(images), protocol), out / "metrics")
     _reliability_figure(config, subject, reliability, ch_names, test.times, out)
 
 
