@@ -195,3 +195,19 @@ def test_rows_that_show_one_image_pool_their_trials():
     assert np.isnan(pooled[1, 2:]).all() and np.isnan(pooled[2, 3:]).all()
     same, same_counts, _ = pool_trials(trials, counts, ["a", "b", "c", "d"])
     assert same is trials and same_counts is counts
+
+
+def test_repetition_table_never_averages_a_level_over_fewer_subjects():
+    from perceptogram.pipeline.evaluation_report import _curve_table
+
+    records = [{"subject": s, "metric": "top-1", "n_repetitions": k, "mean_used": min(k, n),
+                "value": v}
+               for s, n, values in ((1, 10, {1: .1, 2: .2, 4: .3, 8: .4, 10: .5}),
+                                    (2, 20, {1: .3, 2: .4, 4: .5, 8: .6, 16: .7, 20: .8}))
+               for k, v in values.items()]
+    table = _curve_table("pca", records)
+    rows = {r["n_repetitions"]: r for r in table.records}
+    assert list(rows) == ["1", "2", "4", "8", "all"]  # 10 and 16, 20: one subject only
+    assert rows["all"]["top-1"] == (pytest.approx(0.65), pytest.approx(0.15))
+    assert rows["all"]["mean_used"][0] == pytest.approx(15)
+    assert rows["1"]["top-1"][0] == pytest.approx(0.2)

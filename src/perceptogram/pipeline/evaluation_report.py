@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from perceptogram.config import Config
 from perceptogram.pipeline.artifacts import read_rows, write_rows
 from perceptogram.pipeline.plan import (
@@ -212,32 +210,41 @@ def _curve_records(run_dir: RunDir, subject: int, space: str) -> list[dict[str, 
 
 
 def _curve_table(space: str, records: list[dict[str, Any]]) -> Any:
+    """Mean ± SEM over subjects at the levels every subject has, and at "all" repetitions.
+
+    Subjects may have different numbers of test repetitions (so different levels): a
+    level only some subjects reach is left to the CSV, never averaged over fewer subjects
+    in the same column; "all" is each subject's own last level.
+    """
     from perceptogram.evaluate.stats import mean_sem
     from perceptogram.report import RecordTable
 
-    levels = sorted({int(r["n_repetitions"]) for r in records})
-    metrics = [m for m in CURVE_METRICS if any(r["metric"] == m for r in records)]
     subjects = sorted({r["subject"] for r in records})
+    levels = {s: sorted({int(r["n_repetitions"]) for r in records if r["subject"] == s})
+              for s in subjects}
+    common = sorted(set.intersection(*(set(found[:-1]) for found in levels.values())))
+    metrics = [m for m in CURVE_METRICS if any(r["metric"] == m for r in records)]
     cells = []
-    for k in levels:
-        at = [r for r in records if int(r["n_repetitions"]) == k]
-        cell: dict[str, Any] = {"n_repetitions": k, "mean_used": float(np.mean(
-            [r["mean_used"] for r in at]))}
+    for label in [*map(str, common), "all"]:
+        at = [r for r in records if int(r["n_repetitions"]) == (
+            levels[r["subject"]][-1] if label == "all" else int(label))]
+        cell: dict[str, Any] = {"n_repetitions": label,
+                                "mean_used": mean_sem([r["mean_used"] for r in at
+                                                       if r["metric"] == metrics[0]])}
         for metric in metrics:
-            values = [r["value"] for r in at if r["metric"] == metric]
-            mean, sem = mean_sem(values)
-            cell[metric] = (mean, sem)
+            cell[metric] = mean_sem([r["value"] for r in at if r["metric"] == metric])
         cells.append(cell)
-    columns = [("n_repetitions", "repetitions asked"), ("mean_used", "averaged (mean)")]
+    columns = [("n_repetitions", "repetitions"), ("mean_used", "averaged per picture")]
     columns += [(m, m) for m in metrics]
     return RecordTable(
         title=f"{space} latents: scores against the number of averaged test repetitions",
         columns=columns, records=cells,
-        note=(f"Means ± SEM over {len(subjects)} subjects of each subject's mean over random "
-              "draws of repetitions (within-subject decoders). Per-subject values with "
-              "bootstrap bands over pictures and draws: repetition_curve.csv and the figures. "
-              "map r: correlation of each picture's latent-filtered pattern with the "
-              "all-repetition one (reaches 1 at the last level by construction)."))
+        note=(f"Means ± SEM over the {len(subjects)} subjects of each subject's mean over "
+              "random draws of repetitions (within-subject decoders), at the levels every "
+              "subject reaches and at all of each subject's repetitions. Per-subject values, "
+              "every level and bootstrap bands over pictures and draws: repetition_curve.csv "
+              "and the figures. map r: correlation of each picture's latent-filtered pattern "
+              "with the all-repetition one (1 at all repetitions by construction)."))
 
 
 def _figures(config: Config, run_dir: RunDir, subject: int, space: str) -> list[Any]:
