@@ -107,3 +107,25 @@ def test_load_config_errors(tmp_path):
 def test_settings_hash_ignores_key_order_and_sees_values():
     assert settings_hash({"a": 1, "b": [1, 2]}) == settings_hash({"b": [1, 2], "a": 1})
     assert settings_hash({"a": 1}) != settings_hash({"a": 2})
+
+
+def test_evaluation_section_names_what_the_library_offers():
+    import inspect
+
+    from perceptogram.config import CrossSubjectConfig, SimulationConfig
+    from perceptogram.data.simulate.dataset import simulate_dataset
+    from perceptogram.linear.alignment import METHODS, SPACES
+
+    fields = CrossSubjectConfig.model_fields
+    assert set(fields["alignment"].annotation.__args__) == set(METHODS)
+    assert set(fields["alignment_space"].annotation.__args__) == set(SPACES)
+    # the simulation section is simulate_dataset's keyword arguments
+    assert set(SimulationConfig.model_fields) <= set(inspect.signature(simulate_dataset).parameters)
+    config = make_config(evaluation={"cross_subject": {"enabled": True, "alignment": "ridge"}},
+                         dataset={"simulation": {"n_subjects": 3, "subject_mixing": 2.0}})
+    assert config.evaluation.noise_ceilings and config.evaluation.repetition_curve
+    assert config.dataset.simulation.subject_mixing == 2.0
+    with pytest.raises(ConfigError, match="evaluation.cross_subject.alignment"):
+        make_config(evaluation={"cross_subject": {"alignment": "hyper"}})
+    with pytest.raises(ConfigError, match="needs at least 2 subjects"):
+        make_config(subjects=[3], evaluation={"cross_subject": {"enabled": True}})

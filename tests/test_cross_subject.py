@@ -152,3 +152,51 @@ def test_refusals(mixed):
                                   ch_names=s.test.ch_names[:16]))
     with pytest.raises(ChannelMismatchError, match="other channels"):
         evaluate_cross_subject([subjects[0], fewer], train, test, ceilings=False, **WINDOW)
+
+
+def test_blocked_eeg_reliability_equals_one_block_and_decoder_ceiling_subsets(monkeypatch):
+    from perceptogram.cross_subject import ceilings
+    from perceptogram.evaluate.noise_ceiling import split_half_reliability
+    from perceptogram.linear.ridge import Ridge
+
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((12, 1, 5, 7))
+    data = signal + rng.standard_normal((12, 6, 5, 7))
+    data[:3, 4:] = np.nan  # uneven repetitions
+    whole = split_half_reliability(data, n_splits=20, seed=4)
+    monkeypatch.setattr(ceilings, "EEG_BLOCK_FLOATS", 2 * 12 * 6 * 7 * 2)  # 2 channels a block
+    blocked = ceilings.eeg_reliability(data, n_splits=20, seed=4)
+    for name in ("split_half", "all_vs_half", "spearman_brown", "ceiling"):
+        np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), atol=1e-12)
+    assert (blocked.min_repetitions, blocked.max_repetitions) == (4, 6)
+    # a decoder's ceiling over chosen dimensions is the mean of those dimensions' ceilings
+    trials = data.reshape(12, 6, -1)
+    X = np.nan_to_num(trials).mean(axis=1)
+    model = Ridge(alpha=1.0).fit(X, X[:, :6] @ rng.standard_normal((6, 9)))
+    decoded = np.einsum("irf,tf->irt", trials, model.coef_) + model.intercept_
+    per_dim = split_half_reliability(decoded, n_splits=20, seed=4).ceiling
+    monkeypatch.setattr(ceilings, "LATENT_BLOCK", 2)
+    dims = np.array([1, 4, 8])
+    value, excluded = ceilings.decoder_ceiling(model, trials.astype(np.float32), n_splits=20,
+                                               seed=4, dims=dims)
+    assert excluded == 0 and value == pytest.approx(per_dim[dims].mean(), abs=1e-5)
+
+
+def test_one_accumulation_fits_every_target_set_as_separate_fits(mixed):
+    from perceptogram.cross_subject import fit_held_out
+    from perceptogram.data.core.prepare import prepare
+
+    subjects, train, _ = mixed
+    X = [prepare(s.train, s.test, zscore=False, **WINDOW)[0].X for s in subjects]
+    pictures = [np.arange(len(train))] * 3
+    groups = np.unique(subjects[0].train.concepts, return_inverse=True)[1]
+    both = fit_held_out(X, pictures, 0, {"a": train[:, :3], "b": train[:, 3:]}, groups,
+                        n_channels=17, n_splits=3)
+    alone = fit_held_out(X, pictures, 0, {"b": train[:, 3:]}, groups, n_channels=17,
+                         n_splits=3)
+    np.testing.assert_array_equal(both.models["b"].coef_, alone.models["b"].coef_)
+    np.testing.assert_array_equal(both.feature_map.alignment.matrix,
+                                  alone.feature_map.alignment.matrix)
+    assert both.models["a"].coef_.shape == (3, X[0].shape[1])
+    with pytest.raises(DataFormatError, match="'across' or 'aligned'"):
+        fit_held_out(X, pictures, 0, {"b": train}, groups, protocol="within")

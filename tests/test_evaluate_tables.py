@@ -144,3 +144,49 @@ def test_text_from_data_is_printed_literally():
                      console=console)
     text = console.export_text()
     assert "[bold]evil[/]" in text and "\x1b" not in text and "?[31mred" in text
+
+
+def test_published_rows_are_compared_only_under_their_own_subject_protocol():
+    published = published_results()
+    loso = [e for e in published["retrieval"]["rows"]
+            if e.get("subject_protocol") == "leave-one-subject-out"]
+    assert [(e["method"], e["values"]) for e in loso] == [
+        ("SUP-MCRL", {"top-1 (cosine)": 24.0, "top-5 (cosine)": 52.9})]
+    assert published["citations"][loso[0]["cite"]]["arxiv"] == "2606.16615"
+    ours = [MetricRow(s, "ridge, leave-one-subject-out", "top-1 (cosine)", 0.1 * s,
+                      n_images=200) for s in (1, 2)]
+    across = comparison_table(ours, kind="retrieval", subject_protocol="leave-one-subject-out")
+    assert [(r.method, r.ours) for r in across] == [("ridge, leave-one-subject-out", True),
+                                                    ("SUP-MCRL", False)]
+    assert across[1].values["top-1 (cosine)"] == pytest.approx(0.24)
+    within = comparison_table(ours, kind="retrieval")
+    sup = [r for r in within if r.method == "SUP-MCRL"]
+    assert len(sup) == 1 and sup[0].values["top-5 (cosine)"] == pytest.approx(0.919)
+    with pytest.raises(ValueError, match="subject_protocol must be one of"):
+        comparison_table(ours, kind="retrieval", subject_protocol="across")
+
+
+def test_side_by_side_puts_subject_means_beside_their_ceilings():
+    from perceptogram.evaluate.noise_ceiling import NO_CEILING
+    from perceptogram.evaluate.tables import side_by_side
+
+    rows = []
+    for s, (within, across) in {1: (0.5, 0.2), 2: (0.7, 0.4), 3: (0.6, 0.3)}.items():
+        for method, r in (("w", within), ("a", across)):
+            rows += [MetricRow(s, method, "latent r", r, n_images=40),
+                     MetricRow(s, method, "latent r ceiling", r + 0.2, n_images=40),
+                     MetricRow(s, method, "latent two-way", r + 0.3, n_images=40, chance=0.5)]
+    rows.append(MetricRow(1, "a", "top-1 (cosine)", 0.1, n_images=40, chance=0.025))
+    table = side_by_side(rows, {"within": "w", "across": "a"},
+                         ["top-1 (cosine)", "latent two-way", "latent r", "PixCorr"])
+    assert [r["metric"] for r in table] == ["top-1 (cosine)", "latent two-way", "latent r"]
+    top1, two_way, r = table
+    # a method without rows for a metric has no value (never another method's)
+    assert top1["within"] is None and top1["within subjects"] == 0
+    assert top1["across"] == 0.1 and top1["across SEM"] is None  # one subject: no SEM
+    assert two_way["ceiling"] == NO_CEILING and two_way["within ceiling"] is None
+    assert two_way["chance"] == 0.5 and two_way["n_way"] == 40 and two_way["n_subjects"] == 3
+    assert r["ceiling"] == "latent r ceiling"
+    assert r["within"] == pytest.approx(0.6) and r["within SEM"] == pytest.approx(sem([.5, .7, .6]))
+    assert r["across ceiling"] == pytest.approx(0.5)
+    assert r["across ceiling SEM"] == pytest.approx(sem([.4, .6, .5]))

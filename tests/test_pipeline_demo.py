@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -74,6 +75,40 @@ def test_demo_metrics_reflect_the_planted_signal(tiny_run):
     pix = [row for row in rows if row["metric"] == "PixCorr"]
     assert len(pix) == 2 * 2  # two subjects x (pca decoding, retrieval)
     assert all(-1 <= row["value"] <= 1 for row in pix)
+
+
+def test_demo_puts_noise_ceilings_beside_the_within_subject_scores(tiny_run):
+    out, _ = tiny_run
+    rows = _metrics(out)
+    for space in ("pca", "attributes"):
+        method = f"ridge → {space} latents"
+        scores = {r["subject"]: r["value"] for r in rows
+                  if r["method"] == method and r["metric"] == "latent r"}
+        ceilings = {r["subject"]: r["value"] for r in rows
+                    if r["method"] == method and r["metric"] == "latent r ceiling"}
+        assert set(ceilings) == {1, 2} and all(0 < c <= 1 for c in ceilings.values())
+        assert all(scores[s] < ceilings[s] for s in (1, 2))
+    eeg = [r for r in rows if r["method"] == "test EEG"]
+    assert {(r["subject"], r["metric"]) for r in eeg} >= {(1, "EEG reliability (median)"),
+                                                          (2, "EEG reliability (max)")}
+    within = list(csv.DictReader((out / "report" / "within_across.csv").open()))
+    assert {r["metric"] for r in within} == {"top-1 (cosine)", "top-5 (cosine)",
+                                             "latent two-way", "latent r"}
+    assert all(r["ceiling"] == "no ceiling derivable" for r in within
+               if r["metric"] != "latent r")
+    curve = json.loads((out / "report" / "repetition_curve.json").read_text())
+    assert sorted({r["n_repetitions"] for r in curve}) == [1, 2, 4, 8, 10]
+    assert {(r["subject"], r["space"]) for r in curve} == {(s, sp) for s in (1, 2)
+                                                           for sp in ("pca", "attributes")}
+    map_r = {r["n_repetitions"]: r["value"] for r in curve
+             if r["metric"] == "map r" and r["subject"] == 1 and r["space"] == "pca"}
+    assert map_r[10] == pytest.approx(1.0) and map_r[1] < map_r[10]
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in curve
+               if r["band"] == "pictures and draws")
+    with np.load(out / "reliability" / "sub-01" / "eeg_reliability.npz") as saved:
+        assert saved["spearman_brown"].shape == (17, 100) and saved["window"].sum() == 80
+    page = (out / "report" / "report.html").read_text()
+    assert 'id="subjects-and-noise"' in page and "split-half reliability of the test EEG" in page
 
 
 def test_demo_interpret_probes_the_decoder_and_reports_them(tiny_run):

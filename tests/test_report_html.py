@@ -93,7 +93,8 @@ def test_comparison_rows_cite_papers_and_mark_differences(tmp_path):
     assert "100 test images (100-way), published: 200 test images" in differences
     assert "simulated EEG" in differences and "raw cosine" in differences
     published = re.findall(r'<tr class="published-row" data-n-way="200">(.*?)</tr>', section)
-    assert len(published) == 4
+    assert len(published) == 5  # within-subject rows only: SUP-MCRL's LOSO row is not here
+    assert sum("Gong et al., 2026" in row for row in published) == 1
     assert "<td>100</td><td>0.010 / 0.050</td>" in ours  # N, top-1 / top-5 chance
     assert all("<td>200</td><td>0.005 / 0.025</td>" in row for row in published)
     assert "Song et al., 2024 [" in section and "ICLR 2024" in section

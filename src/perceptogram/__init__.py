@@ -47,6 +47,11 @@ _LAZY = {
     "retrieval_accuracy": "perceptogram.evaluate.metrics",
     "latent_correlation": "perceptogram.evaluate.metrics",
     "latent_r2": "perceptogram.evaluate.metrics",
+    # across subjects, against the noise
+    "evaluate_cross_subject": "perceptogram.cross_subject.evaluation",
+    "SubjectEpochs": "perceptogram.cross_subject.evaluation",
+    "repetition_scores": "perceptogram.cross_subject.curves",
+    "split_half_reliability": "perceptogram.evaluate.noise_ceiling",
     # pipeline
     "run_pipeline": "perceptogram.pipeline.runner",
 }

@@ -32,6 +32,8 @@ __all__ = [
     "ReconstructionConfig",
     "MetricsConfig",
     "InterpretabilityConfig",
+    "EvaluationConfig",
+    "CrossSubjectConfig",
     "load_config",
     "make_config",
     "config_to_dict",
@@ -178,6 +180,15 @@ class SimulationConfig(_Section):
         "the texture pattern is resolved)."
     )
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the simulation.")
+    subject_mixing: float = Field(
+        0.0, ge=0.0, le=10.0, description="Each subject's own channel mixing (0: every subject "
+        "sees the sources through the same head; 1 keeps about 60 % of each channel; 2 "
+        "scrambles the channels): what cross-subject alignment must undo."
+    )
+    subject_noise_spread: float = Field(
+        0.0, ge=0.0, le=2.0, description="Spread of the subjects' noise levels (each "
+        "subject's noise is multiplied by exp(N(0, spread^2)))."
+    )
 
     @model_validator(mode="after")
     def _bounded_totals(self) -> SimulationConfig:
@@ -539,6 +550,51 @@ class InterpretabilityConfig(_Section):
         return spaces
 
 
+class CrossSubjectConfig(_Section):
+    """Leave-one-subject-out decoding: train on the other subjects, test on one never seen."""
+
+    enabled: bool = Field(
+        False, description="Decode every subject with a decoder pooled over the other subjects "
+        "(needs at least 2 subjects who saw the same training pictures), without and with "
+        "alignment, beside the within-subject decoder."
+    )
+    alignment: Literal["procrustes", "ridge", "none"] = Field(
+        "procrustes", description="Map of each subject onto a shared space, fitted on the "
+        "training pictures (the held-out subject's from its own training data only): "
+        "'procrustes' (orthogonal, pulled towards the identity; won on held-out simulated "
+        "subjects), 'ridge' (any linear map), 'none' (only the unaligned decoder)."
+    )
+    alignment_space: Literal["channels", "features"] = Field(
+        "channels", description="'channels': one channel x channel map at every time sample "
+        "(default); 'features': a full map of the flattened features (needs many more "
+        "pictures than features; slow)."
+    )
+
+
+class EvaluationConfig(_Section):
+    """Noise ceilings, repetition curves and decoding across subjects."""
+
+    noise_ceilings: bool = Field(
+        True, description="Split-half reliability of every subject's test EEG over its "
+        "repetitions, and the latent-r ceiling it implies for each decoder, beside every score."
+    )
+    ceiling_splits: int = Field(
+        100, ge=2, le=10_000, description="Random split halves of the test repetitions "
+        "averaged by the noise ceilings."
+    )
+    repetition_curve: bool = Field(
+        True, description="Decoding and map quality against the number of averaged test "
+        "repetitions (1, 2, 4, ... all), with bootstrap bands."
+    )
+    repetition_draws: int = Field(
+        10, ge=1, le=1000, description="Random draws of the repetitions at each level of the "
+        "repetition curve."
+    )
+    cross_subject: CrossSubjectConfig = Field(
+        default_factory=CrossSubjectConfig, description="Leave-one-subject-out decoding."
+    )
+
+
 class Config(_Section):
     """A whole run."""
 
@@ -561,6 +617,10 @@ class Config(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Metrics.")
     interpretability: InterpretabilityConfig = Field(
         default_factory=InterpretabilityConfig, description="Perceptograms."
+    )
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig,
+        description="Noise ceilings, repetition curves, decoding across subjects.",
     )
     output: Path = Field(Path("perceptogram-run"), description="Run directory.")
     device: str = Field("cpu", description="'cpu' or 'cuda' (or 'cuda:N').")
@@ -635,6 +695,15 @@ class Config(_Section):
             else:
                 _shared_defaults(data, method, options)
         return data
+
+    @model_validator(mode="after")
+    def _subjects_to_leave_out(self) -> Config:
+        if self.evaluation.cross_subject.enabled and self.subjects is not None \
+                and len(self.subjects) < 2:
+            raise ValueError("evaluation.cross_subject needs at least 2 subjects (it trains on "
+                             "the others and tests on one never seen); list 2 or more in "
+                             "'subjects', or null for all")
+        return self
 
     @model_validator(mode="after")
     def _window_and_methods(self) -> Config:

@@ -14,6 +14,11 @@ _STAGE_HELP = {
     "predict": "Decode the test EEG into latents.",
     "reconstruct": "Turn decoded latents into images (PCA decoding, retrieval, unCLIP).",
     "evaluate": "Score decoded latents and reconstructions.",
+    "reliability": "Split-half reliability of each subject's test EEG (evaluation.noise_ceilings).",
+    "repetitions": "Each decoder's latent-r noise ceiling and its scores against the number of "
+                   "averaged test repetitions.",
+    "cross-subject": "Leave-one-subject-out decoding, without and with alignment "
+                     "(evaluation.cross_subject; at least 2 subjects).",
     "interpret": "Compute and draw perceptograms, electrode preference and time courses.",
 }
 

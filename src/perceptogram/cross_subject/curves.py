@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from perceptogram.cross_subject.evaluation import (
-    SubjectEpochs,
+from perceptogram.cross_subject.evaluation import SubjectEpochs
+from perceptogram.cross_subject.trials import (
     decode_trials,
     picture_index,
     trial_features,
@@ -100,34 +100,84 @@ def repetition_scores(
     decoder = RidgeCV(alphas, cv="group", n_splits=n_splits).fit(train_x.X, Y, groups=concepts)
     encoder = LatentEncoder(alpha=encoder_alpha).fit(Y, train_x)
     decoded = decode_trials(decoder, trial_features(subject.test, test_x))
+    if reference_maps is not None:
+        reference_maps = np.asarray(reference_maps, dtype=np.float64)
+        shape = (len(test_pics), len(test_x.ch_names), len(test_x.times))
+        if reference_maps.shape != shape:
+            raise DataFormatError(f"reference_maps must have shape {shape}; got "
+                                  f"{reference_maps.shape}")
+    return decoded_repetition_curve(decoded, test_latents[test_pics], train_latents, encoder,
+                                    counts=subject.counts, reference_maps=reference_maps,
+                                    n_repetitions=n_repetitions, n_draws=n_draws,
+                                    n_boot=n_boot, ci=ci, seed=seed)
+
+
+def decoded_repetition_curve(
+    decoded: np.ndarray,
+    true: np.ndarray,
+    train_latents: np.ndarray,
+    encoder: LatentEncoder | None = None,
+    *,
+    counts: np.ndarray | None = None,
+    reference_maps: np.ndarray | None = None,
+    n_repetitions: Sequence[int] | None = None,
+    n_draws: int = 10,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> RepetitionCurve:
+    """Repetition curve of a decoder's single-trial outputs.
+
+    Parameters
+    ----------
+    decoded : ndarray, shape (n_pictures, n_repetitions, n_latent)
+        Every test trial decoded (NaN for padding), e.g. by
+        :func:`~perceptogram.cross_subject.trials.decode_trials`.
+    true : ndarray, shape (n_pictures, n_latent)
+        True latent of every test picture.
+    train_latents : ndarray, shape (n_train_pictures, n_latent)
+        Training latents: their mean and SD standardise the comparison.
+    encoder : LatentEncoder or None
+        Fitted latent encoder (training latents -> z-scored EEG): gives the
+        ``"map r"`` score; None leaves it out.
+    counts : ndarray of int, shape (n_pictures,), or None
+    reference_maps : ndarray, shape (n_pictures, n_channels, n_times), or None
+        Reference pattern of every picture (None: the all-repetition pattern).
+    n_repetitions, n_draws, n_boot, ci, seed
+        As in :func:`~perceptogram.evaluate.repetitions.repetition_curve`.
+
+    Returns
+    -------
+    RepetitionCurve
+        Metrics ``"top-1"``, ``"top-5"``, ``"latent two-way"``, ``"latent r"``
+        and, with an encoder, ``"map r"``.
+    """
+    train_latents = np.asarray(train_latents).reshape(len(train_latents), -1)
+    true = np.asarray(true).reshape(len(true), -1)
     mean, std = latent_statistics(train_latents)
-    true = test_latents[test_pics]
     _, true_std, kept = M.standardize_latents(true, true, mean, std)
-    if reference_maps is None:
-        counts_ok = np.isfinite(decoded).all(axis=2)
-        all_average = np.nansum(decoded, axis=1) / counts_ok.sum(axis=1)[:, None]
-        reference = encoder.project(all_average).data
-    else:
-        reference = np.asarray(reference_maps, dtype=np.float64)
-        if reference.shape != (len(test_pics), len(test_x.ch_names), len(test_x.times)):
-            raise DataFormatError(
-                f"reference_maps must have shape ({len(test_pics)}, {len(test_x.ch_names)}, "
-                f"{len(test_x.times)}); got {reference.shape}")
-    reference = reference.reshape(len(reference), -1)
+    reference = None
+    if encoder is not None:
+        if reference_maps is None:
+            counts_ok = np.isfinite(decoded).all(axis=2)
+            all_average = np.nansum(decoded, axis=1) / counts_ok.sum(axis=1)[:, None]
+            reference_maps = encoder.project(all_average).data
+        reference = np.asarray(reference_maps, dtype=np.float64).reshape(len(true), -1)
 
     def score(averaged: np.ndarray) -> dict[str, Any]:
         dec_std, _, _ = M.standardize_latents(averaged, true, mean, std)
         ranks = M.retrieval_ranks(dec_std, true_std, "cosine")
-        maps = encoder.project(averaged).data.reshape(len(averaged), -1)
-        return {
+        scores = {
             "top-1": (ranks < 1).astype(float),
             "top-5": (ranks < 5).astype(float),
             "latent two-way": M.two_way_identification(dec_std, true_std),
             "latent r": float(np.nanmean(M.latent_correlation(averaged[:, kept],
                                                                true[:, kept]))),
-            "map r": M.paired_correlation(maps, reference),
         }
+        if encoder is not None:
+            maps = encoder.project(averaged).data.reshape(len(averaged), -1)
+            scores["map r"] = M.paired_correlation(maps, reference)
+        return scores
 
-    return repetition_curve(decoded, score, counts=subject.counts,
-                            n_repetitions=n_repetitions, n_draws=n_draws, n_boot=n_boot,
-                            ci=ci, seed=seed)
+    return repetition_curve(decoded, score, counts=counts, n_repetitions=n_repetitions,
+                            n_draws=n_draws, n_boot=n_boot, ci=ci, seed=seed)

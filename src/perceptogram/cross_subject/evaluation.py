@@ -31,27 +31,42 @@ split halves of the test repetitions) and the reliability of the test EEG.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from perceptogram._progress import track
-from perceptogram.data.core.containers import EEGEpochs, EEGFeatures
+from perceptogram.cross_subject.ceilings import (
+    ceiling_row,
+    decoder_ceiling,
+    eeg_reliability,
+    eeg_rows,
+)
+from perceptogram.cross_subject.trials import (
+    average_trials,
+    picture_index,
+    trial_features,
+)
+from perceptogram.data.core.containers import EEGEpochs
 from perceptogram.data.core.prepare import prepare
 from perceptogram.errors import ChannelMismatchError, DataFormatError
 from perceptogram.evaluate.metrics import latent_statistics
-from perceptogram.evaluate.noise_ceiling import (
-    SplitHalfReliability,
-    latent_r_ceiling,
-    repetition_counts,
-    split_half_reliability,
-)
+from perceptogram.evaluate.noise_ceiling import SplitHalfReliability
 from perceptogram.evaluate.suite import evaluate_latents
-from perceptogram.evaluate.tables import MetricRow, SubjectSummary, summarize_subjects
+from perceptogram.evaluate.tables import (
+    MetricRow,
+    SubjectSummary,
+    side_by_side,
+    summarize_subjects,
+)
 from perceptogram.linear.alignment import AlignmentMap, SharedSpace
-from perceptogram.linear.pooled import PooledRidgeCV
+from perceptogram.linear.pooled import (
+    MomentAccumulator,
+    PooledRidgeCV,
+    fold_of_pictures,
+)
 from perceptogram.linear.ridge import DEFAULT_ALPHAS, RidgeCV
 
 #: The protocols, in table order.
@@ -60,8 +75,6 @@ PROTOCOLS = ("within", "across", "aligned")
 #: (see docs/cross-subject.md for the numbers).
 DEFAULT_ALIGNMENT = "procrustes"
 DEFAULT_ALIGNMENT_SPACE = "channels"
-#: Decoded latent dimensions computed at a time for the single-trial ceilings.
-_LATENT_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -173,9 +186,9 @@ class CrossSubjectResult:
     maps: dict[Any, FeatureMap] = field(default_factory=dict)
 
     def table(self, metrics: Sequence[str] = ("top-1 (cosine)", "top-5 (cosine)",
-                                              "latent two-way", "latent r",
-                                              "latent r ceiling")) -> list[dict[str, Any]]:
-        """Within, across and aligned side by side: one record per metric.
+                                              "latent two-way", "latent r")
+              ) -> list[dict[str, Any]]:
+        """Within, across and aligned side by side, each beside its ceiling: one record per metric.
 
         Parameters
         ----------
@@ -184,21 +197,12 @@ class CrossSubjectResult:
         Returns
         -------
         list of dict
-            ``metric``, ``chance``, ``n_subjects`` and for every method present
-            ``<method>`` (mean over subjects) and ``<method> SEM``.
+            :func:`perceptogram.evaluate.tables.side_by_side` records, one column
+            set per method present (``<method>``, ``<method> SEM``,
+            ``<method> ceiling``, ...), with ``chance`` and ``n_subjects``.
         """
-        out = []
-        for metric in metrics:
-            entries = [s for s in self.summary if s.metric == metric]
-            if not entries:
-                continue
-            record: dict[str, Any] = {"metric": metric, "chance": entries[0].chance,
-                                      "n_subjects": max(s.n_subjects for s in entries)}
-            for s in entries:
-                record[s.method] = s.mean
-                record[f"{s.method} SEM"] = s.sem
-            out.append(record)
-        return out
+        methods = [s.method for s in self.summary if s.method != "test EEG"]
+        return side_by_side(self.rows, {m: m for m in dict.fromkeys(methods)}, metrics)
 
 
 def method_name(protocol: str, alignment: str = DEFAULT_ALIGNMENT,
@@ -224,156 +228,109 @@ def method_name(protocol: str, alignment: str = DEFAULT_ALIGNMENT,
     raise DataFormatError(f"protocol must be one of {PROTOCOLS}; got {protocol!r}")
 
 
-def picture_index(files: Sequence[str], table: dict[str, int], what: str) -> np.ndarray:
-    """Row of every file in a picture table.
+
+@dataclass
+class HeldOutFit:
+    """Decoders of one held-out subject, fitted on the other subjects only.
+
+    Attributes
+    ----------
+    protocol : {"across", "aligned"}
+    models : dict of str to PooledRidgeCV
+        One pooled decoder per target set (e.g. per latent space), all from one
+        accumulation of the training subjects' rows.
+    feature_map : FeatureMap
+        How the held-out subject's features reach the decoders: its own
+        training mean and scale (and, aligned, its map fitted on its own
+        training responses).
+    training_maps : list of FeatureMap
+        The training subjects' maps, in the order given.
+    """
+
+    protocol: str
+    models: dict[str, PooledRidgeCV]
+    feature_map: FeatureMap
+    training_maps: list[FeatureMap]
+
+
+def fit_held_out(
+    train_X: Sequence[np.ndarray],
+    pictures: Sequence[np.ndarray],
+    held_out: int,
+    targets: Mapping[str, np.ndarray],
+    groups: np.ndarray,
+    *,
+    protocol: str = "aligned",
+    alignment: str = DEFAULT_ALIGNMENT,
+    alignment_space: str = DEFAULT_ALIGNMENT_SPACE,
+    n_channels: int = 1,
+    alphas: Any = DEFAULT_ALPHAS,
+    n_splits: int = 5,
+    alpha_per_target: bool = True,
+    backend: str = "numpy",
+    device: str | None = None,
+) -> HeldOutFit:
+    """Fit the leave-one-subject-out decoders of one held-out subject.
+
+    Every other subject's training rows are mapped (z-scored with its own
+    training statistics; ``"aligned"``: centred, mapped to the shared space
+    built from the other subjects' responses to the pictures they all saw,
+    then scaled) and streamed once into the pooled moments; one
+    :class:`~perceptogram.linear.pooled.PooledRidgeCV` per target set is fitted
+    from them (folds group a concept's pictures across subjects). The held-out
+    subject contributes its *training* features only, to its own feature map.
 
     Parameters
     ----------
-    files : sequence of str
-        Image file of every EEG row.
-    table : dict of str to int
-        File -> picture index.
-    what : str
-        Name of the split, for the error message.
+    train_X : sequence of ndarray, shape (n_rows_s, n_channels * n_times)
+        Every subject's repetition-averaged training features, unscaled.
+    pictures : sequence of ndarray of int, shape (n_rows_s,)
+        Picture (row of the targets) of every training row of each subject.
+    held_out : int
+        Position of the held-out subject in ``train_X``.
+    targets : mapping of str to ndarray, shape (n_pictures, n_targets)
+        Target sets (latents of every training picture), fitted from the same
+        moments.
+    groups : ndarray, shape (n_pictures,)
+        Group (concept) of every picture, for the folds and the alignment's
+        cross-validation.
+    protocol : {"across", "aligned"}
+    alignment, alignment_space
+        Map of the aligned protocol (:class:`~perceptogram.linear.alignment.SharedSpace`).
+    n_channels : int
+        Channels of the channel-major features.
+    alphas, n_splits, alpha_per_target, backend, device
+        Of every pooled decoder.
 
     Returns
     -------
-    ndarray of int, shape (len(files),)
+    HeldOutFit
     """
-    missing = [f for f in files if f not in table]
-    if missing:
-        raise DataFormatError(f"{len(missing)} {what} pictures have no latent (first: "
-                              f"{missing[0]!r}); give latents for every picture shown")
-    return np.fromiter((table[f] for f in files), dtype=np.intp, count=len(files))
-
-
-def trial_features(epochs: EEGEpochs, like: EEGFeatures) -> np.ndarray:
-    """Single-trial features prepared like ``like`` (same channels, window, z-score if any).
-
-    Averaging these over repetitions gives ``like``'s rows exactly, so a linear
-    decoder's single-trial outputs average to its output on the average.
-
-    Parameters
-    ----------
-    epochs : EEGEpochs
-        ``data`` of shape (n_images, n_repetitions, n_channels, n_times).
-    like : EEGFeatures
-        Features of the same split (or of the training split) from
-        :func:`~perceptogram.data.core.prepare.prepare`.
-
-    Returns
-    -------
-    ndarray, shape (n_images, n_repetitions, n_selected_channels * n_selected_times), float32
-        NaN repetitions (padding) stay NaN.
-    """
-    channels = [epochs.ch_names.index(c) for c in like.ch_names]
-    samples = [int(np.argmin(np.abs(epochs.times - t))) for t in like.times]
-    data = epochs.data[:, :, channels][:, :, :, samples].astype(np.float32)
-    flat = data.reshape(epochs.n_images, epochs.n_repetitions, -1)
-    if like.mean is not None:
-        flat = (flat - like.mean) / like.scale
-    return flat.astype(np.float32, copy=False)
-
-
-def average_trials(trials: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
-    """Mean of every picture's valid repetitions (uneven counts or NaN padding).
-
-    Parameters
-    ----------
-    trials : ndarray, shape (n_images, n_repetitions, n_features)
-    counts : ndarray of int, shape (n_images,), or None
-        Valid (leading) repetitions per picture; None: those whose values are all finite.
-
-    Returns
-    -------
-    ndarray, shape (n_images, n_features), float32
-    """
-    counts = repetition_counts(trials, counts)
-    if counts.min() < 1:
-        raise DataFormatError(f"{int((counts < 1).sum())} test pictures have no valid "
-                              "repetition")
-    valid = np.arange(trials.shape[1])[None, :] < counts[:, None]
-    total = np.where(valid[:, :, None], trials, 0.0).sum(axis=1, dtype=np.float64)
-    return (total / counts[:, None]).astype(np.float32)
-
-
-def decode_trials(model: Any, trials: np.ndarray, transform: Any = None,
-                  dims: slice | None = None) -> np.ndarray:
-    """Decode every single trial (NaN trials give NaN rows).
-
-    Parameters
-    ----------
-    model : fitted Ridge, RidgeCV or PooledRidgeCV
-        With ``rescale="none"`` (the output is affine in the features).
-    trials : ndarray, shape (n_images, n_repetitions, n_features)
-    transform : callable or None
-        Applied to the features first (e.g. a :class:`FeatureMap`); must be
-        affine, so that decoded trials average to the decoded average.
-    dims : slice or None
-        Latent dimensions to decode (all by default).
-
-    Returns
-    -------
-    ndarray, shape (n_images, n_repetitions, n_dims), float32
-    """
-    n, r, p = trials.shape
-    flat = trials.reshape(n * r, p)
-    ok = np.isfinite(flat).all(axis=1)
-    coef = np.atleast_2d(model.coef_)
-    intercept = np.atleast_1d(model.intercept_)
-    if dims is not None:
-        coef, intercept = coef[dims], intercept[dims]
-    out = np.full((n * r, coef.shape[0]), np.nan, dtype=np.float32)
-    rows = flat[ok] if transform is None else transform(flat[ok])
-    out[ok] = rows @ coef.T.astype(np.float32) + intercept.astype(np.float32)
-    return out.reshape(n, r, -1)
-
-
-def _decoded_reliability(model: Any, trials: np.ndarray, transform: Any,
-                         counts: np.ndarray | None, n_splits: int, seed: int
-                         ) -> tuple[float, int, int]:
-    """Latent-r ceiling of a decoder: (mean ceiling, excluded dims, split count)."""
-    n_dims = np.atleast_2d(model.coef_).shape[0]
-    ceilings = []
-    for start in range(0, n_dims, _LATENT_BLOCK):
-        decoded = decode_trials(model, trials, transform, slice(start, start + _LATENT_BLOCK))
-        ceilings.append(split_half_reliability(decoded, counts=counts, n_splits=n_splits,
-                                               seed=seed).ceiling)
-    ceiling, excluded = latent_r_ceiling(np.concatenate(ceilings))
-    return ceiling, excluded, n_splits
-
-
-def _ceiling_row(subject: Any, method: str, value: float, excluded: int, n_images: int,
-                 n_splits: int) -> MetricRow:
-    return MetricRow(
-        subject=subject, method=method, metric="latent r ceiling", value=value,
-        n_images=n_images,
-        notes=(f"mean over decoded dimensions of sqrt(Spearman-Brown split-half reliability) "
-               f"of this decoder's single-trial outputs ({n_splits} random splits of the test "
-               "repetitions): the latent r it cannot exceed given the test-EEG noise"
-               + (f"; {excluded} constant dimensions excluded" if excluded else "")))
-
-
-def _eeg_rows(subject: Any, reliability: SplitHalfReliability, window: np.ndarray,
-              n_images: int) -> list[MetricRow]:
-    inside = reliability.spearman_brown[:, window]
-    lower = reliability.split_half[:, window]
-    common = (f"{reliability.n_splits} random split halves of the test repetitions "
-              f"({reliability.min_repetitions}-{reliability.max_repetitions} per picture), "
-              "channels x samples of the decoding window")
-    return [
-        MetricRow(subject=subject, method="test EEG", metric="EEG reliability (median)",
-                  value=float(np.nanmedian(inside)), n_images=n_images,
-                  notes=f"median Spearman-Brown reliability of the all-repetition average; "
-                        f"{common}"),
-        MetricRow(subject=subject, method="test EEG", metric="EEG reliability (max)",
-                  value=float(np.nanmax(inside)), n_images=n_images,
-                  notes=f"largest Spearman-Brown reliability; {common}"),
-        MetricRow(subject=subject, method="test EEG", metric="EEG split-half r (median)",
-                  value=float(np.nanmedian(lower)), n_images=n_images,
-                  notes=f"median uncorrected split-half r (the dataset authors' lower "
-                        f"bound); {common}"),
-    ]
+    if protocol not in ("across", "aligned"):
+        raise DataFormatError(f"a held-out fit is 'across' or 'aligned'; got {protocol!r}")
+    others = [k for k in range(len(train_X)) if k != held_out]
+    if not others:
+        raise DataFormatError("across-subject decoding needs at least 2 subjects")
+    own = FeatureMap.fit(train_X[held_out])
+    if protocol == "across" or alignment == "none":
+        maps = [FeatureMap.fit(train_X[k]) for k in others]
+        feature_map = own
+    else:
+        space = SharedSpace(alignment, alignment_space, n_channels=n_channels).fit(
+            [train_X[k] - FeatureMap.fit(train_X[k]).mean for k in others],
+            [pictures[k] for k in others], groups=groups)
+        maps = [FeatureMap.fit(train_X[k], m) for m, k in zip(space.maps_, others)]
+        feature_map = FeatureMap.fit(train_X[held_out], space.map_subject(
+            train_X[held_out] - own.mean, pictures[held_out]))
+    accumulator = MomentAccumulator(np.shape(train_X[held_out])[1],
+                                    fold_of_pictures(groups, n_splits))
+    for m, k in zip(maps, others):
+        accumulator.add(m(train_X[k]), pictures[k])
+    models = {name: PooledRidgeCV(alphas, n_splits=n_splits, alpha_per_target=alpha_per_target,
+                                  backend=backend, device=device).fit_moments(
+                                      accumulator.moments, Y)
+              for name, Y in targets.items()}
+    return HeldOutFit(protocol, models, feature_map, maps)
 
 
 def evaluate_cross_subject(
@@ -481,52 +438,44 @@ def evaluate_cross_subject(
                        for i in range(len(train_files))])
     mean, std = latent_statistics(train_latents) if standardize else (None, None)
     n_channels = len(first.ch_names)
-    zscored = [FeatureMap.fit(train_x.X) for train_x, *_ in prepared]
 
     rows: list[MetricRow] = []
     reliability: dict[Any, SplitHalfReliability] = {}
     models: dict[tuple[str, Any], Any] = {}
     maps: dict[Any, FeatureMap] = {}
     units = [(p, h) for h in range(len(subjects)) for p in protocols]
+    train_X = [train_x.X for train_x, *_ in prepared]
+    train_pictures = [pics for _, _, pics, _ in prepared]
     for protocol, h in track(units, "cross-subject decoding"):
         s = subjects[h]
         train_x, test_x, train_pics, test_pics = prepared[h]
-        others = [k for k in range(len(subjects)) if k != h]
-        pictures = [prepared[k][2] for k in others]
-        feature_map = zscored[h]
         if protocol == "within":
+            feature_map = FeatureMap.fit(train_x.X)
             model = RidgeCV(alphas, cv="group", n_splits=n_splits).fit(
                 feature_map(train_x.X), train_latents[train_pics], groups=groups[train_pics])
-        elif protocol == "across":
-            model = PooledRidgeCV(alphas, n_splits=n_splits).fit(
-                (zscored[k](prepared[k][0].X) for k in others), train_latents,
-                pictures=pictures, groups=groups)
         else:
-            centred = [prepared[k][0].X - zscored[k].mean for k in others]
-            space = SharedSpace(alignment, alignment_space, n_channels=n_channels).fit(
-                centred, pictures, groups=groups)
-            feature_map = FeatureMap.fit(train_x.X, space.map_subject(
-                train_x.X - zscored[h].mean, train_pics))
-            maps_k = [FeatureMap.fit(prepared[k][0].X, m) for m, k in zip(space.maps_, others)]
-            model = PooledRidgeCV(alphas, n_splits=n_splits).fit(
-                (m(prepared[k][0].X) for m, k in zip(maps_k, others)), train_latents,
-                pictures=pictures, groups=groups)
+            fitted = fit_held_out(train_X, train_pictures, h, {"latents": train_latents},
+                                  groups, protocol=protocol, alignment=alignment,
+                                  alignment_space=alignment_space, n_channels=n_channels,
+                                  alphas=alphas, n_splits=n_splits)
+            model, feature_map = fitted.models["latents"], fitted.feature_map
         name = method_name(protocol, alignment, alignment_space)
         rows += evaluate_latents(model.predict(feature_map(test_x.X)), test_latents[test_pics],
                                  subject=s.subject, method=name, train_mean=mean,
                                  train_std=std, n_boot=n_boot, n_perm=n_perm, seed=seed)
         if ceilings:
             trials = trial_features(s.test, test_x)
-            value, excluded, n_spl = _decoded_reliability(
-                model, trials, feature_map, s.counts, n_ceiling_splits, seed)
-            rows.append(_ceiling_row(s.subject, name, value, excluded, len(test_pics), n_spl))
+            value, excluded = decoder_ceiling(model, trials, feature_map, s.counts,
+                                              n_splits=n_ceiling_splits, seed=seed)
+            rows.append(ceiling_row(s.subject, name, value, excluded, len(test_pics),
+                                    n_ceiling_splits))
             if s.subject not in reliability:
                 picks = [s.test.ch_names.index(c) for c in first.ch_names]
-                reliability[s.subject] = split_half_reliability(
-                    s.test.data[:, :, picks], counts=s.counts,
-                    n_splits=n_ceiling_splits, seed=seed)
+                reliability[s.subject] = eeg_reliability(
+                    s.test.data[:, :, picks], counts=s.counts, n_splits=n_ceiling_splits,
+                    seed=seed)
                 window = np.isin(np.round(s.test.times, 9), np.round(first.times, 9))
-                rows += _eeg_rows(s.subject, reliability[s.subject], window, len(test_pics))
+                rows += eeg_rows(s.subject, reliability[s.subject], window, len(test_pics))
         if keep_models:
             models[(protocol, s.subject)] = model
             if protocol == "aligned":

@@ -50,6 +50,16 @@ from perceptogram.errors import DataFormatError
 #: Float64 values of the two half-averages of one block of splits (64 MB).
 _BLOCK_FLOATS = 2**23
 
+#: The metric rows that hold a score's noise ceiling, by the score's metric.
+CEILING_METRICS = {"latent r": "latent r ceiling"}
+#: What tables say beside a score whose ceiling cannot be derived (two-way, retrieval).
+NO_CEILING = "no ceiling derivable"
+#: Why (shown with :data:`NO_CEILING`).
+NO_CEILING_REASON = ("rank statistics of the whole decoded-vs-true similarity matrix: whether "
+                     "each noise-free comparison is won cannot be recovered from split-half "
+                     "second moments (docs/cross-subject.md); the repetition curve shows how "
+                     "they grow with repetitions instead")
+
 
 @dataclass(frozen=True)
 class SplitHalfReliability:

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -305,6 +305,65 @@ def _under(protocol: str | None) -> str:
     return f" ({protocol} protocol)" if protocol else ""
 
 
+def side_by_side(rows: Iterable[MetricRow], methods: Mapping[str, str],
+                 metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Several methods' subject means side by side, each beside its noise ceiling.
+
+    Parameters
+    ----------
+    rows : iterable of MetricRow
+        Per-subject rows, including the ceiling rows
+        (:data:`~perceptogram.evaluate.noise_ceiling.CEILING_METRICS`).
+    methods : mapping of str to str
+        Column label (e.g. ``"within-subject"``) -> method of the rows.
+    metrics : sequence of str
+        One record per metric any of the methods has.
+
+    Returns
+    -------
+    list of dict
+        ``metric``, ``chance``, ``n_way`` (test images, when all rows agree),
+        ``n_subjects`` (most subjects of any method), ``ceiling`` (the ceiling
+        metric, or :data:`~perceptogram.evaluate.noise_ceiling.NO_CEILING`), and
+        for every label: ``<label>`` (mean over subjects), ``<label> SEM``,
+        ``<label> subjects`` (how many), ``<label> ceiling`` and
+        ``<label> ceiling SEM`` (None where no ceiling is derived or computed).
+        Every value is a mean over subjects: per-subject values are in the rows.
+    """
+    from perceptogram.evaluate.noise_ceiling import CEILING_METRICS, NO_CEILING
+
+    rows = list(rows)
+    summaries = {(s.method, s.metric): s for s in summarize_subjects(rows)}
+    sizes: dict[str, set[int]] = {}
+    for row in rows:
+        if row.ok and row.method in methods.values():
+            sizes.setdefault(row.metric, set()).add(row.n_images)
+    records = []
+    for metric in metrics:
+        present = {label: summaries.get((method, metric)) for label, method in methods.items()}
+        found = [s for s in present.values() if s is not None and s.status == "ok"]
+        if not found:
+            continue
+        ceiling = CEILING_METRICS.get(metric)
+        n_way = sizes.get(metric, set())
+        record: dict[str, Any] = {
+            "metric": metric, "chance": found[0].chance,
+            "n_way": next(iter(n_way)) if len(n_way) == 1 else None,
+            "n_subjects": max(s.n_subjects for s in found),
+            "ceiling": ceiling or NO_CEILING}
+        for label, summary in present.items():
+            ok = summary is not None and summary.status == "ok"
+            record[label] = summary.mean if ok else None
+            record[f"{label} SEM"] = summary.sem if ok else None
+            record[f"{label} subjects"] = summary.n_subjects if ok else 0
+            bound = summaries.get((methods[label], ceiling)) if ceiling else None
+            bound_ok = bound is not None and bound.status == "ok"
+            record[f"{label} ceiling"] = bound.mean if bound_ok else None
+            record[f"{label} ceiling SEM"] = bound.sem if bound_ok else None
+        records.append(_json_safe(record))
+    return records
+
+
 # --------------------------------------------------------------------------- published
 
 
@@ -375,9 +434,15 @@ def _differences(kind: str, section: dict[str, Any], n_way: int | None, notes: s
     return tuple(out)
 
 
+#: The subject protocols of published rows (``subject_protocol`` in ``published.json``;
+#: a row without one is within-subject).
+SUBJECT_PROTOCOLS = ("within-subject", "leave-one-subject-out")
+
+
 def comparison_table(
     rows: Iterable[MetricRow] | Iterable[SubjectSummary], *, kind: str = "reconstruction",
     dataset: str | None = None, n_text: Callable[[int], str] | None = None,
+    subject_protocol: str = "within-subject",
 ) -> list[ComparisonRow]:
     """Our subject means beside the published rows computed under the same protocol.
 
@@ -394,6 +459,10 @@ def comparison_table(
         Says what our N counts (``n -> "156 test rows of 8 distinct images"``)
         in the difference of N; default ``"N test images"`` (``"(N-way)"`` added
         for retrieval).
+    subject_protocol : {"within-subject", "leave-one-subject-out"}
+        The protocol our rows were computed under: only published rows of the
+        same protocol are listed (a published row without ``subject_protocol``
+        is within-subject). The caller passes rows of that protocol only.
 
     Returns
     -------
@@ -411,6 +480,9 @@ def comparison_table(
     published = published_results()
     if kind not in ("reconstruction", "retrieval"):
         raise ValueError(f"kind must be 'reconstruction' or 'retrieval'; got {kind!r}")
+    if subject_protocol not in SUBJECT_PROTOCOLS:
+        raise ValueError(f"subject_protocol must be one of {SUBJECT_PROTOCOLS}; got "
+                         f"{subject_protocol!r}")
     section = published[kind]
     metrics = section["metrics"]
     rows = list(rows)
@@ -450,6 +522,8 @@ def comparison_table(
     ours = {protocol for _, protocol in by_method}
     scale = 0.01 if section.get("unit") == "percent" else 1.0
     for entry in section["rows"]:
+        if entry.get("subject_protocol", SUBJECT_PROTOCOLS[0]) != subject_protocol:
+            continue  # trained and tested under another subject protocol
         protocol = entry.get("protocol") or ""
         if protocol and ours and ours != {protocol}:
             continue  # computed under another protocol: not comparable with ours

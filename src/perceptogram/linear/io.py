@@ -26,10 +26,11 @@ import numpy as np
 from perceptogram import __version__
 from perceptogram._io import write_bytes_atomic, write_json_atomic
 from perceptogram.errors import ChannelMismatchError, DataFormatError
+from perceptogram.linear.pooled import PooledRidgeCV
 from perceptogram.linear.ridge import Ridge, RidgeCV
 
 FORMAT = "perceptogram.linear/1"
-_CLASSES = {"Ridge": Ridge, "RidgeCV": RidgeCV}
+_CLASSES = {"Ridge": Ridge, "RidgeCV": RidgeCV, "PooledRidgeCV": PooledRidgeCV}
 _ARRAYS = ("coef_", "intercept_", "alpha_", "target_mean_", "target_scale_",
            "train_pred_mean_", "train_pred_scale_", "cv_errors_", "alphas_")
 _TIME_TOL = 1e-6
@@ -58,7 +59,7 @@ def save_model(model: Ridge | RidgeCV, path: str | os.PathLike, *,
                ch_names: Sequence[str] | None = None, times: Any = None,
                latent_space: str | None = None, feature_mean: Any = None,
                feature_scale: Any = None, **metadata: Any) -> Path:
-    """Save a fitted :class:`Ridge` or :class:`RidgeCV`.
+    """Save a fitted :class:`Ridge`, :class:`RidgeCV` or :class:`PooledRidgeCV`.
 
     Parameters
     ----------
@@ -87,7 +88,8 @@ def save_model(model: Ridge | RidgeCV, path: str | os.PathLike, *,
     from safetensors.numpy import save
 
     if type(model).__name__ not in _CLASSES or not hasattr(model, "coef_"):
-        raise TypeError(f"save_model needs a fitted Ridge or RidgeCV, got {model!r}")
+        raise TypeError(f"save_model needs a fitted Ridge, RidgeCV or PooledRidgeCV, got "
+                        f"{model!r}")
     weights_path, meta_path = _paths(path)
     tensors = {name: np.ascontiguousarray(np.atleast_1d(getattr(model, name)))
                for name in _ARRAYS if hasattr(model, name)}

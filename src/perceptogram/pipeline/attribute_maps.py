@@ -534,7 +534,7 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     from perceptogram.data.core.image_files import load_images
     from perceptogram.interpret.collinearity import diagnose
     from perceptogram.data.core.units import eeg_unit
-    from perceptogram.interpret.design import build_design, pixel_attributes
+    from perceptogram.interpret.design import pixel_attributes
     from perceptogram.pipeline.datasource import run_image_paths
 
     settings = config.interpretability

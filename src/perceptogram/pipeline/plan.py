@@ -21,13 +21,13 @@ from perceptogram.errors import PerceptogramError
 from perceptogram.pipeline.rundir import RunDir
 from perceptogram.reconstruct.base import method_spec
 
-__all__ = ["SEED_STRIDE", "STAGE_NAMES", "latent_method", "latent_reference", "method_seeds",
-           "reconstruction_folder", "reconstruction_method", "reconstruction_spaces",
-           "run_subjects", "seed_folders"]
+__all__ = ["SEED_STRIDE", "STAGE_NAMES", "cross_subject_method", "cross_subject_protocols",
+           "latent_method", "latent_reference", "method_seeds", "reconstruction_folder",
+           "reconstruction_method", "reconstruction_spaces", "run_subjects", "seed_folders"]
 
 #: Stage names in execution order (:data:`perceptogram.pipeline.stages.PIPELINE`).
-STAGE_NAMES = ("data", "features", "fit", "predict", "reconstruct", "evaluate", "interpret",
-               "report")
+STAGE_NAMES = ("data", "features", "fit", "predict", "reconstruct", "evaluate", "reliability",
+               "repetitions", "cross-subject", "interpret", "report")
 
 #: Seed offset between the generation seeds of ``metrics.n_seeds`` (image *i* of seed
 #: *k* uses ``seed + k * SEED_STRIDE + i``, so no two images of two seeds share one).
@@ -103,3 +103,25 @@ def latent_reference(config: Config, run_dir: RunDir, space: str
     train = np.load(run_dir.unit_dir("features", None, space) / "train.npy", mmap_mode="r")
     mean, std = latent_statistics(train)
     return mean, (std if config.metrics.standardize_latents else None)
+
+
+def cross_subject_protocols(config: Config) -> list[str]:
+    """Leave-one-subject-out protocols of the run: ``across`` (no alignment) and, unless
+    ``evaluation.cross_subject.alignment`` is ``none``, ``aligned``; none when it is off."""
+    settings = config.evaluation.cross_subject
+    if not settings.enabled:
+        return []
+    return ["across"] + (["aligned"] if settings.alignment != "none" else [])
+
+
+def cross_subject_method(config: Config, space: str, protocol: str) -> str:
+    """Method name of a leave-one-subject-out decoder's rows in the metrics tables.
+
+    ``"ridge → effnet latents, leave-one-subject-out (no alignment)"`` or
+    ``"... (procrustes on channels)"``; the within-subject rows are
+    :func:`latent_method`'s.
+    """
+    settings = config.evaluation.cross_subject
+    how = ("no alignment" if protocol == "across"
+           else f"{settings.alignment} on {settings.alignment_space}")
+    return f"{latent_method(space)}, leave-one-subject-out ({how})"

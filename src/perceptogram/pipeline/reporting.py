@@ -484,14 +484,16 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     from perceptogram.data.core.image_files import load_images
     from perceptogram.pipeline.datasource import run_image_paths, subject_rows
     from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
+    from perceptogram.pipeline.evaluation_report import evaluation_report, evaluation_rows
     from perceptogram.report import ReportContent
 
     out = run_dir.unit_dir("report")
     subjects = run_subjects(config, run_dir)
     spaces = list(config.latents.spaces)
     rows = collect_metrics(run_dir, subjects, spaces)
+    extra = evaluation_rows(config, run_dir, subjects)
     if write_tables:
-        save_table(rows, out / "metrics")
+        save_table(rows + extra, out / "metrics")
     dataset = _dataset_difference(run_dir)
     counts = _row_counts(run_dir, subjects)
     raw = _raw_cosine_rows(config, run_dir, subjects, rows)
@@ -506,6 +508,10 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         if write_tables:
             save_comparison(table, out / f"comparison_{kind}")
         comparisons[title] = table
+    evaluation = evaluation_report(config, run_dir, subjects, rows + extra,
+                                   subjects[:MAX_SUBJECTS_SHOWN], _retrieval_space(config),
+                                   dataset, write_tables)
+    comparisons.update(evaluation.comparisons)
     lines = headline(config, run_dir, rows, counts)
     if write_tables:
         write_json_atomic(out / "headline.json", lines)
@@ -578,7 +584,8 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     artifacts = [("all metrics (CSV)", "metrics.csv"), ("all metrics (JSON)", "metrics.json"),
                  ("reconstruction comparison (CSV)", "comparison_reconstruction.csv"),
                  ("retrieval comparison (CSV)", "comparison_retrieval.csv"),
-                 ("configuration (YAML)", "../config.yaml"), ("timings (JSON)", "../timings.json")]
+                 ("configuration (YAML)", "../config.yaml"), ("timings (JSON)", "../timings.json"),
+                 *evaluation.artifacts]
     for s in subjects:
         for space in spaces:
             artifacts.append((f"{subject_label(s)} {space} metrics (CSV)",
@@ -592,7 +599,7 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         settings=config_to_dict(config),
         notes=notes,
         timings=_stage_seconds(run_dir),
-        metrics=rows,
+        metrics=rows + extra,
         comparisons=comparisons,
         reconstructions=reconstructions,
         retrievals=retrievals,
@@ -606,4 +613,5 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         counts=counts,
         designs=designs,
         attribute_notes=attribute_notes,
+        evaluation=evaluation.section,
     )

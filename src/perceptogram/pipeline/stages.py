@@ -1,6 +1,7 @@
 """The stages of a run: plain functions of ``(config, subject, space, run_dir)``.
 
-data -> features -> fit -> predict -> reconstruct -> evaluate -> interpret -> report.
+data -> features -> fit -> predict -> reconstruct -> evaluate -> reliability ->
+repetitions -> cross-subject -> interpret -> report.
 Each function reads its inputs from, and writes its outputs to, the run directory
 (layout in :mod:`perceptogram.pipeline.artifacts`); the runner decides which
 units are up to date. :data:`PIPELINE` ties them together.
@@ -157,12 +158,20 @@ def data_stage(config: Config, subject: int | None, space: str | None, run_dir: 
 
 
 def memory_per_unit(config: Config, run_dir: RunDir) -> int:
-    """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models."""
+    """Rough peak memory of one unit: a subject's EEG in float32, thrice, plus models.
+
+    A cross-subject unit holds every subject's averaged training features (and the
+    alignment their per-picture means in float64): with ``evaluation.cross_subject``
+    on, about one subject's EEG in float32 per subject.
+    """
     info = json.loads((run_dir.unit_dir("data") / "dataset.json").read_text(encoding="utf-8"))
     eeg = [size for name, size, _ in info["files"] if "sub-" in Path(name).name
            or "sub-" in Path(name).parent.name]
     per_subject = (max(eeg) if eeg else 0) // 2  # float64 on disk -> float32 in memory
-    return 3 * per_subject + (1 << 30)
+    per_unit = 3 * per_subject
+    if config.evaluation.cross_subject.enabled:
+        per_unit = max(per_unit, len(info.get("subjects", [])) * per_subject)
+    return per_unit + (1 << 30)
 
 
 # ----------------------------------------------------------------------- features
@@ -458,6 +467,64 @@ def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
     return [load_pngs(folder / f"seed-{k}") for k in range(n_seeds)]
 
 
+# ------------------------------------------------- reliability, repetitions, cross-subject
+def reliability_settings(config: Config, subject: int | None, space: str | None
+                         ) -> dict[str, Any]:
+    return {"channels": config.channels, "tmin": config.tmin, "tmax": config.tmax,
+            "repetitions": config.repetitions, "seed": config.seed,
+            "ceiling_splits": config.evaluation.ceiling_splits,
+            "protocol": config.metrics.protocol,
+            "figure_formats": config.interpretability.figure_formats}
+
+
+def reliability_stage(config: Config, subject: int | None, space: str | None,
+                      run_dir: RunDir) -> None:
+    """Split-half reliability of one subject's test EEG over its repetitions, and its figure."""
+    from perceptogram.pipeline.reliability import eeg_reliability_unit
+
+    eeg_reliability_unit(config, subject, run_dir)
+
+
+def repetitions_settings(config: Config, subject: int | None, space: str | None
+                         ) -> dict[str, Any]:
+    evaluation = config_to_dict(config)["evaluation"]
+    evaluation.pop("cross_subject")
+    return {"evaluation": evaluation, "repetitions": config.repetitions, "seed": config.seed,
+            "n_boot": config.metrics.n_boot, "protocol": config.metrics.protocol,
+            "encoder_alpha": config.interpretability.encoder_alpha,
+            "figure_formats": config.interpretability.figure_formats}
+
+
+def repetitions_stage(config: Config, subject: int | None, space: str | None,
+                      run_dir: RunDir) -> None:
+    """A decoder's latent-r ceiling and its scores against the number of test repetitions."""
+    from perceptogram.pipeline.reliability import repetitions_unit
+
+    repetitions_unit(config, subject, space, run_dir)
+
+
+def cross_subject_settings(config: Config, subject: int | None, space: str | None
+                           ) -> dict[str, Any]:
+    run_dir = RunDir(config.output)
+    # The unit reads every other subject's features too (the runner counts only its own
+    # subject's among its inputs): their digests make them inputs.
+    training = {Unit("features", s).label: run_dir.digest(Unit("features", s))
+                for s in run_subjects(config, run_dir) if s != subject}
+    evaluation = config_to_dict(config)["evaluation"]
+    return {"evaluation": evaluation, "decoder": config_to_dict(config)["decoder"],
+            "metrics": config_to_dict(config)["metrics"], "repetitions": config.repetitions,
+            "seed": config.seed, "device": config.device, "training_subjects": training}
+
+
+def cross_subject_stage(config: Config, subject: int | None, space: str | None,
+                        run_dir: RunDir) -> None:
+    """Decode one subject with decoders fitted on the other subjects (and aligned to them)."""
+    from perceptogram.pipeline.across_subjects import held_out_unit
+
+    held_out_unit(config, subject, run_dir,
+                  lambda name: latent_reference(config, run_dir, name))
+
+
 # ---------------------------------------------------------------------- interpret
 def interpret_settings(config: Config, subject: int | None, space: str | None
                        ) -> dict[str, Any]:
@@ -541,6 +608,24 @@ def _subject_units(config: Config, subjects: list[int]) -> list[tuple[int, None]
     return [(s, None) for s in subjects]
 
 
+def _reliability_units(config: Config, subjects: list[int]) -> list[tuple[int, None]]:
+    return _subject_units(config, subjects) if config.evaluation.noise_ceilings else []
+
+
+def _repetitions_units(config: Config, subjects: list[int]) -> list[tuple[int, str]]:
+    wanted = config.evaluation.noise_ceilings or config.evaluation.repetition_curve
+    return _subject_space_units(config, subjects) if wanted else []
+
+
+def _cross_subject_units(config: Config, subjects: list[int]) -> list[tuple[int, None]]:
+    if not config.evaluation.cross_subject.enabled:
+        return []
+    from perceptogram.pipeline.across_subjects import check_subjects
+
+    check_subjects(subjects)
+    return _subject_units(config, subjects)
+
+
 PIPELINE = Pipeline(
     stages=(
         Stage("data", data_stage, _run_unit, data_settings, parallel=False),
@@ -553,10 +638,17 @@ PIPELINE = Pipeline(
               requires=("features", "predict"), uses_device=_runs_generator),
         Stage("evaluate", evaluate_stage, _subject_space_units, evaluate_settings,
               requires=("features", "predict", "reconstruct")),
+        Stage("reliability", reliability_stage, _reliability_units, reliability_settings,
+              requires=("data",)),
+        Stage("repetitions", repetitions_stage, _repetitions_units, repetitions_settings,
+              requires=("data", "features", "fit")),
+        Stage("cross-subject", cross_subject_stage, _cross_subject_units,
+              cross_subject_settings, requires=("data", "features")),
         Stage("interpret", interpret_stage, _subject_units, interpret_settings,
               requires=("features", "fit", "predict")),
         Stage("report", report_stage, _run_unit, report_settings,
-              requires=("data", "evaluate", "interpret"), parallel=False),
+              requires=("data", "evaluate", "reliability", "repetitions", "cross-subject",
+                        "interpret"), parallel=False),
     ),
     subjects=run_subjects,
     memory_per_unit=memory_per_unit,

@@ -3,8 +3,10 @@ content as an :class:`mne.Report` (:func:`write_mne_report`, imports MNE lazily)
 
 from perceptogram.report.html import (
     DesignSummary,
+    EvaluationSection,
     FigureRef,
     ImageStrip,
+    RecordTable,
     ReportContent,
     RowCounts,
     render_report,
@@ -14,8 +16,10 @@ from perceptogram.report.mne_report import write_mne_report
 
 __all__ = [
     "DesignSummary",
+    "EvaluationSection",
     "FigureRef",
     "ImageStrip",
+    "RecordTable",
     "ReportContent",
     "RowCounts",
     "render_report",

@@ -142,6 +142,25 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "does, there is an effect and these pictures cannot tell which attribute carries "
         "it; the marginal maps (each attribute alone) show what goes with each."),
     GlossaryEntry(
+        "noise-ceiling", "Noise ceiling (latent r ceiling, EEG reliability)",
+        "How good a score could be given the noise of the test EEG. The test repetitions of "
+        "every picture are split at random into two halves (many times) and the two "
+        "half-averages correlated across pictures: the split-half r (the dataset authors' "
+        "lower bound), corrected to the reliability of the full average by Spearman-Brown "
+        "(2r / (1 + r)). Its square root is the highest r any model can reach against the "
+        "observed average. Applied to a decoder's single-trial outputs it gives the latent r "
+        "that decoder cannot exceed (latent r ceiling); applied to the EEG, the reliability "
+        "of each channel and time sample. Two-way identification and retrieval have no "
+        "ceiling derivable this way (rank statistics); the repetition curve shows how they "
+        "grow with repetitions instead."),
+    GlossaryEntry(
+        "leave-one-subject-out", "Within-subject, leave-one-subject-out, alignment",
+        "Within-subject: a decoder trained and tested on one subject. Leave-one-subject-out: "
+        "trained on the other subjects' training pictures, tested on a subject never seen. "
+        "Alignment maps each subject's channels onto a shared space fitted on the training "
+        "pictures (the held-out subject's map from its own training data only), since the "
+        "same sources reach the electrodes differently in different heads."),
+    GlossaryEntry(
         "perceptogram", "Perceptogram",
         "A test image's decoded latent pushed back through an encoding ridge (latents to "
         "EEG): the EEG pattern the decoder reads as that image."),
@@ -174,7 +193,10 @@ def glossary_anchor(metric: str, chance: float | None = None,
     if _TOP_K.match(metric):
         return "retrieval"
     named = {"PixCorr": "pixcorr", "SSIM": "ssim", "latent r": "latent-r",
-             "latent R2": "latent-r2", "latent two-way": "two-way", **_NETWORKS}
+             "latent R2": "latent-r2", "latent two-way": "two-way", **_NETWORKS,
+             "latent r ceiling": "noise-ceiling", "EEG reliability (median)": "noise-ceiling",
+             "EEG reliability (max)": "noise-ceiling",
+             "EEG split-half r (median)": "noise-ceiling"}
     if metric in named:
         return named[metric]
     if _is_two_way(metric, chance):
@@ -189,7 +211,7 @@ def metric_unit(metric: str, chance: float | None = None,
     """Unit of a metric's values as the tables show them."""
     anchor = glossary_anchor(metric, chance, higher_is_better)
     return {"retrieval": "fraction of images", "pixcorr": "Pearson r", "ssim": "SSIM index",
-            "latent-r": "Pearson r", "latent-r2": "R² (≤ 1)",
+            "latent-r": "Pearson r", "latent-r2": "R² (≤ 1)", "noise-ceiling": "r (≤ 1)",
             "two-way": "fraction of pairs", "distance": "1 − r"}.get(anchor, "")
 
 

@@ -42,6 +42,8 @@ __all__ = [
     "FigureRef",
     "DesignSummary",
     "RowCounts",
+    "RecordTable",
+    "EvaluationSection",
     "ReportContent",
     "attribute_notes_html",
     "headline_html",
@@ -182,6 +184,48 @@ class DesignSummary:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RecordTable:
+    """A titled table of plain records.
+
+    Parameters
+    ----------
+    title : str
+    columns : sequence of tuple of (str, str)
+        (key of the records, column heading), in order.
+    records : sequence of mapping
+        One per row. A value is shown as text (str), a number (float, int), a
+        mean ± SEM (a pair of numbers) or "–" (None, NaN).
+    note : str
+        Shown under the table (what the numbers are, over which subjects).
+    """
+
+    title: str
+    columns: Sequence[tuple[str, str]]
+    records: Sequence[Any]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EvaluationSection:
+    """Within vs across subjects, noise ceilings and repetition curves.
+
+    Parameters
+    ----------
+    lead : str
+    tables : sequence of RecordTable
+    figures : sequence of FigureRef
+        Reliability over time and repetition curves (grouped by subject).
+    notes : sequence of str
+        How the numbers were computed, what cannot be derived.
+    """
+
+    lead: str
+    tables: Sequence[RecordTable] = ()
+    figures: Sequence[FigureRef] = ()
+    notes: Sequence[str] = ()
+
+
 @dataclass
 class ReportContent:
     """Everything the report shows.
@@ -227,6 +271,8 @@ class ReportContent:
     attribute_notes : dict of str to dict of str to list of str
         Attribute -> group (subject) -> sentences shown above that subject's maps
         of the attribute (collinearity, joint test).
+    evaluation : EvaluationSection or None
+        Within vs across subjects with noise ceilings, and repetition curves.
     """
 
     title: str
@@ -247,6 +293,7 @@ class ReportContent:
     counts: dict[str, RowCounts] = field(default_factory=dict)
     designs: list[DesignSummary] = field(default_factory=list)
     attribute_notes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    evaluation: EvaluationSection | None = None
 
 
 def png_data_uri(image: np.ndarray | bytes) -> str:
@@ -453,6 +500,38 @@ def _comparison_table(content: ReportContent, title: str, comparison: Sequence[A
                        "</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _record_cell(value: Any) -> str:
+    if isinstance(value, tuple):
+        mean, sem = value
+        if mean is None or not np.isfinite(mean):
+            return "–"
+        sem_text = "" if sem is None or not np.isfinite(sem) else f" ± {_fmt(sem)}"
+        return f"{_fmt(mean)}{sem_text}"
+    if isinstance(value, str):
+        return _e(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value)}"
+    return _fmt(value)
+
+
+def _record_table(table: RecordTable) -> str:
+    heads = "".join(f"<th>{_e(heading)}</th>" for _, heading in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_record_cell(record.get(key))}</td>"
+                         for key, _ in table.columns) + "</tr>"
+        for record in table.records)
+    note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
+    return (f'<h3>{_e(table.title)}</h3><table class="records"><thead><tr>{heads}</tr>'
+            f"</thead><tbody>{body}</tbody></table>{note}")
+
+
+def _evaluation_section(section: EvaluationSection) -> str:
+    return (f'<p class="lead">{_e(section.lead)}</p>'
+            + "".join(_record_table(table) for table in section.tables)
+            + "".join(f'<p class="note">{_e(note)}</p>' for note in section.notes)
+            + _figures(section.figures))
 
 
 def _strips(strips: Sequence[ImageStrip]) -> str:
@@ -695,6 +774,9 @@ def report_sections(content: ReportContent, figures: bool = True
     comparison = _comparison_section(content)
     if comparison:
         sections.append(("comparison", "Comparison with published results", comparison))
+    if content.evaluation is not None:
+        sections.append(("subjects-and-noise", "Across subjects, noise ceilings, repetitions",
+                         _evaluation_section(content.evaluation)))
     if content.reconstructions:
         body = "".join(f"<h3>{_e(title)}</h3>{_strips(strips)}"
                        for title, strips in content.reconstructions.items())
