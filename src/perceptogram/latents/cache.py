@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,13 @@ from perceptogram._hashing import files_digest, json_digest
 from perceptogram._io import check_free_space, write_json_atomic
 from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
+from perceptogram._threads import (
+    limited_threads,
+    managed,
+    thread_share,
+    usable_cpus,
+    use_threads,
+)
 from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace
@@ -192,8 +201,8 @@ def encode_cached(
     ]
     row_bytes = 4 * shape[1]
     with open(entry.partial, "r+b") as out:
-        for start, stop in track(todo, f"encoding {space.name}"):
-            latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
+        batches = _encoded_batches(space, paths, todo, image_size)
+        for (start, stop), latents in track(batches, f"encoding {space.name}", total=len(todo)):
             if latents.shape != (stop - start, shape[1]):
                 raise DataFormatError(
                     f"latent space {space.name!r} returned shape {latents.shape} for "
@@ -211,6 +220,56 @@ def encode_cached(
     manifest["complete"] = True
     write_json_atomic(entry.manifest, manifest)
     return np.load(entry.features, mmap_mode="r")
+
+
+def _encoded_batches(space: LatentSpace, paths: list, todo: list[tuple[int, int]],
+                     image_size: int | None) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    """``((start, stop), latents)`` of every batch in ``todo``, in order, pipelined.
+
+    The next batch's files are decoded while the current one is encoded. A space
+    whose ``encodes_concurrently`` is true (a pure function of the images, e.g. a
+    CPU network in inference mode) encodes as many batches at once as this process
+    has threads (:func:`perceptogram._threads.thread_share`, read between batches,
+    so an encoding that is left alone takes over the cores other units hand back),
+    each with single-threaded BLAS and torch: no thread waits on another inside a
+    layer. Other spaces encode one batch at a time with every thread of the share.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    concurrent = bool(getattr(space, "encodes_concurrently", False))
+
+    def load(bounds: tuple[int, int]) -> np.ndarray:
+        return load_images(paths[bounds[0]:bounds[1]], image_size)
+
+    def encode(bounds: tuple[int, int]) -> np.ndarray:
+        return np.asarray(space.encode(load(bounds)))
+
+    pending: deque = deque()
+    queue = iter(todo)
+    pool = ThreadPoolExecutor(max_workers=usable_cpus() + 1,
+                              thread_name_prefix="perceptogram-encode")
+    try:
+        with limited_threads(1) if concurrent else nullcontext():
+            share = 0
+            while True:
+                if not concurrent and managed() and thread_share() != share:
+                    share = thread_share()
+                    use_threads(share)
+                # concurrent: `share` batches loaded and encoded by the pool; otherwise
+                # the next batch is decoded while this thread encodes the current one
+                width = thread_share() if concurrent else 2
+                while len(pending) < width:
+                    bounds = next(queue, None)
+                    if bounds is None:
+                        break
+                    pending.append((bounds, pool.submit(encode if concurrent else load, bounds)))
+                if not pending:
+                    return
+                bounds, future = pending.popleft()
+                result = future.result()
+                yield bounds, (result if concurrent else np.asarray(space.encode(result)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Entry:

@@ -429,13 +429,21 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
             rows += evaluate_reconstructions(
                 seeds, truth, networks=config.metrics.networks, subject=subject,
                 method=reconstruction_method(config, method), protocol=protocol,
-                image_size=size, device=config.device, **stats)
+                image_size=size, device=config.device, cache=_feature_cache(run_dir), **stats)
             pix, ssim = pixel_scores(seeds, truth, size)
             per_image += [{"subject": subject, "method": method, "image": i,
                            "pixcorr": float(pix[i]), "ssim": float(ssim[i])}
                           for i in range(len(truth))]
     save_table(rows, out / "metrics")
     write_rows(out / "per_image", per_image)
+
+
+def _feature_cache(run_dir: RunDir):
+    """The run's store of evaluation-network features: the ground truths' features are
+    computed once for every subject, space and method (content-addressed keys)."""
+    from perceptogram.evaluate.features import FeatureCache
+
+    return FeatureCache(run_dir.root / "cache" / "evaluate")
 
 
 def _latent_reference(config: Config, run_dir: RunDir, space: str
