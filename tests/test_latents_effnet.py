@@ -76,12 +76,18 @@ def test_effnet_space_rejects_float_images():
         EffNetSpace().encode(np.zeros((1, 8, 8, 3), dtype=np.float32))
 
 
-def test_cpu_inference_graph_computes_what_the_package_module_computes(net, photos):
+@pytest.mark.parametrize("fused", [True, False])
+def test_cpu_inference_graph_computes_what_the_package_module_computes(net, photos, fused,
+                                                                        monkeypatch):
     # The folded, channels-last graph (with the "SAME" padding of strided convolutions
-    # folded into the kernels) against the package's own module, channels first.
+    # folded into the kernels), with oneDNN's fused ops and with the plain ones,
+    # against the package's own module, channels first.
     import torch
 
     assert net.inference is not None
+    if fused and not net.inference.fused:
+        pytest.skip("this torch build has no fused oneDNN ops")
+    monkeypatch.setattr(net.inference, "fused", fused)
     rng = np.random.default_rng(1)
     images = np.concatenate([photos, rng.integers(0, 256, (5, 256, 256, 3), dtype=np.uint8)])
     with torch.no_grad():

@@ -24,8 +24,10 @@ the 1x1 convolutions of small batches through its slow im2col path. On the CPU,
 (:class:`Lite0Inference`): batch norms folded into the convolutions, channels-last
 activations, the 1x1 convolutions as matrix products, ReLU6 in place, and the
 asymmetric "SAME" padding of the strided convolutions folded into the kernel (a
-zero row and column in front, symmetric padding). Features agree with the
-package's module to ~2e-6 (relative); per image it needs a third of the CPU time.
+zero row and column in front, symmetric padding), and each convolution's bias and
+ReLU6 fused into it by oneDNN where this torch build has the fused ops. Features
+agree with the package's module to ~2e-6 (relative); per image the graph needs a
+quarter of the CPU time.
 Batches are cut into chunks of :data:`FORWARD_CHUNK` images, so that every
 temporary stays below glibc's heap limit (:func:`perceptogram._threads.tune_allocator`)
 and is reused instead of faulting in fresh pages.
@@ -202,6 +204,15 @@ class Lite0Inference:
         EfficientNet-Lite0 (no squeeze-excitation, ReLU6), weights loaded.
     image_size : int
         Side of the input images.
+
+    Attributes
+    ----------
+    fused : bool
+        Whether each convolution runs with its bias and ReLU6 fused, through oneDNN's
+        ``torch.ops.mkldnn._convolution_pointwise`` / ``_linear_pointwise`` (the ops
+        torch's own CPU compiler emits: one pass over each activation instead of
+        three, ~15 % less CPU time). Checked once against the plain ops; False where
+        the build lacks them or disagrees, and the plain ``conv2d`` / ``addmm`` run.
     """
 
     def __init__(self, model, image_size: int = INPUT_SIZE) -> None:
@@ -209,6 +220,7 @@ class Lite0Inference:
 
         with torch.no_grad():
             self._build(model, image_size)
+        self.fused = _fused_ops_work(self)
 
     def _build(self, model, image_size: int) -> None:
         self.stem = _Spatial(model._conv_stem, model._bn0, image_size)
@@ -241,14 +253,18 @@ class Lite0Inference:
         -------
         features : torch.Tensor of float32, shape (n_images, 1280)
         """
-        x = self.stem(x)
+        return self.features(x, self.fused)
+
+    def features(self, x, fused: bool):
+        """:meth:`__call__` with the fused oneDNN ops (``fused``) or the plain ones."""
+        x = self.stem(x, fused)
         for expand, depthwise, project, skip in self.blocks:
-            y = x if expand is None else expand(x)
-            y = project(depthwise(y))
+            y = x if expand is None else expand(x, fused)
+            y = project(depthwise(y, fused), fused)
             if skip:
                 y += x
             x = y
-        return self.head(x).mean(dim=(1, 2))
+        return self.head(x, fused).mean(dim=(1, 2))
 
 
 def _folded(conv, bn):
@@ -268,15 +284,20 @@ class _Pointwise:
 
     def __init__(self, conv, bn, relu6: bool) -> None:
         weight, self.bias = _folded(conv, bn)
-        self.weight_t = weight.reshape(weight.shape[0], -1).t().contiguous()  # (in, out)
+        self.weight = weight.reshape(weight.shape[0], -1).contiguous()  # (out, in)
         self.relu6 = relu6
 
-    def __call__(self, x):
+    def __call__(self, x, fused: bool):
         import torch
 
         n, height, width, channels = x.shape
-        y = torch.addmm(self.bias, x.reshape(-1, channels), self.weight_t)
-        y = y.view(n, height, width, -1)
+        rows = x.reshape(-1, channels)
+        if fused:
+            y = torch.ops.mkldnn._linear_pointwise(
+                rows, self.weight, self.bias, "hardtanh" if self.relu6 else "none",
+                [0.0, 6.0] if self.relu6 else [], "")
+            return y.view(n, height, width, -1)
+        y = torch.addmm(self.bias, rows, self.weight.t()).view(n, height, width, -1)
         return y.clamp_(0.0, 6.0) if self.relu6 else y
 
 
@@ -304,12 +325,37 @@ class _Spatial:
         self.padding = after
         self.weight = weight.contiguous(memory_format=torch.channels_last)
 
-    def __call__(self, x):
+    def __call__(self, x, fused: bool):
+        import torch
         import torch.nn.functional as F
 
-        y = F.conv2d(x.permute(0, 3, 1, 2), self.weight, self.bias, self.stride,
-                     self.padding, 1, self.groups)
+        x = x.permute(0, 3, 1, 2)  # a channels-last view, as the convolution expects
+        if fused:
+            y = torch.ops.mkldnn._convolution_pointwise(
+                x, self.weight, self.bias, [self.padding] * 2, [self.stride] * 2, [1, 1],
+                self.groups, "hardtanh", [0.0, 6.0], "")
+            return y.permute(0, 2, 3, 1)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
         return y.permute(0, 2, 3, 1).clamp_(0.0, 6.0)
+
+
+def _fused_ops_work(graph: Lite0Inference) -> bool:
+    """Whether oneDNN's fused convolution and matrix-product ops (``torch.ops.mkldnn``,
+    which torch's own CPU compiler emits) exist in this torch build and agree with the
+    plain ops on a small input."""
+    import torch
+
+    if not (torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise")):
+        return False
+    x = torch.linspace(-2.0, 2.0, 2 * 32 * 32 * 3).reshape(2, 32, 32, 3)
+    try:
+        with torch.inference_mode():
+            fused, plain = graph.features(x, fused=True), graph.features(x, fused=False)
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+    return bool(torch.allclose(fused, plain, rtol=1e-4, atol=1e-4))
 
 
 def load_efficientnet_lite0(device: str = "cpu") -> EfficientNetLite0:
