@@ -202,11 +202,12 @@ def other_spaces(images: np.ndarray, args: argparse.Namespace, cores: int) -> No
     from perceptogram.latents.pca import PixelPCA
 
     n = len(images)
-    print(f"\nother spaces, {n} decoded pictures of {args.size} px:")
+    print(f"\nother spaces, {n} decoded pictures of {args.size} px, batches of {args.batch}:")
     attributes = ImageAttributes()
     attributes.encode(images[:8])
     with Meter() as meter:
-        attributes.encode(images)
+        for start in range(0, n, args.batch):
+            attributes.encode(images[start : start + args.batch])
     print(meter.line("attributes encode", n, cores))
 
     pca = PixelPCA(n_components=args.pca_components, image_size=args.pca_size, batch_size=64)
