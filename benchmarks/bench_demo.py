@@ -47,7 +47,7 @@ def main() -> None:
         before = Usage()
         result = run_demo(Path(tmp) / "run", args.size, jobs=args.jobs)
         wall = time.perf_counter() - before.time
-        stop_workers()
+        worker_peak = stop_workers()
         usage = Usage().since(before)
         timings = json.loads((Path(tmp) / "run" / "timings.json").read_text(encoding="utf-8"))
     cpu = stage_cpu(timings)
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"CPU: user {usage['user']:.1f} s, sys {usage['sys']:.1f} s; cores busy "
           f"{busy:.2f}, sys / user {ratio:.3f}; minor page faults {usage['faults']:,.0f}")
     print(f"peak RSS: this process {usage['rss_self_mib']:,.0f} MiB, largest worker "
-          f"{usage['rss_child_mib']:,.0f} MiB")
+          f"{worker_peak:,.0f} MiB")
 
 
 if __name__ == "__main__":

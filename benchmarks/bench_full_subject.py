@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -82,24 +83,41 @@ class Usage:
 
         return {"wall": self.time - before.time, "user": delta("ru_utime"),
                 "sys": delta("ru_stime"), "faults": delta("ru_minflt"),
-                "rss_self_mib": self.self.ru_maxrss / 1024,
-                "rss_child_mib": self.children.ru_maxrss / 1024}
+                "rss_self_mib": self.self.ru_maxrss / 1024}
 
 
-def stop_workers() -> None:
-    """Shut the reusable loky workers down, so that their CPU time and peak memory are
-    counted in ``RUSAGE_CHILDREN``."""
+def stop_workers() -> float:
+    """Shut the reusable loky workers down, so that their CPU time counts in
+    ``RUSAGE_CHILDREN``; return the largest peak resident memory (MiB) of a worker,
+    read from ``/proc/<pid>/status`` (``VmHWM``) before they exit."""
     from joblib.externals.loky import reusable_executor
 
     executor = reusable_executor._executor
+    peak = 0.0
     if executor is not None:
+        for pid in list(getattr(executor, "_processes", None) or {}):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
         executor.shutdown(wait=True)
+    return peak
 
 
 def simulate(root: Path, n_subjects: int, n_train_concepts: int, image_size: int) -> float:
+    """Write the dataset in a child process (its memory and CPU time are not the run's)."""
     start = time.perf_counter()
-    simulate_dataset(root, n_subjects=n_subjects, image_size=image_size, seed=0,
-                     **{**FULL, "n_train_concepts": n_train_concepts})
+    child = multiprocessing.get_context("spawn").Process(
+        target=simulate_dataset, args=(root,),
+        kwargs=dict(n_subjects=n_subjects, image_size=image_size, seed=0,
+                    **{**FULL, "n_train_concepts": n_train_concepts}))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"the simulation failed (exit code {child.exitcode})")
     return time.perf_counter() - start
 
 
@@ -156,7 +174,7 @@ def main() -> None:
     before = Usage()
     summary = run_pipeline(rehearsal_config(data, run, args.jobs, args.image_size), PIPELINE)
     wall = time.perf_counter() - before.time
-    stop_workers()
+    worker_peak = stop_workers()
     usage = Usage().since(before)
     timings = json.loads((run / "timings.json").read_text(encoding="utf-8"))
     cpu = stage_cpu(timings)
@@ -179,9 +197,10 @@ def main() -> None:
     print(f"cores busy (user + sys) / (wall x {cores}) = {busy:.2f}   goal >= 0.8: "
           f"{'met' if busy >= 0.8 else 'MISSED'}")
     print(f"sys / user = {ratio:.3f}   goal <= 0.2: {'met' if ratio <= 0.2 else 'MISSED'}")
+    peak = max(usage["rss_self_mib"], worker_peak)
     print(f"peak RSS: this process {usage['rss_self_mib']:,.0f} MiB, largest worker "
-          f"{usage['rss_child_mib']:,.0f} MiB   goal <= {BEFORE_PEAK_MIB:,.0f} MiB (before): "
-          f"{'met' if max(usage['rss_self_mib'], usage['rss_child_mib']) <= BEFORE_PEAK_MIB else 'MISSED'}")
+          f"{worker_peak:,.0f} MiB   goal <= {BEFORE_PEAK_MIB:,.0f} MiB (before, main process "
+          f"with the simulation in it): {'met' if peak <= BEFORE_PEAK_MIB else 'MISSED'}")
 
     print("\nlatent spaces, content-addressed feature cache:")
     for line in cache_report(run, args.subjects):

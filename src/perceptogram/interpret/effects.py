@@ -186,6 +186,29 @@ class _Edges:
     def max_masses(self, statistics: np.ndarray, threshold: float, tail: int) -> np.ndarray:
         """Largest (absolute) cluster mass of each of many time-major statistic maps.
 
+        Parameters
+        ----------
+        statistics : ndarray, shape (k, n)
+        threshold : float
+            Positive cluster-forming threshold.
+        tail : {0, 1, -1}
+            Clusters above ``threshold``, below ``-threshold``, or both.
+
+        Returns
+        -------
+        masses : ndarray, shape (k,)
+            0 for a map without any cluster.
+        """
+        best = np.zeros(len(statistics))
+        for sign in {0: (1, -1), 1: (1,), -1: (-1,)}[tail]:
+            largest, _, _ = self.mass_range(sign * statistics, threshold)
+            best = np.maximum(best, largest)
+        return best
+
+    def mass_range(self, statistics: np.ndarray, threshold: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Largest and smallest mass of the clusters above ``threshold`` of each map.
+
         The maps are the disjoint copies of one graph: a block of ``k`` maps is one
         graph of ``k * n`` nodes whose edges join supra-threshold neighbours of the
         same map, labelled by a single connected-components pass.
@@ -193,37 +216,44 @@ class _Edges:
         Parameters
         ----------
         statistics : ndarray, shape (k, n)
+            Time-major maps.
         threshold : float
-        tail : {0, 1, -1}
 
         Returns
         -------
-        masses : ndarray, shape (k,)
+        largest, smallest : ndarray, shape (k,)
+            Of the cluster masses (sums of the statistic) of each map; 0 where a
+            map has no cluster.
+        found : ndarray of bool, shape (k,)
+            Whether the map has a cluster.
         """
         from scipy import sparse
         from scipy.sparse.csgraph import connected_components
 
         k, n = statistics.shape
-        best = np.zeros(k)
-        for sign in {0: (1, -1), 1: (1,), -1: (-1,)}[tail]:
-            values = (sign * statistics).ravel()
-            above = values > threshold
-            if not above.any():
-                continue
-            block = above.reshape(k, n)
-            which, edge = np.nonzero(block[:, self.rows] & block[:, self.cols])
-            offset = which * n
-            graph = sparse.csr_matrix(
-                (np.ones(len(edge), dtype=np.int8), (self.rows[edge] + offset,
-                                                     self.cols[edge] + offset)),
-                shape=(k * n, k * n))
-            _, labels = connected_components(graph, directed=False)
-            nodes = np.flatnonzero(above)
-            masses = np.bincount(labels[nodes], weights=values[nodes])
-            owner = np.zeros(len(masses), dtype=np.intp)
-            owner[labels[nodes]] = nodes // n  # the map each cluster lies in
-            np.maximum.at(best, owner, masses)
-        return best
+        values = statistics.ravel()
+        above = values > threshold
+        largest, smallest = np.zeros(k), np.zeros(k)
+        found = above.reshape(k, n).any(axis=1)
+        if not found.any():
+            return largest, smallest, found
+        block = above.reshape(k, n)
+        which, edge = np.nonzero(block[:, self.rows] & block[:, self.cols])
+        offset = which * n
+        graph = sparse.csr_matrix(
+            (np.ones(len(edge), dtype=np.int8), (self.rows[edge] + offset,
+                                                 self.cols[edge] + offset)),
+            shape=(k * n, k * n))
+        _, labels = connected_components(graph, directed=False)
+        nodes = np.flatnonzero(above)
+        clusters, first = np.unique(labels[nodes], return_index=True)
+        masses = np.bincount(labels[nodes], weights=values[nodes])[clusters]
+        owner = nodes[first] // n  # the map each cluster lies in
+        largest[found] = -np.inf
+        smallest[found] = np.inf
+        np.maximum.at(largest, owner, masses)
+        np.minimum.at(smallest, owner, masses)
+        return largest, smallest, found
 
 
 def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str],
