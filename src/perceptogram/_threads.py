@@ -10,14 +10,12 @@ adapt, e.g. the feature cache encodes that many batches at once.
 
 Every thread pool follows the share: BLAS and OpenMP (``threadpoolctl``), torch's
 intra-op pool, and the environment variables that libraries loaded later read.
-OpenMP workers sleep as soon as they are idle (``OMP_WAIT_POLICY=PASSIVE``, set
-for processes started from here) instead of spinning on cores that another
-process needs.
-
-:func:`tune_allocator` keeps glibc from returning freed memory to the kernel
-between batches: without it, every large temporary (a network's activations, a
-permutation block) is a fresh ``mmap`` whose pages fault in again, which costs as
-much kernel time as the computation itself on a virtual machine.
+:func:`tune_process` (once per process: the run's parent and every worker) makes
+idle OpenMP workers sleep (``OMP_WAIT_POLICY=PASSIVE``) instead of spinning on
+cores that another process needs, and keeps glibc from returning freed memory to
+the kernel between batches (:func:`tune_allocator`): without it, every large
+temporary (a network's activations) is a fresh ``mmap`` whose pages fault in
+again, which cost as much kernel time as the computation itself.
 """
 
 from __future__ import annotations
@@ -30,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["usable_cpus", "use_threads", "thread_share", "threads_in_use", "managed",
-           "limited_threads",
-           "tune_process", "tune_allocator", "worker_environment", "ShareBoard", "follow_board"]
+           "limited_threads", "tune_process", "tune_allocator", "worker_environment",
+           "ShareBoard", "follow_board"]
 
 #: Environment variables that size thread pools of libraries loaded after they are set.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -87,13 +85,15 @@ def use_threads(n: int) -> None:
     _size_pools(_share)
 
 
-def _size_pools(n: int) -> None:
+def _size_pools(n: int, loaded: bool = True) -> None:
+    """Environment and torch at ``n`` threads; the loaded BLAS / OpenMP too if ``loaded``."""
     n = max(1, int(n))
     for name in THREAD_VARIABLES:
         os.environ[name] = str(n)
-    from threadpoolctl import threadpool_limits
+    if loaded:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=n)
+        threadpool_limits(limits=n)
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -121,7 +121,7 @@ def limited_threads(n: int) -> Iterator[None]:
     torch = sys.modules.get("torch")
     torch_before = torch.get_num_threads() if torch is not None else None
     with threadpool_limits(limits=max(1, n)):
-        _size_pools(n)
+        _size_pools(n, loaded=False)
         try:
             yield
         finally:
