@@ -105,3 +105,24 @@ def test_worker_environment_sizes_pools_before_libraries_load():
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "3"
     assert env["MALLOC_ARENA_MAX"] == "1"
     assert int(env["MALLOC_MMAP_THRESHOLD_"]) == _threads.HEAP_LIMIT
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd (Linux)")
+def test_adapt_threads_follows_the_board_only_inside_a_unit():
+    from threadpoolctl import threadpool_info
+
+    _threads._share = None
+    assert _threads.adapt_threads() == _threads.usable_cpus()  # outside a unit: nothing set
+    assert not _threads.managed()
+    board = _threads.ShareBoard(1)
+    try:
+        _threads.use_threads(1)
+        _threads.follow_board(board.address, 0)
+        board.set(0, 3)
+        assert _threads.adapt_threads() == 3
+        assert _threads.threads_in_use() == 3
+        assert all(d["num_threads"] == 3 for d in threadpool_info())
+    finally:
+        _threads.follow_board(None, 0)
+        board.close()
+        _threads.use_threads(_threads.usable_cpus())

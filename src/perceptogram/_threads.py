@@ -6,7 +6,8 @@ while work remains. The executor that runs a unit gives it a share of the cores
 (:func:`use_threads`); on this machine it may change the share while the unit runs,
 through a :class:`ShareBoard` (a unit left alone gets every core; a unit that
 starts takes cores back). Long loops read :func:`thread_share` between steps and
-adapt, e.g. the feature cache encodes that many batches at once.
+adapt (:func:`adapt_threads`), e.g. the feature cache encodes that many batches at
+once.
 
 Every thread pool follows the share: BLAS and OpenMP (``threadpoolctl``), torch's
 intra-op pool, and the environment variables that libraries loaded later read.
@@ -27,7 +28,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["usable_cpus", "use_threads", "thread_share", "threads_in_use", "managed",
+__all__ = ["usable_cpus", "use_threads", "thread_share", "threads_in_use", "adapt_threads",
+           "managed",
            "limited_threads", "tune_process", "tune_allocator", "worker_environment",
            "ShareBoard", "follow_board"]
 
@@ -97,6 +99,22 @@ def _size_pools(n: int, loaded: bool = True) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+def adapt_threads() -> int:
+    """Between two steps of a long loop: follow a changed share (every pool resized).
+
+    Call where no other thread of this process is inside BLAS or torch. A no-op
+    (returning the current share) outside an executor's units.
+
+    Returns
+    -------
+    share : int
+    """
+    share = thread_share()
+    if managed() and share != threads_in_use():
+        use_threads(share)
+    return share
 
 
 def managed() -> bool:

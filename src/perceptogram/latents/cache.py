@@ -39,13 +39,7 @@ from perceptogram._hashing import files_digest, json_digest
 from perceptogram._io import check_free_space, write_json_atomic
 from perceptogram._owned import claim_folder, discard_stale_temps
 from perceptogram._progress import track
-from perceptogram._threads import (
-    limited_threads,
-    managed,
-    thread_share,
-    usable_cpus,
-    use_threads,
-)
+from perceptogram._threads import adapt_threads, limited_threads, thread_share, usable_cpus
 from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace
@@ -250,11 +244,9 @@ def _encoded_batches(space: LatentSpace, paths: list, todo: list[tuple[int, int]
                               thread_name_prefix="perceptogram-encode")
     try:
         with limited_threads(1) if concurrent else nullcontext():
-            share = 0
             while True:
-                if not concurrent and managed() and thread_share() != share:
-                    share = thread_share()
-                    use_threads(share)
+                if not concurrent:
+                    adapt_threads()  # no batch is being encoded at this point
                 # concurrent: `share` batches loaded and encoded by the pool; otherwise
                 # the next batch is decoded while this thread encodes the current one
                 width = thread_share() if concurrent else 2
