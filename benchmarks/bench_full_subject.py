@@ -1,41 +1,44 @@
-"""Full-size rehearsal: one simulated subject at THINGS-EEG2 size through every offline stage.
+"""Full-size rehearsal: simulated subjects at THINGS-EEG2 size through every offline stage.
 
-One subject of 16,540 training images x 4 repetitions and 200 test images x 80
-repetitions, 17 channels x 100 samples, with rendered JPEG stimuli, goes through
-``data`` (simulation), ``features`` (EEG + the ``effnet``, ``pca`` and
-``attributes`` latent spaces), ``fit``, ``predict``, ``reconstruct`` (pca
-decoding, retrieval), ``evaluate``, ``interpret`` and ``report`` with the
-demo's offline settings. Printed: wall time per stage, total, and the peak
-resident memory of this process and of its worker processes
-(``resource.getrusage``; ``ru_maxrss`` of the children is that of the largest
-one, not a sum).
+Each subject has 16,540 training images x 4 repetitions and 200 test images x 80
+repetitions, 17 channels x 100 samples; the subjects share one set of rendered JPEG
+stimuli (``--image-size`` px, 128 by default: THINGS images are 500 px, see the
+docs). The run goes through ``data``, ``features`` (EEG + the ``effnet``, ``pca``
+and ``attributes`` latent spaces), ``fit``, ``predict``, ``reconstruct`` (pca
+decoding, retrieval), ``evaluate``, ``interpret`` and ``report`` with the demo's
+offline settings, read through the ``things-eeg2`` registry entry as a downloaded
+dataset would be. ``--subjects 10`` is the real ten-subject run (no projection).
 
-Scaling: the same stages on a reduced two-subject dataset, twice with one
-process and twice with two (``jobs``; order 1, 2, 2, 1 so that a drifting load
-on a shared machine cancels), gives the measured speed-up of the per-subject
-stages; the projection for 10 subjects combines it with the full-size times
-(see :func:`project`).
+Printed, all measured in this process: wall time per stage and in total; the CPU
+time of this process and of its worker processes (``getrusage``, the workers counted
+once they have exited); cores busy ``(user + sys) / (wall x cores)`` and
+``sys / user``; peak resident memory of this process and of the largest worker;
+the pictures each latent space encoded (from the content-addressed feature cache's
+manifests: once for all subjects) and a forced re-run of the features stage, which
+reads every latent space back from the cache instead of encoding again. Each figure
+is set beside the goal of issue 21 and the figure measured before it (idle machine,
+``--skip-scaling`` run of the old script).
 
 Usage::
 
-    python benchmarks/bench_full_subject.py [--scale 1.0] [--skip-full] [--skip-scaling]
-        [--speedup X] [--workdir DIR] [--scaling-concepts 300]
-
-``--scale`` shrinks the number of training concepts (e.g. 0.25 for a quarter-size
-rehearsal when time is short); the times printed are then those measured at that
-size, and the output says so.
+    python benchmarks/bench_full_subject.py [--subjects 1] [--scale 1.0] [--image-size 128]
+        [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from perceptogram._progress import set_quiet
+from perceptogram._threads import usable_cpus
 from perceptogram.config import make_config
 from perceptogram.data.simulate.dataset import simulate_dataset
 from perceptogram.pipeline.runner import run_pipeline
@@ -43,41 +46,14 @@ from perceptogram.pipeline.stages import PIPELINE
 
 FULL = dict(n_train_concepts=1654, images_per_concept=10, n_test_concepts=200,
             n_train_repetitions=4, n_test_repetitions=80)
-IMAGE_SIZE = 128
-#: Stages whose units are per subject (they scale with the number of subjects).
-PER_SUBJECT = ("fit", "predict", "reconstruct", "evaluate", "interpret")
-#: Stages whose cost grows with the number of training images (reading and checking the
-#: EEG, encoding images, fitting ridge models, the interpret stage's encoder); the others
-#: work on the 200 test images and do not depend on it.
-TRAIN_SIZED = ("data", "features", "fit", "interpret")
+#: Goals of issue 21 (seconds) and the figures measured before it (idle 2-core machine).
+GOAL_SECONDS = {1: 300.0, 10: 600.0}
+BEFORE = {1: "1,041 s, user 666 s, sys 564 s, peak RSS 2,368 MiB (main process)",
+          10: "34 min (the old script's projection; never run)"}
+BEFORE_PEAK_MIB = 2368.0
 
 
-def extrapolate(units: dict[str, float], scale: float) -> dict[str, float]:
-    """Unit seconds at full size from a run at ``scale``: the training-sized stages grow
-    linearly with the number of training images, the others stay as measured (a linear
-    model; the ridge and encoder costs that grow faster than n are small here)."""
-    def grow(label: str) -> float:
-        stage = label.split("[")[0]
-        return 1.0 / scale if stage in TRAIN_SIZED else 1.0
-
-    return {k: v * grow(k) for k, v in units.items()}
-
-
-def peak_rss_mib() -> tuple[float, float]:
-    """Peak resident memory (MiB) of this process and of its largest child process.
-
-    joblib's worker processes count once they have exited, so the reusable
-    executor is shut down first.
-    """
-    from joblib.externals.loky import get_reusable_executor
-
-    get_reusable_executor().shutdown(wait=True)
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return self_kib / 1024, child_kib / 1024
-
-
-def rehearsal_config(data_root: Path, out: Path, jobs: int | None):
+def rehearsal_config(data_root: Path, out: Path, jobs: int | None, image_size: int):
     """The demo's offline settings on a THINGS-EEG2-layout folder."""
     return make_config(
         dataset={"kind": "things-eeg2", "path": str(data_root)},
@@ -85,131 +61,164 @@ def rehearsal_config(data_root: Path, out: Path, jobs: int | None):
                  "options": {"pca": {"n_components": 100, "image_size": 32}}},
         decoder={"cv": "group", "n_splits": 5},
         reconstruction={"methods": ["pca", "retrieval"], "retrieval_space": "effnet"},
-        metrics={"networks": ["effnet-lite0"], "image_size": IMAGE_SIZE,
+        metrics={"networks": ["effnet-lite0"], "image_size": image_size,
                  "n_boot": 1000, "n_permutations": 1000},
         interpretability={"space": "effnet", "figure_formats": ["png"]},
         output=str(out), jobs=jobs,
     )
 
 
-def run_once(data_root: Path, out: Path, jobs: int | None) -> tuple[dict, dict]:
-    """Wall seconds per stage and per unit of one run into a fresh ``out``."""
-    config = rehearsal_config(data_root, out, jobs)
-    summary = run_pipeline(config, PIPELINE)
-    units = json.loads((out / "timings.json").read_text(encoding="utf-8"))["units_s"]
-    return dict(summary.stage_seconds), units
+class Usage:
+    """CPU seconds and peak memory of this process and its (exited) children."""
+
+    def __init__(self) -> None:
+        self.self = resource.getrusage(resource.RUSAGE_SELF)
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.time = time.perf_counter()
+
+    def since(self, before: Usage) -> dict[str, float]:
+        def delta(field: str) -> float:
+            return (getattr(self.self, field) - getattr(before.self, field)
+                    + getattr(self.children, field) - getattr(before.children, field))
+
+        return {"wall": self.time - before.time, "user": delta("ru_utime"),
+                "sys": delta("ru_stime"), "faults": delta("ru_minflt"),
+                "rss_self_mib": self.self.ru_maxrss / 1024}
 
 
-def simulate(root: Path, n_subjects: int, n_train_concepts: int) -> float:
+def stop_workers() -> float:
+    """Shut the reusable loky workers down, so that their CPU time counts in
+    ``RUSAGE_CHILDREN``; return the largest peak resident memory (MiB) of a worker,
+    read from ``/proc/<pid>/status`` (``VmHWM``) before they exit."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor
+    peak = 0.0
+    if executor is not None:
+        for pid in list(getattr(executor, "_processes", None) or {}):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        executor.shutdown(wait=True)
+    return peak
+
+
+def simulate(root: Path, n_subjects: int, n_train_concepts: int, image_size: int) -> float:
+    """Write the dataset in a child process (its memory and CPU time are not the run's)."""
     start = time.perf_counter()
-    simulate_dataset(root, n_subjects=n_subjects, image_size=IMAGE_SIZE, seed=0,
-                     **{**FULL, "n_train_concepts": n_train_concepts})
+    child = multiprocessing.get_context("spawn").Process(
+        target=simulate_dataset, args=(root,),
+        kwargs=dict(n_subjects=n_subjects, image_size=image_size, seed=0,
+                    **{**FULL, "n_train_concepts": n_train_concepts}))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"the simulation failed (exit code {child.exitcode})")
     return time.perf_counter() - start
 
 
-def print_stages(title: str, seconds: dict[str, float]) -> None:
-    print(f"\n{title}")
-    for stage, value in seconds.items():
-        print(f"  {stage:<12} {value:9.1f} s")
-    print(f"  {'total':<12} {sum(seconds.values()):9.1f} s")
+def stage_cpu(timings: dict) -> dict[str, tuple[float, float]]:
+    """(user, sys) seconds of each stage, summed over its units."""
+    out: dict[str, list[float]] = {}
+    for label, cpu in timings.get("units_cpu_s", {}).items():
+        entry = out.setdefault(label.split("[")[0], [0.0, 0.0])
+        entry[0] += cpu["user"]
+        entry[1] += cpu["sys"]
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def split_units(units: dict[str, float], stages: dict[str, float]) -> tuple[float, float]:
-    """Seconds of one subject's units, and wall seconds of the shared work.
-
-    A subject's units are ``stage[sub-01...]`` and ``data`` (which reads and checks
-    every subject of a real dataset). The shared work is the image latents and the
-    report; the latent spaces run in parallel, so the ``features`` stage's wall time
-    (less the subject's EEG features) counts, not the sum of its units.
-    """
-    per_subject = sum(v for k, v in units.items() if "[sub-" in k or k == "data")
-    eeg = sum(v for k, v in units.items() if k.startswith("features[sub-"))
-    shared = stages.get("features", 0.0) - eeg + stages.get("report", 0.0)
-    return per_subject, max(shared, 0.0)
-
-
-def project(per_subject: float, shared: float, speedup: float, n_subjects: int = 10,
-            workers: tuple[int, ...] = (1, 2, 4, 10)) -> list[tuple[int, float]]:
-    """Projected wall seconds for ``n_subjects`` subjects.
-
-    Shared work (the image latents, the report) is paid once; a subject's units
-    (checking its files, EEG features, fit, predict, reconstruct, evaluate,
-    interpret) are paid per subject. Locally, the measured 1 -> 2 process
-    ``speedup`` of the per-subject stages applies (entry 0). On a cluster of ``w``
-    workers with two cores each, subjects run ``w`` at a time: ``ceil(n / w)``
-    rounds of one subject, which assumes the shared file system keeps up.
-    """
-    out = [(0, shared + n_subjects * per_subject / speedup)]
-    for w in workers:
-        rounds = -(-n_subjects // min(w, n_subjects))
-        out.append((w, shared + rounds * per_subject))
-    return out
+def cache_report(run: Path, n_subjects: int) -> list[str]:
+    """One line per latent-cache entry: the pictures it encoded, once for every subject."""
+    lines = []
+    for manifest in sorted((run / "cache" / "latents").glob("*.json")):
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+        lines.append(f"  {info['latent_space']:<11} {info['n_images']:>6,} pictures encoded "
+                     f"once (complete: {info['complete']}) for {n_subjects} subject(s)")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="Fraction of the 1,654 training concepts (1.0: full size).")
-    parser.add_argument("--skip-full", action="store_true")
-    parser.add_argument("--skip-scaling", action="store_true")
-    parser.add_argument("--scaling-concepts", type=int, default=300,
-                        help="Training concepts of the 2-subject scaling run.")
-    parser.add_argument("--speedup", type=float, default=1.0,
-                        help="1 -> 2 process speed-up for the projection when the scaling "
-                        "run is skipped (e.g. measured by an earlier --skip-full run).")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="Side of the simulated stimuli (px; THINGS: 500).")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="Worker processes (default: the memory-aware default).")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="Where to write data and runs (default: a temporary folder).")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the work folder (default: removed at the end).")
     args = parser.parse_args()
     set_quiet(True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="perceptogram-rehearsal-"))
-    print(f"work folder: {workdir}")
-    full_units: dict[str, float] = {}
-    full_stages: dict[str, float] = {}
-    if not args.skip_full:
-        n_concepts = max(2, round(FULL["n_train_concepts"] * args.scale))
-        print(f"one subject: {n_concepts} x {FULL['images_per_concept']} training images "
-              f"x {FULL['n_train_repetitions']} repetitions, {FULL['n_test_concepts']} test "
-              f"x {FULL['n_test_repetitions']}, 17 channels x 100 samples, "
-              f"{IMAGE_SIZE}-px images" + ("" if args.scale == 1.0 else
-                                            f" (scale {args.scale}: NOT full size)"))
-        sim = simulate(workdir / "full-data", 1, n_concepts)
-        full_stages, full_units = run_once(workdir / "full-data", workdir / "full-run", None)
-        print_stages("per stage, full rehearsal", {"simulate": sim, **full_stages})
-        print("  slowest units: " + ", ".join(
-            f"{k} {v:.0f} s" for k, v in sorted(full_units.items(), key=lambda kv: -kv[1])[:6]))
-        own, child = peak_rss_mib()
-        print(f"  peak RSS: this process {own:,.0f} MiB, largest worker {child:,.0f} MiB")
-        if args.scale != 1.0:
-            full_units = extrapolate(full_units, n_concepts / FULL["n_train_concepts"])
-            full_stages = extrapolate(full_stages, n_concepts / FULL["n_train_concepts"])
-            print(f"  extrapolated to full size (training-sized stages x "
-                  f"{FULL['n_train_concepts'] / n_concepts:.2f}): one subject's units sum to "
-                  f"{sum(full_units.values()) / 60:.1f} min")
-    speedup = args.speedup
-    if not args.skip_scaling:
-        # Order 1, 2, 2, 1 processes (each into a fresh run directory) so that a load that
-        # drifts linearly on a shared machine cancels out of the two means.
-        data = workdir / "scaling-data"
-        simulate(data, 2, args.scaling_concepts)
-        per_subject: dict[int, list[float]] = {1: [], 2: []}
-        for k, jobs in enumerate((1, 2, 2, 1)):
-            stages, _ = run_once(data, workdir / f"scaling-{k}-{jobs}", jobs)
-            per_subject[jobs].append(sum(stages.get(s, 0.0) for s in PER_SUBJECT))
-            print_stages(f"2 subjects, {args.scaling_concepts} concepts, {jobs} process(es), "
-                         f"run {k + 1} of 4", stages)
-        t1, t2 = (sum(per_subject[j]) / 2 for j in (1, 2))
-        speedup = t1 / t2 if t2 > 0 else 1.0
-        print(f"  per-subject stages, mean of two runs each: {t1:.1f} s with 1 process "
-              f"({per_subject[1][0]:.1f}, {per_subject[1][1]:.1f}), {t2:.1f} s with 2 "
-              f"({per_subject[2][0]:.1f}, {per_subject[2][1]:.1f}): speed-up {speedup:.2f}x")
-    if full_units:
-        per_subject, shared = split_units(full_units, full_stages)
-        print(f"\nprojection for 10 subjects: one subject's units {per_subject / 60:.1f} min, "
-              f"shared units {shared / 60:.1f} min (unit wall times of the full rehearsal)")
-        for workers, seconds in project(per_subject, shared, speedup):
-            where = (f"this machine, 2 processes ({speedup:.2f}x)" if workers == 0
-                     else f"Dask cluster, {workers} worker(s)")
-            print(f"  {where:<36} {seconds / 60:7.1f} min")
+    cores = usable_cpus()
+    n_concepts = max(2, round(FULL["n_train_concepts"] * args.scale))
+    print(f"work folder: {workdir}; {cores} usable cores; load average at start "
+          f"{os.getloadavg()[0]:.2f}")
+    print(f"{args.subjects} subject(s): {n_concepts} x {FULL['images_per_concept']} training "
+          f"images x {FULL['n_train_repetitions']} repetitions, {FULL['n_test_concepts']} "
+          f"test x {FULL['n_test_repetitions']}, 17 channels x 100 samples, "
+          f"{args.image_size}-px stimuli shared by all subjects"
+          + ("" if args.scale == 1.0 else f" (scale {args.scale}: NOT full size)"))
+    data = workdir / "data"
+    seconds = simulate(data, args.subjects, n_concepts, args.image_size)
+    print(f"simulation (not part of a real run): {seconds:.1f} s")
+
+    run = workdir / "run"
+    before = Usage()
+    summary = run_pipeline(rehearsal_config(data, run, args.jobs, args.image_size), PIPELINE)
+    wall = time.perf_counter() - before.time
+    worker_peak = stop_workers()
+    usage = Usage().since(before)
+    timings = json.loads((run / "timings.json").read_text(encoding="utf-8"))
+    cpu = stage_cpu(timings)
+    print(f"\nper stage (wall; CPU of the units' processes), {summary.jobs} worker processes:")
+    for stage, value in summary.stage_seconds.items():
+        user, sys_ = cpu.get(stage, (0.0, 0.0))
+        print(f"  {stage:<12} {value:8.1f} s   user {user:8.1f} s  sys {sys_:6.1f} s")
+    print("  slowest units: " + ", ".join(
+        f"{k} {v:.0f} s" for k, v in sorted(timings["units_s"].items(),
+                                            key=lambda kv: -kv[1])[:6]))
+    busy = (usage["user"] + usage["sys"]) / (wall * cores)
+    ratio = usage["sys"] / usage["user"] if usage["user"] else float("nan")
+    goal = GOAL_SECONDS.get(args.subjects)
+    print(f"\ntotal (pipeline): {wall:.1f} s = {wall / 60:.2f} min"
+          + (f"   goal < {goal:.0f} s: {'met' if wall < goal else 'MISSED'}" if goal else ""))
+    if args.subjects in BEFORE:
+        print(f"  before: {BEFORE[args.subjects]}")
+    print(f"CPU: user {usage['user']:.1f} s, sys {usage['sys']:.1f} s, minor page faults "
+          f"{usage['faults']:,.0f}")
+    print(f"cores busy (user + sys) / (wall x {cores}) = {busy:.2f}   goal >= 0.8: "
+          f"{'met' if busy >= 0.8 else 'MISSED'}")
+    print(f"sys / user = {ratio:.3f}   goal <= 0.2: {'met' if ratio <= 0.2 else 'MISSED'}")
+    peak = max(usage["rss_self_mib"], worker_peak)
+    print(f"peak RSS: this process {usage['rss_self_mib']:,.0f} MiB, largest worker "
+          f"{worker_peak:,.0f} MiB   goal <= {BEFORE_PEAK_MIB:,.0f} MiB (before, main process "
+          f"with the simulation in it): {'met' if peak <= BEFORE_PEAK_MIB else 'MISSED'}")
+
+    print("\nlatent spaces, content-addressed feature cache:")
+    for line in cache_report(run, args.subjects):
+        print(line)
+    entries = {p: p.stat().st_mtime_ns for p in (run / "cache" / "latents").glob("*.npy")}
+    again = time.perf_counter()
+    rerun = run_pipeline(rehearsal_config(data, run, args.jobs, args.image_size), PIPELINE,
+                         until="features", force=["features"])
+    seconds = time.perf_counter() - again
+    latent_units = [u for u in rerun.computed if u.startswith("features[") and "sub-" not in u]
+    unchanged = all(p.stat().st_mtime_ns == t for p, t in entries.items())
+    print(f"  forced re-run of the features stage ({len(latent_units)} latent-space units "
+          f"recomputed): {seconds:.1f} s; the {len(entries)} cache files are "
+          + ("untouched: every latent read back, no picture encoded again" if unchanged
+             else "REWRITTEN: pictures were encoded again"))
+    stop_workers()
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":

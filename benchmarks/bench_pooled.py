@@ -127,8 +127,8 @@ def main() -> None:
     one = X1.nbytes + Y.nbytes
     print(f"  one subject's data: X {X1.nbytes / 2**20:.0f} MiB + Y {Y.nbytes / 2**20:.0f} MiB"
           f" = {one / 2**20:.0f} MiB")
-    _, t_one, peak_one = measured("perceptogram RidgeCV, one subject", lambda: RidgeCV(
-        ALPHAS, cv="group").fit(X1, Y, groups=groups))
+    _, t_one, peak_one = measured("perceptogram RidgeCV, one subject", lambda X=X1: RidgeCV(
+        ALPHAS, cv="group").fit(X, Y, groups=groups))
     t0, c0 = time.perf_counter(), time.process_time()
     X64 = X1.astype(np.float64)
     _ = X64.T @ X64

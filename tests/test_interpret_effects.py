@@ -137,3 +137,24 @@ def test_freedman_lane_equals_brute_force_refits():
     expected = [(1 + np.sum(np.asarray(null) >= abs(m) * (1 - 1e-9))) / (1 + n_perm)
                 for m in observed]
     np.testing.assert_allclose(ours.p_values, expected)
+
+
+@pytest.mark.parametrize("tail", [0, 1, -1])
+def test_cluster_masses_of_a_permutation_block_match_one_map_at_a_time(tail):
+    # max_masses labels a block of maps in one graph of disjoint copies; each map's
+    # largest cluster mass must be what find_clusters gives for that map alone.
+    from perceptogram.interpret.effects import _Edges
+
+    rng = np.random.default_rng(7)
+    n_ch, n_t = len(CH), len(TIMES)
+    adjacency = channel_time_adjacency(CH, n_t)
+    maps = rng.standard_normal((9, n_ch, n_t)) * 1.5
+    maps[3] = 0.0  # a map without any cluster
+    block = maps.transpose(0, 2, 1).reshape(len(maps), -1)  # time-major
+    ours = _Edges(adjacency).max_masses(block, 1.2, tail)
+    expected = []
+    for one in maps:
+        _, masses = find_clusters(one, 1.2, adjacency, tail=tail)
+        expected.append(np.abs(masses).max() if len(masses) else 0.0)
+    np.testing.assert_allclose(ours, expected)
+    assert ours[3] == 0.0 and (ours > 0).sum() >= 6

@@ -140,3 +140,22 @@ def test_hue_is_exposed_only_as_a_vector():
     assert ImageAttributes().dim == len(NAMES) == ImageAttributes.shape[0]
     np.testing.assert_allclose(hue_angle(np.array([1.0, 0.0, -1.0, 0.0]),
                                          np.array([0.0, 1.0, 0.0, -1.0])), [0, 90, 180, 270])
+
+
+def test_hsv_is_skimage_rgb2hsv_to_the_bit():
+    # grey pixels (0 / 0 hue), black, white and ties between the largest channels
+    from skimage.color import rgb2hsv
+
+    from perceptogram.latents.attributes import _hsv
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (4, 24, 24, 3)).astype(np.float64) / 255.0
+    rgb[0, :6] = 0.5
+    rgb[1, :6] = 0.0
+    rgb[1, 6:9] = 1.0
+    rgb[2, :6, :, 0] = rgb[2, :6, :, 1]
+    rgb[2, 6:12, :, 2] = rgb[2, 6:12, :, 1]
+    rgb[3, :6, :, 0] = rgb[3, :6, :, 2]
+    expected = rgb2hsv(rgb, channel_axis=-1)
+    for ours, theirs in zip(_hsv(rgb), np.moveaxis(expected, -1, 0)):
+        np.testing.assert_array_equal(ours, theirs)

@@ -258,3 +258,53 @@ def test_enospc_while_encoding_is_an_error_and_the_run_resumes(image_files, tmp_
     features = encode_cached(resumed, image_files, cache, batch_size=3)
     assert resumed.images_seen == 4
     np.testing.assert_allclose(features, expected_features(image_files), rtol=1e-6)
+
+
+class ConcurrentSpace(CountingSpace):
+    """Declares concurrent encoding and records how many batches run at once."""
+
+    name = "concurrent"
+    encodes_concurrently = True
+
+    def __init__(self):
+        import threading
+
+        super().__init__()
+        self.lock = threading.Lock()
+        self.active = 0
+        self.most = 0
+        self.threads = set()
+
+    def encode(self, images):
+        import threading
+        import time
+
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.threads.add(threading.get_ident())
+        time.sleep(0.05)
+        try:
+            return super().encode(images)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_concurrent_space_encodes_its_share_of_batches_at_once(image_files, tmp_path,
+                                                                monkeypatch):
+    from perceptogram.latents import cache
+
+    monkeypatch.setattr(cache, "thread_share", lambda: 3)
+    space = ConcurrentSpace()
+    features = encode_cached(space, image_files, tmp_path / "cache", batch_size=2)
+    np.testing.assert_array_equal(features, expected_features(image_files))  # in order
+    assert space.most == 3 and len(space.threads) >= 3
+    assert space.images_seen == len(image_files)
+
+
+def test_other_spaces_encode_one_batch_at_a_time(image_files, tmp_path):
+    space = ConcurrentSpace()
+    space.encodes_concurrently = False
+    encode_cached(space, image_files, tmp_path / "cache", batch_size=2)
+    assert space.most == 1

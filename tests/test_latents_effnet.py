@@ -74,3 +74,42 @@ def test_effnet_space_encodes_like_the_network(net, photos):
 def test_effnet_space_rejects_float_images():
     with pytest.raises(DataFormatError, match="uint8"):
         EffNetSpace().encode(np.zeros((1, 8, 8, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_cpu_inference_graph_computes_what_the_package_module_computes(net, photos, fused,
+                                                                        monkeypatch):
+    # The folded, channels-last graph (with the "SAME" padding of strided convolutions
+    # folded into the kernels), with oneDNN's fused ops and with the plain ones,
+    # against the package's own module, channels first.
+    import torch
+
+    assert net.inference is not None
+    if fused and not net.inference.fused:
+        pytest.skip("this torch build has no fused oneDNN ops")
+    monkeypatch.setattr(net.inference, "fused", fused)
+    rng = np.random.default_rng(1)
+    images = np.concatenate([photos, rng.integers(0, 256, (5, 256, 256, 3), dtype=np.uint8)])
+    with torch.no_grad():
+        x = net.preprocess(images)
+        reference = net.model.extract_features(x).mean(dim=(2, 3)).numpy()
+        reference_logits = net.model(x).numpy()
+    np.testing.assert_allclose(net.embed(images), reference, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(net.logits(images), reference_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_embedding_does_not_depend_on_torch_threads(net, photos):
+    import torch
+
+    images = np.concatenate([photos] * 5)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = net.embed(images, batch_size=10)
+        torch.set_num_threads(3)  # the batch's chunks run on three threads at once
+        three = net.embed(images, batch_size=10)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(three, one, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(one, np.concatenate([one[:2]] * 5), rtol=1e-5, atol=1e-5)

@@ -82,6 +82,16 @@ def test_second_run_skips_everything(tmp_path):
     assert set(timings["stages_s"]) == {"setup", "make", "double", "total"}
 
 
+def test_timings_record_each_units_cpu_time(tmp_path):
+    config = make_config(output=tmp_path)
+    summary = run_pipeline(config, _toy(), jobs=1)
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert set(timings["units_cpu_s"]) == set(summary.computed)
+    for label, cpu in timings["units_cpu_s"].items():
+        assert set(cpu) == {"user", "sys"} and min(cpu.values()) >= 0.0
+        assert timings["units_s"][label] >= 0.0
+
+
 def test_changed_setting_recomputes_only_dependents(tmp_path):
     run_pipeline(make_config(output=tmp_path), _toy(), jobs=1)
     before = (tmp_path / "setup" / "manifest.json").stat().st_mtime_ns

@@ -29,7 +29,9 @@ never a SIGBUS.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -37,6 +39,7 @@ import perceptogram
 from perceptogram._cache import ContentCache
 from perceptogram._hashing import files_digest, json_digest
 from perceptogram._progress import track
+from perceptogram._threads import adapt_threads, limited_threads, thread_share, usable_cpus
 from perceptogram.data.core.image_files import ImageFileError, load_images
 from perceptogram.errors import DataFormatError
 from perceptogram.latents.base import LatentSpace, capabilities
@@ -175,8 +178,8 @@ def encode_cached(
         for start in range(0, len(paths), batch_size)
         if not _covered(entry.done, start, min(start + batch_size, len(paths)))
     ]
-    for start, stop in track(todo, f"encoding {space.name}"):
-        latents = np.asarray(space.encode(load_images(paths[start:stop], image_size)))
+    batches = _encoded_batches(space, paths, todo, image_size)
+    for (start, stop), latents in track(batches, f"encoding {space.name}", total=len(todo)):
         if latents.shape != (stop - start, shape[1]):
             raise DataFormatError(
                 f"latent space {space.name!r} returned shape {latents.shape} for "
@@ -184,6 +187,54 @@ def encode_cached(
             )
         entry.write(start, latents)
     return entry.finish()
+
+
+def _encoded_batches(space: LatentSpace, paths: list, todo: list[tuple[int, int]],
+                     image_size: int | None) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    """``((start, stop), latents)`` of every batch in ``todo``, in order, pipelined.
+
+    The next batch's files are decoded while the current one is encoded. A space
+    whose ``encodes_concurrently`` is true (a pure function of the images, e.g. a
+    CPU network in inference mode) encodes as many batches at once as this process
+    has threads (:func:`perceptogram._threads.thread_share`, read between batches,
+    so an encoding that is left alone takes over the cores other units hand back),
+    each with single-threaded BLAS and torch: no thread waits on another inside a
+    layer. Other spaces encode one batch at a time with every thread of the share.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    concurrent = bool(getattr(space, "encodes_concurrently", False))
+
+    def load(bounds: tuple[int, int]) -> np.ndarray:
+        return load_images(paths[bounds[0]:bounds[1]], image_size)
+
+    def encode(bounds: tuple[int, int]) -> np.ndarray:
+        return np.asarray(space.encode(load(bounds)))
+
+    pending: deque = deque()
+    queue = iter(todo)
+    pool = ThreadPoolExecutor(max_workers=usable_cpus() + 1,
+                              thread_name_prefix="perceptogram-encode")
+    try:
+        with limited_threads(1) if concurrent else nullcontext():
+            while True:
+                if not concurrent:
+                    adapt_threads()  # no batch is being encoded at this point
+                # concurrent: `share` batches loaded and encoded by the pool; otherwise
+                # the next batch is decoded while this thread encodes the current one
+                width = thread_share() if concurrent else 2
+                while len(pending) < width:
+                    bounds = next(queue, None)
+                    if bounds is None:
+                        break
+                    pending.append((bounds, pool.submit(encode if concurrent else load, bounds)))
+                if not pending:
+                    return
+                bounds, future = pending.popleft()
+                result = future.result()
+                yield bounds, (result if concurrent else np.asarray(space.encode(result)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _covered(ranges: list[tuple[int, int]], start: int, stop: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from perceptogram.latents.base import check_images, make_fingerprint, register
@@ -11,6 +13,9 @@ from perceptogram.nets.efficientnet_lite import (
     EfficientNetLite0,
     load_efficientnet_lite0,
 )
+
+#: Serialises the first load of the network (threads may encode batches concurrently).
+_LOADING = threading.Lock()
 
 
 @register("effnet")
@@ -51,9 +56,16 @@ class EffNetSpace:
     @property
     def net(self) -> EfficientNetLite0:
         """The loaded network (loaded on first access)."""
-        if self._net is None:
-            self._net = load_efficientnet_lite0(self.device)
+        with _LOADING:
+            if self._net is None:
+                self._net = load_efficientnet_lite0(self.device)
         return self._net
+
+    @property
+    def encodes_concurrently(self) -> bool:
+        """On the CPU, batches may be encoded by several threads at once (read by
+        :func:`~perceptogram.latents.cache.encode_cached`): the network is read-only."""
+        return str(self.device) == "cpu"
 
     def fingerprint(self) -> str:
         """Weights file, package versions and preprocessing."""

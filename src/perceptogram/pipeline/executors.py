@@ -35,7 +35,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,11 +44,23 @@ from perceptogram._inputs import read_input_text
 from perceptogram._owned import mark_owned, owning_folder, remove_owned
 from perceptogram._progress import say, track
 from perceptogram._registry import Registry, check_plugins
+from perceptogram._threads import (
+    ShareBoard,
+    follow_board,
+    tune_process,
+    usable_cpus,
+    use_threads,
+    worker_environment,
+)
 from perceptogram.errors import PerceptogramError, require
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 PROBE_DIRNAME = ".perceptogram-probe"
+
+# loky warns when it resizes its reusable pool between stages (idle workers stop): harmless.
+warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning,
+                        module=r"joblib\.externals\.loky\.process_executor$")
 
 
 @runtime_checkable
@@ -121,11 +134,38 @@ def _exit_with_parent(parent_pid: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="perceptogram-parent-watch", daemon=True).start()
 
 
+def _thread_shares(n_cpus: int, n_units: int) -> list[int]:
+    """Cores of each of ``n_units`` running units: equal shares of ``n_cpus``, the
+    remainder to the units that started first (each unit at least one thread)."""
+    base, extra = divmod(n_cpus, max(n_units, 1))
+    return [max(1, base + (k < extra)) for k in range(n_units)]
+
+
+def _call_shared(plugins: tuple[str, ...], board: tuple[str, int] | None, slot: int,
+                 n_threads: int | None, func: Callable[..., Any], args: tuple) -> Any:
+    """Run one unit in a worker with its thread share (``None``: leave the pools alone)."""
+    tune_process()
+    follow_board(board, slot)
+    try:
+        if n_threads is not None:
+            use_threads(n_threads)
+        return _call(plugins, func, args)
+    finally:
+        follow_board(None, slot)
+
+
 @EXECUTORS.register("local", summary="joblib/loky processes on this machine (default)")
 class LocalExecutor:
     """Units in the parent process (one job) or in loky worker processes.
 
-    Workers are reused between stages and exit with the parent.
+    Threads: the units in flight share the usable CPUs (threads x processes <= cores,
+    :mod:`perceptogram._threads`). A unit starts with an equal share; when a unit ends
+    and none is waiting, the units still running divide its cores among them (long
+    loops, such as image encoding, read their share between batches). In the parent
+    process (one job) the thread pools are left as they are: every core by default.
+    Workers start with one thread per pool, idle OpenMP threads that sleep instead of
+    spinning, and glibc's heap tuned (:func:`perceptogram._threads.worker_environment`);
+    they are reused between stages and exit with the parent.
     """
 
     name = "local"
@@ -138,21 +178,58 @@ class LocalExecutor:
 
     def map(self, func: Callable[..., Any], calls: Sequence[tuple], *, n_jobs: int,
             gpu: Sequence[bool], description: str) -> list[Any]:
-        if n_jobs <= 1:
+        if n_jobs <= 1 or len(calls) <= 1:
             items = track(calls, description) if len(calls) > 1 else calls
             return [func(*args) for args in items]
-        import warnings
+        n_jobs = min(n_jobs, len(calls))
+        results: list[Any] = [None] * len(calls)
+        for index, result in track(self._completed(func, calls, n_jobs), f"{description} "
+                                   f"({n_jobs} processes)", total=len(calls)):
+            results[index] = result
+        return results
 
-        from joblib import Parallel, delayed
+    def _completed(self, func: Callable[..., Any], calls: Sequence[tuple], n_jobs: int
+                   ) -> Iterator[tuple[int, Any]]:
+        """``(index, result)`` of each call as it completes, at most ``n_jobs`` at once."""
+        from concurrent.futures import FIRST_COMPLETED, wait
 
-        with warnings.catch_warnings():
-            # loky recycles idle workers between stages and warns about it; harmless here.
-            warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning)
-            results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator",
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))(
-                delayed(_call)(self._plugins, func, args) for args in calls)
-            return list(track(results, f"{description} ({n_jobs} processes)",
-                              total=len(calls)))
+        from joblib.externals.loky import get_reusable_executor
+
+        n_cpus = usable_cpus()
+        pool = get_reusable_executor(max_workers=n_jobs, timeout=300,
+                                     initializer=_exit_with_parent, initargs=(os.getpid(),),
+                                     env=worker_environment(1))
+        board = ShareBoard(n_jobs)
+        queue = list(enumerate(calls))[::-1]
+        free = list(range(n_jobs))[::-1]
+        running: dict[Any, tuple[int, int]] = {}  # future -> (index, slot), oldest first
+        finished = False
+        try:
+            while queue or running:
+                starting = min(len(queue), len(free))
+                shares = _thread_shares(n_cpus, len(running) + starting)
+                for (_, slot), share in zip(running.values(), shares):
+                    board.set(slot, share)  # the newcomers' cores are taken back first
+                for share in shares[len(running):]:
+                    index, args = queue.pop()
+                    slot = free.pop()
+                    board.set(slot, share)
+                    future = pool.submit(_call_shared, self._plugins, board.address, slot,
+                                         share, func, args)
+                    running[future] = (index, slot)
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, slot = running.pop(future)
+                    board.set(slot, 0)
+                    free.append(slot)
+                    yield index, future.result()  # re-raises a unit's error at once
+                # next turn: waiting units start in the freed slots; if none waits, the
+                # units still running divide the freed cores among them
+            finished = True
+        finally:
+            if not finished:  # an error or an interrupt: stop the units still running
+                pool.shutdown(wait=True, kill_workers=True)
+            board.close()
 
     def close(self) -> None:
         """Nothing to release: loky keeps its workers for the next run in this process."""
@@ -214,6 +291,17 @@ def _identify(address: str, security: Any, timeout: float) -> None:
         f"cannot connect to the Dask scheduler at {address!r} ({reason}) within "
         f"{timeout:g} s; check the address, that the scheduler is running, and that it is "
         "a Dask scheduler of a compatible version")
+
+
+def _call_on_worker(plugins: tuple[str, ...], shares: dict[str, int] | None,
+                    func: Callable[..., Any], args: tuple) -> Any:
+    """Run one unit on a Dask worker with the thread share of that worker."""
+    share = None
+    if shares is not None:
+        from distributed import get_worker
+
+        share = shares.get(get_worker().address)
+    return _call_shared(plugins, None, 0, share, func, args)
 
 
 def _dask_missing() -> str | None:
@@ -345,7 +433,8 @@ class DaskExecutor:
             self._cluster = distributed.LocalCluster(
                 n_workers=self.n_workers, threads_per_worker=1, processes=self.processes,
                 dashboard_address=None, silence_logs=logging.WARNING,
-                resources={"GPU": 1} if self.gpu else None)
+                resources={"GPU": 1} if self.gpu else None,
+                **({"env": worker_environment(1)} if self.processes else {}))
             return distributed.Client(self._cluster)
         security = _security(self.scheduler, self.security)
         say(f"Connecting to the Dask scheduler at {self.scheduler} (waiting up to "
@@ -362,6 +451,21 @@ class DaskExecutor:
                 f"cannot connect to the Dask scheduler at {self.scheduler!r} ({exc}); check "
                 "the address and that the scheduler is running"
             ) from None
+
+    def _thread_shares(self) -> dict[str, int] | None:
+        """Threads of a unit on each worker: its host's CPUs over the host's task slots
+        (threads x processes <= cores on every host); None for a LocalCluster of
+        threads, whose units share this process's thread pools."""
+        if self._cluster is not None and not self.processes:
+            return None
+        cpus = self.client.run(usable_cpus)
+        workers = self._workers()
+        slots: dict[str, int] = {}
+        for info in workers.values():
+            slots[info.get("host", "")] = slots.get(info.get("host", ""), 0) + int(
+                info.get("nthreads", 1))
+        return {address: max(1, cpus.get(address, 1) // max(slots[info.get("host", "")], 1))
+                for address, info in workers.items()}
 
     def _workers(self) -> dict[str, dict[str, Any]]:
         return dict(self.client.scheduler_info(n_workers=-1)["workers"])
@@ -416,10 +520,12 @@ class DaskExecutor:
                 f"{description} needs a GPU but no worker of {self._where()} has the 'GPU' "
                 "resource; start GPU workers with `dask worker ADDRESS --resources GPU=1`"
             )
+        shares = self._thread_shares()
         futures = []
         for args, on_gpu in zip(calls, gpu):
             with dask.annotate(resources={"GPU": 1}) if on_gpu else contextlib.nullcontext():
-                futures.append(self.client.submit(_call, self._plugins, func, args, pure=False))
+                futures.append(self.client.submit(_call_on_worker, self._plugins, shares, func,
+                                                  args, pure=False))
         try:
             for future in track(as_completed(futures), f"{description} (Dask)",
                                 total=len(futures)):

@@ -4,7 +4,9 @@ The runner knows nothing about EEG: a :class:`Pipeline` is an ordered list of
 :class:`Stage` objects, each a plain function of ``(config, subject, space,
 run_dir)`` plus two small callables that say which units it has and which
 settings it depends on. Units of one stage are independent, so they can run in
-parallel processes (``jobs``); stages run one after another.
+parallel processes (``jobs``); stages run one after another. The executor gives
+each unit in flight a share of the CPU cores (threads x processes <= cores), and the
+cores of finished units to the units still running.
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # not on Windows: units are then timed without their CPU time
+    resource = None  # type: ignore[assignment]
+
 from perceptogram._io import make_dirs, write_json_atomic
 from perceptogram._owned import MARKER, remove_owned
 from perceptogram._paths import is_inside
 from perceptogram._progress import is_quiet
 from perceptogram._registry import check_plugins
+from perceptogram._threads import tune_process
 from perceptogram._text import for_rich
 from perceptogram.config import Config, save_config
 from perceptogram.errors import PerceptogramError
@@ -204,14 +212,20 @@ def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
 
 
 def _run_unit(stage: Stage, config: Config, unit: Unit, run_dir: RunDir,
-              key: str, settings: dict[str, Any], inputs: dict[str, str]) -> float:
+              key: str, settings: dict[str, Any], inputs: dict[str, str]) -> dict[str, float]:
+    """Compute and seal one unit; its wall time and the CPU time of the process meanwhile."""
     run_dir.clear(unit)
     make_dirs(run_dir.path(unit))
+    before = resource.getrusage(resource.RUSAGE_SELF) if resource is not None else None
     start = time.perf_counter()
     stage.func(config, unit.subject, unit.space, run_dir)
     elapsed = time.perf_counter() - start
     run_dir.seal(unit, key, settings, inputs, elapsed)
-    return elapsed
+    times = {"wall": elapsed}
+    if before is not None:
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        times.update(user=after.ru_utime - before.ru_utime, sys=after.ru_stime - before.ru_stime)
+    return times
 
 
 def _say(message: str) -> None:
@@ -269,7 +283,14 @@ def run_pipeline(
     -----
     Each completed unit is sealed by its manifest the moment it finishes, so an
     interrupted run (Ctrl-C, a crash, a killed job) resumes at the first unit
-    without a manifest. Timings of this call are written to ``timings.json``.
+    without a manifest. Timings of this call are written to ``timings.json``: wall
+    seconds of each stage and unit, and the CPU seconds (user, kernel) that the
+    process running a unit spent meanwhile.
+
+    Threads: the units in flight share the usable CPUs, threads x processes <= cores
+    (see :class:`~perceptogram.pipeline.executors.LocalExecutor`); every process is
+    tuned once (:func:`perceptogram._threads.tune_process`: idle OpenMP threads
+    sleep, glibc reuses freed memory).
 
     The run directory must be new, empty or an earlier run's (it is marked as
     Perceptogram's when created); the run holds its lock throughout, and first
@@ -279,6 +300,7 @@ def run_pipeline(
     forced = pipeline.downstream(force)
     simulated = config.dataset.kind == "simulated"
     imported = _imported_example(config)
+    tune_process()
     check_output_location(config.output, config.dataset.path,
                           dataset_is_simulated=simulated or imported)
     check_input_locations(config.output, _input_paths(config, imported),
@@ -346,6 +368,7 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
     subjects: list[int] | None = None
     done: dict[str, list[Unit]] = {}
     unit_seconds: dict[str, float] = {}
+    unit_cpu: dict[str, dict[str, float]] = {}
     try:
         runner.start(run_dir.root, config.plugins)
         for stage in pipeline.stages:
@@ -377,9 +400,11 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
                 _say(f"[bold]{stage.name}[/bold]: {len(todo)} to compute, "
                      f"{len(units) - len(todo)} up to date"
                      + (f", {n_jobs} processes" if n_jobs > 1 else ""))
-                for (unit, *_), seconds in zip(todo, _map_units(stage, config, run_dir, todo,
-                                                                n_jobs, runner)):
-                    unit_seconds[unit.label] = round(seconds, 3)
+                for (unit, *_), times in zip(todo, _map_units(stage, config, run_dir, todo,
+                                                              n_jobs, runner)):
+                    unit_seconds[unit.label] = round(times["wall"], 3)
+                    if "user" in times:
+                        unit_cpu[unit.label] = {k: round(times[k], 3) for k in ("user", "sys")}
                     summary.computed.append(unit.label)
             done[stage.name] = units
             summary.stage_seconds[stage.name] = round(time.perf_counter() - start, 3)
@@ -390,6 +415,7 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
         write_json_atomic(run_dir.timings_path, {
             "stages_s": summary.stage_seconds,
             "units_s": unit_seconds,
+            "units_cpu_s": unit_cpu,
             "total_s": round(summary.total_seconds, 3),
             "jobs": summary.jobs,
             "computed": summary.computed,
@@ -418,7 +444,7 @@ def _executor(executor: str | Executor, scheduler: str | None, jobs: int | None,
 
 
 def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int,
-               runner: Executor) -> list[float]:
+               runner: Executor) -> list[dict[str, float]]:
     calls = [(stage, config, unit, run_dir, key, settings, inputs)
              for unit, key, settings, inputs in todo]
     if not stage.parallel:

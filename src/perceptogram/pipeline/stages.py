@@ -440,13 +440,22 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
             scores = score_reconstructions(
                 seeds, truth, networks=config.metrics.networks, subject=subject,
                 method=reconstruction_method(config, method), protocol=protocol,
-                image_size=size, device=config.device, **stats)
+                image_size=size, device=config.device, cache=_feature_cache(run_dir),
+                **stats)
             rows += scores.rows
             per_image += [{"subject": subject, "method": method, "image": i,
                            **{name: float(values[i]) for name, values in scores.per_image.items()}}
                           for i in range(len(truth))]
     save_table(rows, out / "metrics")
     write_rows(out / "per_image", per_image)
+
+
+def _feature_cache(run_dir: RunDir):
+    """The run's store of evaluation-network features: the ground truths' features are
+    computed once for every subject, space and method (content-addressed keys)."""
+    from perceptogram.evaluate.features import FeatureCache
+
+    return FeatureCache(run_dir.root / "cache" / "evaluate")
 
 
 def _load_reconstruction_seeds(folder: Path, n_seeds: int) -> list[np.ndarray]:
