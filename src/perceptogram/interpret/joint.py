@@ -177,8 +177,9 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
                  for _ in range(min(PERMUTATION_BLOCK, n_permutations - start))]
         bases = np.concatenate([basis[inverse].T for inverse in block])  # (k * p, n)
         values = statistic((bases @ residuals).reshape(len(block), p, -1))
-        for k, stat in enumerate(values):
-            null[start + k] = edges.max_mass(stat.reshape(n_ch, n_t).T.ravel(), threshold, 1)
+        time_major = values.reshape(len(block), n_ch, n_t).transpose(0, 2, 1)
+        null[start:start + len(block)] = edges.max_masses(
+            time_major.reshape(len(block), -1), threshold, 1)
     p_values = np.array([(1 + np.sum(null >= m * (1 - 1e-9))) / (1 + n_permutations)
                          for m in masses])
     return ClusterResult(statistic=observed, clusters=clusters, p_values=p_values,
