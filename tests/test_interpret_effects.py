@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from perceptogram.errors import DataFormatError
-from perceptogram.interpret.effects import find_clusters, fit_effects, freedman_lane_test
+from perceptogram.interpret.clusters import ClusterGraph, find_clusters
+from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 from perceptogram.interpret.significance import channel_time_adjacency
 
 CH = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1", "P5", "PO7", "PO3", "POz", "PO4",
@@ -143,7 +144,6 @@ def test_freedman_lane_equals_brute_force_refits():
 def test_cluster_masses_of_a_permutation_block_match_one_map_at_a_time(tail):
     # max_masses labels a block of maps in one graph of disjoint copies; each map's
     # largest cluster mass must be what find_clusters gives for that map alone.
-    from perceptogram.interpret.effects import _Edges
 
     rng = np.random.default_rng(7)
     n_ch, n_t = len(CH), len(TIMES)
@@ -151,7 +151,7 @@ def test_cluster_masses_of_a_permutation_block_match_one_map_at_a_time(tail):
     maps = rng.standard_normal((9, n_ch, n_t)) * 1.5
     maps[3] = 0.0  # a map without any cluster
     block = maps.transpose(0, 2, 1).reshape(len(maps), -1)  # time-major
-    ours = _Edges(adjacency).max_masses(block, 1.2, tail)
+    ours = ClusterGraph(adjacency).max_masses(block, 1.2, tail)
     expected = []
     for one in maps:
         _, masses = find_clusters(one, 1.2, adjacency, tail=tail)

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from perceptogram.errors import DataFormatError
-from perceptogram.interpret.effects import find_clusters, fit_effects, freedman_lane_test
+from perceptogram.interpret.clusters import find_clusters
+from perceptogram.interpret.effects import fit_effects, freedman_lane_test
 from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
 from perceptogram.interpret.significance import channel_time_adjacency
 

@@ -120,7 +120,7 @@ def test_dask_executor_gives_the_local_results(local_run, tmp_path):
         executor.close()
     assert summary.skipped == []
     reference = _digests(local_run)
-    assert len(reference) == 21 and _digests(out) == reference
+    assert len(reference) == 27 and _digests(out) == reference
     assert not (out / ".perceptogram-probe").exists() or not any(
         p.name != ".perceptogram" for p in (out / ".perceptogram-probe").iterdir())
 
@@ -144,7 +144,7 @@ def test_cli_demo_on_a_dask_local_cluster_of_processes(tmp_path):
             timeout=600)
         assert result.returncode == 0, result.stderr
         digests[executor] = _digests(out)
-    assert len(digests["local"]) == 21 and digests["dask"] == digests["local"]
+    assert len(digests["local"]) == 27 and digests["dask"] == digests["local"]
 
 
 def test_gpu_units_are_annotated_and_need_a_gpu_worker(tmp_path):

@@ -32,12 +32,8 @@
 
 from perceptogram.interpret.collinearity import Collinearity, diagnose
 from perceptogram.interpret.design import AttributeDesign, MapSpec, build_design, pixel_attributes
-from perceptogram.interpret.effects import (
-    EffectFit,
-    find_clusters,
-    fit_effects,
-    freedman_lane_test,
-)
+from perceptogram.interpret.clusters import find_clusters
+from perceptogram.interpret.effects import EffectFit, fit_effects, freedman_lane_test
 from perceptogram.interpret.electrodes import (
     CHANNEL_SUBSETS,
     channel_indices,

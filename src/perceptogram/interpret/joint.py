@@ -34,13 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.errors import DataFormatError
-from perceptogram.interpret.effects import (
-    PERMUTATION_BLOCK,
-    _check,
-    _Edges,
-    find_clusters,
-    weighted_rows,
-)
+from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
+from perceptogram.interpret.effects import _check, weighted_rows
 from perceptogram.interpret.significance import ClusterResult
 
 __all__ = ["f_map", "joint_freedman_lane_test"]
@@ -171,7 +166,7 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
     clusters, masses = find_clusters(observed, threshold, adjacency, tail=1)
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations)
-    edges = _Edges(adjacency)
+    edges = ClusterGraph(adjacency)
     for start in range(0, n_permutations, PERMUTATION_BLOCK):
         block = [np.argsort(rng.permutation(n))
                  for _ in range(min(PERMUTATION_BLOCK, n_permutations - start))]

@@ -22,6 +22,7 @@ import numpy as np
 
 from perceptogram.data.core.neighbours import channel_neighbours
 from perceptogram.errors import DataFormatError
+from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
 from perceptogram.interpret.groupings import Grouping
 
 
@@ -221,9 +222,9 @@ def _shuffled_groups_test(a: np.ndarray, b: np.ndarray, *, threshold: float,
     (``default_rng(seed)``) and draws (``n_permutations - 1`` shuffles of the pooled
     images, the observed labelling counted as one), its null statistic
     (:func:`_largest_signed_mass`), the same clusters, masses and p-values. Instead of one t map and one cluster search per shuffle, a block of
-    :data:`~perceptogram.interpret.effects.PERMUTATION_BLOCK` shuffles gives its group
+    :data:`~perceptogram.interpret.clusters.PERMUTATION_BLOCK` shuffles gives its group
     sums and sums of squares in two matrix products, and its largest cluster masses in
-    one connected-components pass (:class:`~perceptogram.interpret.effects._Edges`).
+    one connected-components pass (:class:`~perceptogram.interpret.clusters.ClusterGraph`).
 
     Parameters
     ----------
@@ -237,8 +238,6 @@ def _shuffled_groups_test(a: np.ndarray, b: np.ndarray, *, threshold: float,
     -------
     ClusterResult
     """
-    from perceptogram.interpret.effects import PERMUTATION_BLOCK, _Edges, find_clusters
-
     n_a, n_b = len(a), len(b)
     pooled = np.concatenate([a, b]).reshape(n_a + n_b, -1)  # channel-major samples
     pooled = pooled - pooled.mean(axis=0)  # sums of squares without cancellation
@@ -265,7 +264,7 @@ def _shuffled_groups_test(a: np.ndarray, b: np.ndarray, *, threshold: float,
     rng = np.random.default_rng(seed)  # what MNE (>= 1.13) makes of ``rng=seed``
     orders = np.array([rng.permutation(n_a + n_b) for _ in range(n_permutations - 1)],
                       dtype=np.intp).reshape(-1, n_a + n_b)
-    edges = _Edges(adjacency)
+    edges = ClusterGraph(adjacency)
     n_ch, n_t = observed.shape
     null = [np.abs(masses).max() if tail == 0 else masses.max() if tail == 1
             else masses.min()]  # the observed labelling, as MNE includes it
@@ -315,7 +314,7 @@ def _largest_signed_mass(edges, t: np.ndarray, threshold: float, tail: int) -> n
 
     Parameters
     ----------
-    edges : perceptogram.interpret.effects._Edges
+    edges : perceptogram.interpret.clusters.ClusterGraph
     t : ndarray, shape (k, n)
         Time-major t maps.
     threshold : float
