@@ -406,3 +406,7 @@ def test_full_size_demo_beats_chance(tmp_path):
     assert len(rows) == 2 * 3
     for row in rows:  # every subject's retrieval is better than chance, significantly
         assert row["value"] > row["chance"] and row["p_value"] < 0.05, row
+    # the semantic map contrasts the planted classes (the simulator's label table)
+    summary = json.loads((tmp_path / "run" / "interpret" / "sub-01" / "summary.json").read_text())
+    assert summary["attributes"]["semantic"]["contrast"] == "animate − food"
+    assert summary["attributes"]["semantic"]["n_significant_clusters"] > 0

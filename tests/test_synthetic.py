@@ -93,6 +93,20 @@ def test_things_eeg2_loader_reads_the_simulation(tiny_things, tmp_path):
     assert train.ch_names == truth.ch_names
 
 
+def test_label_table_of_the_planted_classes_reads_back_as_the_superclasses(tiny_things):
+    """``ground_truth/semantic_labels.csv`` is a label table Perceptogram reads: each
+    test picture gets the superclass whose pattern the simulator planted."""
+    from perceptogram.interpret.labels import labels_from_table
+
+    truth = load_ground_truth(tiny_things)
+    table = tiny_things / "ground_truth" / "semantic_labels.csv"
+    for split in ("train", "test"):
+        files = truth.attributes[split]["image_file"]
+        labels = labels_from_table(table, files, truth.attributes[split]["concept"])
+        np.testing.assert_array_equal(labels, truth.attributes[split]["superclass"])
+    assert set(labels) == {"animate", "food"}
+
+
 # ---------------------------------------------------------------- determinism / safety
 
 

@@ -338,9 +338,11 @@ def _input_paths(config: Config, imported: bool = False) -> dict[str, Any]:
               "interpretability.covariates": getattr(settings, "covariates", None)}
     if config.dataset.kind != "simulated" and not imported:
         inputs["dataset.path"] = config.dataset.path
-    if imported:
+    own = (config.dataset.path if imported
+           else config.data_root() if config.dataset.kind == "simulated" else None)
+    if own is not None:  # e.g. the simulator's label table of its planted classes
         inputs = {key: path for key, path in inputs.items()
-                  if path is None or not is_inside(path, config.dataset.path, strict=False)}
+                  if path is None or not is_inside(path, own, strict=False)}
     return inputs
 
 

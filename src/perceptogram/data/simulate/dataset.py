@@ -19,6 +19,8 @@ stage runs on it unchanged::
         patterns_sub-01.npz               planted patterns of each subject
         attributes_train.csv / .npz       per-image attributes, file order
         attributes_test.csv / .npz
+        semantic_labels.csv               image -> planted superclass (animate / food),
+                                          a label table for interpretability.labels
 
 Planted effects. Every image's noise-free response is
 
@@ -573,6 +575,16 @@ def _write_ground_truth(folder: Path, splits: dict[str, _Split], nominal: fm.Sub
             writer.writerow([f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
                              for v in row])
         (folder / f"attributes_{split}.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    # The planted semantic classes as a label table keyed by file name (unique across
+    # both splits): the silhouettes are not photographs, so an ImageNet classifier's
+    # animal/food labels would not be the classes the EEG carries.
+    labels = io.StringIO()
+    writer = csv.writer(labels, lineterminator="\n")
+    writer.writerow(["image", "label"])
+    for split in SPLITS:
+        part = splits[split]
+        writer.writerows(zip(part.files, part.attributes["superclass"]))
+    (folder / "semantic_labels.csv").write_text(labels.getvalue(), encoding="utf-8")
 
     def pattern_arrays(model: fm.SubjectModel) -> dict[str, np.ndarray]:
         return {**model.patterns,
