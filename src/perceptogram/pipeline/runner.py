@@ -22,7 +22,7 @@ try:
 except ImportError:  # not on Windows: units are then timed without their CPU time
     resource = None  # type: ignore[assignment]
 
-from perceptogram._io import make_dirs, write_json_atomic
+from perceptogram._io import available_memory, make_dirs, write_json_atomic
 from perceptogram._owned import MARKER, remove_owned
 from perceptogram._paths import is_inside
 from perceptogram._progress import is_quiet
@@ -40,7 +40,7 @@ from perceptogram.pipeline.rundir import (
     check_output_location,
 )
 
-__all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs", "available_memory"]
+__all__ = ["Stage", "Pipeline", "RunSummary", "run_pipeline", "default_jobs"]
 
 StageFunc = Callable[[Config, "int | None", "str | None", RunDir], None]
 UnitsFunc = Callable[[Config, Sequence[int]], list[tuple["int | None", "str | None"]]]
@@ -174,18 +174,6 @@ class RunSummary:
         return float(sum(self.stage_seconds.values()))
 
 
-def available_memory() -> int:
-    """Bytes of memory available to new processes (``MemAvailable`` on Linux)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
 def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
                  n_cpus: int | None = None) -> int:
     """Parallel processes that fit: at most one per CPU, per unit, and per memory share.
@@ -197,7 +185,7 @@ def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
     bytes_per_unit : int
         Rough peak memory of one unit.
     memory : int or None
-        Available memory in bytes (default: :func:`available_memory`); only half
+        Available memory in bytes (default: :func:`perceptogram._io.available_memory`); only half
         of it is planned for, leaving room for the parent and the OS.
     n_cpus : int or None
         CPUs usable by this process (default: the affinity mask).
