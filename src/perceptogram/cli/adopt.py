@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from perceptogram._owned import adopt_folder
 from perceptogram._text import for_rich
 from perceptogram.cli._common import console, friendly_errors
 
@@ -29,6 +28,9 @@ def register(app: typer.Typer) -> None:
         special file. Only adopt a folder whose content you mean Perceptogram to
         manage.
         """
+        # loads when the command runs, not at `perceptogram --help` (docs/contracts.md)
+        from perceptogram._owned import adopt_folder
+
         adopted = adopt_folder(folder)
         console.print(f"Adopted {for_rich(folder)} ({len(adopted)} Perceptogram folder"
                       f"{'s' * (len(adopted) != 1)}); runs and reports may now write there.",

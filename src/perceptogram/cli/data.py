@@ -41,8 +41,8 @@ def info_command(
     """
     import inspect
 
-    # The data modules (numpy) load on first use, so that `perceptogram --help`
-    # starts without them (docs/contracts.md, "Lazy imports").
+    # What a command does (data, numpy) loads when it runs: `perceptogram --help`
+    # starts without it (docs/contracts.md, "Lazy imports").
     from perceptogram.data.core.mne_convert import sampling_frequency
     from perceptogram.data.formats.base import DATASETS, detect, open_dataset, summarize
 

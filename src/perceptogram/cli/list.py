@@ -6,7 +6,6 @@ import importlib
 
 import typer
 
-from perceptogram._registry import Registry
 from perceptogram._text import for_rich
 from perceptogram.cli._common import console, friendly_errors
 
@@ -39,6 +38,9 @@ def registry_lines(registries=REGISTRIES) -> list[str]:
     lines : list of str
         A title line per registry, then ``name  ok|missing: why  summary`` per entry.
     """
+    # loads when the command runs, not at `perceptogram --help` (docs/contracts.md)
+    from perceptogram._registry import Registry
+
     lines: list[str] = []
     for title, module_name, attribute in registries:
         registry = getattr(importlib.import_module(module_name), attribute)

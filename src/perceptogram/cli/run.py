@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from perceptogram._io import write_text_atomic
-from perceptogram._owned import NotOwnedError, adoption_hint, marker_state, owned_kind
 from perceptogram._progress import is_quiet, set_quiet
 from perceptogram._text import for_rich
 from perceptogram.cli._common import console, friendly_errors
@@ -62,8 +60,8 @@ def _print_timings(summary) -> None:
 def _finish(config, summary, quiet: bool, until: str | None = None) -> None:
     import json
 
-    # config and pipeline (pydantic, scipy, scikit-learn) load on first use, so that
-    # `perceptogram --help` starts without them (docs/contracts.md, "Lazy imports").
+    # What a command does (config, pipeline, _owned, _io) loads when it runs:
+    # `perceptogram --help` starts without it (docs/contracts.md, "Lazy imports").
     from perceptogram.pipeline.rundir import RunDir
 
     run_dir = RunDir(config.output)
@@ -184,6 +182,8 @@ def register(app: typer.Typer) -> None:
                                         "(an mne.Report with the same content)."),
     ) -> None:
         """(Re)write the HTML report of a run directory (computing what is missing)."""
+        from perceptogram._owned import NotOwnedError, adoption_hint, marker_state, owned_kind
+
         if format not in ("html", "mne"):
             raise PerceptogramError(f"--format must be html or mne, got {format!r}")
         if marker_state(run_dir) in ("copied", "legacy"):
@@ -211,6 +211,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
     ) -> None:
         """Print (or write) the default run configuration, with a comment on every key."""
+        from perceptogram._io import write_text_atomic
         from perceptogram.config import default_config_yaml
 
         text = default_config_yaml()
