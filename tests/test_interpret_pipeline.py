@@ -149,7 +149,7 @@ def test_unrecognised_pictures_get_no_semantic_map(tiny, monkeypatch):
                                        {"animal": animal, "food": food,
                                         "other": 1 - animal - food})
 
-    monkeypatch.setattr(labels, "classifier_labels", drawn)
+    monkeypatch.setattr("perceptogram.pipeline.attribute_maps.classifier_labels", drawn)
     semantic = config.model_copy(update={"interpretability": config.interpretability.model_copy(
         update={"attributes": ["hue", "texture", "semantic"], "n_permutations": 20})})
     result = compute_subject_maps(semantic, 1, RunDir(out))

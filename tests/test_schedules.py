@@ -154,7 +154,7 @@ def _sliced_schedule(scheduler, num_inference_steps, strength=1.0, device=None):
 
 def test_slicing_the_pndm_schedule_is_not_exact(tiny, x0, monkeypatch):
     """Guard of the test above: the old slicing fails it with the real PNDM config."""
-    monkeypatch.setattr(schedules, "partial_schedule", _sliced_schedule)
+    monkeypatch.setattr("perceptogram.reconstruct.unclip.partial_schedule", _sliced_schedule)
     recovered, oracle = _recovered_x0(tiny, "PNDMScheduler", 0.75, x0)
     error = float((recovered - x0.double()).abs().max())
     assert error > 1e-2, error

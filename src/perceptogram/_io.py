@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perceptogram._owned import check_no_links, discard_temp, temp_prefix
-from perceptogram.errors import PerceptogramError
+from perceptogram._owned import NotOwnedError, check_no_links, discard_temp, temp_prefix
+from perceptogram.errors import DiskSpaceError, PerceptogramError
 
 
 @contextlib.contextmanager
@@ -131,8 +131,6 @@ def open_nofollow(path: str | os.PathLike, mode: str) -> io.BufferedIOBase:
 
 
 def _not_regular(path: Path) -> PerceptogramError:
-    from perceptogram._owned import NotOwnedError
-
     return NotOwnedError(f"{path} is a symbolic link or not a regular file; Perceptogram "
                          "writes only its own files there: remove it and run again")
 
@@ -201,8 +199,6 @@ def check_free_space(folder: str | os.PathLike, n_bytes: int, what: str) -> None
         Fewer than ``n_bytes`` plus a 16 MiB margin are free.
     """
     import shutil
-
-    from perceptogram.errors import DiskSpaceError
 
     free = shutil.disk_usage(folder).free
     if free < n_bytes + _FREE_SPACE_MARGIN:

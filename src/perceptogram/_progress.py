@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from perceptogram._text import for_rich
+
 T = TypeVar("T")
 
 _QUIET_ENV = "PERCEPTOGRAM_QUIET"
@@ -68,8 +70,6 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
         yield from iterable
         return
     with Progress(*columns, console=console, transient=True) as progress:
-        from perceptogram._text import for_rich
-
         task = progress.add_task(for_rich(description), total=total)
         for item in iterable:
             yield item
@@ -85,7 +85,5 @@ def say(message: str) -> None:
     if is_quiet():
         return
     from rich.console import Console
-
-    from perceptogram._text import for_rich
 
     Console(stderr=True).print(for_rich(message), highlight=False, soft_wrap=True)

@@ -17,10 +17,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from perceptogram._hashing import json_digest
-from perceptogram._registry import unknown_name
+from perceptogram._io import write_text_atomic
+from perceptogram._registry import PluginError, check_plugins, unknown_name
 from perceptogram._yaml import read_strict_yaml
+from perceptogram.data.formats.base import available_datasets
 from perceptogram.errors import ConfigError, PerceptogramError
-from perceptogram.reconstruct.base import MAX_SEED
+from perceptogram.evaluate.metric_registry import DEFAULT_RANKING_METRIC, image_metrics
+from perceptogram.evaluate.networks import available_networks
+from perceptogram.evaluate.protocols import PROTOCOLS
+from perceptogram.latents.base import LATENT_SPACES, available_latent_spaces
+from perceptogram.reconstruct.base import DEFAULT_METHODS, MAX_SEED, METHODS, method_spec
+from perceptogram.reconstruct.memory import resolve_memory_options
 
 __all__ = [
     "ConfigError",
@@ -64,50 +71,34 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 
 def _latent_space_names() -> list[str]:
-    from perceptogram.latents.base import available_latent_spaces
-
     return available_latent_spaces()
 
 
 def _network_names() -> list[str]:
-    from perceptogram.evaluate.networks import available_networks
-
     return available_networks()
 
 
 def _protocol_names() -> list[str]:
-    from perceptogram.evaluate.protocols import PROTOCOLS
-
     return PROTOCOLS.names()
 
 
 def _method_names() -> list[str]:
-    from perceptogram.reconstruct.base import METHODS
-
     return METHODS.names()
 
 
 def _image_metric_names() -> list[str]:
-    from perceptogram.evaluate.metric_registry import image_metrics
-
     return [metric.name for metric in image_metrics()]
 
 
 def _method_spec(name: str):
-    from perceptogram.reconstruct.base import method_spec
-
     return method_spec(name)
 
 
 def _default_methods() -> list[str]:
-    from perceptogram.reconstruct.base import DEFAULT_METHODS
-
     return list(DEFAULT_METHODS)
 
 
 def _default_ranking_metric() -> str:
-    from perceptogram.evaluate.metric_registry import DEFAULT_RANKING_METRIC
-
     return DEFAULT_RANKING_METRIC
 
 
@@ -129,8 +120,6 @@ def _registered(names: list[str], kind: str, available: Callable[[], list[str]])
 
 
 def _latent_space_factory(name: str) -> Callable[..., Any]:
-    from perceptogram.latents.base import LATENT_SPACES
-
     return LATENT_SPACES.get(name)
 
 
@@ -241,7 +230,6 @@ class DatasetConfig(_Section):
     def _registered_kind(cls, kind: str) -> str:
         if kind in ("simulated", "auto"):
             return kind
-        from perceptogram.data.formats.base import available_datasets
 
         names = available_datasets()
         if kind not in names:
@@ -364,8 +352,6 @@ class ReconstructionConfig(_Section):
     @field_validator("memory")
     @classmethod
     def _memory(cls, memory: str | dict[str, Any]) -> str | dict[str, Any]:
-        from perceptogram.reconstruct.memory import resolve_memory_options
-
         if memory != "auto":
             try:
                 resolve_memory_options(memory, "cpu", 0.0, 0.0)
@@ -653,7 +639,6 @@ class Config(_Section):
         """Installed plugins the run needs: checked against metadata, nothing imported."""
         if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
             raise ValueError("plugins must be a list of names of installed plugins")
-        from perceptogram._registry import PluginError, check_plugins
 
         try:
             return check_plugins(plugins)
@@ -895,8 +880,6 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write ``config`` as YAML (atomically)."""
-    from perceptogram._io import write_text_atomic
-
     write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 

@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         special file. Only adopt a folder whose content you mean Perceptogram to
         manage.
         """
+        # loads when the command runs, not at `perceptogram --help` (docs/contracts.md)
         from perceptogram._owned import adopt_folder
 
         adopted = adopt_folder(folder)

@@ -6,6 +6,10 @@ import typer
 
 from perceptogram import __version__
 from perceptogram._progress import set_quiet
+from perceptogram.cli import adopt as adopt_cmds
+from perceptogram.cli import data as data_cmds
+from perceptogram.cli import list as list_cmds
+from perceptogram.cli import run as run_cmds
 from perceptogram.cli._common import console, set_verbose
 
 app = typer.Typer(
@@ -47,11 +51,6 @@ def _root(
 
 
 def _register() -> None:
-    from perceptogram.cli import adopt as adopt_cmds
-    from perceptogram.cli import data as data_cmds
-    from perceptogram.cli import list as list_cmds
-    from perceptogram.cli import run as run_cmds
-
     app.add_typer(data_cmds.data_app, name="data")
     run_cmds.register(app)
     list_cmds.register(app)

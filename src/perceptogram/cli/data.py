@@ -41,8 +41,10 @@ def info_command(
     """
     import inspect
 
-    from perceptogram.data.formats.base import DATASETS, detect, open_dataset, summarize
+    # What a command does (data, numpy) loads when it runs: `perceptogram --help`
+    # starts without it (docs/contracts.md, "Lazy imports").
     from perceptogram.data.core.mne_convert import sampling_frequency
+    from perceptogram.data.formats.base import DATASETS, detect, open_dataset, summarize
 
     if kind == "auto":
         kind = detect(path, images).kind
@@ -200,8 +202,7 @@ def import_command(
     """
     from dataclasses import asdict
 
-    from perceptogram.data.formats.mne_import import ImportOptions, import_recordings, \
-        report_text
+    from perceptogram.data.formats.mne_import import ImportOptions, import_recordings, report_text
 
     window = _floats(baseline, "--baseline", 2)
     options = ImportOptions(

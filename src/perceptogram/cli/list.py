@@ -38,6 +38,7 @@ def registry_lines(registries=REGISTRIES) -> list[str]:
     lines : list of str
         A title line per registry, then ``name  ok|missing: why  summary`` per entry.
     """
+    # loads when the command runs, not at `perceptogram --help` (docs/contracts.md)
     from perceptogram._registry import Registry
 
     lines: list[str] = []

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from perceptogram._progress import is_quiet, set_quiet
+from perceptogram._text import for_rich
 from perceptogram.cli._common import console, friendly_errors
+from perceptogram.errors import PerceptogramError
 
 _STAGE_HELP = {
     "features": "Prepare EEG features and encode the stimuli in each latent space.",
@@ -57,8 +60,8 @@ def _print_timings(summary) -> None:
 def _finish(config, summary, quiet: bool, until: str | None = None) -> None:
     import json
 
-    from perceptogram._progress import is_quiet
-    from perceptogram._text import for_rich
+    # What a command does (config, pipeline, _owned, _io) loads when it runs:
+    # `perceptogram --help` starts without it (docs/contracts.md, "Lazy imports").
     from perceptogram.pipeline.rundir import RunDir
 
     run_dir = RunDir(config.output)
@@ -137,9 +140,7 @@ def register(app: typer.Typer) -> None:
         perceptograms. --data p300: the same on a real Muse recording (imported
         first into OUT/imported/p300), with the target − non-target map.
         """
-        from perceptogram._progress import set_quiet
-        from perceptogram.pipeline.demo import DEMO_DATA, DEMO_SIZES, demo_config, \
-            prepare_demo_data
+        from perceptogram.pipeline.demo import DEMO_DATA, DEMO_SIZES, demo_config, prepare_demo_data
         from perceptogram.pipeline.runner import run_pipeline
         from perceptogram.pipeline.stages import PIPELINE
 
@@ -182,7 +183,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """(Re)write the HTML report of a run directory (computing what is missing)."""
         from perceptogram._owned import NotOwnedError, adoption_hint, marker_state, owned_kind
-        from perceptogram.errors import PerceptogramError
 
         if format not in ("html", "mne"):
             raise PerceptogramError(f"--format must be html or mne, got {format!r}")
@@ -194,7 +194,6 @@ def register(app: typer.Typer) -> None:
                 "config.yaml); give a folder that `perceptogram run` wrote")
         _run(run_dir / "config.yaml", "report", None, None, run_dir, received=True)
         if format == "mne":
-            from perceptogram._text import for_rich
             from perceptogram.config import load_config
             from perceptogram.pipeline.reporting import export_mne_report
             from perceptogram.pipeline.rundir import RunDir
@@ -214,7 +213,6 @@ def register(app: typer.Typer) -> None:
         """Print (or write) the default run configuration, with a comment on every key."""
         from perceptogram._io import write_text_atomic
         from perceptogram.config import default_config_yaml
-        from perceptogram.errors import PerceptogramError
 
         text = default_config_yaml()
         if write is None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from perceptogram._io import write_json_atomic, write_text_atomic
 from perceptogram.errors import DataFormatError
+from perceptogram.evaluate.noise_ceiling import CEILING_METRICS, NO_CEILING
 from perceptogram.evaluate.stats import mean_sem
 
 
@@ -330,8 +331,6 @@ def side_by_side(rows: Iterable[MetricRow], methods: Mapping[str, str],
         ``<label> ceiling SEM`` (None where no ceiling is derived or computed).
         Every value is a mean over subjects: per-subject values are in the rows.
     """
-    from perceptogram.evaluate.noise_ceiling import CEILING_METRICS, NO_CEILING
-
     rows = list(rows)
     summaries = {(s.method, s.metric): s for s in summarize_subjects(rows)}
     sizes: dict[str, set[int]] = {}

@@ -11,6 +11,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from perceptogram._io import write_text_atomic
+from perceptogram.data.formats.mne_import import ImportOptions, import_recordings
+from perceptogram.errors import PerceptogramError
+
 __all__ = ["EXAMPLES", "example_folder", "import_example", "p300_import_options"]
 
 #: The examples shipped, with one line each.
@@ -22,8 +26,6 @@ EXAMPLES = {
 
 def p300_import_options():
     """The :class:`~perceptogram.data.formats.mne_import.ImportOptions` of the p300 example."""
-    from perceptogram.data.formats.mne_import import ImportOptions
-
     # The analysis of the recording's README: 1-30 Hz IIR, epochs -0.1..0.8 s, baseline
     # -0.1..0 s, 100 µV rejection; the last third of each picture's events for testing;
     # rows of about 10 epochs; the 4 pictures of each class assigned in turn.
@@ -40,8 +42,6 @@ def example_folder(name: str) -> Path:
     PerceptogramError
         Unknown name.
     """
-    from perceptogram.errors import PerceptogramError
-
     if name not in EXAMPLES:
         raise PerceptogramError(f"no example {name!r}; examples: {', '.join(EXAMPLES)}")
     return Path(str(resources.files(__name__) / name))
@@ -63,9 +63,6 @@ def import_example(name: str, out: str | Path):
         None when ``out`` already holds this import with the same settings.
     """
     import json
-
-    from perceptogram._io import write_text_atomic
-    from perceptogram.data.formats.mne_import import import_recordings
 
     folder, out = example_folder(name), Path(out)
     options = p300_import_options()

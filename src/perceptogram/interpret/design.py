@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perceptogram.errors import DataFormatError
+from perceptogram.latents.attributes import ImageAttributes
 
 __all__ = ["CONTINUOUS", "MapSpec", "AttributeDesign", "pixel_attributes", "build_design"]
 
@@ -117,8 +118,6 @@ def pixel_attributes(images: np.ndarray) -> dict[str, np.ndarray]:
         ``luminance``, ``high_freq_contrast``, ``hue_deg`` (circular mean hue,
         NaN for images without colour), ``hue_red_blue``, ``hue_green_magenta``.
     """
-    from perceptogram.latents.attributes import ImageAttributes
-
     space = ImageAttributes(image_size=min(128, images.shape[1]))
     values = dict(zip(space.feature_names, np.asarray(space.encode(images), dtype=float).T))
     cos, sin = values["hue_cos"], values["hue_sin"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.data.core.channels import resolve_channels
+from perceptogram.data.core.montage import channel_positions
 from perceptogram.errors import ChannelMismatchError
 
 #: The channels of the 17 THINGS-EEG2 posterior channels that belong to the
@@ -67,8 +68,6 @@ def mirror_permutation(
 
     ch_names = list(ch_names)
     if positions is None:
-        from perceptogram.data.core.montage import channel_positions
-
         positions = channel_positions(ch_names)
     positions = np.asarray(positions, dtype=float)
     if positions.shape != (len(ch_names), 3):

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.errors import DataFormatError
+from perceptogram.interpret.labels import MAX_TABLE_BYTES, match_table_keys, mismatch_examples
 
 UNASSIGNED = -1
 
@@ -391,13 +393,6 @@ def grouping_from_csv(
         Groups named by the labels in order of first appearance in the CSV.
     """
     from pathlib import Path
-
-    from perceptogram._inputs import excerpt, read_input_text
-    from perceptogram.interpret.labels import (
-        MAX_TABLE_BYTES,
-        match_table_keys,
-        mismatch_examples,
-    )
 
     path = Path(path)
     text = read_input_text(path, max_bytes=MAX_TABLE_BYTES, what="the grouping table")

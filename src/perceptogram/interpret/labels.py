@@ -64,6 +64,7 @@ import numpy as np
 
 from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.errors import DataFormatError
+from perceptogram.nets.efficientnet_lite import load_efficientnet_lite0
 
 __all__ = ["OTHER", "LOW_CONFIDENCE", "ClassifierLabels", "ConceptLabels", "LabelTrust",
            "concept_labels",
@@ -195,8 +196,6 @@ def classifier_labels(images: np.ndarray, *, device: str = "cpu", batch_size: in
         each, and the probabilities of the top class and of each super-category.
     """
     from scipy.special import softmax
-
-    from perceptogram.nets.efficientnet_lite import load_efficientnet_lite0
 
     net = load_efficientnet_lite0(device)
     probability = softmax(np.asarray(net.logits(images, batch_size=batch_size),

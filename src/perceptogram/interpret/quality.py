@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from perceptogram._stats import dimension_correlation, nanmean_count
+from perceptogram.linear.ridge import RidgeCV
 
 __all__ = [
     "DecoderFit",
@@ -71,7 +72,5 @@ def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None = None) ->
     The regularisation is chosen by cross-validation on ``(X, Y)`` only,
     grouped by ``groups`` (concepts) when given.
     """
-    from perceptogram.linear.ridge import RidgeCV
-
     cv = "group" if groups is not None else "kfold"
     return RidgeCV(cv=cv).fit(X, Y, groups=groups)

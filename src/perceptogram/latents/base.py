@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from perceptogram import __version__
 from perceptogram._images import check_images
 from perceptogram._registry import Registry
 
@@ -258,8 +259,6 @@ def make_fingerprint(*fields: Any, **settings: Any) -> str:
     fingerprint : str
         ``"field|...|key=value|...|perceptogram=<package version>"``.
     """
-    from perceptogram import __version__
-
     parts = [str(field) for field in fields]
     parts += [f"{key}={value}" for key, value in settings.items()]
     parts.append(f"perceptogram={__version__}")

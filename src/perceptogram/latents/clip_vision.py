@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from perceptogram import __version__
+from perceptogram._progress import track
 from perceptogram.errors import MissingWeightsError, PerceptogramError, require
 from perceptogram.latents.base import check_images
 from perceptogram.latents.hub import (
@@ -23,6 +25,12 @@ from perceptogram.latents.hub import (
     is_local_path,
     missing_weights,
     weights_missing,
+)
+from perceptogram.latents.unclip import (
+    _folder_digest,
+    _weights_digest,
+    default_device,
+    resolve_torch_dtype,
 )
 
 __all__ = ["CLIPVisionSpace", "image_processor_class"]
@@ -96,8 +104,6 @@ class CLIPVisionSpace:
         return missing_weights(self.model, self.download_include, reason)
 
     def _load(self) -> None:
-        from perceptogram.latents.unclip import default_device, resolve_torch_dtype
-
         transformers = require("transformers", extra="diffusion", purpose=f"the {self.name} space")
         device = default_device() if self._device is None else self._device
         torch_dtype = resolve_torch_dtype(self._dtype, device)
@@ -162,8 +168,6 @@ class CLIPVisionSpace:
         """Model, subfolder, dtype, processor settings and package versions."""
         from importlib.metadata import version
 
-        from perceptogram import __version__
-
         identity = {
             "space": self.name,
             "model": self.model,
@@ -179,8 +183,6 @@ class CLIPVisionSpace:
 
     def _revision(self) -> str:
         """Commit of a cached repository, digest of a folder, or of in-memory weights."""
-        from perceptogram.latents.unclip import _folder_digest, _weights_digest
-
         if self._encoder is not None and self.model == self.default_model:
             return "weights-" + _weights_digest([self._encoder])
         if is_local_path(self.model):
@@ -208,8 +210,6 @@ class CLIPVisionSpace:
         """
         torch = require("torch", extra="diffusion", purpose=f"the {self.name} space")
         from PIL import Image
-
-        from perceptogram._progress import track
 
         images = check_images(images)
         encoder, processor = self.encoder, self.processor

@@ -27,10 +27,17 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram import __version__
 from perceptogram._hashing import array_digest, json_digest, short
-from perceptogram._progress import is_quiet
-from perceptogram.errors import MissingWeightsError, PerceptogramError, require
+from perceptogram._progress import is_quiet, track
+from perceptogram.errors import DataFormatError, MissingWeightsError, PerceptogramError, require
 from perceptogram.latents.base import check_images, register
+from perceptogram.latents.hub import (
+    download_command,
+    dtype_kwargs,
+    missing_weights,
+    weights_missing,
+)
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-2-1-unclip"
 """The Stable unCLIP checkpoint of the published method (SD 2.1, OpenCLIP ViT-H/14)."""
@@ -83,8 +90,6 @@ def default_device() -> str:
 def _missing_weights(
     model: str, revision: str | None, reason: Exception | str
 ) -> MissingWeightsError:
-    from perceptogram.latents.hub import missing_weights
-
     return missing_weights(model, DOWNLOAD_INCLUDE, reason, revision, DOWNLOAD_EXCLUDE)
 
 
@@ -95,8 +100,6 @@ def _is_local_path(model: str) -> bool:
 
 
 def _check_local_folder(model: str) -> Path:
-    from perceptogram.latents.hub import download_command
-
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise MissingWeightsError(f"no such model folder: {folder}")
@@ -168,7 +171,6 @@ def load_unclip_pipeline(
     source: str | Path = model
     if _is_local_path(model):
         source = _check_local_folder(model)
-    from perceptogram.latents.hub import dtype_kwargs
 
     cls = diffusers.StableUnCLIPImg2ImgPipeline
     try:
@@ -226,8 +228,6 @@ class _UnCLIPComponentSpace(abc.ABC):
     @classmethod
     def missing(cls, options: Mapping[str, Any]) -> str | None:
         """What this machine lacks to encode with ``options`` (the model's weights), or None."""
-        from perceptogram.latents.hub import weights_missing
-
         if options.get("pipeline") is not None or options.get("local_files_only") is False:
             return None
         return weights_missing(str(options.get("model") or DEFAULT_MODEL),
@@ -366,8 +366,6 @@ class _UnCLIPComponentSpace(abc.ABC):
         """
         from importlib.metadata import version
 
-        from perceptogram import __version__
-
         identity = {
             "space": self.name,
             "model": self.model or "in-memory",
@@ -381,8 +379,6 @@ class _UnCLIPComponentSpace(abc.ABC):
         return json.dumps(identity, sort_keys=True)
 
     def _batches(self, n_images: int, description: str):
-        from perceptogram._progress import track
-
         starts = range(0, n_images, self.batch_size)
         for start in track(starts, description, total=len(starts)):
             yield slice(start, min(start + self.batch_size, n_images))
@@ -571,7 +567,6 @@ class UnCLIPVAESpace(_UnCLIPComponentSpace):
         images : ndarray of uint8, shape (n_images, image_size, image_size, 3)
         """
         torch = require("torch", purpose=_PURPOSE)
-        from perceptogram.errors import DataFormatError
 
         latents = np.asarray(latents)
         if latents.ndim != 2 or latents.shape[1] != self.dim:

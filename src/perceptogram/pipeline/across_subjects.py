@@ -38,8 +38,13 @@ from typing import Any
 import numpy as np
 
 from perceptogram.config import Config
+from perceptogram.cross_subject import fit_held_out
 from perceptogram.data.core.containers import EEGFeatures
 from perceptogram.errors import ChannelMismatchError, PerceptogramError
+from perceptogram.evaluate.suite import evaluate_latents
+from perceptogram.evaluate.tables import save_table
+from perceptogram.linear.io import save_model
+from perceptogram.linear.ridge import DEFAULT_ALPHAS, AlphaGridEdgeWarning
 from perceptogram.pipeline.artifacts import load_eeg_features, save_array, save_npz
 from perceptogram.pipeline.datasource import (
     open_run_dataset,
@@ -47,7 +52,7 @@ from perceptogram.pipeline.datasource import (
     run_image_paths,
     subject_rows,
 )
-from perceptogram.pipeline.plan import cross_subject_method, cross_subject_protocols
+from perceptogram.pipeline.plan import cross_subject_method, cross_subject_protocols, run_subjects
 from perceptogram.pipeline.reliability import decoder_ceiling_row, subject_trials
 from perceptogram.pipeline.rundir import RunDir, subject_label
 
@@ -88,13 +93,6 @@ def held_out_unit(config: Config, subject: int, run_dir: RunDir,
         ``latent_reference(space) -> (train_mean, train_std)``: how the evaluate
         stage standardises latents before comparing them (same scores here).
     """
-    from perceptogram.cross_subject import fit_held_out
-    from perceptogram.evaluate.suite import evaluate_latents
-    from perceptogram.evaluate.tables import save_table
-    from perceptogram.linear.io import save_model
-    from perceptogram.linear.ridge import DEFAULT_ALPHAS, AlphaGridEdgeWarning
-    from perceptogram.pipeline.plan import run_subjects
-
     subjects = run_subjects(config, run_dir)
     check_subjects(subjects)
     h = subjects.index(subject)

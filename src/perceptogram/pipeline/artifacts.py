@@ -32,6 +32,7 @@ import numpy as np
 from perceptogram._inputs import open_input, read_input_json
 from perceptogram._io import atomic_path, check_memory, write_json_atomic, write_text_atomic
 from perceptogram.data.core.containers import EEGFeatures
+from perceptogram.data.core.image_files import ImageFileError, check_pixels, load_image
 
 __all__ = [
     "save_array",
@@ -129,8 +130,6 @@ def load_pngs(folder: Path, indices: Sequence[int] | None = None) -> np.ndarray:
     together against the memory available.
     """
     from PIL import Image
-
-    from perceptogram.data.core.image_files import ImageFileError, check_pixels, load_image
 
     files = sorted(folder.glob("[0-9][0-9][0-9][0-9].png"))
     if indices is not None:

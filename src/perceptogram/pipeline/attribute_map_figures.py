@@ -28,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._io import write_json_atomic
 from perceptogram.config import Config
+from perceptogram.interpret.electrodes import pattern_energy
+from perceptogram.pipeline.attribute_map_files import file_stem
+from perceptogram.viz.figure import label_scaled, pyplot, save_figure
+from perceptogram.viz.heatmap import plot_channel_time
+from perceptogram.viz.scalp import scalp_layout
+from perceptogram.viz.timecourse import plot_timecourse
+from perceptogram.viz.topomap import plot_topomap, plot_topomap_grid, scalp_width_px
 
 __all__ = ["draw_subject_maps", "FIGURE_LIST", "read_figure_list"]
 
@@ -57,9 +65,6 @@ class _FigureList:
     notes: list[str] = field(default_factory=list)
 
     def save(self, fig, stem: str, caption: str, section: str, group: str = "") -> None:
-        from perceptogram.viz.figure import pyplot, save_figure
-        from perceptogram.viz.topomap import scalp_width_px
-
         save_figure(fig, self.out / f"{stem}.png", formats=self.formats, dpi=DPI)
         scalp = scalp_width_px(fig, DPI)  # after saving: the axes are where they were drawn
         pyplot().close(fig)
@@ -69,8 +74,6 @@ class _FigureList:
                              "scalp_px": None if scalp is None else round(scalp, 1)})
 
     def write(self) -> None:
-        from perceptogram._io import write_json_atomic
-
         write_json_atomic(self.out / FIGURE_LIST, {"figures": self.entries,
                                                    "notes": self.notes})
 
@@ -95,8 +98,6 @@ def draw_subject_maps(config: Config, out, result) -> None:
         ``interpret/sub-XX/``.
     result : SubjectMaps
     """
-    from perceptogram.viz.scalp import scalp_layout
-
     figures = _FigureList(Path(out), list(config.interpretability.figure_formats))
     layout = scalp_layout(result.ch_names, _positions(result))
     if layout.missing and layout.drawable:
@@ -165,11 +166,6 @@ def _kind_text(m) -> str:
 
 def _draw_attribute(config: Config, figures: _FigureList, attribute: str, maps: list[Any],
                     result, layout) -> None:
-    from perceptogram.pipeline.attribute_map_files import file_stem
-    from perceptogram.viz.heatmap import plot_channel_time
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap_grid
-
     times = result.times
     at = [t / 1000.0 for t in config.interpretability.times_ms
           if times[0] <= t / 1000.0 <= times[-1]] or None
@@ -236,9 +232,6 @@ def _scalp_legend(layout) -> str:
 
 def _draw_joint_test(config: Config, figures: _FigureList, test, result, layout) -> None:
     """The F map of one joint test of collinear attributes, with its significant clusters."""
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap_grid
-
     names = ", ".join(test.attributes)
     info = test.summary
     dof = (info.get("peak") or {}).get("unit", "F")
@@ -273,7 +266,6 @@ def _draw_joint_test(config: Config, figures: _FigureList, test, result, layout)
                               title=title)
         caption += (" One line per channel; bars below: times inside a significant cluster, "
                     "in the channel's colour.")
-    from perceptogram.pipeline.attribute_map_files import file_stem
 
     figures.save(fig, file_stem(f"joint {' '.join(test.attributes)}"), caption,
                  "perceptograms", f"joint test: {names}")
@@ -289,11 +281,6 @@ def _label(m) -> str:
 
 
 def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> None:
-    from perceptogram.interpret.electrodes import pattern_energy
-    from perceptogram.viz.figure import label_scaled, pyplot
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap
-
     plt = pyplot()
     unit = _unit_label(result.unit)
     stacked = np.stack([m.effect for m in maps])
@@ -344,10 +331,6 @@ def _draw_electrodes(figures: _FigureList, maps: list[Any], result, layout) -> N
 
 def _draw_probes(config: Config, figures: _FigureList, probes: dict[str, Any],
                  arrays: dict[str, np.ndarray], result, layout) -> None:
-    from perceptogram.viz.figure import label_scaled, pyplot
-    from perceptogram.viz.timecourse import plot_timecourse
-    from perceptogram.viz.topomap import plot_topomap
-
     plt = pyplot()
     space = config.interpretability.space
     quality = (f"decoding quality of the {space} latents: mean over latent dimensions of "

@@ -28,6 +28,7 @@ import numpy as np
 
 from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
 from perceptogram.config import Config
+from perceptogram.data.core.montage import make_info
 from perceptogram.interpret.design import CONTINUOUS
 from perceptogram.pipeline.artifacts import save_npz
 from perceptogram.pipeline.map_results import AttributeMap, SubjectMaps
@@ -63,8 +64,6 @@ def _csv_text(header: list[str], rows) -> str:
 def _write_fif(path: Path, effect: np.ndarray, ch_names, times: np.ndarray, n_images: int,
                comment: str, positions: np.ndarray | None = None) -> None:
     import mne
-
-    from perceptogram.data.core.montage import make_info
 
     sfreq = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 100.0
     evoked = mne.EvokedArray(effect, make_info(list(ch_names), sfreq, positions),

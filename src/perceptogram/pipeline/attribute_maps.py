@@ -24,9 +24,40 @@ from typing import Any
 import numpy as np
 
 from perceptogram.config import Config
-from perceptogram.interpret.collinearity import Collinearity
+from perceptogram.data.core.image_files import load_images
+from perceptogram.data.core.units import eeg_unit
+from perceptogram.errors import ChannelMismatchError
+from perceptogram.interpret.collinearity import Collinearity, diagnose, joint_sentence
+from perceptogram.interpret.design import CONTINUOUS, build_design, pixel_attributes
+from perceptogram.interpret.effects import fit_effects, freedman_lane_test
+from perceptogram.interpret.electrodes import CHANNEL_SUBSETS
+from perceptogram.interpret.groupings import categorical_grouping, semantic_grouping, split_grouping
+from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
+from perceptogram.interpret.labels import (
+    classifier_labels,
+    concept_labels,
+    covariates_from_table,
+    label_trust,
+    labels_from_table,
+    map_to_groups,
+)
+from perceptogram.interpret.perceptogram import contrast, group_means, to_eeg_units
+from perceptogram.interpret.perturb import (
+    channel_scramble_importance,
+    evaluate,
+    mirror_features,
+    subset_quality,
+)
+from perceptogram.interpret.significance import group_cluster_test
+from perceptogram.interpret.timecourse import sliding_window_curve, window_length_curve
+from perceptogram.latents.attributes import FEATURE_NAMES, hue_angle
+from perceptogram.linear.io import load_model
+from perceptogram.linear.patterns import decode_encode_patterns
+from perceptogram.linear.ridge import Ridge
 from perceptogram.pipeline.artifacts import load_eeg_features
+from perceptogram.pipeline.attribute_map_figures import draw_subject_maps
 from perceptogram.pipeline.attribute_map_files import save_subject_maps
+from perceptogram.pipeline.datasource import run_image_paths, subject_rows
 from perceptogram.pipeline.map_results import (
     AttributeMap,
     JointTest,
@@ -34,7 +65,6 @@ from perceptogram.pipeline.map_results import (
     SemanticLabels,
     SubjectMaps,
 )
-from perceptogram.pipeline.datasource import subject_rows
 from perceptogram.pipeline.rundir import RunDir
 
 __all__ = ["interpret_subject", "compute_subject_maps", "attribute_spaces", "decoder_probes"]
@@ -88,18 +118,8 @@ def _semantic_labels(config: Config, images: np.ndarray, image_paths: list[str],
     ImageNet classifier. Returns the labels and, for concepts, the sentence
     that says so (for the summary's notes).
     """
-    from perceptogram.interpret.labels import (
-        classifier_labels,
-        concept_labels,
-        label_trust,
-        labels_from_table,
-        map_to_groups,
-    )
-
     settings = config.interpretability
     if paper or settings.semantic_source == "cluster":
-        from perceptogram.interpret.groupings import semantic_grouping
-
         space = attribute_spaces(config).get("semantic", settings.space)
         latents = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "test.npy"),
                                test)
@@ -130,7 +150,6 @@ def _covariates(config: Config, image_paths: list[str], test) -> dict[str, np.nd
     path = config.interpretability.covariates
     if path is None:
         return {}
-    from perceptogram.interpret.labels import covariates_from_table
 
     return covariates_from_table(path, image_paths, test.concepts)
 
@@ -145,9 +164,6 @@ def _rescale_transductive(decoded: np.ndarray, Y_train: np.ndarray) -> np.ndarra
 def _perceptograms(config: Config, subject: int, run_dir: RunDir, space: str, train,
                    paper: bool) -> np.ndarray:
     """Latent-filtered EEG patterns of the test images, data units, (n, ch, t)."""
-    from perceptogram.interpret.perceptogram import to_eeg_units
-    from perceptogram.linear.patterns import decode_encode_patterns
-
     Y_train = subject_rows(np.load(run_dir.unit_dir("features", None, space) / "train.npy"),
                            train)
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
@@ -197,8 +213,6 @@ def _partial_maps(config: Config, data: np.ndarray, design, source: str, space_o
                   family: frozenset[str] = frozenset()) -> list[AttributeMap]:
     """Partial-effect maps of every design map, tested; ``family``: attributes whose
     cluster p-values are Holm-adjusted together (:func:`_holm_factors`)."""
-    from perceptogram.interpret.effects import fit_effects, freedman_lane_test
-
     n_perm = config.interpretability.n_permutations
     fit = fit_effects(data, design.matrix, design.columns)
     tested = []
@@ -272,8 +286,6 @@ def _marginal_maps(config: Config, data: np.ndarray, design, attribute: str, ch_
     side by side: the marginal map absorbs the effects of every attribute that
     goes with it in the pictures.
     """
-    from perceptogram.interpret.effects import fit_effects, freedman_lane_test
-
     n_perm = config.interpretability.n_permutations
     keep = [0] + [design.columns.index(c) for c in design.attribute_columns[attribute]]
     matrix, columns = design.matrix[:, keep], tuple(design.columns[k] for k in keep)
@@ -306,9 +318,6 @@ def _collinear_sets(config: Config, data: np.ndarray, design, collinearity: Coll
     the joint test's p in their summary, and a partial map without a peak says
     so when the joint test finds an effect.
     """
-    from perceptogram.interpret.collinearity import joint_sentence
-    from perceptogram.interpret.joint import f_map, joint_freedman_lane_test
-
     n_perm = config.interpretability.n_permutations
     tests, marginal = [], []
     partial = [m for m in maps if m.source == "eeg" and m.kind == "partial effect"]
@@ -371,8 +380,6 @@ def _design_for_pictures(mapped: list[str], pixels: dict[str, np.ndarray],
     sentence : str or None
         Why attributes were left out (None when the pictures suffice).
     """
-    from perceptogram.interpret.design import CONTINUOUS, build_design
-
     design = build_design(mapped, pixels, semantic=labels, covariates=covariates)
     # columns asked for, those left out as determined by the others included
     n_columns = design.matrix.shape[1] + sum(
@@ -452,9 +459,6 @@ def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarr
     the decoded attribute when the ``attributes`` space was decoded); hue: red vs
     blue (within 60 degrees); semantic: each label group vs the reference.
     """
-    from perceptogram.interpret.groupings import categorical_grouping, split_grouping
-    from perceptogram.interpret.design import CONTINUOUS
-
     source = decoded_attributes if decoded_attributes is not None else pixels
     out = {}
     for attribute in config.interpretability.attributes:
@@ -485,9 +489,6 @@ def _groupings(config: Config, pixels: dict[str, np.ndarray], semantic: np.ndarr
 def _contrast_maps(config: Config, data: np.ndarray, groupings: dict[str, Any], source: str,
                    space_of, ch_names, times, unit: str, positions=None) -> list[AttributeMap]:
     from scipy import stats
-
-    from perceptogram.interpret.perceptogram import contrast, group_means
-    from perceptogram.interpret.significance import group_cluster_test
 
     n_perm = config.interpretability.n_permutations
     out = []
@@ -531,12 +532,6 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
     -------
     SubjectMaps
     """
-    from perceptogram.data.core.image_files import load_images
-    from perceptogram.interpret.collinearity import diagnose
-    from perceptogram.data.core.units import eeg_unit
-    from perceptogram.interpret.design import pixel_attributes
-    from perceptogram.pipeline.datasource import run_image_paths
-
     settings = config.interpretability
     paper = settings.preset == "paper"
     method = "contrast" if paper else settings.method
@@ -630,8 +625,6 @@ def compute_subject_maps(config: Config, subject: int, run_dir: RunDir) -> Subje
 
 def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[str, np.ndarray]:
     """Decoded ``attributes`` latents of the test images, by descriptor name."""
-    from perceptogram.latents.attributes import FEATURE_NAMES, hue_angle
-
     decoded = np.load(run_dir.unit_dir("predict", subject, "attributes") / "decoded.npy")
     values = dict(zip(FEATURE_NAMES, decoded.T.astype(float)))
     values["hue_deg"] = hue_angle(values["hue_cos"], values["hue_sin"])
@@ -640,8 +633,6 @@ def _decoded_attributes(config: Config, subject: int, run_dir: RunDir) -> dict[s
 
 def interpret_subject(config: Config, subject: int, run_dir: RunDir) -> None:
     """Compute, save and draw one subject's attribute maps and decoder probes."""
-    from perceptogram.pipeline.attribute_map_figures import draw_subject_maps
-
     result = compute_subject_maps(config, subject, run_dir)
     draw_subject_maps(config, run_dir.unit_dir("interpret", subject), result)
 
@@ -679,12 +670,6 @@ def decoder_probes(config: Config, subject: int, run_dir: RunDir, train, Y_train
         ``scramble_drop`` (n_channels,), ``window_end_ms``, ``window_quality``,
         ``sliding_centre_ms``, ``sliding_quality``.
     """
-    from perceptogram.interpret.electrodes import CHANNEL_SUBSETS
-    from perceptogram.interpret.perturb import channel_scramble_importance, subset_quality
-    from perceptogram.interpret.timecourse import sliding_window_curve, window_length_curve
-    from perceptogram.linear.io import load_model
-    from perceptogram.linear.ridge import Ridge
-
     space = config.interpretability.space
     saved = load_model(run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
                        ch_names=train.ch_names, times=train.times)
@@ -730,9 +715,6 @@ def decoder_probes(config: Config, subject: int, run_dir: RunDir, train, Y_train
 
 def _mirrored_quality(decoder, test, Y_test: np.ndarray) -> float | None:
     """Quality on left/right mirrored test EEG; None when the channels are asymmetric."""
-    from perceptogram.errors import ChannelMismatchError
-    from perceptogram.interpret.perturb import evaluate, mirror_features
-
     try:
         mirrored = mirror_features(test)
     except ChannelMismatchError:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from perceptogram.config import Config
+from perceptogram.data.formats.base import open_dataset
+from perceptogram.errors import DataFormatError
 
 __all__ = ["open_run_dataset", "run_image_paths", "subject_rows", "pool_by_image"]
 
@@ -17,8 +19,6 @@ def open_run_dataset(config: Config):
     A simulated dataset is written in the official layout and read as
     ``things-eeg2``; ``auto`` detects the format from the files.
     """
-    from perceptogram.data.formats.base import open_dataset
-
     kind = "things-eeg2" if config.dataset.kind == "simulated" else config.dataset.kind
     dataset = open_dataset(kind, config.data_root(), config.dataset.images_path,
                            **config.dataset.options)
@@ -59,8 +59,6 @@ def subject_rows(values, features):
         The features name a picture the table does not have (the latents are
         from another dataset).
     """
-    from perceptogram.errors import DataFormatError
-
     index = features.image_index
     if len(index) and int(index.max()) >= len(values):
         raise DataFormatError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from perceptogram.config import Config, make_config
+from perceptogram.examples import import_example
 from perceptogram.pipeline.rundir import RunDir
 from perceptogram.pipeline.runner import RunSummary, run_pipeline
 from perceptogram.pipeline.stages import PIPELINE
@@ -146,9 +147,6 @@ def prepare_demo_data(config: Config, data: str) -> None:
     import never writes into a folder Perceptogram does not own.
     """
     if data == "p300":
-        from perceptogram.examples import import_example
-        from perceptogram.pipeline.rundir import RunDir
-
         RunDir(config.output).claim()
         import_example("p300", config.data_root())
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perceptogram.config import Config
+from perceptogram.evaluate.noise_ceiling import NO_CEILING, NO_CEILING_REASON
+from perceptogram.evaluate.stats import mean_sem
+from perceptogram.evaluate.tables import comparison_table, load_table, save_comparison, side_by_side
 from perceptogram.pipeline.artifacts import read_rows, write_rows
 from perceptogram.pipeline.plan import (
     cross_subject_method,
@@ -27,6 +30,7 @@ from perceptogram.pipeline.plan import (
     latent_method,
 )
 from perceptogram.pipeline.rundir import RunDir, subject_label
+from perceptogram.report import EvaluationSection, FigureRef, RecordTable
 
 __all__ = ["EvaluationReport", "evaluation_report", "evaluation_rows"]
 
@@ -47,8 +51,6 @@ def evaluation_rows(config: Config, run_dir: RunDir, subjects: list[int]) -> lis
     list of MetricRow
         Empty when the run's ``evaluation`` settings turned those stages off.
     """
-    from perceptogram.evaluate.tables import load_table
-
     settings = config.evaluation
     folders = []
     if settings.noise_ceilings:
@@ -114,14 +116,6 @@ def evaluation_report(config: Config, run_dir: RunDir, subjects: list[int], rows
     -------
     EvaluationReport
     """
-    from perceptogram.evaluate.noise_ceiling import NO_CEILING, NO_CEILING_REASON
-    from perceptogram.evaluate.tables import (
-        comparison_table,
-        save_comparison,
-        side_by_side,
-    )
-    from perceptogram.report import EvaluationSection
-
     settings = config.evaluation
     out = run_dir.unit_dir("report")
     result = EvaluationReport()
@@ -180,8 +174,6 @@ def evaluation_report(config: Config, run_dir: RunDir, subjects: list[int], rows
 
 
 def _protocol_table(space: str, methods: dict[str, str], records: list[dict]) -> Any:
-    from perceptogram.report import RecordTable
-
     columns = [("metric", "metric"), ("chance", "chance"), ("n_way", "N")]
     for label in methods:
         columns += [(label, f"{label} (mean ± SEM)"), (f"{label} ceiling", "its ceiling")]
@@ -216,9 +208,6 @@ def _curve_table(space: str, records: list[dict[str, Any]]) -> Any:
     level only some subjects reach is left to the CSV, never averaged over fewer subjects
     in the same column; "all" is each subject's own last level.
     """
-    from perceptogram.evaluate.stats import mean_sem
-    from perceptogram.report import RecordTable
-
     subjects = sorted({r["subject"] for r in records})
     levels = {s: sorted({int(r["n_repetitions"]) for r in records if r["subject"] == s})
               for s in subjects}
@@ -249,8 +238,6 @@ def _curve_table(space: str, records: list[dict[str, Any]]) -> Any:
 
 def _figures(config: Config, run_dir: RunDir, subject: int, space: str) -> list[Any]:
     """One subject's reliability and repetition-curve figures (those the run drew)."""
-    from perceptogram.report import FigureRef
-
     label = subject_label(subject)
     wanted = (config.evaluation.noise_ceilings, config.evaluation.repetition_curve)
     found = [

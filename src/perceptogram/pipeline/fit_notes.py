@@ -8,6 +8,7 @@ concepts than folds); the report shows each distinct sentence once.
 from __future__ import annotations
 
 from perceptogram.config import Config
+from perceptogram.linear.io import load_model
 from perceptogram.pipeline.rundir import RunDir, subject_label
 
 __all__ = ["decoder_notes"]
@@ -27,8 +28,6 @@ def decoder_notes(config: Config, run_dir: RunDir, subjects: list[int]) -> list[
     -------
     list of str
     """
-    from perceptogram.linear.io import load_model
-
     found: dict[str, list[str]] = {}
     for subject in subjects:
         for space in config.latents.spaces:

@@ -26,8 +26,21 @@ from typing import Any
 import numpy as np
 
 from perceptogram.config import Config
+from perceptogram.cross_subject import (
+    ceiling_row,
+    decoded_repetition_curve,
+    decoder_ceiling,
+    eeg_reliability,
+    eeg_rows,
+)
+from perceptogram.cross_subject.trials import decode_trials, trial_features
+from perceptogram.data.core.channels import resolve_channels
 from perceptogram.data.core.containers import EEGFeatures
+from perceptogram.data.core.prepare import time_mask
 from perceptogram.errors import DataFormatError
+from perceptogram.evaluate.tables import MetricRow, save_table
+from perceptogram.linear.io import load_model
+from perceptogram.linear.patterns import LatentEncoder
 from perceptogram.pipeline.artifacts import load_eeg_features, save_npz, write_rows
 from perceptogram.pipeline.datasource import (
     open_run_dataset,
@@ -36,6 +49,8 @@ from perceptogram.pipeline.datasource import (
 )
 from perceptogram.pipeline.plan import latent_method
 from perceptogram.pipeline.rundir import RunDir, subject_label
+from perceptogram.viz.figure import pyplot, save_figure
+from perceptogram.viz.reliability import plot_reliability_over_time, plot_repetition_curve
 
 __all__ = [
     "MAX_CEILING_DIMS",
@@ -99,8 +114,6 @@ def subject_trials(config: Config, run_dir: RunDir, subject: int, *,
     -------
     SubjectTrials
     """
-    from perceptogram.cross_subject.trials import trial_features
-
     _, test_x = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     _, test = open_run_dataset(config).load_subject(subject)
     if test.n_images != len(test_x.X) or not np.array_equal(test.image_index,
@@ -153,8 +166,6 @@ def pool_trials(trials: np.ndarray, counts: np.ndarray, images: list[str]
 
 def _skipped(subject: int, method: str, metric: str, reason: str, n_images: int,
              protocol: str) -> Any:
-    from perceptogram.evaluate.tables import MetricRow
-
     return MetricRow(subject=subject, method=method, metric=metric, value=float("nan"),
                      n_images=n_images, status=f"skipped: {reason}", protocol=protocol)
 
@@ -189,8 +200,6 @@ def decoder_ceiling_row(config: Config, subject: int, method: str, model: Any,
     MetricRow
         Skipped, with the reason, when too few pictures have 2 or more repetitions.
     """
-    from perceptogram.cross_subject import ceiling_row, decoder_ceiling
-
     n_images = len(trials.images)
     protocol = config.metrics.protocol
     reason = _too_few_repetitions(trials.counts)
@@ -221,11 +230,6 @@ def eeg_reliability_unit(config: Config, subject: int, run_dir: RunDir) -> None:
     window) and ``reliability.png`` (over time: median over channels, range,
     peak).
     """
-    from perceptogram.cross_subject import eeg_reliability, eeg_rows
-    from perceptogram.data.core.channels import resolve_channels
-    from perceptogram.data.core.prepare import time_mask
-    from perceptogram.evaluate.tables import save_table
-
     out = run_dir.unit_dir("reliability", subject)
     protocol = config.metrics.protocol
     _, test = open_run_dataset(config).load_subject(subject)
@@ -260,9 +264,6 @@ def eeg_reliability_unit(config: Config, subject: int, run_dir: RunDir) -> None:
 
 def _reliability_figure(config: Config, subject: int, reliability: Any, ch_names: list[str],
                         times: np.ndarray, out: Any) -> None:
-    from perceptogram.viz.figure import pyplot, save_figure
-    from perceptogram.viz.reliability import plot_reliability_over_time
-
     fig = plot_reliability_over_time(
         times, {"noise ceiling (sqrt of Spearman-Brown)": reliability.ceiling,
                 "split-half r (lower bound)": reliability.split_half}, ch_names,
@@ -285,10 +286,6 @@ def repetitions_unit(config: Config, subject: int, space: str, run_dir: RunDir) 
     and number of repetitions: value, band, what the band covers) and
     ``curve.png``.
     """
-    from perceptogram.cross_subject.trials import decode_trials
-    from perceptogram.evaluate.tables import save_table
-    from perceptogram.linear.io import load_model
-
     out = run_dir.unit_dir("repetitions", subject, space)
     settings = config.evaluation
     trials = subject_trials(config, run_dir, subject)
@@ -301,8 +298,6 @@ def repetitions_unit(config: Config, subject: int, space: str, run_dir: RunDir) 
     save_table(rows, out / "metrics")
     if not settings.repetition_curve or np.atleast_2d(model.coef_).shape[0] > MAX_CURVE_DIMS:
         return
-    from perceptogram.cross_subject import decoded_repetition_curve
-    from perceptogram.linear.patterns import LatentEncoder
 
     train_x, test_x = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     table = np.load(run_dir.unit_dir("features", None, space) / "train.npy")
@@ -333,9 +328,6 @@ def _true_latents(config: Config, run_dir: RunDir, space: str, test_x: EEGFeatur
 
 def _curve_figure(config: Config, subject: int, space: str, curve: Any, n_images: int,
                   out: Any) -> None:
-    from perceptogram.viz.figure import pyplot, save_figure
-    from perceptogram.viz.reliability import plot_repetition_curve
-
     chance = {"top-1": min(1.0, 1 / n_images), "top-5": min(1.0, 5 / n_images),
               "latent two-way": 0.5, "latent r": 0.0}
     fig = plot_repetition_curve(

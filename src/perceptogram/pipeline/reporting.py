@@ -15,8 +15,21 @@ import numpy as np
 
 from perceptogram._io import write_json_atomic
 from perceptogram.config import Config, config_to_dict
+from perceptogram.data.core.image_files import load_images
+from perceptogram.evaluate.metrics import retrieval_ranks, similarity_matrix, standardize_latents
+from perceptogram.evaluate.stats import binomial_pvalue
+from perceptogram.evaluate.tables import (
+    MetricRow,
+    comparison_table,
+    load_table,
+    save_comparison,
+    save_table,
+)
 from perceptogram.pipeline.artifacts import load_eeg_features, load_pngs, read_rows
-from perceptogram.pipeline.rundir import RunDir, subject_label
+from perceptogram.pipeline.attribute_map_figures import read_figure_list
+from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
+from perceptogram.pipeline.evaluation_report import evaluation_report, evaluation_rows
+from perceptogram.pipeline.fit_notes import decoder_notes  # alpha's folds, not concepts
 from perceptogram.pipeline.plan import (
     STAGE_NAMES,
     latent_method,
@@ -25,6 +38,16 @@ from perceptogram.pipeline.plan import (
     reconstruction_method,
     reconstruction_spaces,
     run_subjects,
+)
+from perceptogram.pipeline.rundir import RunDir, subject_label
+from perceptogram.report import (
+    DesignSummary,
+    FigureRef,
+    ImageStrip,
+    ReportContent,
+    RowCounts,
+    write_mne_report,
+    write_report,
 )
 
 __all__ = ["build_report", "export_mne_report", "report_content", "headline",
@@ -38,8 +61,6 @@ _METRIC_NAMES = {"pixcorr": "PixCorr", "ssim": "SSIM"}
 
 def collect_metrics(run_dir: RunDir, subjects: list[int], spaces: list[str]) -> list[Any]:
     """Every subject's metric rows (:class:`perceptogram.evaluate.tables.MetricRow`)."""
-    from perceptogram.evaluate.tables import load_table
-
     rows = []
     for s in subjects:
         for space in spaces:
@@ -163,8 +184,6 @@ def _reconstruction_strips(config: Config, run_dir: RunDir, subject: int, space:
     ``item`` names what a column is: ``"image"``, or ``"row"`` when several test
     rows show one image (each row's reconstruction is scored).
     """
-    from perceptogram.report import ImageStrip
-
     key = config.metrics.best_worst_metric
     name = _METRIC_NAMES.get(key, key)
     per_image = [r for r in read_rows(run_dir.unit_dir("evaluate", subject, space) / "per_image")
@@ -194,8 +213,6 @@ def _retrieval_strips(config: Config, run_dir: RunDir, subject: int, space: str,
     distinct images (``truth`` then holds one picture per distinct image, in
     order of first appearance).
     """
-    from perceptogram.report import ImageStrip
-
     ranks = _image_ranks(config, run_dir, subject, space)
     if ranks is None:
         ranks = np.load(run_dir.unit_dir("evaluate", subject, space) / "ranks.npy")
@@ -219,9 +236,6 @@ def _image_ranks(config: Config, run_dir: RunDir, subject: int, space: str
     latent metrics compare images (rows of one image averaged), and so do the
     examples: the same standardisation, the same cosine.
     """
-    from perceptogram.evaluate.metrics import similarity_matrix, standardize_latents
-    from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
-
     _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     if len(set(test.image_files)) == len(test.image_files):
         return None
@@ -256,11 +270,6 @@ def _raw_cosine_rows(config: Config, run_dir: RunDir, subjects: list[int],
     list of MetricRow
         ``top-k (cosine)`` rows of method ``"<latent method>, raw cosine"``.
     """
-    from perceptogram.evaluate.metrics import retrieval_ranks
-    from perceptogram.evaluate.stats import binomial_pvalue
-    from perceptogram.evaluate.tables import MetricRow
-    from perceptogram.pipeline.datasource import pool_by_image, run_image_paths, subject_rows
-
     test_paths = run_image_paths(config, "test")
 
     ks = sorted({int(r.metric[4:].split()[0]) for r in rows
@@ -309,9 +318,6 @@ def _dataset_difference(run_dir: RunDir) -> str | None:
 
 def _figure_refs(run_dir: RunDir, subject: int) -> tuple[list[tuple[str, Any]], list[str]]:
     """(section or attribute, FigureRef) of one subject's figures, and its notes."""
-    from perceptogram.pipeline.attribute_map_figures import read_figure_list
-    from perceptogram.report import FigureRef
-
     folder = run_dir.unit_dir("interpret", subject)
     listing = read_figure_list(folder)
     label = subject_label(subject)
@@ -339,8 +345,6 @@ def _row_counts(run_dir: RunDir, subjects: list[int]) -> dict[str, Any]:
     arrays of :func:`~perceptogram.pipeline.artifacts.save_eeg_features`), not
     the EEG itself.
     """
-    from perceptogram.report import RowCounts
-
     counts = {}
     for s in subjects:
         with np.load(run_dir.unit_dir("features", s) / "eeg.npz", allow_pickle=False) as z:
@@ -407,8 +411,6 @@ def _designs(run_dir: RunDir, subjects: list[int]
     (what the attribute goes with, the test's p, that these pictures cannot
     separate them).
     """
-    from perceptogram.report import DesignSummary
-
     designs, notes = [], {}
     for s in subjects:
         summary = _read_json(run_dir.unit_dir("interpret", s) / "summary.json")
@@ -452,16 +454,12 @@ def _data_units(run_dir: RunDir, subjects: list[int]) -> str:
 
 def build_report(config: Config, run_dir: RunDir) -> Path:
     """Write the run-level tables and ``report/report.html``; return the page's path."""
-    from perceptogram.report import write_report
-
     return write_report(report_content(config, run_dir),
                         run_dir.unit_dir("report") / "report.html")
 
 
 def export_mne_report(config: Config, run_dir: RunDir) -> Path:
     """Write the report's content as an :class:`mne.Report`, ``report/report-mne.html``."""
-    from perceptogram.report import write_mne_report
-
     return write_mne_report(report_content(config, run_dir, write_tables=False),
                             run_dir.unit_dir("report") / "report-mne.html")
 
@@ -481,12 +479,6 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
     -------
     perceptogram.report.ReportContent
     """
-    from perceptogram.data.core.image_files import load_images
-    from perceptogram.pipeline.datasource import run_image_paths, subject_rows
-    from perceptogram.evaluate.tables import comparison_table, save_comparison, save_table
-    from perceptogram.pipeline.evaluation_report import evaluation_report, evaluation_rows
-    from perceptogram.report import ReportContent
-
     out = run_dir.unit_dir("report")
     subjects = run_subjects(config, run_dir)
     spaces = list(config.latents.spaces)
@@ -534,7 +526,6 @@ def report_content(config: Config, run_dir: RunDir, write_tables: bool = True) -
         notes.append("Perceptograms are group contrasts (interpretability.method: "
                      "contrast): marginal effects, one attribute at a time, which absorb "
                      "the effects of correlated attributes.")
-    from perceptogram.pipeline.fit_notes import decoder_notes  # alpha's folds, not concepts
     notes += decoder_notes(config, run_dir, subjects)
     test_paths = run_image_paths(config, "test")
     shown = subjects[:MAX_SUBJECTS_SHOWN]

@@ -17,10 +17,26 @@ from typing import Any
 
 import numpy as np
 
+from perceptogram._hashing import file_digest
 from perceptogram._io import write_json_atomic
 from perceptogram.config import Config, config_to_dict
-from perceptogram.errors import PerceptogramError
-from perceptogram.linear.ridge import AlphaGridEdgeWarning
+from perceptogram.data.core.image_files import load_images
+from perceptogram.data.core.prepare import prepare
+from perceptogram.data.formats.base import DatasetNotFoundError, summarize
+from perceptogram.data.simulate.dataset import simulate_dataset
+from perceptogram.data.simulate.dataset import summarize as simulation_summary
+from perceptogram.errors import MissingWeightsError, PerceptogramError
+from perceptogram.evaluate import metrics as m
+from perceptogram.evaluate.features import FeatureCache
+from perceptogram.evaluate.protocols import get_protocol
+from perceptogram.evaluate.suite import evaluate_latents, score_reconstructions
+from perceptogram.evaluate.tables import save_table
+from perceptogram.latents.base import LATENT_SPACES, capabilities, missing_requirements
+from perceptogram.latents.cache import encode_cached
+from perceptogram.linear.cv import decoder_folds
+from perceptogram.linear.io import load_model, save_model
+from perceptogram.linear.ridge import AlphaGridEdgeWarning, RidgeCV
+from perceptogram.pipeline.across_subjects import check_subjects, held_out_unit
 from perceptogram.pipeline.artifacts import (
     load_eeg_features,
     load_pngs,
@@ -29,6 +45,7 @@ from perceptogram.pipeline.artifacts import (
     save_pngs,
     write_rows,
 )
+from perceptogram.pipeline.attribute_maps import interpret_subject
 from perceptogram.pipeline.datasource import (
     open_run_dataset,
     pool_by_image,
@@ -36,18 +53,21 @@ from perceptogram.pipeline.datasource import (
     subject_rows,
 )
 from perceptogram.pipeline.plan import (
-    latent_reference,
     SEED_STRIDE,
     STAGE_NAMES,
     latent_method,
+    latent_reference,
     method_seeds,
     reconstruction_method,
     reconstruction_spaces,
     run_subjects,
     seed_folders,
 )
+from perceptogram.pipeline.reliability import eeg_reliability_unit, repetitions_unit
+from perceptogram.pipeline.reporting import build_report
 from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
+from perceptogram.reconstruct.base import RunInputs, method_artifacts, method_spec
 
 __all__ = ["PIPELINE", "STAGE_NAMES", "check_requirements", "run_subjects",
            "reconstruction_spaces"]
@@ -71,9 +91,6 @@ def check_requirements(config: Config, stages: list[str]) -> None:
     ------
     perceptogram.errors.MissingWeightsError
     """
-    from perceptogram.latents.base import missing_requirements
-    from perceptogram.reconstruct.base import method_spec
-
     run_dir = RunDir(config.output)
     if "features" in stages:
         for space in config.latents.spaces:
@@ -102,8 +119,6 @@ def _sealed(config: Config, run_dir: RunDir, units: list[Unit], settings) -> boo
 
 
 def _require(what: str, gap: str | None) -> None:
-    from perceptogram.errors import MissingWeightsError
-
     if gap is not None:
         raise MissingWeightsError(f"the {what} cannot run on this machine: {gap}")
 
@@ -111,8 +126,6 @@ def _require(what: str, gap: str | None) -> None:
 # --------------------------------------------------------------------------- data
 def _dataset_signature(config: Config) -> list[list[Any]]:
     """(file, size, mtime_ns) of the dataset's EEG and metadata files ([] if none yet)."""
-    from perceptogram.data.formats.base import DatasetNotFoundError
-
     try:
         files = open_run_dataset(config).files()
     except DatasetNotFoundError:
@@ -131,15 +144,10 @@ def data_settings(config: Config, subject: int | None, space: str | None) -> dic
 
 def data_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
     """Simulate the dataset (``simulated``), then check and describe it (any format)."""
-    from perceptogram.data.formats.base import summarize
-
     root = config.data_root()
     out = run_dir.unit_dir("data")
     info: dict[str, Any] = {}
     if config.dataset.kind == "simulated":
-        from perceptogram.data.simulate.dataset import simulate_dataset
-        from perceptogram.data.simulate.dataset import summarize as simulation_summary
-
         # SimulationConfig's fields are simulate_dataset's keyword arguments.
         simulate_dataset(root, **config.dataset.simulation.model_dump())
         info["simulation"] = simulation_summary(root)
@@ -185,8 +193,6 @@ def features_settings(config: Config, subject: int | None, space: str | None) ->
 
 def _latent_space(config: Config, name: str):
     """The latent space of the run, on ``config.device`` when its factory takes one."""
-    from perceptogram.latents.base import LATENT_SPACES, capabilities
-
     options = config.latent_options(name)
     factory = LATENT_SPACES.get(name)
     if capabilities(factory).accepts_device and "device" not in options:
@@ -208,15 +214,11 @@ def features_stage(config: Config, subject: int | None, space: str | None,
     encodes training and test images through the content-addressed feature cache.
     """
     if subject is not None:
-        from perceptogram.data.core.prepare import prepare
-
         train, test = open_run_dataset(config).load_subject(subject)
         train_f, test_f = prepare(train, test, tmin=config.tmin, tmax=config.tmax,
                                   channels=config.channels, n_repetitions=config.repetitions)
         save_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz", train_f, test_f)
         return
-    from perceptogram.latents.base import capabilities
-    from perceptogram.latents.cache import encode_cached
 
     out = run_dir.unit_dir("features", None, space)
     latent_space = _latent_space(config, space)
@@ -250,8 +252,6 @@ def _latent_offset(config: Config, run_dir: RunDir, space: str) -> np.ndarray | 
 
 def _load_space(config: Config, run_dir: RunDir, space: str):
     """The latent space as the features stage left it (fitted and saved, if it was)."""
-    from perceptogram.latents.base import capabilities
-
     latent_space = _latent_space(config, space)
     saved = run_dir.unit_dir("features", None, space) / "space.safetensors"
     if capabilities(latent_space).persistable and saved.is_file():
@@ -266,17 +266,12 @@ def fit_settings(config: Config, subject: int | None, space: str | None) -> dict
 
 def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
     """Fit the ridge decoder EEG -> latent, alpha chosen by CV on training data only."""
-    from perceptogram.linear.io import save_model
-    from perceptogram.linear.ridge import RidgeCV
-
     train, _ = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     Y = subject_rows(_load_latents(run_dir, space, "train"), train)
     dec = config.decoder
     backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
     cv, n_splits, groups, cv_note = dec.cv, dec.n_splits, None, None
     if dec.cv == "group":  # concepts, else images, else rows (fewer concepts than folds)
-        from perceptogram.linear.cv import decoder_folds
-
         folds = decoder_folds(train.concepts, train.image_files, dec.n_splits)
         cv, n_splits, groups, cv_note = folds.cv, folds.n_splits, folds.groups, folds.note
     model = RidgeCV(alphas=dec.alphas, cv=cv, n_splits=n_splits,
@@ -300,8 +295,6 @@ def no_settings(config: Config, subject: int | None, space: str | None) -> dict[
 def predict_stage(config: Config, subject: int | None, space: str | None,
                   run_dir: RunDir) -> None:
     """Decode the test EEG into latents with the fitted decoder."""
-    from perceptogram.linear.io import load_model
-
     _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
     model = load_model(run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
                        ch_names=test.ch_names, times=test.times)
@@ -312,8 +305,6 @@ def predict_stage(config: Config, subject: int | None, space: str | None,
 # -------------------------------------------------------------------- reconstruct
 def reconstruct_settings(config: Config, subject: int | None, space: str | None
                          ) -> dict[str, Any]:
-    from perceptogram.reconstruct.base import method_spec
-
     methods = reconstruction_spaces(config).get(space, [])
     settings: dict[str, Any] = {"methods": methods}
     if methods:  # the run's latent offset (metrics.center_latents) is offered to all
@@ -336,15 +327,11 @@ def reconstruct_settings(config: Config, subject: int | None, space: str | None
 
 def _optional_spaces(config: Config, method: str) -> list[str]:
     """The method's optional latent spaces that this run decodes too."""
-    from perceptogram.reconstruct.base import method_spec
-
     return [s for s in method_spec(method).optional_spaces if s in config.latents.spaces]
 
 
 def _run_inputs(config: Config, run_dir: RunDir, space: str):
     """What the run offers a reconstruction method driven by ``space`` (read lazily)."""
-    from perceptogram.reconstruct.base import RunInputs
-
     return RunInputs(
         space=space, device=config.device, memory=config.reconstruction.memory,
         train_latents=lambda name: _load_latents(run_dir, name, "train"),
@@ -364,8 +351,6 @@ def reconstruct_stage(config: Config, subject: int | None, space: str | None,
     conditioned on the decoded embedding). A seeded method writes one folder per
     generation seed (``metrics.n_seeds``).
     """
-    from perceptogram.reconstruct.base import method_artifacts, method_spec
-
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     out = run_dir.unit_dir("reconstruct", subject, space)
     for method in reconstruction_spaces(config)[space]:
@@ -403,11 +388,6 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     training units (``metrics.standardize_latents``); reconstructions under
     ``metrics.protocol``, averaged over ``metrics.n_seeds`` generation seeds.
     """
-    from perceptogram.evaluate import metrics as m
-    from perceptogram.evaluate.protocols import get_protocol
-    from perceptogram.evaluate.suite import evaluate_latents, score_reconstructions
-    from perceptogram.evaluate.tables import save_table
-
     out = run_dir.unit_dir("evaluate", subject, space)
     decoded = np.load(run_dir.unit_dir("predict", subject, space) / "decoded.npy")
     _, test = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
@@ -429,8 +409,6 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
     per_image: list[dict[str, Any]] = []
     methods = reconstruction_spaces(config).get(space, [])
     if methods:
-        from perceptogram.data.core.image_files import load_images
-
         truth = load_images(subject_rows(_image_paths(config, "test"), test))
         size = config.metrics.image_size or get_protocol(protocol).pixel_size
         for method in methods:
@@ -453,8 +431,6 @@ def evaluate_stage(config: Config, subject: int | None, space: str | None,
 def _feature_cache(run_dir: RunDir):
     """The run's store of evaluation-network features: the ground truths' features are
     computed once for every subject, space and method (content-addressed keys)."""
-    from perceptogram.evaluate.features import FeatureCache
-
     return FeatureCache(run_dir.root / "cache" / "evaluate")
 
 
@@ -489,8 +465,6 @@ def reliability_settings(config: Config, subject: int | None, space: str | None
 def reliability_stage(config: Config, subject: int | None, space: str | None,
                       run_dir: RunDir) -> None:
     """Split-half reliability of one subject's test EEG over its repetitions, and its figure."""
-    from perceptogram.pipeline.reliability import eeg_reliability_unit
-
     eeg_reliability_unit(config, subject, run_dir)
 
 
@@ -507,8 +481,6 @@ def repetitions_settings(config: Config, subject: int | None, space: str | None
 def repetitions_stage(config: Config, subject: int | None, space: str | None,
                       run_dir: RunDir) -> None:
     """A decoder's latent-r ceiling and its scores against the number of test repetitions."""
-    from perceptogram.pipeline.reliability import repetitions_unit
-
     repetitions_unit(config, subject, space, run_dir)
 
 
@@ -528,8 +500,6 @@ def cross_subject_settings(config: Config, subject: int | None, space: str | Non
 def cross_subject_stage(config: Config, subject: int | None, space: str | None,
                         run_dir: RunDir) -> None:
     """Decode one subject with decoders fitted on the other subjects (and aligned to them)."""
-    from perceptogram.pipeline.across_subjects import held_out_unit
-
     held_out_unit(config, subject, run_dir,
                   lambda name: latent_reference(config, run_dir, name))
 
@@ -537,8 +507,6 @@ def cross_subject_stage(config: Config, subject: int | None, space: str | None,
 # ---------------------------------------------------------------------- interpret
 def interpret_settings(config: Config, subject: int | None, space: str | None
                        ) -> dict[str, Any]:
-    from perceptogram._hashing import file_digest
-
     tables = {key: file_digest(path) if path is not None and Path(path).is_file() else None
               for key, path in (("labels", config.interpretability.labels),
                                 ("covariates", config.interpretability.covariates))}
@@ -562,8 +530,6 @@ def interpret_stage(config: Config, subject: int | None, space: str | None,
     subsets (presumptive electrode preference), and decoding quality against
     window length and for sliding windows.
     """
-    from perceptogram.pipeline.attribute_maps import interpret_subject
-
     interpret_subject(config, subject, run_dir)
 
 
@@ -578,8 +544,6 @@ def report_settings(config: Config, subject: int | None, space: str | None) -> d
 def report_stage(config: Config, subject: int | None, space: str | None,
                  run_dir: RunDir) -> None:
     """Collect every subject's tables and figures into ``report/report.html``."""
-    from perceptogram.pipeline.reporting import build_report
-
     build_report(config, run_dir)
 
 
@@ -590,8 +554,6 @@ def _encodes_stimuli(config: Config, subject: int | None, space: str | None) -> 
 
 def _runs_generator(config: Config, subject: int | None, space: str | None) -> bool:
     """A reconstruct unit runs a generator (a model) for any method not deterministic."""
-    from perceptogram.reconstruct.base import method_spec
-
     return any(not method_spec(m).deterministic
                for m in reconstruction_spaces(config).get(space, []))
 
@@ -629,7 +591,6 @@ def _repetitions_units(config: Config, subjects: list[int]) -> list[tuple[int, s
 def _cross_subject_units(config: Config, subjects: list[int]) -> list[tuple[int, None]]:
     if not config.evaluation.cross_subject.enabled:
         return []
-    from perceptogram.pipeline.across_subjects import check_subjects
 
     check_subjects(subjects)
     return _subject_units(config, subjects)

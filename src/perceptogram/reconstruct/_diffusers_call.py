@@ -20,13 +20,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from perceptogram._progress import track
 from perceptogram.errors import require
+from perceptogram.latents.unclip import default_device, resolve_torch_dtype
 from perceptogram.reconstruct.base import (
     GeneratorOptions,
     ReconstructionMethod,
     check_image_ids,
     check_latents,
 )
+from perceptogram.reconstruct.memory import apply_memory_options, resolve_memory_options
 
 __all__ = ["PipelineCallGenerator", "to_uint8"]
 
@@ -79,21 +82,15 @@ class PipelineCallGenerator(ReconstructionMethod, abc.ABC):
     @property
     def device(self):
         """The device generation runs on."""
-        from perceptogram.latents.unclip import default_device
-
         return default_device() if self._device is None else self._device
 
     def torch_dtype(self):
         """Weight precision: the ``dtype`` option, else float16 on CUDA, float32 on CPU."""
-        from perceptogram.latents.unclip import resolve_torch_dtype
-
         return resolve_torch_dtype(getattr(self.options, "dtype", None), self.device)
 
     @property
     def memory(self):
         """The resolved :class:`~perceptogram.reconstruct.memory.MemoryOptions`."""
-        from perceptogram.reconstruct.memory import resolve_memory_options
-
         scale = 2.0 if str(self.torch_dtype()).endswith("float32") else 1.0
         return resolve_memory_options(self._memory, self.device, self.weights_gib * scale,
                                       self.per_image_gib * scale, self.memory_options)
@@ -102,8 +99,6 @@ class PipelineCallGenerator(ReconstructionMethod, abc.ABC):
     def pipeline(self):
         """The diffusers pipeline (given or loaded), memory options applied on first use."""
         if not self._prepared:
-            from perceptogram.reconstruct.memory import apply_memory_options
-
             if self._pipeline is None:
                 self._pipeline = self._load()
             self.applied_memory_options = apply_memory_options(self._pipeline, self.memory,
@@ -141,7 +136,6 @@ class PipelineCallGenerator(ReconstructionMethod, abc.ABC):
         images : ndarray of uint8, shape (n_images, size, size, 3)
         """
         torch = require("torch", extra="diffusion", purpose=f"the {self.name} generator")
-        from perceptogram._progress import track
 
         pipe = self.pipeline
         pipe.set_progress_bar_config(disable=True)  # ours is the per-batch bar

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from perceptogram.errors import require
+from perceptogram.errors import MissingWeightsError, require
+from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights, weights_missing
+from perceptogram.latents.kandinsky22 import Kandinsky22Space
 from perceptogram.reconstruct._diffusers_call import PipelineCallGenerator
 from perceptogram.reconstruct.base import GeneratorOptions, SeedField, register
 
@@ -68,9 +70,6 @@ class Kandinsky22Generator(PipelineCallGenerator):
     def missing(cls, options: Kandinsky22Options) -> str | None:
         """What this machine lacks to generate with ``options`` (decoder weights, and the
         prior's image encoder for the ``prior`` negative), or None."""
-        from perceptogram.latents.hub import weights_missing
-        from perceptogram.latents.kandinsky22 import Kandinsky22Space
-
         return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
                                 include=DECODER_INCLUDE, exclude=DECODER_EXCLUDE)
                 or (Kandinsky22Space.missing({"model": options.prior_model})
@@ -82,9 +81,6 @@ class Kandinsky22Generator(PipelineCallGenerator):
         self._negative = negative_embedding
 
     def _load(self):
-        from perceptogram.errors import MissingWeightsError
-        from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
-
         diffusers = require("diffusers", extra="diffusion", purpose="the kandinsky22 generator")
         cls = diffusers.KandinskyV22Pipeline
         try:
@@ -108,8 +104,6 @@ class Kandinsky22Generator(PipelineCallGenerator):
             if self.options.negative == "zero":
                 self._negative = np.zeros(self._embedding_dim(), dtype=np.float32)
             else:
-                from perceptogram.latents.kandinsky22 import Kandinsky22Space
-
                 space = Kandinsky22Space(self.options.prior_model, device=self.device,
                                          dtype=self.torch_dtype())
                 self._negative = prior_zero_embedding(space.encoder)

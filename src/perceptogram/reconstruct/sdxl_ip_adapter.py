@@ -20,6 +20,8 @@ import numpy as np
 from pydantic import Field
 
 from perceptogram.errors import MissingWeightsError, require
+from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights, weights_missing
+from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
 from perceptogram.reconstruct._diffusers_call import PipelineCallGenerator
 from perceptogram.reconstruct.base import GeneratorOptions, SeedField, register
 
@@ -78,18 +80,12 @@ class SDXLIPAdapterGenerator(PipelineCallGenerator):
     @classmethod
     def missing(cls, options: SDXLIPAdapterOptions) -> str | None:
         """What this machine lacks to generate with ``options`` (SDXL and the adapter), or None."""
-        from perceptogram.latents.hub import weights_missing
-        from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
-
         return (weights_missing(options.model, ("model_index.json", "unet/config.json"),
                                 include=BASE_INCLUDE, exclude=BASE_EXCLUDE)
                 or weights_missing(options.ip_adapter, (options.ip_adapter_weight,),
                                    include=IP_ADAPTER_INCLUDE))
 
     def _load(self):
-        from perceptogram.latents.hub import dtype_kwargs, is_local_path, missing_weights
-        from perceptogram.latents.sdxl_ip_adapter import IP_ADAPTER_INCLUDE
-
         diffusers = require("diffusers", extra="diffusion", purpose="the sdxl-ip-adapter generator")
         o = self.options
         cls = diffusers.StableDiffusionXLPipeline

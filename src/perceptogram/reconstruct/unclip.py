@@ -36,14 +36,26 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from perceptogram._progress import track
 from perceptogram.errors import DataFormatError, PerceptogramError, require
+from perceptogram.latents.hub import weights_missing
+from perceptogram.latents.unclip import (
+    DOWNLOAD_EXCLUDE,
+    DOWNLOAD_INCLUDE,
+    default_device,
+    load_unclip_pipeline,
+    resolve_torch_dtype,
+    to_uint8,
+)
 from perceptogram.reconstruct.base import (
     GeneratorOptions,
-    SeedField,
     ReconstructionMethod,
+    SeedField,
     check_image_ids,
     register,
 )
+from perceptogram.reconstruct.memory import apply_memory_options, resolve_memory_options
+from perceptogram.reconstruct.schedules import partial_schedule, step_kwargs
 
 INIT_MODES = ("img2img", "mix")
 
@@ -178,7 +190,6 @@ class UnCLIPReconstructor:
         images : ndarray of uint8, shape (n_images, image_size, image_size, 3)
         """
         torch = require("torch", extra="diffusion", purpose="unCLIP reconstruction")
-        from perceptogram._progress import track
 
         image_embeds, vae_latents, image_ids = self._check(image_embeds, vae_latents, image_ids)
         n_images = len(image_embeds)
@@ -226,8 +237,6 @@ class UnCLIPReconstructor:
         """
         torch = require("torch")
         from diffusers.utils.torch_utils import randn_tensor
-
-        from perceptogram.reconstruct.schedules import partial_schedule, step_kwargs
 
         pipe = self.pipe
         if text is None:
@@ -283,8 +292,6 @@ class UnCLIPReconstructor:
         return x
 
     def _generate(self, embeds, latents, ids, text, negative_text) -> np.ndarray:
-        from perceptogram.latents.unclip import to_uint8
-
         x = self.denoise(embeds, latents, ids, text, negative_text)
         vae = self.pipe.vae
         pixels = vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample
@@ -365,9 +372,6 @@ class UnCLIPGenerator(ReconstructionMethod):
     @classmethod
     def missing(cls, options: UnCLIPOptions) -> str | None:
         """What this machine lacks to generate with ``options`` (the weights), or None."""
-        from perceptogram.latents.hub import weights_missing
-        from perceptogram.latents.unclip import DOWNLOAD_EXCLUDE, DOWNLOAD_INCLUDE
-
         return weights_missing(options.model, ("model_index.json", "unet/config.json"),
                                include=DOWNLOAD_INCLUDE, exclude=DOWNLOAD_EXCLUDE)
 
@@ -384,9 +388,6 @@ class UnCLIPGenerator(ReconstructionMethod):
     def pipeline(self):
         """The diffusers pipeline (given or loaded), memory options applied on first use."""
         if not self._prepared:
-            from perceptogram.latents.unclip import default_device, load_unclip_pipeline
-            from perceptogram.reconstruct.memory import apply_memory_options
-
             device = default_device() if self._device is None else self._device
             if self._pipeline is None:
                 self._pipeline = load_unclip_pipeline(
@@ -398,16 +399,11 @@ class UnCLIPGenerator(ReconstructionMethod):
         return self._pipeline
 
     def _dtype(self, device: Any):
-        from perceptogram.latents.unclip import resolve_torch_dtype
-
         return resolve_torch_dtype(self.options.dtype, device)
 
     @property
     def memory(self):
         """The resolved :class:`~perceptogram.reconstruct.memory.MemoryOptions`."""
-        from perceptogram.latents.unclip import default_device
-        from perceptogram.reconstruct.memory import resolve_memory_options
-
         device = default_device() if self._device is None else self._device
         scale = 2.0 if str(self._dtype(device)).endswith("float32") else 1.0
         return resolve_memory_options(self._memory, device, WEIGHTS_GIB * scale,

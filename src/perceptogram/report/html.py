@@ -35,6 +35,7 @@ import numpy as np
 from perceptogram import __version__
 from perceptogram._io import write_text_atomic
 from perceptogram._text import for_html
+from perceptogram.evaluate.tables import citation_text, citations, summarize_subjects
 from perceptogram.report.glossary import GLOSSARY, glossary_anchor, metric_unit, n_way_text
 
 __all__ = [
@@ -366,8 +367,6 @@ def _rows_note(content: ReportContent) -> str:
 
 
 def _metrics_section(content: ReportContent) -> str:
-    from perceptogram.evaluate.tables import summarize_subjects
-
     rows = [row for row in content.metrics if row.ok]
     if not rows:
         return "<p>No metrics were computed.</p>"
@@ -418,8 +417,6 @@ def _metrics_section(content: ReportContent) -> str:
 
 
 def _comparison_section(content: ReportContent) -> str:
-    from perceptogram.evaluate.tables import citation_text, citations
-
     cited = list(dict.fromkeys(r.cite for rows in content.comparisons.values()
                                for r in rows if r.cite))
     tables = [_comparison_table(content, title, rows, cited)
@@ -443,8 +440,6 @@ def _comparison_section(content: ReportContent) -> str:
 def _comparison_table(content: ReportContent, title: str, comparison: Sequence[Any],
                       cited: Sequence[str]) -> str:
     """One comparison table; ``cited`` numbers the papers as the reference list does."""
-    from perceptogram.evaluate.tables import citations
-
     if not comparison:
         return ""
     papers = citations()

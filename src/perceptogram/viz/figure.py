@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from perceptogram._io import atomic_path
+from perceptogram._text import for_matplotlib
 from perceptogram.errors import DataFormatError
 
 #: Colour-blind-safe diverging map used for signed EEG maps.
@@ -129,8 +130,6 @@ def label_scaled(axis, limit: float, unit: str, quantity: str = "", **text) -> s
     str
         The label written.
     """
-    from perceptogram._text import for_matplotlib
-
     factor, scaled = unit_scale(limit, unit)
     scaled_ticks(axis, factor)
     label = f"{quantity} ({scaled})" if quantity and scaled else (quantity or scaled)

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from perceptogram.data.core.containers import EEGEpochs
-from perceptogram.data.core.montage import make_info
-from perceptogram.data.core.units import eeg_unit
+from perceptogram.data.core.montage import make_info, recording_positions
+from perceptogram.data.core.units import eeg_unit, unit_of_channels
 from perceptogram.errors import DataFormatError
 
 
@@ -172,8 +172,6 @@ def from_epochs(mne_epochs, image_files: Sequence[str], concepts: Sequence[str],
             f"{data.shape[0]} epochs cannot be {n_images} images x {n_repetitions} "
             "repetitions"
         )
-    from perceptogram.data.core.montage import recording_positions
-    from perceptogram.data.core.units import unit_of_channels
 
     ch_names = tuple(mne_epochs.ch_names[i] for i in picks)
     return EEGEpochs(data=data.reshape(n_images, n_repetitions, *data.shape[1:]),

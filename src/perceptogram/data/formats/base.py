@@ -27,6 +27,9 @@ import numpy as np
 
 from perceptogram._registry import Registry
 from perceptogram.data.core.containers import EEGEpochs, check_same_axes
+from perceptogram.data.core.montage import place_channels
+from perceptogram.data.core.neighbours import channel_neighbours
+from perceptogram.data.core.units import eeg_unit
 from perceptogram.errors import DataFormatError, PerceptogramError
 
 __all__ = ["Dataset", "ImageTable", "Match", "DATASETS", "AUTO", "register",
@@ -276,8 +279,6 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
         ``n_{train,test}_concepts``, ``n_{train,test}_image_files`` (on disk),
         ``notes``.
     """
-    from perceptogram.data.core.units import eeg_unit
-
     subjects = []
     table = dataset.images()
     montage: dict[str, str] = {}
@@ -319,9 +320,6 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
 
 def _montage_summary(dataset: Dataset, epochs: EEGEpochs) -> dict[str, str]:
     """Where the channels are and which are neighbours; a note when it is unusual."""
-    from perceptogram.data.core.montage import place_channels
-    from perceptogram.data.core.neighbours import channel_neighbours
-
     placement = place_channels(epochs.ch_names, epochs.positions)
     neighbours = channel_neighbours(epochs.ch_names, placement.positions)
     if placement.unplaced:

@@ -44,6 +44,7 @@ import numpy as np
 
 from perceptogram._inputs import excerpt, read_input_text
 from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.montage import place_channels, recording_positions
 from perceptogram.data.core.units import eeg_unit, unit_of_channels
 from perceptogram.data.formats.base import (
     DatasetNotFoundError,
@@ -270,7 +271,6 @@ class MneEpochsDataset:
     def montage(self):
         """Positions stored in the first subject's training file, else MNE templates."""
         mne = require("mne", purpose="reading MNE epochs")
-        from perceptogram.data.core.montage import place_channels
 
         first = self._files[self.subjects()[0]]["train"]
         epochs = _read_epochs(first, preload=False)
@@ -299,7 +299,6 @@ class MneEpochsDataset:
     def _load_split(self, subject: int, split: str) -> tuple[EEGEpochs, dict[str, int]]:
         """One split's epochs, and counts for the subject's note (pictures, missing, unlisted)."""
         mne = require("mne", purpose="reading MNE epochs")
-        from perceptogram.data.core.montage import recording_positions
 
         path = self._files[subject].get(split)
         if path is None:

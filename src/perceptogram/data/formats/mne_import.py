@@ -58,7 +58,9 @@ from typing import Literal
 import numpy as np
 
 from perceptogram._io import atomic_path, write_json_atomic, write_text_atomic
+from perceptogram._owned import NotOwnedError, mark_owned, owned_kind
 from perceptogram.data.formats.layout import check_confined, confined_path
+from perceptogram.data.formats.mne_epochs import read_image_table
 from perceptogram.data.formats.recordings import (
     RecordingOptions,
     normalise_value,
@@ -310,8 +312,6 @@ def _category(reason: str) -> str:
 
 # ---------------------------------------------------------------------------- output
 def _prepare_folder(out: Path, subject: int, overwrite: bool) -> None:
-    from perceptogram._owned import NotOwnedError, mark_owned, owned_kind
-
     out = Path(out)
     try:
         mark_owned(out, IMPORT_KIND)
@@ -331,7 +331,6 @@ def _existing_codes(table_path: Path) -> dict[tuple[str, str], tuple[int, str, s
     """(split, picture) -> (event_id, image, concept) of an images.csv written before."""
     if not table_path.is_file():
         return {}
-    from perceptogram.data.formats.mne_epochs import read_image_table
 
     key, rows = read_image_table(table_path)
     if key != "event_id":

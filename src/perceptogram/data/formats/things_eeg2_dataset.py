@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptogram.data.formats import layout as lay
-from perceptogram.data.formats import eeg_cache
 from perceptogram.data.core.containers import EEGEpochs
+from perceptogram.data.core.montage import get_montage
+from perceptogram.data.formats import eeg_cache
+from perceptogram.data.formats import layout as lay
 from perceptogram.data.formats.base import (
     DatasetNotFoundError,
     ImageTable,
@@ -147,8 +148,6 @@ class ThingsEEG2Dataset:
         return ImageTable(paths, concepts)
 
     def montage(self):
-        from perceptogram.data.core.montage import get_montage
-
         return get_montage()
 
     def files(self) -> list[Path]:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from perceptogram.data.core.montage import channel_positions
 from perceptogram.data.formats.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, SPLIT_FILES
 from perceptogram.data.formats.things_eeg2 import THINGS_CHANNELS as CHANNELS
 from perceptogram.errors import PerceptogramError
@@ -81,8 +82,6 @@ def _gamma_course(latency: float, shape: float = 6.0) -> np.ndarray:
 
 def planted_patterns() -> dict[str, np.ndarray]:
     """Planted map of every effect, shape (17, 100): EEG per unit of its feature."""
-    from perceptogram.data.core.montage import channel_positions
-
     positions = channel_positions(CHANNELS)
     out = {}
     for name, e in EFFECTS.items():
@@ -139,8 +138,6 @@ def render(hue: float, texture: float, brightness: float, size: float, size_px: 
 
 
 def _noise_root() -> np.ndarray:
-    from perceptogram.data.core.montage import channel_positions
-
     positions = channel_positions(CHANNELS)
     distance = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
     cov = 0.6 * np.exp(-distance / NOISE_LENGTH_M) + 0.25 + 0.15 * np.eye(len(CHANNELS))
