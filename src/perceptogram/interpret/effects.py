@@ -29,7 +29,7 @@ import numpy as np
 
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
-from perceptogram.interpret.significance import ClusterResult, _t_threshold
+from perceptogram.interpret.significance import ClusterResult, _t_threshold, channel_time_adjacency
 
 __all__ = ["EffectFit", "fit_effects", "freedman_lane_test", "weighted_rows"]
 
@@ -171,7 +171,6 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     """
     from scipy import sparse
 
-    from perceptogram.interpret.significance import channel_time_adjacency
 
     data, design, names = _check(data, design, names)
     data, design = weighted_rows(data, design, sample_weight)

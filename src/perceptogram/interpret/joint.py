@@ -36,7 +36,7 @@ import numpy as np
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
 from perceptogram.interpret.effects import _check, weighted_rows
-from perceptogram.interpret.significance import ClusterResult
+from perceptogram.interpret.significance import ClusterResult, channel_time_adjacency
 
 __all__ = ["f_map", "joint_freedman_lane_test"]
 
@@ -134,7 +134,6 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
     """
     from scipy import sparse, stats
 
-    from perceptogram.interpret.significance import channel_time_adjacency
 
     data, design, names = _check(data, design, names)
     if n_permutations < 1:

@@ -23,13 +23,14 @@ except ImportError:  # not on Windows: units are then timed without their CPU ti
     resource = None  # type: ignore[assignment]
 
 from perceptogram._io import available_memory, make_dirs, write_json_atomic
-from perceptogram._owned import MARKER, remove_owned
+from perceptogram._owned import MARKER, owned_kind, remove_owned
 from perceptogram._paths import is_inside
 from perceptogram._progress import is_quiet
 from perceptogram._registry import check_plugins
 from perceptogram._threads import tune_process
 from perceptogram._text import for_rich
 from perceptogram.config import Config, save_config
+from perceptogram.data.formats.mne_import import IMPORT_KIND
 from perceptogram.errors import PerceptogramError
 from perceptogram.pipeline.executors import Executor, make_executor
 from perceptogram.pipeline.rundir import (
@@ -226,9 +227,6 @@ def _say(message: str) -> None:
 def _imported_example(config: Config) -> bool:
     """The dataset is a folder ``perceptogram data import`` wrote (the p300 demo's copy of
     a shipped recording): Perceptogram's own, like a simulation, so it may lie in the run."""
-    from perceptogram._owned import owned_kind
-    from perceptogram.data.formats.mne_import import IMPORT_KIND
-
     return config.dataset.path is not None and owned_kind(config.dataset.path) == IMPORT_KIND
 
 
