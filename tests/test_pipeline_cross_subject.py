@@ -209,5 +209,6 @@ def test_repetition_table_never_averages_a_level_over_fewer_subjects():
     rows = {r["n_repetitions"]: r for r in table.records}
     assert list(rows) == ["1", "2", "4", "8", "all"]  # 10 and 16, 20: one subject only
     assert rows["all"]["top-1"] == (pytest.approx(0.65), pytest.approx(0.15))
-    assert rows["all"]["mean_used"][0] == pytest.approx(15)
+    assert rows["all"]["mean_used"][0] == pytest.approx(15)  # 10 and 20: mean ± SEM
+    assert rows["4"]["mean_used"] == "4"  # the same count for every subject: one number
     assert rows["1"]["top-1"][0] == pytest.approx(0.2)

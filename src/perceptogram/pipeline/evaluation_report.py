@@ -217,9 +217,10 @@ def _curve_table(space: str, records: list[dict[str, Any]]) -> Any:
     for label in [*map(str, common), "all"]:
         at = [r for r in records if int(r["n_repetitions"]) == (
             levels[r["subject"]][-1] if label == "all" else int(label))]
-        cell: dict[str, Any] = {"n_repetitions": label,
-                                "mean_used": mean_sem([r["mean_used"] for r in at
-                                                       if r["metric"] == metrics[0]])}
+        used = [float(r["mean_used"]) for r in at if r["metric"] == metrics[0]]
+        cell: dict[str, Any] = {"n_repetitions": label,  # one count when all agree
+                                "mean_used": (f"{used[0]:g}" if len(set(used)) == 1
+                                              else mean_sem(used))}
         for metric in metrics:
             cell[metric] = mean_sem([r["value"] for r in at if r["metric"] == metric])
         cells.append(cell)
