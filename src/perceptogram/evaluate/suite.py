@@ -199,7 +199,7 @@ def _check_seeds(recons: np.ndarray | Sequence[np.ndarray], ground_truths: np.nd
 
 def image_scores(seeds: Sequence[np.ndarray], ground_truths: np.ndarray,
                  image_size: int | None, metrics: Sequence[ImageMetric] | None = None,
-                 batch_size: int = 16) -> dict[str, np.ndarray]:
+                 batch_size: int = M.IMAGE_BATCH) -> dict[str, np.ndarray]:
     """Per-image score of every image metric, averaged over generation seeds.
 
     Each seed's reconstructions and the ground truths are resized once, batch by
