@@ -650,7 +650,7 @@ def test_data_text_is_never_mathtext_or_tex_in_figures(tmp_path):
 
 
 def test_report_html_escapes_data_text(tmp_path):
-    from perceptogram.report.html import ReportContent, render_report
+    from perceptogram.report import ReportContent, render_report
 
     page = render_report(ReportContent(title="<script>alert(1)</script>\x1b]0;x\x07",
                                        settings={}, notes=["<img src=x onerror=alert(1)>"]))

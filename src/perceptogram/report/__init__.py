@@ -1,7 +1,7 @@
 """Self-contained HTML report of a run (images embedded, opens offline), and the same
 content as an :class:`mne.Report` (:func:`write_mne_report`, imports MNE lazily)."""
 
-from perceptogram.report.html import (
+from perceptogram.report.content import (
     DesignSummary,
     EvaluationSection,
     FigureRef,
@@ -9,9 +9,8 @@ from perceptogram.report.html import (
     RecordTable,
     ReportContent,
     RowCounts,
-    render_report,
-    write_report,
 )
+from perceptogram.report.html import render_report, write_report
 from perceptogram.report.mne_report import write_mne_report
 
 __all__ = [

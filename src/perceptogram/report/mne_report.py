@@ -13,12 +13,8 @@ import os
 from pathlib import Path
 
 from perceptogram._io import atomic_path
-from perceptogram.report.html import (
-    ReportContent,
-    attribute_notes_html,
-    headline_html,
-    report_sections,
-)
+from perceptogram.report.content import ReportContent
+from perceptogram.report.html import attribute_notes_html, headline_html, report_sections
 
 __all__ = ["write_mne_report"]
 
