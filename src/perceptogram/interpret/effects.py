@@ -22,16 +22,18 @@ thousand permutations of a 200-image, 1,360-sample map take about a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from perceptogram.errors import DataFormatError
 from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
 from perceptogram.interpret.significance import ClusterResult, _t_threshold, channel_time_adjacency
 
-__all__ = ["EffectFit", "fit_effects", "freedman_lane_test", "weighted_rows"]
+__all__ = ["EffectFit", "fit_effects", "freedman_lane_test", "freedman_lane_null",
+           "cluster_p_values", "weighted_rows"]
 
 @dataclass(frozen=True)
 class EffectFit:
@@ -169,9 +171,6 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
         ``statistic`` is the column's t map; ``p_values`` are cluster-level
         (``(1 + #permutations at least as extreme) / (1 + n_permutations)``).
     """
-    from scipy import sparse
-
-
     data, design, names = _check(data, design, names)
     data, design = weighted_rows(data, design, sample_weight)
     if column not in names:
@@ -202,27 +201,79 @@ def freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequence[str
     sum_sq = np.einsum("ij,ij->j", residuals, residuals)  # invariant under permutation
     unscaled = 1.0 / abs(r[-1, -1])  # unscaled standard error of the tested coefficient
 
+    def statistic(projected: np.ndarray) -> np.ndarray:
+        """t of the tested column from projections of permuted residuals, (k, p, F) -> (k, F)."""
+        sse = np.maximum(sum_sq - np.einsum("kpf,kpf->kf", projected, projected), 1e-300)
+        return projected[:, -1] / r[-1, -1] / (unscaled * np.sqrt(sse / df))
+
     observed = fit_effects(data, design, names).t[j]
     clusters, masses = find_clusters(observed, threshold, adjacency, tail=tail)
+    null = freedman_lane_null(residuals, q, statistic, threshold, tail, adjacency,
+                              data.shape[1:], n_permutations, seed)
+    return ClusterResult(statistic=observed, clusters=clusters,
+                         p_values=cluster_p_values(null, masses), alpha=alpha,
+                         ch_names=tuple(ch_names), times=np.asarray(times, dtype=float))
+
+
+def freedman_lane_null(residuals: np.ndarray, basis: np.ndarray,
+                       statistic: Callable[[np.ndarray], np.ndarray], threshold: float,
+                       tail: int, adjacency, shape: tuple[int, int], n_permutations: int,
+                       seed: int) -> np.ndarray:
+    """Largest cluster mass of each permutation of the reduced model's residuals.
+
+    Permuting the residuals ``P e`` changes the full model's fit only through
+    ``Q^T (P e) = (P^T Q)^T e``: each block of :data:`PERMUTATION_BLOCK`
+    permutations permutes the rows of the ``n x p`` orthonormal basis instead of the
+    ``n x F`` residuals, projects them in one matrix product, and labels the clusters
+    of the whole block in one pass (:class:`~perceptogram.interpret.clusters.ClusterGraph`).
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (n_images, n_channels * n_times)
+        Residuals of the reduced model (without the tested columns), channel-major.
+    basis : ndarray, shape (n_images, n_columns)
+        Orthonormal basis of the full design, tested columns last.
+    statistic : callable
+        Projections ``(k, n_columns, n_samples)`` -> statistic maps ``(k, n_samples)``.
+    threshold : float
+        Positive cluster-forming threshold.
+    tail : {0, 1, -1}
+    adjacency : scipy.sparse matrix, shape (n_times * n_channels, n_times * n_channels)
+        Time-major channel x time adjacency.
+    shape : tuple of int
+        ``(n_channels, n_times)``.
+    n_permutations : int
+    seed : int
+        Seed of the permutations (the same seed gives the same permutations in
+        every Freedman-Lane test).
+
+    Returns
+    -------
+    null : ndarray, shape (n_permutations,)
+    """
+    n, p = basis.shape
+    n_ch, n_t = shape
     rng = np.random.default_rng(seed)
+    graph = ClusterGraph(adjacency)
     null = np.empty(n_permutations)
-    n_ch, n_t = data.shape[1:]
-    edges = ClusterGraph(adjacency)
     for start in range(0, n_permutations, PERMUTATION_BLOCK):
         block = [np.argsort(rng.permutation(n))
                  for _ in range(min(PERMUTATION_BLOCK, n_permutations - start))]
-        bases = np.concatenate([q[inverse].T for inverse in block])  # (k * p, n)
-        projected = (bases @ residuals).reshape(len(block), p, -1)  # (k, p, n_samples)
-        sse = np.maximum(sum_sq - np.einsum("kpf,kpf->kf", projected, projected), 1e-300)
-        t = projected[:, -1] / r[-1, -1] / (unscaled * np.sqrt(sse / df))
-        time_major = t.reshape(len(block), n_ch, n_t).transpose(0, 2, 1).reshape(len(block), -1)
-        null[start : start + len(block)] = edges.max_masses(time_major, threshold, tail)
-    # ties with the observed mass count as "at least as extreme" despite rounding
-    p_values = np.array([(1 + np.sum(null >= abs(m) * (1 - 1e-9))) / (1 + n_permutations)
-                         for m in masses])
-    return ClusterResult(statistic=observed, clusters=clusters, p_values=p_values,
-                         alpha=alpha, ch_names=tuple(ch_names),
-                         times=np.asarray(times, dtype=float))
+        bases = np.concatenate([basis[inverse].T for inverse in block])  # (k * p, n)
+        values = statistic((bases @ residuals).reshape(len(block), p, -1))
+        time_major = values.reshape(len(block), n_ch, n_t).transpose(0, 2, 1)
+        null[start:start + len(block)] = graph.max_masses(
+            time_major.reshape(len(block), -1), threshold, tail)
+    return null
+
+
+def cluster_p_values(null: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """``(1 + #permutations at least as extreme) / (1 + n_permutations)`` per cluster.
+
+    Ties with the observed mass count as "at least as extreme" despite rounding.
+    """
+    return np.array([(1 + np.sum(null >= abs(m) * (1 - 1e-9))) / (1 + len(null))
+                     for m in masses])
 
 
 def weighted_rows(data: np.ndarray, design: np.ndarray, sample_weight: np.ndarray | None

@@ -32,10 +32,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse, stats
 
 from perceptogram.errors import DataFormatError
-from perceptogram.interpret.clusters import PERMUTATION_BLOCK, ClusterGraph, find_clusters
-from perceptogram.interpret.effects import _check, weighted_rows
+from perceptogram.interpret.clusters import find_clusters
+from perceptogram.interpret.effects import (
+    _check,
+    cluster_p_values,
+    freedman_lane_null,
+    weighted_rows,
+)
 from perceptogram.interpret.significance import ClusterResult, channel_time_adjacency
 
 __all__ = ["f_map", "joint_freedman_lane_test"]
@@ -132,9 +138,6 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
         ``p_values`` are cluster-level, ``(1 + #permutations at least as
         extreme) / (1 + n_permutations)``.
     """
-    from scipy import sparse, stats
-
-
     data, design, names = _check(data, design, names)
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
@@ -163,19 +166,9 @@ def joint_freedman_lane_test(data: np.ndarray, design: np.ndarray, names: Sequen
 
     observed = statistic((basis.T @ residuals)[None])[0].reshape(n_ch, n_t)
     clusters, masses = find_clusters(observed, threshold, adjacency, tail=1)
-    rng = np.random.default_rng(seed)
-    null = np.empty(n_permutations)
-    edges = ClusterGraph(adjacency)
-    for start in range(0, n_permutations, PERMUTATION_BLOCK):
-        block = [np.argsort(rng.permutation(n))
-                 for _ in range(min(PERMUTATION_BLOCK, n_permutations - start))]
-        bases = np.concatenate([basis[inverse].T for inverse in block])  # (k * p, n)
-        values = statistic((bases @ residuals).reshape(len(block), p, -1))
-        time_major = values.reshape(len(block), n_ch, n_t).transpose(0, 2, 1)
-        null[start:start + len(block)] = edges.max_masses(
-            time_major.reshape(len(block), -1), threshold, 1)
-    p_values = np.array([(1 + np.sum(null >= m * (1 - 1e-9))) / (1 + n_permutations)
-                         for m in masses])
+    null = freedman_lane_null(residuals, basis, statistic, threshold, 1, adjacency,
+                              (n_ch, n_t), n_permutations, seed)
+    p_values = cluster_p_values(null, masses)
     return ClusterResult(statistic=observed, clusters=clusters, p_values=p_values,
                          alpha=alpha, ch_names=tuple(ch_names),
                          times=np.asarray(times, dtype=float))
