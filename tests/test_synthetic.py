@@ -107,6 +107,16 @@ def test_label_table_of_the_planted_classes_reads_back_as_the_superclasses(tiny_
     assert set(labels) == {"animate", "food"}
 
 
+def test_a_simulation_from_before_the_label_table_gets_it_when_reused(tmp_path):
+    fast = {**TINY, "write_images": False}
+    root = simulate_dataset(tmp_path / "sim", **fast)
+    table = root / "ground_truth" / "semantic_labels.csv"
+    written = table.read_bytes()
+    table.unlink()  # as an older version left it
+    assert simulate_dataset(root, **fast) == root
+    assert table.read_bytes() == written
+
+
 # ---------------------------------------------------------------- determinism / safety
 
 

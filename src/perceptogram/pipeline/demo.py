@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from perceptogram.config import Config, make_config
+from perceptogram.data.simulate.dataset import LABEL_TABLE
 from perceptogram.examples import import_example
 from perceptogram.pipeline.rundir import RunDir
 from perceptogram.pipeline.runner import RunSummary, run_pipeline
@@ -109,7 +110,7 @@ def _planted_labels(out: str | Path, attributes: list[str]) -> dict:
     ImageNet classifier does not label reliably."""
     if "semantic" not in attributes:
         return {}
-    table = Path(out) / "data" / "things" / "ground_truth" / "semantic_labels.csv"
+    table = Path(out) / "data" / "things" / "ground_truth" / LABEL_TABLE
     return {"labels": str(table), "semantic_groups": ["animate", "food"]}
 
 

@@ -23,7 +23,7 @@ from perceptogram.config import Config, config_to_dict
 from perceptogram.data.core.image_files import load_images
 from perceptogram.data.core.prepare import prepare
 from perceptogram.data.formats.base import DatasetNotFoundError, summarize
-from perceptogram.data.simulate.dataset import simulate_dataset
+from perceptogram.data.simulate.dataset import LABEL_TABLE, simulate_dataset
 from perceptogram.data.simulate.dataset import summarize as simulation_summary
 from perceptogram.errors import MissingWeightsError, PerceptogramError
 from perceptogram.evaluate import metrics as m
@@ -139,6 +139,8 @@ def data_settings(config: Config, subject: int | None, space: str | None) -> dic
     settings = config_to_dict(config)["dataset"]
     if config.dataset.kind != "simulated":
         settings["files"] = _dataset_signature(config)
+    else:  # a simulation written before its label table existed is completed by a rerun
+        settings["label_table"] = LABEL_TABLE
     return settings
 
 

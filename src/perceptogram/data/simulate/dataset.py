@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from perceptogram._io import check_free_space, check_memory, default_mode
+from perceptogram._io import check_free_space, check_memory, default_mode, write_text_atomic
 from perceptogram._owned import mark_owned, remove_owned
 from perceptogram._progress import track
 from perceptogram.data.simulate import forward_model as fm
@@ -71,6 +71,8 @@ from perceptogram.data.formats.things_eeg2 import IMAGE_FOLDERS, METADATA_FILE, 
 from perceptogram.errors import DataFormatError, PerceptogramError
 
 FORMAT_VERSION = 1
+#: The label table of the planted semantic classes, in ``ground_truth/``.
+LABEL_TABLE = "semantic_labels.csv"
 GENERATOR = "perceptogram.data.simulate.dataset"
 #: Ownership-marker kind of a simulated dataset folder (see :mod:`perceptogram._owned`).
 SIMULATION_KIND = "simulation"
@@ -375,6 +377,8 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
         parameters["subject_noise_spread"] = float(subject_noise_spread)
     root = Path(root)
     if _check_target(root, parameters, overwrite):
+        if not (root / "ground_truth" / LABEL_TABLE).is_file():  # simulated before it existed
+            _write_label_table(root / "ground_truth", _planted_classes(root / "ground_truth"))
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     _check_resources(root.parent, parameters)
@@ -386,6 +390,26 @@ def simulate_dataset(root: str | os.PathLike, *, n_subjects: int = 1,
         remove_owned(tmp, marked_kind=SIMULATION_KIND)
         raise
     return root
+
+
+def _write_label_table(folder: Path, rows: list[tuple[str, str]]) -> None:
+    """The planted semantic classes as a label table keyed by file name (unique across
+    both splits), for ``interpretability.labels``: the silhouettes are not photographs,
+    so an ImageNet classifier's animal/food labels are not the classes the EEG carries."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image", "label"])
+    writer.writerows(rows)
+    write_text_atomic(folder / LABEL_TABLE, buffer.getvalue())
+
+
+def _planted_classes(folder: Path) -> list[tuple[str, str]]:
+    """``(image file, superclass)`` of both splits from ``attributes_<split>.csv``."""
+    rows = []
+    for split in SPLITS:
+        with open(folder / f"attributes_{split}.csv", encoding="utf-8", newline="") as fh:
+            rows += [(row["image_file"], row["superclass"]) for row in csv.DictReader(fh)]
+    return rows
 
 
 def _check_resources(folder: Path, parameters: dict[str, Any]) -> None:
@@ -575,16 +599,9 @@ def _write_ground_truth(folder: Path, splits: dict[str, _Split], nominal: fm.Sub
             writer.writerow([f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
                              for v in row])
         (folder / f"attributes_{split}.csv").write_text(buffer.getvalue(), encoding="utf-8")
-    # The planted semantic classes as a label table keyed by file name (unique across
-    # both splits): the silhouettes are not photographs, so an ImageNet classifier's
-    # animal/food labels would not be the classes the EEG carries.
-    labels = io.StringIO()
-    writer = csv.writer(labels, lineterminator="\n")
-    writer.writerow(["image", "label"])
-    for split in SPLITS:
-        part = splits[split]
-        writer.writerows(zip(part.files, part.attributes["superclass"]))
-    (folder / "semantic_labels.csv").write_text(labels.getvalue(), encoding="utf-8")
+    _write_label_table(folder, [(file, str(superclass)) for split in SPLITS
+                                for file, superclass in zip(splits[split].files,
+                                                            splits[split].attributes["superclass"])])
 
     def pattern_arrays(model: fm.SubjectModel) -> dict[str, np.ndarray]:
         return {**model.patterns,
