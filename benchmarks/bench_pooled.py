@@ -55,6 +55,7 @@ from perceptogram.linear.ridge import AlphaGridEdgeWarning, RidgeCV
 ALPHAS = np.logspace(-1, 5, 13)
 RANK = 20
 BLOCK = 4096
+SUBJECT_BLOCK = 1024
 
 
 def latents(n: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,21 +73,26 @@ def latents(n: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def subject(sources: np.ndarray, p: int, s: int) -> np.ndarray:
-    """Subject ``s``'s z-scored features (n, p), float32, generated in row blocks."""
+    """Subject ``s``'s z-scored features (n, p), float32, generated in row blocks.
+
+    Stands in for reading a subject's file: blocks of :data:`SUBJECT_BLOCK` rows
+    keep the temporaries small next to the subject's own array.
+    """
     rng = np.random.default_rng(1000 + s)
     mixing = rng.standard_normal((RANK, p)).astype(np.float32) / np.sqrt(RANK)
     X = np.empty((sources.shape[0], p), dtype=np.float32)
-    for start in range(0, sources.shape[0], BLOCK):
-        rows = slice(start, start + BLOCK)
-        X[rows] = sources[rows] @ mixing + 2.0 * rng.standard_normal(
-            (sources[rows].shape[0], p), dtype=np.float32)
+    blocks = [slice(start, start + SUBJECT_BLOCK)
+              for start in range(0, sources.shape[0], SUBJECT_BLOCK)]
+    for rows in blocks:
+        np.matmul(sources[rows], mixing, out=X[rows])
+        X[rows] += 2.0 * rng.standard_normal((X[rows].shape[0], p), dtype=np.float32)
     mean = X.mean(axis=0, dtype=np.float64)
     squares = np.zeros(p)
-    for start in range(0, X.shape[0], BLOCK):  # z-score in blocks: no full-size temporary
-        squares += ((X[start:start + BLOCK] - mean) ** 2).sum(axis=0)
+    for rows in blocks:  # z-score in blocks: no full-size temporary
+        squares += ((X[rows] - mean) ** 2).sum(axis=0)
     scale = np.sqrt(squares / X.shape[0])
-    for start in range(0, X.shape[0], BLOCK):
-        X[start:start + BLOCK] = (X[start:start + BLOCK] - mean) / scale
+    for rows in blocks:
+        X[rows] = (X[rows] - mean) / scale
     return X
 
 

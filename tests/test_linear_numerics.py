@@ -137,3 +137,52 @@ def test_centred_kernel_null_eigenvalue_is_exactly_zero():
     assert not decomp.primal
     assert np.sum(decomp.eigvals == 0) == 1  # the constant direction, and nothing else
     assert np.sum(decomp.eigvals < 1e-6 * decomp.eigvals.max()) == 1
+
+
+def test_fold_errors_stay_in_the_working_dtype_with_numpy_counts():
+    """Counts given as NumPy float64 scalars (the pooled ridge's) must not promote the
+    float32 products to float64 (NEP 50): that took a slow mixed-dtype product path."""
+    from perceptogram.linear import solvers
+    from perceptogram.linear.backend import get_backend
+
+    bk = get_backend("numpy", "float32", None)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 12))
+    Y = rng.standard_normal((200, 3)).astype(np.float32)
+    splits = make_splits("kfold", 4, 200, None)
+    design = solvers.prepare_design(X, True, bk)
+    folds, _ = solvers.decompose_folds(design, splits, bk)
+    fold, (train, val) = folds[0], splits[0]
+    Xc = design.Xw
+    args = (Xc[train].T @ Y[train], Y[train].sum(0), Xc[val].T @ Y[val], Y[val].sum(0),
+            (Y[val] ** 2).sum(0), np.array([0.1, 10.0]), True, bk)
+    as_ints = solvers.fold_errors(fold, train.size, val.size, *args)
+    as_numpy = solvers.fold_errors(fold, np.float64(train.size), np.float64(val.size), *args)
+    assert as_ints.dtype == as_numpy.dtype == np.float32
+    np.testing.assert_array_equal(as_ints, as_numpy)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_fold_jobs_sum_like_one_fold_after_another(workers, monkeypatch):
+    """Errors split into (fold, columns) jobs over any number of workers equal the
+    fold-by-fold sum computed without jobs."""
+    from perceptogram.linear import solvers
+    from perceptogram.linear.backend import NumpyBackend, get_backend
+
+    bk = get_backend("numpy", "float32", None)
+    rng = np.random.default_rng(1)
+    per_fold = rng.standard_normal((5, 4, 200)).astype(np.float32)
+    calls = []
+
+    def fold_error(job):
+        f, cols = job
+        calls.append(job)
+        return per_fold[f][:, cols]
+
+    monkeypatch.setattr(NumpyBackend, "workers", lambda self: workers)
+    got = solvers.sum_fold_jobs(fold_error, 5, 200, 4, bk)
+    expected = per_fold[0].copy()
+    for f in range(1, 5):
+        expected += per_fold[f]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert len(calls) % 5 == 0 and len(calls) // 5 == (workers // np.gcd(5, workers))

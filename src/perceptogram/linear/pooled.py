@@ -33,9 +33,8 @@ one subject's rows while it is added.
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -326,54 +325,45 @@ class PooledFit:
 
 
 def _decompose(moments: PooledMoments, fit_intercept: bool, bk: Backend
-               ) -> tuple[list[_PooledFold], solvers.Decomposition, np.ndarray]:
+               ) -> tuple[list[_PooledFold], solvers.Decomposition]:
     """Eigendecompose every fold's centred training Gram matrix and the total's."""
     total = moments.grams.sum(axis=0)
     total_sum = moments.sums.sum(axis=0)
     n = moments.n_rows
     mean = total_sum / n if fit_intercept else np.zeros(moments.n_features)
-    full_gram = total - n * np.outer(mean, mean)
     used = [f for f in range(moments.counts.size) if moments.counts[f] > 0]
     if len(used) < 2:
         raise DataFormatError("the pooled rows fall in fewer than 2 cross-validation folds; "
                               "give more pictures or groups")
-    # Decomposed a few at a time (one LAPACK call per core, Backend.eigh_many), so that
-    # only that many centred p x p matrices are alive at once.
-    group = max(1, os.cpu_count() or 1)
-    jobs: list[int | None] = [*used, None]  # None: the full Gram matrix
-    folds, full = [], None
-    for start in range(0, len(jobs), group):
-        part = jobs[start:start + group]
-        mats, extras = [], []
-        for f in part:
-            if f is None:
-                mats.append(bk.asarray(full_gram, dtype=bk.float64))
-                extras.append(None)
-                continue
-            n_tr, n_va = n - moments.counts[f], moments.counts[f]
-            mu = (total_sum - moments.sums[f]) / n_tr if fit_intercept else np.zeros_like(mean)
-            train_c, val_c = solvers.centre_fold_grams(total - moments.grams[f],
-                                                       moments.grams[f], mu, moments.sums[f],
-                                                       n_tr, n_va)
-            mats.append(bk.asarray(train_c, dtype=bk.float64))
-            extras.append((val_c, mu))
-        for f, (eigvals, eigvecs), extra in zip(part, bk.eigh_many(mats), extras):
-            V = bk.asarray(eigvecs)
-            del eigvecs
-            if f is None:
-                full = solvers.Decomposition(eigvals=eigvals, eigvecs=V, primal=True)
-                continue
-            val_c, mu = extra
-            factor, upper = solvers.fold_factor(V, val_c, bk)
-            folds.append(_PooledFold(
-                eigvals=eigvals, eigvecs=V, factor=bk.asarray(factor),
-                upper=upper, x_mean=bk.asarray(mu), x_sum_val=bk.asarray(moments.sums[f]),
-                n_train=n - moments.counts[f], n_val=moments.counts[f], index=f,
-                x_mean64=bk.asarray(mu, dtype=bk.float64),
-                x_sum_val64=bk.asarray(moments.sums[f], dtype=bk.float64),
-                rows=moments.slices[f]))
-        del mats, extras
-    return folds, full, full_gram
+
+    def one(f: int | None) -> Any:
+        """Fold ``f``'s decomposition and validation factor (``None``: the full Gram)."""
+        if f is None:
+            full_gram = total - n * np.outer(mean, mean)
+            eigvals, eigvecs = bk.eigh(bk.asarray(full_gram, dtype=bk.float64))
+            del full_gram
+            return solvers.Decomposition(eigvals=eigvals, eigvecs=bk.asarray(eigvecs),
+                                         primal=True)
+        n_tr, n_va = float(n - moments.counts[f]), float(moments.counts[f])
+        mu = (total_sum - moments.sums[f]) / n_tr if fit_intercept else np.zeros_like(mean)
+        train_c, val_c = solvers.centre_fold_grams(total - moments.grams[f],
+                                                   moments.grams[f].copy(), mu,
+                                                   moments.sums[f], n_tr, n_va)
+        eigvals, eigvecs = bk.eigh(bk.asarray(train_c, dtype=bk.float64))
+        del train_c
+        V = bk.asarray(eigvecs)
+        del eigvecs
+        factor, upper = solvers.fold_factor(V, val_c, bk)
+        return _PooledFold(
+            eigvals=eigvals, eigvecs=V, factor=bk.asarray(factor), upper=upper,
+            x_mean=bk.asarray(mu), x_sum_val=bk.asarray(moments.sums[f]), n_train=n_tr,
+            n_val=n_va, index=f, x_mean64=bk.asarray(mu, dtype=bk.float64),
+            x_sum_val64=bk.asarray(moments.sums[f], dtype=bk.float64), rows=moments.slices[f])
+
+    # One fold per core at a time, each on single-threaded LAPACK: only that many
+    # centred p x p matrices are alive at once (the full Gram matrix last).
+    *folds, full = bk.map_single_threaded(one, [*used, None])
+    return folds, full
 
 
 def _float64_backend(bk: Backend) -> Backend:
@@ -393,7 +383,7 @@ def _exact_folds(folds: list[_PooledFold], moments: PooledMoments,
     for fold in folds:
         mu = bk64.to_numpy(fold.x_mean64)
         train_c, val_c = solvers.centre_fold_grams(
-            total - moments.grams[fold.index], moments.grams[fold.index], mu,
+            total - moments.grams[fold.index], moments.grams[fold.index].copy(), mu,
             moments.sums[fold.index], fold.n_train, fold.n_val)
         mats.append(bk64.asarray(train_c))
         vals.append(val_c)
@@ -405,30 +395,35 @@ def _exact_folds(folds: list[_PooledFold], moments: PooledMoments,
     return out
 
 
-def _fold_errors(folds: list[_PooledFold], x_by_picture: Any, Yb: Any, weights: Any,
-                 alphas64: Any, fit_intercept: bool, bk: Backend
-                 ) -> tuple[Any, Any, Any, Any]:
+def _fold_errors(folds: list[_PooledFold], x_by_picture: np.ndarray,
+                 targets: Callable[[slice], Any], weights: np.ndarray, alphas64: Any,
+                 fit_intercept: bool, bk: Backend) -> tuple[Any, Any, Any, Any]:
     """Pooled validation errors of every alpha for one batch of targets.
 
-    ``Yb`` holds one row per picture (fold order), ``weights`` the rows per picture.
-    Returns the summed squared errors (n_alphas, n_batch), the total cross-product
-    (n_features, n_batch) and the weighted sum and sum of squares of the targets.
+    ``targets(rows)`` gives the (centred) targets of the stored rows ``rows``
+    (pictures in fold order), one fold at a time, so that no copy of the whole
+    batch is made; ``weights`` holds the rows per picture. Returns the summed
+    squared errors (n_alphas, n_batch), the total cross-product (n_features,
+    n_batch) and the weighted sum and sum of squares of the targets.
     """
     crosses, sums, sumsqs = [], [], []
     for fold in folds:
-        Yf, wf = Yb[fold.rows], weights[fold.rows]
-        crosses.append(x_by_picture[fold.rows].T @ Yf)
+        Yf, wf = targets(fold.rows), bk.asarray(weights[fold.rows])
+        crosses.append(bk.asarray(x_by_picture[fold.rows]).T @ Yf)
         sums.append(wf @ Yf)
         sumsqs.append(wf @ (Yf * Yf))
     total_cross = sum(crosses[1:], crosses[0])
     total_sum = sum(sums[1:], sums[0])
     total_sumsq = sum(sumsqs[1:], sumsqs[0])
-    errors = None
-    for fold, cross_va, sum_va, sumsq_va in zip(folds, crosses, sums, sumsqs):
-        err = solvers.fold_errors(fold, fold.n_train, fold.n_val, total_cross - cross_va,
-                                  total_sum - sum_va, cross_va, sum_va, sumsq_va, alphas64,
-                                  fit_intercept, bk)
-        errors = err if errors is None else errors + err
+
+    def one(job: tuple[int, slice]) -> Any:
+        f, cols = job
+        return solvers.fold_errors(
+            folds[f], folds[f].n_train, folds[f].n_val,
+            total_cross[:, cols] - crosses[f][:, cols], total_sum[cols] - sums[f][cols],
+            crosses[f][:, cols], sums[f][cols], sumsqs[f][cols], alphas64, fit_intercept, bk)
+
+    errors = solvers.sum_fold_jobs(one, len(folds), total_cross.shape[1], alphas64.shape[0], bk)
     return errors, total_cross, total_sum, total_sumsq
 
 
@@ -474,7 +469,7 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
         raise DataFormatError("Y contains NaN or infinite values")
     if moments.n_rows < 2:
         raise DataFormatError("the pooled ridge needs at least 2 rows")
-    folds, full, full_gram = _decompose(moments, fit_intercept, bk)
+    folds, full = _decompose(moments, fit_intercept, bk)
     n = moments.n_rows
     weights = moments.multiplicity
     y_sum = np.zeros(Y.shape[1])  # weighted sums, in blocks of pictures (no float64 copy)
@@ -485,7 +480,6 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     x_mean = moments.origin + moments.sums.sum(axis=0) / n if fit_intercept \
         else np.zeros(moments.n_features)
     alphas64 = bk.asarray(alphas, dtype=bk.float64)
-    w_bk = bk.asarray(weights)
     x_by_picture = bk.asarray(moments.x_by_picture)
     n_targets, n_features = Y.shape[1], moments.n_features
     if batch_size is None:
@@ -497,15 +491,17 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
     exact: list[_PooledFold] = []
     n_rescored = 0
 
-    def block(batch: slice) -> Any:
-        """Targets of a batch, pictures in fold order, centred (working dtype)."""
-        Yb = bk.asarray(Y[moments.order, batch])
-        return Yb - bk.asarray(y_mean[batch]) if fit_intercept else Yb
+    def block(batch: slice, rows: slice = slice(None)) -> Any:
+        """Targets of a batch for stored rows ``rows`` (fold order), centred (working dtype)."""
+        Yb = bk.asarray(Y[moments.order[rows], batch])  # a copy: centred in place
+        if fit_intercept:
+            Yb -= bk.asarray(y_mean[batch])
+        return Yb
 
     for batch in track(batches, "pooled ridge: choosing alpha per target"):
-        Yb = block(batch)
-        err, total_cross, t_sum, t_sumsq = _fold_errors(folds, x_by_picture, Yb, w_bk,
-                                                        alphas64, fit_intercept, bk)
+        err, total_cross, t_sum, t_sumsq = _fold_errors(
+            folds, moments.x_by_picture, lambda rows, b=batch: block(b, rows), weights,
+            alphas64, fit_intercept, bk)
         mean_b = bk.to_numpy(t_sum).astype(np.float64) / n
         y_var[batch] = np.clip(bk.to_numpy(t_sumsq) / n - mean_b ** 2, 0.0, None)
         err = bk.to_numpy(err) / n
@@ -518,9 +514,8 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
                 cols = np.arange(batch.start, batch.stop)[flagged]
                 Y64 = Y[np.ix_(moments.order, cols)].astype(np.float64) - (
                     y_mean[cols] if fit_intercept else 0.0)
-                err64 = _fold_errors(exact, bk64.asarray(moments.x_by_picture),
-                                     bk64.asarray(Y64), bk64.asarray(weights), alphas64,
-                                     fit_intercept, bk64)[0]
+                err64 = _fold_errors(exact, moments.x_by_picture,
+                                     lambda rows, y=Y64: bk64.asarray(y[rows]), weights, alphas64, fit_intercept, bk64)[0]
                 err = err.copy()
                 err[:, flagged] = bk64.to_numpy(err64) / n
                 n_rescored += int(flagged.size)
@@ -540,8 +535,9 @@ def fit_pooled_ridge(moments: PooledMoments, Y: Any, alphas: Any = DEFAULT_ALPHA
             proj = full.eigvecs.T @ total_cross
             coef[batch] = bk.to_numpy(solvers.ridge_coef(None, full, proj, alpha[batch], bk))
     intercept = y_mean - coef.astype(np.float64) @ x_mean
-    pred_var = np.einsum("tp,tp->t", coef.astype(np.float64) @ full_gram,
-                         coef.astype(np.float64)) / n
+    # Variance of the predictions on the pooled rows, c^T G c / n with G = V diag(s) V^T.
+    rotated = bk.to_numpy(bk.asarray(coef) @ full.eigvecs).astype(np.float64)
+    pred_var = (rotated * rotated) @ bk.to_numpy(full.eigvals).astype(np.float64) / n
     pred_mean = y_mean if fit_intercept else coef.astype(np.float64) @ (
         moments.origin + moments.sums.sum(axis=0) / n)
     return PooledFit(coef=coef, intercept=intercept, alpha=alpha, cv_errors=errors,

@@ -18,6 +18,8 @@ that backend; nothing here validates user input (the estimators do).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -581,18 +583,25 @@ def is_partition(splits: list[tuple[np.ndarray, np.ndarray]], n_samples: int) ->
                and not np.intersect1d(train, val).size for train, val in splits)
 
 
+#: Rows of a Gram matrix centred at a time by :func:`centre_fold_grams`.
+CENTRE_ROWS = 128
+
+
 def centre_fold_grams(train_gram: Any, val_gram: Any, mean: Any, sum_val: Any,
                       n_train: float, n_val: float) -> tuple[Any, Any]:
-    """Centre a fold's training and validation Gram matrices on the training mean.
+    """Centre a fold's training and validation Gram matrices on the training mean, in place.
 
     ``(X_tr - mu)^T (X_tr - mu) = G_tr - n_tr mu mu^T`` and
     ``(X_val - mu)^T (X_val - mu) = G_val - mu s^T - s mu^T + n_val mu mu^T`` with
-    ``s`` the sum of the validation rows: both from sums, without the rows.
+    ``s`` the sum of the validation rows: both from sums, without the rows. The
+    rank-one corrections are applied :data:`CENTRE_ROWS` rows at a time, so no
+    ``p x p`` temporary is formed.
 
     Parameters
     ----------
     train_gram, val_gram : array, shape (n_features, n_features), float64
-        Uncentred ``X^T X`` of the training and validation rows.
+        Uncentred ``X^T X`` of the training and validation rows; **overwritten**
+        (pass copies of matrices that must be kept).
     mean : array, shape (n_features,), float64
         Training mean ``mu``.
     sum_val : array, shape (n_features,), float64
@@ -602,10 +611,15 @@ def centre_fold_grams(train_gram: Any, val_gram: Any, mean: Any, sum_val: Any,
     Returns
     -------
     train_centred, val_centred : array, shape (n_features, n_features), float64
+        ``train_gram`` and ``val_gram``, centred.
     """
-    outer = mean[:, None] * mean[None, :]
-    cross = mean[:, None] * sum_val[None, :]
-    return train_gram - n_train * outer, val_gram - cross - cross.T + n_val * outer
+    for start in range(0, mean.shape[0], CENTRE_ROWS):
+        rows = slice(start, start + CENTRE_ROWS)
+        mu = mean[rows, None]
+        train_gram[rows] -= (n_train * mu) * mean[None, :]
+        val_gram[rows] += ((n_val * mu) * mean[None, :] - mu * sum_val[None, :]
+                           - sum_val[rows, None] * mean[None, :])
+    return train_gram, val_gram
 
 
 def fold_factor(eigvecs: Any, val_centred: Any, bk: Backend) -> tuple[Any, bool]:
@@ -849,19 +863,63 @@ def kfold_errors(design: Design, folds: list[Fold] | list[KernelFold], Yb: Any,
     total_cross = sum(val_cross[1:], val_cross[0]) if partition else None
     if partition:
         total_sum = sum(val_sum[1:], val_sum[0])
-    errors = bk.zeros((alphas.shape[0], Yb.shape[1]))
-    n_val_total = 0
-    for f, fold in enumerate(folds):
-        n_tr, n_va = fold.train.shape[0], fold.val.shape[0]
-        n_val_total += n_va
+
+    def one(job: tuple[int, slice]) -> Any:
+        f, cols = job
+        fold = folds[f]
         if partition:
-            cross_tr, sum_tr = total_cross - val_cross[f], total_sum - val_sum[f]
+            cross_tr = total_cross[:, cols] - val_cross[f][:, cols]
+            sum_tr = total_sum[cols] - val_sum[f][cols]
         else:
-            Yt = Yb[fold.train_index]
+            Yt = Yb[fold.train_index][:, cols]
             cross_tr, sum_tr = Xw[fold.train_index].T @ Yt, Yt.sum(0)
-        errors += fold_errors(fold, n_tr, n_va, cross_tr, sum_tr, val_cross[f], val_sum[f],
-                              val_sumsq[f], alphas64, design.fit_intercept, bk)
+        return fold_errors(fold, fold.train.shape[0], fold.val.shape[0], cross_tr, sum_tr,
+                           val_cross[f][:, cols], val_sum[f][cols], val_sumsq[f][cols],
+                           alphas64, design.fit_intercept, bk)
+
+    errors = sum_fold_jobs(one, len(folds), Yb.shape[1], alphas.shape[0], bk)
+    n_val_total = sum(fold.val.shape[0] for fold in folds)
     return errors / n_val_total, total_cross
+
+
+#: Fewest target columns in one job of :func:`sum_fold_jobs`.
+MIN_JOB_COLUMNS = 32
+
+
+def sum_fold_jobs(fold_error: Callable[[tuple[int, slice]], Any], n_folds: int,
+                  n_columns: int, n_alphas: int, bk: Backend) -> Any:
+    """Sum over folds of per-fold errors, computed in parallel on single-threaded BLAS.
+
+    Jobs are (fold, columns) pairs: the columns of a batch are split so that
+    every worker gets the same number of jobs (5 folds on 2 workers: 10 jobs of
+    half the columns), and the jobs run through
+    :meth:`~perceptogram.linear.backend.NumpyBackend.map_single_threaded`.
+    Folds are summed in order, whatever the number of workers.
+
+    Parameters
+    ----------
+    fold_error : callable
+        ``fold_error((f, cols))`` returns the summed errors, shape
+        (n_alphas, len(cols)), of fold ``f`` for the target columns ``cols``.
+    n_folds, n_columns, n_alphas : int
+    bk : Backend
+
+    Returns
+    -------
+    array, shape (n_alphas, n_columns)
+    """
+    workers = bk.workers()
+    parts = workers // math.gcd(n_folds, workers)
+    parts = max(1, min(parts, n_columns // MIN_JOB_COLUMNS))
+    bounds = np.linspace(0, n_columns, parts + 1).astype(int)
+    column_parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    jobs = [(f, cols) for f in range(n_folds) for cols in column_parts]
+    errors = None
+    for (_, cols), err in zip(jobs, bk.map_single_threaded(fold_error, jobs)):
+        if errors is None:
+            errors = bk.zeros((n_alphas, n_columns), dtype=err.dtype)
+        errors[:, cols] += err
+    return errors
 
 
 def fold_errors(fold: Any, n_train: float, n_val: float, cross_tr: Any, sum_tr: Any,
@@ -900,6 +958,9 @@ def fold_errors(fold: Any, n_train: float, n_val: float, cross_tr: Any, sum_tr: 
         Sum over the validation rows of the squared errors of each alpha.
     """
     mu, yy = fold.x_mean, sumsq_va
+    # Python floats: a NumPy float64 count would promote every product to float64
+    # (NEP 50), and a float64 right-hand side takes the slow mixed-dtype product below.
+    n_train, n_val = float(n_train), float(n_val)
     if fit_intercept:
         nu = sum_tr / n_train
         cross_tr = cross_tr - n_train * (mu[:, None] * nu[None, :])
@@ -913,7 +974,8 @@ def fold_errors(fold: Any, n_train: float, n_val: float, cross_tr: Any, sum_tr: 
     linear = inv @ (b * z)
     errors = bk.zeros((alphas64.shape[0], cross_va.shape[1]), dtype=cross_va.dtype)
     for a in range(alphas64.shape[0]):
-        quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper, inv[a][:, None] * z))
+        quad = bk.col_sumsq(bk.factor_matmul(fold.factor, fold.upper, inv[a][:, None] * z,
+                                             scratch=True))
         errors[a] = yy - 2 * linear[a] + quad
     return errors
 
