@@ -15,11 +15,12 @@ Three layouts are found from one path (and, optionally, a separate image path):
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from perceptogram._paths import check_inside, is_plain_name, plain_path
+from perceptogram._paths import is_plain_name, plain_path, resolved_paths
 from perceptogram.errors import DataFormatError
 
 __all__ = ["EEG_SUBFOLDERS", "IMAGE_SUBFOLDERS", "TRAIN_IMAGE_FOLDERS", "SPLIT_FILES",
@@ -158,10 +159,12 @@ def check_confined(paths: list[Path], folder: Path) -> None:
     DataFormatError
         Naming the first path that leads outside.
     """
-    for path in paths:
-        check_inside(path, folder, lambda path=path: DataFormatError(
-            f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
-            "link; images must stay inside the dataset's image folders"))
+    base = os.path.realpath(folder).rstrip(os.sep) + os.sep
+    for path, real in zip(paths, resolved_paths(paths)):
+        if not real.startswith(base):
+            raise DataFormatError(
+                f"the image {str(path)!r} leads outside {str(folder)!r} through a symbolic "
+                "link; images must stay inside the dataset's image folders")
 
 
 def confined_path(root: Path, *parts: str) -> Path:
