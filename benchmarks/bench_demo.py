@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_full_subject import Usage, stage_cpu, stop_workers
+from bench_full_subject import Usage, print_waves, stage_cpu, stop_workers
 
 from perceptogram._progress import set_quiet
 from perceptogram._threads import usable_cpus
@@ -51,11 +51,8 @@ def main() -> None:
         usage = Usage().since(before)
         timings = json.loads((Path(tmp) / "run" / "timings.json").read_text(encoding="utf-8"))
     cpu = stage_cpu(timings)
-    print(f"per stage (wall; CPU of the units' processes), {result.summary.jobs} worker "
-          "processes:")
-    for stage, value in result.summary.stage_seconds.items():
-        user, sys_ = cpu.get(stage, (0.0, 0.0))
-        print(f"  {stage:<12} {value:7.1f} s   user {user:7.1f} s  sys {sys_:6.1f} s")
+    print(f"{result.summary.jobs} worker processes;", end=" ")
+    print_waves(result.summary, cpu)
     busy = (usage["user"] + usage["sys"]) / (wall * cores)
     ratio = usage["sys"] / usage["user"] if usage["user"] else float("nan")
     goal = f"   goal < {GOAL_SECONDS:.0f} s: {'met' if wall < GOAL_SECONDS else 'MISSED'}"

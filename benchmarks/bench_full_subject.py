@@ -121,6 +121,22 @@ def simulate(root: Path, n_subjects: int, n_train_concepts: int, image_size: int
     return time.perf_counter() - start
 
 
+def print_waves(summary, cpu: dict[str, tuple[float, float]]) -> None:
+    """Wall time of each wave of stages, and each stage's (from the start of its wave to
+    its last unit) with the CPU time of its units' processes."""
+    print("per wave of stages run together (wall), per stage (wall from the wave's start "
+          "to its last unit; CPU of its units):")
+    for names, seconds in summary.waves:
+        print(f"  {' + '.join(names)}: {seconds:.1f} s")
+        for stage in names if len(names) > 1 else []:
+            user, sys_ = cpu.get(stage, (0.0, 0.0))
+            print(f"    {stage:<12} {summary.stage_seconds[stage]:8.1f} s   user {user:8.1f} s"
+                  f"  sys {sys_:6.1f} s")
+        if len(names) == 1:
+            user, sys_ = cpu.get(names[0], (0.0, 0.0))
+            print(f"    {'':<12} {'':>8}     user {user:8.1f} s  sys {sys_:6.1f} s")
+
+
 def stage_cpu(timings: dict) -> dict[str, tuple[float, float]]:
     """(user, sys) seconds of each stage, summed over its units."""
     out: dict[str, list[float]] = {}
@@ -178,10 +194,8 @@ def main() -> None:
     usage = Usage().since(before)
     timings = json.loads((run / "timings.json").read_text(encoding="utf-8"))
     cpu = stage_cpu(timings)
-    print(f"\nper stage (wall; CPU of the units' processes), {summary.jobs} worker processes:")
-    for stage, value in summary.stage_seconds.items():
-        user, sys_ = cpu.get(stage, (0.0, 0.0))
-        print(f"  {stage:<12} {value:8.1f} s   user {user:8.1f} s  sys {sys_:6.1f} s")
+    print(f"\n{summary.jobs} worker processes;", end=" ")
+    print_waves(summary, cpu)
     print("  slowest units: " + ", ".join(
         f"{k} {v:.0f} s" for k, v in sorted(timings["units_s"].items(),
                                             key=lambda kv: -kv[1])[:6]))

@@ -278,3 +278,41 @@ def test_bad_input_errors():
     model = Ridge().fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :-1])
+
+
+@pytest.mark.parametrize("cv,n_features", [("group", 8), ("group", 60), ("loo", 8), ("kfold", 60)])
+def test_shared_basis_fits_equal_separate_fits(cv, n_features):
+    """Several target sets fitted with one decomposition (``basis=``) give what
+    separate fits give, in the Gram (p < n), kernel (p > n) and leave-one-out forms."""
+    from perceptogram.linear.ridge import RidgeCV
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, n_features))
+    groups = np.arange(50) // 5
+    targets = [X[:, :3] @ rng.standard_normal((3, k)) + rng.standard_normal((50, k))
+               for k in (4, 1, 7)]
+    template = RidgeCV(alphas=np.logspace(-2, 3, 6), cv=cv)
+    basis = template.decompose(X, groups)
+    for Y in targets:
+        alone = RidgeCV(alphas=np.logspace(-2, 3, 6), cv=cv).fit(X, Y, groups=groups)
+        shared = RidgeCV(alphas=np.logspace(-2, 3, 6), cv=cv).fit(X, Y, groups=groups,
+                                                                   basis=basis)
+        np.testing.assert_array_equal(shared.alpha_, alone.alpha_)
+        np.testing.assert_allclose(shared.cv_errors_, alone.cv_errors_, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(shared.coef_, alone.coef_, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(shared.intercept_, alone.intercept_, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_basis_refuses_another_design():
+    from perceptogram.linear.ridge import RidgeCV
+
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 2))
+    groups = np.arange(40) // 4
+    basis = RidgeCV(cv="group").decompose(X, groups)
+    with pytest.raises(ValueError, match="another X"):
+        RidgeCV(cv="group").fit(X + 1.0, Y, groups=groups, basis=basis)
+    with pytest.raises(ValueError, match="other groups"):
+        RidgeCV(cv="group").fit(X, Y, groups=groups[::-1], basis=basis)
+    with pytest.raises(ValueError, match="other settings"):
+        RidgeCV(cv="group", fit_intercept=False).fit(X, Y, groups=groups, basis=basis)

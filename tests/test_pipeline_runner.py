@@ -189,3 +189,78 @@ def test_stage_order_is_checked():
 )
 def test_default_jobs(n_units, per_unit, memory, cpus, expected):
     assert default_jobs(n_units, per_unit, memory=memory, n_cpus=cpus) == expected
+
+
+def test_waves_run_each_stage_as_late_as_its_readers_allow():
+    """Stages that only the last stage reads share one wave; a stage that is not
+    parallel runs alone; every stage runs after what it requires."""
+    from perceptogram.pipeline.stages import PIPELINE
+
+    waves = [[stage.name for stage in wave] for wave in PIPELINE.waves(PIPELINE.names)]
+    assert waves == [["data"], ["features"], ["fit"], ["predict"], ["reconstruct"],
+                     ["evaluate", "reliability", "repetitions", "cross-subject", "interpret"],
+                     ["report"]]
+    position = {name: i for i, wave in enumerate(waves) for name in wave}
+    for stage in PIPELINE.stages:
+        assert all(position[r] < position[stage.name] for r in stage.requires)
+    assert [[s.name for s in w] for w in PIPELINE.waves(PIPELINE.upstream("interpret"))] == [
+        ["data"], ["features"], ["fit"], ["predict"], ["interpret"]]
+
+    def noop(config, subject, space, run_dir):
+        pass
+
+    def units(c, subs):
+        return [(None, None)]
+
+    def settings(c, s, sp):
+        return {}
+
+    toy = Pipeline(stages=(Stage("a", noop, units, settings),
+                           Stage("b", noop, units, settings, requires=("a",)),
+                           Stage("c", noop, units, settings, requires=("a",), parallel=False),
+                           Stage("d", noop, units, settings, requires=("b", "c"))),
+                   subjects=lambda c, rd: [])
+    assert [[s.name for s in w] for w in toy.waves(toy.names)] == [["a"], ["c"], ["b"], ["d"]]
+
+
+def _copy(config, subject, space, run_dir):
+    CALLS.append(f"copy[{subject}/{space}]")
+    x = np.load(run_dir.unit_dir("make", subject, None) / "x.npy")
+    np.save(run_dir.unit_dir("copy", subject, space) / "x.npy", x)
+
+
+def test_stages_of_one_wave_run_together_and_are_timed(tmp_path):
+    """Two stages that only the last one reads run in one wave, the costlier one's units
+    first; the summary and timings.json record the wave, each stage's time within it and
+    the run's wall time."""
+    config = make_config(output=tmp_path)
+    spaces = ("a", "bb")
+
+    def units(c, subs):
+        return [(s, sp) for s in subs for sp in spaces]
+
+    pipeline = Pipeline(
+        stages=(
+            Stage("setup", _setup, lambda c, subs: [(None, None)], lambda c, s, sp: {}),
+            Stage("make", _make, lambda c, subs: [(s, None) for s in subs],
+                  lambda c, s, sp: {"seed": c.seed}, requires=("setup",)),
+            Stage("double", _double, units, lambda c, s, sp: {}, requires=("make",)),
+            Stage("copy", _copy, units, lambda c, s, sp: {}, requires=("make",), cost=3.0),
+            Stage("total", _total, lambda c, subs: [(None, None)], lambda c, s, sp: {},
+                  requires=("double", "copy")),
+        ),
+        subjects=lambda c, rd: [1, 2],
+    )
+    summary = run_pipeline(config, pipeline, jobs=1)
+    assert _total_of(tmp_path) == _expected_total()
+    assert [names for names, _ in summary.waves] == [["setup"], ["make"], ["double", "copy"],
+                                                     ["total"]]
+    wave_calls = [c for c in CALLS if c.startswith(("double", "copy"))]
+    assert wave_calls == [f"{stage}[{s}/{sp}]" for stage in ("copy", "double")
+                          for s in (1, 2) for sp in spaces]
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert [w["stages"] for w in timings["waves"]] == [names for names, _ in summary.waves]
+    assert summary.total_seconds == pytest.approx(sum(s for _, s in summary.waves), abs=2e-3)
+    assert timings["total_s"] == summary.total_seconds
+    for name in ("double", "copy"):
+        assert 0.0 <= summary.stage_seconds[name] <= summary.waves[2][1] + 1e-3

@@ -25,11 +25,12 @@ import mmap
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["usable_cpus", "use_threads", "thread_share", "threads_in_use", "adapt_threads",
-           "managed",
+           "managed", "ordered_map",
            "limited_threads", "tune_process", "tune_allocator", "worker_environment",
            "ShareBoard", "follow_board"]
 
@@ -151,6 +152,49 @@ def limited_threads(n: int) -> Iterator[None]:
             torch = sys.modules.get("torch")
             if torch is not None:
                 torch.set_num_threads(torch_before or threads_in_use())
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``fn(item)`` of every item, in order, computed by :func:`thread_share` threads.
+
+    Each call runs with single-threaded BLAS and torch (the threads are the
+    parallelism); at most two calls per thread are computed ahead of the one
+    being consumed, so memory stays bounded whatever the number of items. With a
+    share of one thread, a plain loop.
+
+    Parameters
+    ----------
+    fn : callable
+        A function of one item that releases the GIL for most of its work (NumPy,
+        image codecs), independent of the other calls.
+    items : iterable
+
+    Yields
+    ------
+    ``fn(item)`` for each item, in the order of ``items``.
+    """
+    width = thread_share()
+    if width <= 1:
+        yield from (fn(item) for item in items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    queue = iter(items)
+    with limited_threads(1), ThreadPoolExecutor(width) as pool:
+        while True:
+            while len(pending) < 2 * width:
+                item = next(queue, _END)
+                if item is _END:
+                    break
+                pending.append(pool.submit(fn, item))
+            if not pending:
+                return
+            yield pending.popleft().result()
+
+
+_END = object()
 
 
 def worker_environment(n_threads: int) -> dict[str, str]:

@@ -46,11 +46,12 @@ _SCHEDULER = typer.Option(
 def _print_timings(summary) -> None:
     from rich.table import Table
 
-    table = Table(title="Wall time per stage", show_edge=False)
+    table = Table(title="Wall time per stage (stages on one row ran together)",
+                  show_edge=False)
     table.add_column("stage")
     table.add_column("seconds", justify="right")
-    for stage, seconds in summary.stage_seconds.items():
-        table.add_row(stage, f"{seconds:.1f}")
+    for stages, seconds in summary.waves:
+        table.add_row(" + ".join(stages), f"{seconds:.1f}")
     table.add_row("[bold]total[/bold]", f"[bold]{summary.total_seconds:.1f}[/bold]")
     console.print(table)
     console.print(f"{len(summary.computed)} units computed, {len(summary.skipped)} up to date"

@@ -28,11 +28,12 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from perceptogram._progress import track
 from perceptogram.linear import solvers
@@ -264,15 +265,16 @@ def _affine_rescale(pred: np.ndarray, src_mean: Any, src_scale: Any, dst_mean: A
 
 
 def _prepare_fit(est: _BaseRidge, X: np.ndarray, Y: np.ndarray, bk: Backend,
-                 description: str):
+                 description: str, design: solvers.Design | None = None):
     """Prepare a fit: the centred design, target means, and a target-block iterator.
 
     Returns ``(design, y_mean, y_var, blocks)`` where ``blocks()`` yields
     ``(batch, block)`` pairs of target slices and their (centred) values on the
     backend, with a progress bar, and fills ``y_var`` (target variances) as a
-    side effect.
+    side effect. A ``design`` prepared before (from the same ``X``) is reused.
     """
-    design = solvers.prepare_design(X, est.fit_intercept, bk)
+    if design is None:
+        design = solvers.prepare_design(X, est.fit_intercept, bk)
     y_mean = np.mean(Y, axis=0, dtype=np.float64)
     batches = est._batches(Y.shape[1], Y.shape[0])
     y_var = np.empty(Y.shape[1])
@@ -509,7 +511,8 @@ class RidgeCV(_BaseRidge):
         self.n_splits = n_splits
         self.alpha_per_target = alpha_per_target
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
+    def fit(self, X: Any, Y: Any, groups: Any = None, *,
+            basis: CVBasis | None = None) -> RidgeCV:
         """Select alpha per target by cross-validation, then refit on all samples.
 
         Parameters
@@ -519,6 +522,11 @@ class RidgeCV(_BaseRidge):
         groups : array-like, shape (n_samples,) or None
             Group of each sample (THINGS: the concept of each image); required
             for ``cv="group"``.
+        basis : CVBasis or None
+            The decompositions of this ``X`` and ``groups`` from :meth:`decompose`
+            (an estimator with the same settings): several target sets, e.g. the
+            latent spaces one EEG design is decoded into, are then fitted with one
+            decomposition. Results equal a fit without it.
 
         Returns
         -------
@@ -529,15 +537,15 @@ class RidgeCV(_BaseRidge):
         alphas = np.asarray(DEFAULT_ALPHAS) if adaptive else check_alphas(self.alphas,
                                                                            allow_zero=False)
         X, Y, y_ndim = self._validate_fit(X, Y)
-        loo = isinstance(self.cv, str) and self.cv == "loo"
-        if isinstance(self.cv, str) and self.cv not in CV_NAMES:
-            raise ValueError(
-                f"cv must be one of {CV_NAMES}, an int or a splitter; got {self.cv!r}"
-            )
-        splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
+        if basis is None:
+            basis = self._decompose(X, groups, bk)
+        else:
+            basis.check(self, X, groups)
+        loo = basis.splits is None
         design, y_mean, y_var, blocks = _prepare_fit(self, X, Y, bk,
-                                                     "ridge: choosing alpha per target")
-        search = _Search(self, design, bk, Y, y_mean, y_var, splits)
+                                                     "ridge: choosing alpha per target",
+                                                     design=basis.design)
+        search = _Search(self, basis, bk, Y, y_mean, y_var)
         self.n_rescored_ = 0
         coef = np.empty((Y.shape[1], X.shape[1]), dtype=np.dtype(self.dtype))
         errors = search.run(alphas, blocks, coef)
@@ -560,9 +568,44 @@ class RidgeCV(_BaseRidge):
         if self.alpha_grid_edge_ is not None:
             warnings.warn(self.alpha_grid_edge_, AlphaGridEdgeWarning, stacklevel=2)
         self.cv_errors_ = errors
-        self.n_splits_ = X.shape[0] if loo else len(splits)
+        self.n_splits_ = X.shape[0] if loo else len(basis.splits)
         self._store(coef, alpha, design, y_mean, y_var, y_ndim, bk)
         return self
+
+    def decompose(self, X: Any, groups: Any = None) -> CVBasis:
+        """Decompose ``X`` once for the cross-validation of several fits.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        groups : array-like, shape (n_samples,) or None
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        CVBasis
+            For :meth:`fit` (``basis=``) of this estimator or of any with the
+            same settings, on the same ``X`` and ``groups``.
+        """
+        bk = self._backend()
+        X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        return self._decompose(X, groups, bk)
+
+    def _decompose(self, X: np.ndarray, groups: Any, bk: Backend) -> CVBasis:
+        if isinstance(self.cv, str) and self.cv not in CV_NAMES:
+            raise ValueError(
+                f"cv must be one of {CV_NAMES}, an int or a splitter; got {self.cv!r}"
+            )
+        loo = isinstance(self.cv, str) and self.cv == "loo"
+        splits = None if loo else make_splits(self.cv, self.n_splits, X.shape[0], groups)
+        design = solvers.prepare_design(X, self.fit_intercept, bk)
+        if loo:
+            folds, decomp = None, solvers.decompose(design, bk, keep64=True)
+        else:
+            folds, decomp = solvers.decompose_folds(design, splits, bk)
+        return CVBasis(X=X, groups=None if groups is None else np.asarray(groups),
+                       settings=_basis_settings(self), design=design, splits=splits,
+                       folds=folds, decomp=decomp)
 
     def _chosen(self, alphas: np.ndarray, errors: np.ndarray) -> np.ndarray:
         """The alpha of every target: its own best, or the best of the summed errors."""
@@ -573,6 +616,59 @@ class RidgeCV(_BaseRidge):
 
 
 
+def _basis_settings(est: RidgeCV) -> tuple:
+    """The settings a :class:`CVBasis` depends on (a splitter object by identity)."""
+    cv = est.cv if isinstance(est.cv, (str, numbers.Integral)) else id(est.cv)
+    return (cv, est.n_splits, est.fit_intercept, est.backend, est.device, est.dtype)
+
+
+@dataclass
+class CVBasis:
+    """The cross-validation decompositions of one design, shared by several fits.
+
+    Made by :meth:`RidgeCV.decompose`. Fitting a :class:`RidgeCV` costs mostly
+    these decompositions (every fold's and the full data's, float64) when the
+    targets are few; an EEG design decoded into several latent spaces needs them
+    once.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+        The design decomposed (checked against the ``X`` of each fit).
+    groups : ndarray, shape (n_samples,), or None
+    settings : tuple
+        The estimator settings it was made with.
+    design : Design
+    splits : list of (train, val) index arrays, or None (leave-one-out)
+    folds : list of Fold or KernelFold, or None (leave-one-out)
+    decomp : Decomposition
+    exact : dict
+        Float64 folds for rescoring, built on first need and shared.
+    """
+
+    X: np.ndarray
+    groups: np.ndarray | None
+    settings: tuple
+    design: solvers.Design
+    splits: list[tuple[np.ndarray, np.ndarray]] | None
+    folds: list | None
+    decomp: solvers.Decomposition
+    exact: dict = field(default_factory=dict)
+
+    def check(self, est: RidgeCV, X: np.ndarray, groups: Any) -> None:
+        """Refuse a basis made with other settings, another ``X`` or other groups."""
+        if _basis_settings(est) != self.settings:
+            raise ValueError("this basis was made by an estimator with other settings (cv, "
+                             "n_splits, fit_intercept, backend, device or dtype)")
+        if X.shape != self.X.shape or not (X is self.X or np.array_equal(X, self.X)):
+            raise ValueError("this basis was made from another X; decompose this X")
+        same_groups = (groups is None and self.groups is None) or (
+            groups is not None and self.groups is not None
+            and np.array_equal(np.asarray(groups), self.groups))
+        if not same_groups:
+            raise ValueError("this basis was made with other groups; decompose with these")
+
+
 class _Search:
     """The decompositions of one :meth:`RidgeCV.fit`, reused to score any alphas.
 
@@ -581,17 +677,13 @@ class _Search:
     grid scores only its new values.
     """
 
-    def __init__(self, est: RidgeCV, design: solvers.Design, bk: Backend, Y: np.ndarray,
-                 y_mean: np.ndarray, y_var: np.ndarray,
-                 splits: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
-        self.est, self.design, self.bk = est, design, bk
+    def __init__(self, est: RidgeCV, basis: CVBasis, bk: Backend, Y: np.ndarray,
+                 y_mean: np.ndarray, y_var: np.ndarray) -> None:
+        self.est, self.design, self.bk = est, basis.design, bk
         self.Y, self.y_mean, self.y_var = Y, y_mean, y_var
-        self.loo = splits is None
-        if self.loo:
-            self.decomp = solvers.decompose(design, bk, keep64=True)
-        else:
-            self.folds, self.decomp = solvers.decompose_folds(design, splits, bk)
-        self._exact: dict = {}
+        self.loo = basis.splits is None
+        self.folds, self.decomp = basis.folds, basis.decomp
+        self._exact = basis.exact
 
     def run(self, alphas: np.ndarray, blocks: Callable, coef: np.ndarray,
             prior_errors: np.ndarray | None = None,

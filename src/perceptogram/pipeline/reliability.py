@@ -277,18 +277,21 @@ def _reliability_figure(config: Config, subject: int, reliability: Any, ch_names
 
 
 # ---------------------------------------------------------------- repetition units
-def repetitions_unit(config: Config, subject: int, space: str, run_dir: RunDir) -> None:
+def repetitions_unit(config: Config, subject: int, space: str, run_dir: RunDir,
+                     trials: SubjectTrials | None = None) -> None:
     """Latent-r ceiling and repetition curve of one subject's decoder into ``space``.
 
     Writes ``metrics.{csv,json}`` (the ``"latent r ceiling"`` row of the
     within-subject decoder, when ``evaluation.noise_ceilings``) and, when
     ``evaluation.repetition_curve``, ``curve.{csv,json}`` (one record per score
     and number of repetitions: value, band, what the band covers) and
-    ``curve.png``.
+    ``curve.png``. ``trials``: the subject's :func:`subject_trials`, when prepared
+    already (they do not depend on the space).
     """
     out = run_dir.unit_dir("repetitions", subject, space)
     settings = config.evaluation
-    trials = subject_trials(config, run_dir, subject)
+    if trials is None:
+        trials = subject_trials(config, run_dir, subject)
     model = load_model(run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
                        ch_names=trials.test.ch_names, times=trials.test.times)
     method = latent_method(space)

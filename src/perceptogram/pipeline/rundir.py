@@ -432,13 +432,29 @@ class RunDir:
                 return f"{rel} changed since it was written"
         return None
 
-    def digest(self, unit: Unit) -> str:
-        """Digest of a completed unit's outputs (what downstream keys are built from)."""
+    def digest(self, unit: Unit, part: str | None = None) -> str:
+        """Digest of a completed unit's outputs (what downstream keys are built from).
+
+        Parameters
+        ----------
+        unit : Unit
+        part : str or None
+            A subfolder of the unit (a latent space of a unit that writes one folder
+            per space): the digest of the files inside it only, so that a downstream
+            unit of that space does not depend on the other spaces' files. ``None``
+            (or a part the unit has no files in): every output.
+        """
         manifest = self.read_manifest(unit)
         if manifest is None:
             raise FileNotFoundError(
                 f"{unit.label} has not been computed in {self.root}; run its stage first"
             )
+        if part is not None:
+            prefix = f"{part}/"
+            files = {rel: entry["sha256"] for rel, entry in manifest["outputs"].items()
+                     if rel.startswith(prefix)}
+            if files:
+                return settings_hash(files)
         return manifest["digest"]
 
     def clear(self, unit: Unit) -> None:

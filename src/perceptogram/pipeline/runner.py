@@ -4,9 +4,12 @@ The runner knows nothing about EEG: a :class:`Pipeline` is an ordered list of
 :class:`Stage` objects, each a plain function of ``(config, subject, space,
 run_dir)`` plus two small callables that say which units it has and which
 settings it depends on. Units of one stage are independent, so they can run in
-parallel processes (``jobs``); stages run one after another. The executor gives
-each unit in flight a share of the CPU cores (threads x processes <= cores), and the
-cores of finished units to the units still running.
+parallel processes (``jobs``). Stages run in *waves* (:meth:`Pipeline.waves`):
+each stage as late as the stages that read it allow, so that stages no stage
+between them depends on (the scores, the noise ceilings, the perceptograms) share
+one pool of processes, longest units first. The executor gives each unit in
+flight a share of the CPU cores (threads x processes <= cores), and the cores of
+finished units to the units still running.
 """
 
 from __future__ import annotations
@@ -74,6 +77,15 @@ class Stage:
         ``uses_device(config, subject, space) -> bool``: whether the unit runs a
         model (latent space, generator) on ``config.device``; with a CUDA device,
         such units need a GPU worker. Must be a module-level function.
+    cost : float
+        Rough wall time of one unit relative to other stages' units (default 1):
+        within a wave, units of costlier stages start first, so that the longest
+        ones do not end the wave alone on one core.
+    folder_per_space : bool
+        Its units have no space but write one subfolder per latent space (e.g. one
+        fit per subject that decodes into every space); a downstream unit of space
+        *s* depends only on the files in subfolder *s*
+        (:meth:`~perceptogram.pipeline.rundir.RunDir.digest` with ``part``).
     """
 
     name: str
@@ -83,6 +95,8 @@ class Stage:
     requires: tuple[str, ...] = ()
     parallel: bool = True
     uses_device: Callable[[Config, "int | None", "str | None"], bool] | None = None
+    cost: float = 1.0
+    folder_per_space: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,32 @@ class Pipeline:
                 closed.add(stage.name)
         return closed
 
+    def waves(self, names: Sequence[str]) -> list[list[Stage]]:
+        """The named stages grouped into waves that run one after another.
+
+        Each stage runs as late as the named stages that require it allow: its
+        wave is counted back from the end (a stage nothing requires is in the last
+        wave; any other, in the wave before the earliest of the stages that require
+        it). Stages of one wave never require each other, so their units can share
+        one pool of processes. A stage that is not parallel gets a wave of its own
+        (before the others of its wave). Waves and the stages in them keep the
+        pipeline's order.
+        """
+        chosen = [stage for stage in self.stages if stage.name in names]
+        level: dict[str, int] = {}
+        for stage in reversed(chosen):
+            readers = [level[other.name] for other in chosen
+                       if stage.name in other.requires]
+            level[stage.name] = 1 + max(readers) if readers else 0
+        waves: list[list[Stage]] = []
+        for depth in sorted(set(level.values()), reverse=True):
+            stages = [stage for stage in chosen if level[stage.name] == depth]
+            waves += [[stage] for stage in stages if not stage.parallel]
+            together = [stage for stage in stages if stage.parallel]
+            if together:
+                waves.append(together)
+        return waves
+
     def upstream(self, name: str) -> list[str]:
         """The named stage and everything it (transitively) requires, in order."""
         needed = {name}
@@ -159,7 +199,13 @@ class RunSummary:
     skipped : list of str
         Labels of the units that were up to date.
     stage_seconds : dict of str to float
-        Wall time of each stage in this call (skipped units cost almost nothing).
+        Wall time of each stage in this call, from the start of its wave to the end
+        of its last unit (skipped units cost almost nothing); stages of one wave
+        overlap.
+    waves : list of (list of str, float)
+        The stages run together and the wall time of each wave.
+    total_seconds : float
+        Wall time of the run (the sum of the waves').
     subjects : list of int
     jobs : int
     """
@@ -167,12 +213,10 @@ class RunSummary:
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    waves: list[tuple[list[str], float]] = field(default_factory=list)
+    total_seconds: float = 0.0
     subjects: list[int] = field(default_factory=list)
     jobs: int = 1
-
-    @property
-    def total_seconds(self) -> float:
-        return float(sum(self.stage_seconds.values()))
 
 
 def default_jobs(n_units: int, bytes_per_unit: int, memory: int | None = None,
@@ -210,7 +254,7 @@ def _run_unit(stage: Stage, config: Config, unit: Unit, run_dir: RunDir,
     stage.func(config, unit.subject, unit.space, run_dir)
     elapsed = time.perf_counter() - start
     run_dir.seal(unit, key, settings, inputs, elapsed)
-    times = {"wall": elapsed}
+    times = {"wall": elapsed, "end": time.time()}
     if before is not None:
         after = resource.getrusage(resource.RUSAGE_SELF)
         times.update(user=after.ru_utime - before.ru_utime, sys=after.ru_stime - before.ru_stime)
@@ -359,57 +403,85 @@ def _run_locked(config: Config, pipeline: Pipeline, run_dir: RunDir, names: list
     unit_cpu: dict[str, dict[str, float]] = {}
     try:
         runner.start(run_dir.root, config.plugins)
-        for stage in pipeline.stages:
-            if stage.name not in names:
-                continue
-            start = time.perf_counter()
-            pairs = stage.units(config, subjects if subjects is not None else [])
-            units = [Unit(stage.name, s, sp) for s, sp in pairs]
-            todo = []
-            for unit in units:
-                upstream = [u for r in stage.requires for u in done.get(r, []) if unit.reads(u)]
-                inputs = {u.label: run_dir.digest(u) for u in upstream}
-                settings = stage.settings(config, unit.subject, unit.space)
-                key = run_dir.unit_key(settings, inputs)
-                reason = "forced" if stage.name in forced else run_dir.check(unit, key)
-                if reason is None:
-                    summary.skipped.append(unit.label)
-                else:
-                    if reason.endswith(("changed since it was written", "is missing")):
-                        _say(f"{for_rich(unit.label)}: {for_rich(reason)}; recomputing it")
-                    todo.append((unit, key, settings, inputs))
+        for wave in pipeline.waves(names):
+            wave_start, wall_start = time.perf_counter(), time.time()
+            todo, counts = [], []
+            for stage in wave:
+                pairs = stage.units(config, subjects if subjects is not None else [])
+                units = [Unit(stage.name, s, sp) for s, sp in pairs]
+                stage_todo = _stale_units(stage, units, config, pipeline, run_dir, done,
+                                          forced, summary)
+                todo += [(stage, *item) for item in stage_todo]
+                counts.append((stage, len(stage_todo), len(units)))
+                done[stage.name] = units
+            ends: dict[str, float] = {}
             if todo:
                 n_jobs = 1
-                if stage.parallel and len(todo) > 1:
+                if wave[0].parallel and len(todo) > 1:
                     n_jobs = jobs if jobs is not None else _default_jobs(
                         config, pipeline, run_dir, len(todo))
                     n_jobs = min(n_jobs, len(todo))
                 summary.jobs = max(summary.jobs, n_jobs)
-                _say(f"[bold]{stage.name}[/bold]: {len(todo)} to compute, "
-                     f"{len(units) - len(todo)} up to date"
-                     + (f", {n_jobs} processes" if n_jobs > 1 else ""))
-                for (unit, *_), times in zip(todo, _map_units(stage, config, run_dir, todo,
-                                                              n_jobs, runner)):
+                _say(", ".join(f"[bold]{stage.name}[/bold]: {n} to compute, {total - n} up to "
+                               "date" for stage, n, total in counts)
+                     + (f"; {n_jobs} processes" if n_jobs > 1 else ""))
+                # Costlier stages' units first (stable: pipeline order otherwise).
+                todo.sort(key=lambda item: -item[0].cost)
+                for (stage, unit, *_), times in zip(todo, _map_units(config, run_dir, todo,
+                                                                     n_jobs, runner)):
                     unit_seconds[unit.label] = round(times["wall"], 3)
                     if "user" in times:
                         unit_cpu[unit.label] = {k: round(times[k], 3) for k in ("user", "sys")}
+                    ends[stage.name] = max(ends.get(stage.name, wall_start), times["end"])
                     summary.computed.append(unit.label)
-            done[stage.name] = units
-            summary.stage_seconds[stage.name] = round(time.perf_counter() - start, 3)
+            wave_seconds = time.perf_counter() - wave_start
+            for stage in wave:
+                seconds = wave_seconds if len(wave) == 1 else min(
+                    wave_seconds, max(0.0, ends.get(stage.name, wall_start) - wall_start))
+                summary.stage_seconds[stage.name] = round(seconds, 3)
+            summary.waves.append(([stage.name for stage in wave], round(wave_seconds, 3)))
+            summary.total_seconds = round(summary.total_seconds + wave_seconds, 3)
             if subjects is None:
                 subjects = list(pipeline.subjects(config, run_dir))
                 summary.subjects = subjects
     finally:
         write_json_atomic(run_dir.timings_path, {
             "stages_s": summary.stage_seconds,
+            "waves": [{"stages": stages, "seconds": seconds}
+                      for stages, seconds in summary.waves],
             "units_s": unit_seconds,
             "units_cpu_s": unit_cpu,
-            "total_s": round(summary.total_seconds, 3),
+            "total_s": summary.total_seconds,
             "jobs": summary.jobs,
             "computed": summary.computed,
             "skipped": summary.skipped,
         })
     return summary
+
+
+def _stale_units(stage: Stage, units: list[Unit], config: Config, pipeline: Pipeline,
+                 run_dir: RunDir, done: dict[str, list[Unit]], forced: set[str],
+                 summary: RunSummary) -> list[tuple[Unit, str, dict[str, Any], dict[str, str]]]:
+    """The units of ``stage`` to compute, with their keys, settings and inputs.
+
+    Up-to-date units are added to ``summary.skipped``.
+    """
+    todo = []
+    for unit in units:
+        upstream = [(pipeline.stage(r), u) for r in stage.requires
+                    for u in done.get(r, []) if unit.reads(u)]
+        inputs = {u.label: run_dir.digest(u, unit.space if source.folder_per_space else None)
+                  for source, u in upstream}
+        settings = stage.settings(config, unit.subject, unit.space)
+        key = run_dir.unit_key(settings, inputs)
+        reason = "forced" if stage.name in forced else run_dir.check(unit, key)
+        if reason is None:
+            summary.skipped.append(unit.label)
+            continue
+        if reason.endswith(("changed since it was written", "is missing")):
+            _say(f"{for_rich(unit.label)}: {for_rich(reason)}; recomputing it")
+        todo.append((unit, key, settings, inputs))
+    return todo
 
 
 def _default_jobs(config: Config, pipeline: Pipeline, run_dir: RunDir, n_units: int) -> int:
@@ -431,13 +503,17 @@ def _executor(executor: str | Executor, scheduler: str | None, jobs: int | None,
     return make_executor(executor), True
 
 
-def _map_units(stage: Stage, config: Config, run_dir: RunDir, todo: list, n_jobs: int,
+def _map_units(config: Config, run_dir: RunDir, todo: list, n_jobs: int,
                runner: Executor) -> list[dict[str, float]]:
+    """Run ``(stage, unit, key, settings, inputs)`` items: in this process for a stage
+    that is not parallel (alone in its wave), else through the executor."""
     calls = [(stage, config, unit, run_dir, key, settings, inputs)
-             for unit, key, settings, inputs in todo]
-    if not stage.parallel:
+             for stage, unit, key, settings, inputs in todo]
+    if not todo[0][0].parallel:
         return [_run_unit(*args) for args in calls]
-    on_cuda = config.device.startswith("cuda") and stage.uses_device is not None
-    gpu = [on_cuda and stage.uses_device(config, unit.subject, unit.space)
-           for unit, *_ in todo]
-    return runner.map(_run_unit, calls, n_jobs=n_jobs, gpu=gpu, description=stage.name)
+    on_cuda = config.device.startswith("cuda")
+    gpu = [on_cuda and stage.uses_device is not None
+           and stage.uses_device(config, unit.subject, unit.space)
+           for stage, unit, *_ in todo]
+    names = list(dict.fromkeys(stage.name for stage, *_ in todo))
+    return runner.map(_run_unit, calls, n_jobs=n_jobs, gpu=gpu, description="+".join(names))

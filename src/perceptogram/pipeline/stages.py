@@ -63,7 +63,11 @@ from perceptogram.pipeline.plan import (
     run_subjects,
     seed_folders,
 )
-from perceptogram.pipeline.reliability import eeg_reliability_unit, repetitions_unit
+from perceptogram.pipeline.reliability import (
+    eeg_reliability_unit,
+    repetitions_unit,
+    subject_trials,
+)
 from perceptogram.pipeline.reporting import build_report
 from perceptogram.pipeline.rundir import RunDir, Unit
 from perceptogram.pipeline.runner import Pipeline, Stage
@@ -263,30 +267,41 @@ def _load_space(config: Config, run_dir: RunDir, space: str):
 
 # ---------------------------------------------------------------------------- fit
 def fit_settings(config: Config, subject: int | None, space: str | None) -> dict[str, Any]:
-    return {"decoder": config_to_dict(config)["decoder"], "seed": config.seed}
+    return {"decoder": config_to_dict(config)["decoder"], "seed": config.seed,
+            "spaces": list(config.latents.spaces)}
 
 
 def fit_stage(config: Config, subject: int | None, space: str | None, run_dir: RunDir) -> None:
-    """Fit the ridge decoder EEG -> latent, alpha chosen by CV on training data only."""
+    """Fit the ridge decoders EEG -> each latent space of one subject.
+
+    Alpha is chosen by cross-validation on training data only. The subject's EEG
+    design is decomposed once for all its latent spaces (:meth:`RidgeCV.decompose`);
+    each space's decoder lands in ``fit/sub-XX/<space>/``.
+    """
     train, _ = load_eeg_features(run_dir.unit_dir("features", subject) / "eeg.npz")
-    Y = subject_rows(_load_latents(run_dir, space, "train"), train)
     dec = config.decoder
     backend = {} if config.device == "cpu" else {"backend": "torch", "device": config.device}
     cv, n_splits, groups, cv_note = dec.cv, dec.n_splits, None, None
     if dec.cv == "group":  # concepts, else images, else rows (fewer concepts than folds)
         folds = decoder_folds(train.concepts, train.image_files, dec.n_splits)
         cv, n_splits, groups, cv_note = folds.cv, folds.n_splits, folds.groups, folds.note
-    model = RidgeCV(alphas=dec.alphas, cv=cv, n_splits=n_splits,
-                    alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
-    # A grid-edge warning is recorded in the decoder's metadata instead of being
-    # printed for every (subject, latent space) unit (filter above).
-    model.fit(train.X, Y, groups=groups)
-    save_model(model, run_dir.unit_dir("fit", subject, space) / "decoder.safetensors",
-               ch_names=list(train.ch_names), times=train.times, latent_space=space,
-               feature_mean=train.mean, feature_scale=train.scale, subject=subject,
-               alpha_grid_edge=model.alpha_grid_edge_,
-               alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_,
-               cv_note=cv_note)
+
+    def decoder() -> RidgeCV:
+        return RidgeCV(alphas=dec.alphas, cv=cv, n_splits=n_splits,
+                       alpha_per_target=dec.alpha_per_target, rescale=dec.rescale, **backend)
+
+    basis = decoder().decompose(train.X, groups)
+    for name in config.latents.spaces:
+        Y = subject_rows(_load_latents(run_dir, name, "train"), train)
+        # A grid-edge warning is recorded in the decoder's metadata instead of being
+        # printed for every (subject, latent space) decoder (filter above).
+        model = decoder().fit(train.X, Y, groups=groups, basis=basis)
+        save_model(model, run_dir.unit_dir("fit", subject, name) / "decoder.safetensors",
+                   ch_names=list(train.ch_names), times=train.times, latent_space=name,
+                   feature_mean=train.mean, feature_scale=train.scale, subject=subject,
+                   alpha_grid_edge=model.alpha_grid_edge_,
+                   alpha_grid_extension=model.alpha_grid_extension_, alphas=model.alphas_,
+                   cv_note=cv_note)
 
 
 # ------------------------------------------------------------------------ predict
@@ -482,8 +497,14 @@ def repetitions_settings(config: Config, subject: int | None, space: str | None
 
 def repetitions_stage(config: Config, subject: int | None, space: str | None,
                       run_dir: RunDir) -> None:
-    """A decoder's latent-r ceiling and its scores against the number of test repetitions."""
-    repetitions_unit(config, subject, space, run_dir)
+    """Each decoder's latent-r ceiling and its scores against the number of test repetitions.
+
+    One unit per subject: its single test trials are prepared once for every latent
+    space (``repetitions/sub-XX/<space>/``).
+    """
+    trials = subject_trials(config, run_dir, subject)
+    for name in config.latents.spaces:
+        repetitions_unit(config, subject, name, run_dir, trials)
 
 
 def cross_subject_settings(config: Config, subject: int | None, space: str | None
@@ -587,7 +608,7 @@ def _reliability_units(config: Config, subjects: list[int]) -> list[tuple[int, N
 
 def _repetitions_units(config: Config, subjects: list[int]) -> list[tuple[int, str]]:
     wanted = config.evaluation.noise_ceilings or config.evaluation.repetition_curve
-    return _subject_space_units(config, subjects) if wanted else []
+    return _subject_units(config, subjects) if wanted else []
 
 
 def _cross_subject_units(config: Config, subjects: list[int]) -> list[tuple[int, None]]:
@@ -603,21 +624,23 @@ PIPELINE = Pipeline(
         Stage("data", data_stage, _run_unit, data_settings, parallel=False),
         Stage("features", features_stage, _features_units, features_settings,
               requires=("data",), uses_device=_encodes_stimuli),
-        Stage("fit", fit_stage, _subject_space_units, fit_settings, requires=("features",)),
+        Stage("fit", fit_stage, _subject_units, fit_settings, requires=("features",),
+              folder_per_space=True),
         Stage("predict", predict_stage, _subject_space_units, no_settings,
               requires=("features", "fit")),
         Stage("reconstruct", reconstruct_stage, _reconstruct_units, reconstruct_settings,
               requires=("features", "predict"), uses_device=_runs_generator),
         Stage("evaluate", evaluate_stage, _subject_space_units, evaluate_settings,
-              requires=("features", "predict", "reconstruct")),
+              requires=("features", "predict", "reconstruct"), cost=2.0),
         Stage("reliability", reliability_stage, _reliability_units, reliability_settings,
               requires=("data",)),
         Stage("repetitions", repetitions_stage, _repetitions_units, repetitions_settings,
+              folder_per_space=True,
               requires=("data", "features", "fit")),
         Stage("cross-subject", cross_subject_stage, _cross_subject_units,
-              cross_subject_settings, requires=("data", "features")),
+              cross_subject_settings, requires=("data", "features"), cost=4.0),
         Stage("interpret", interpret_stage, _subject_units, interpret_settings,
-              requires=("features", "fit", "predict")),
+              requires=("features", "fit", "predict"), cost=4.0),
         Stage("report", report_stage, _run_unit, report_settings,
               requires=("data", "evaluate", "reliability", "repetitions", "cross-subject",
                         "interpret"), parallel=False),

@@ -56,6 +56,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ from PIL import Image
 from perceptogram._io import check_free_space, check_memory, default_mode, write_text_atomic
 from perceptogram._owned import mark_owned, remove_owned
 from perceptogram._progress import track
+from perceptogram._threads import ordered_map
 from perceptogram.data.simulate import forward_model as fm
 from perceptogram.data.simulate import stimuli
 from perceptogram.data.core.montage import MONTAGE_NAME
@@ -498,8 +500,12 @@ def _save_pickled_dict(path: Path, obj: dict[str, Any]) -> None:
 
 
 def _write_images(out: Path, splits: dict[str, _Split], image_size: int) -> None:
+    """Render and save every stimulus (several at once: NumPy and the JPEG encoder
+    release the GIL)."""
     jobs = [(split, i) for split in SPLITS for i in range(len(splits[split].files))]
-    for split, i in track(jobs, "rendering stimuli"):
+
+    def write(job: tuple[str, int]) -> None:
+        split, i = job
         part = splits[split]
         a = part.attributes
         image = stimuli.render_stimulus(
@@ -510,6 +516,9 @@ def _write_images(out: Path, splits: dict[str, _Split], image_size: int) -> None
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(folder / part.files[i], format="JPEG",
                                     quality=JPEG_QUALITY, subsampling=0)
+
+    for _ in track(ordered_map(write, jobs), "rendering stimuli", total=len(jobs)):
+        pass
 
 
 def _write_eeg(out: Path, splits: dict[str, _Split], subjects: dict[int, fm.SubjectModel],
@@ -528,18 +537,34 @@ def _write_eeg(out: Path, splits: dict[str, _Split], subjects: dict[int, fm.Subj
     evoked: dict[tuple[int, str], np.ndarray] = {}
     sum_squares: dict[tuple[int, str], float] = {}
     times = fm.TIMES
-    for subject, split_id, split, chunk, start, stop in track(jobs, "simulating EEG"):
+
+    def simulate(job: tuple) -> np.ndarray:
+        """One chunk's epochs (its own random stream: any order gives the same data)."""
+        subject, split_id, split, chunk, start, stop = job
         key = (subject, split)
-        model = subjects[subject]
+        return subjects[subject].trials(evoked[key][start:stop], reps[split],
+                                        _rng(parameters["seed"], 3, subject, split_id, chunk))
+
+    def prepared(jobs: list[tuple]) -> Iterator[tuple]:
+        """The jobs, each subject's evoked responses computed before its first chunk."""
+        for job in jobs:
+            subject, _, split, _, _, _ = job
+            key = (subject, split)
+            if key not in evoked:
+                part = splits[split]
+                response = subjects[subject].evoked(part.features, part.attributes["category"],
+                                                    part.idiosyncratic)
+                evoked[key] = response - response[..., times < 0].mean(axis=-1, keepdims=True)
+            yield job
+
+    blocks = ordered_map(simulate, prepared(jobs))
+    for (subject, _, split, _, start, stop), block in track(zip(jobs, blocks),
+                                                            "simulating EEG", total=len(jobs)):
+        key = (subject, split)
         if key not in data:
             part = splits[split]
-            response = model.evoked(part.features, part.attributes["category"],
-                                    part.idiosyncratic)
-            evoked[key] = response - response[..., times < 0].mean(axis=-1, keepdims=True)
             data[key] = np.empty((len(part.files), reps[split], len(fm.CHANNELS), len(times)))
             sum_squares[key] = 0.0
-        block = model.trials(evoked[key][start:stop], reps[split],
-                             _rng(parameters["seed"], 3, subject, split_id, chunk))
         data[key][start:stop] = block
         sum_squares[key] += float(np.sum((block - evoked[key][start:stop, None]) ** 2))
         if stop == len(splits[split].files):
