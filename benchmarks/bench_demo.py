@@ -47,7 +47,7 @@ def main() -> None:
         before = Usage()
         result = run_demo(Path(tmp) / "run", args.size, jobs=args.jobs)
         wall = time.perf_counter() - before.time
-        worker_peak = stop_workers()
+        worker_peak = stop_workers(before)
         usage = Usage().since(before)
         timings = json.loads((Path(tmp) / "run" / "timings.json").read_text(encoding="utf-8"))
     cpu = stage_cpu(timings)
