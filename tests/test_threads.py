@@ -149,11 +149,18 @@ def test_ordered_map_keeps_order_and_bounds_the_look_ahead(share, monkeypatch):
             state["running"] -= 1
         return x * x
 
+    pulled = [0]
+
+    def items():
+        for x in range(40):
+            pulled[0] += 1
+            yield x
+
     consumed = 0
-    for i, value in enumerate(_threads.ordered_map(work, range(40))):
+    for i, value in enumerate(_threads.ordered_map(work, items())):
         assert value == i * i
         consumed += 1
-        assert state["started"] <= consumed + 2 * share  # bounded look-ahead
+        assert pulled[0] <= consumed + 2 * share  # bounded look-ahead
     assert consumed == 40 and state["most"] <= share
 
 
