@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 import yaml
@@ -102,6 +103,31 @@ def test_local_executor_keeps_order():
         i * i for i in range(7)]
     assert executor.map(_square, calls, n_jobs=2, gpu=[False] * 7, description="sq") == [
         i * i for i in range(7)]
+
+
+_HELD: list = []
+
+
+def _hold(n_bytes: int | None) -> int:
+    """Keep ``n_bytes`` of touched memory in this worker past the unit's end (None:
+    release what it keeps)."""
+    if n_bytes is None:
+        _HELD.clear()
+        time.sleep(0.2)
+    else:
+        _HELD.append(np.ones(n_bytes // 8))
+        time.sleep(1.2)  # loky checks a worker's memory after a unit, at most once a second
+    return os.getpid()
+
+
+def test_workers_that_keep_memory_between_units_are_not_replaced():
+    # Loky replaces a worker whose memory grew by 300 MB after its first unit; ours keep
+    # freed heap and loaded models on purpose, and a replacement costs its imports again.
+    executor = LocalExecutor()
+    executor.start(Path("."), [])
+    calls = [(0,), (0,), (400 << 20,), (400 << 20,), *[(None,)] * 6]
+    pids = executor.map(_hold, calls, n_jobs=2, gpu=[False] * len(calls), description="hold")
+    assert len(set(pids)) <= 2, "a worker was replaced"
 
 
 # --------------------------------------------------------------------------- dask

@@ -45,6 +45,7 @@ from perceptogram._owned import mark_owned, owning_folder, remove_owned
 from perceptogram._progress import say, track
 from perceptogram._registry import Registry, check_plugins
 from perceptogram._threads import (
+    KEEP_FREE,
     ShareBoard,
     follow_board,
     tune_process,
@@ -116,13 +117,27 @@ def _call(plugins: tuple[str, ...], func: Callable[..., Any], args: tuple) -> An
 # --------------------------------------------------------------------------- local
 
 
-def _exit_with_parent(parent_pid: int, interval: float = 0.5) -> None:
-    """Worker initializer: end this process as soon as ``parent_pid`` is gone.
+#: Growth of a worker's resident memory, since its first unit, beyond which loky replaces
+#: it as leaking (loky's own limit is 300 MB). Workers keep up to
+#: :data:`~perceptogram._threads.KEEP_FREE` of freed heap for reuse, and the modules and
+#: model weights their units loaded: not leaks, and each replacement cost its imports and
+#: warm-up again (about 2 s; three times in each demo run at loky's limit).
+WORKER_GROWTH_LIMIT = KEEP_FREE + (1 << 30)
+
+
+def _prepare_worker(parent_pid: int, growth_limit: int, interval: float = 0.5) -> None:
+    """Worker initializer: replaced only beyond ``growth_limit`` bytes of growth, and
+    ended as soon as ``parent_pid`` is gone.
 
     A worker whose parent was killed is re-parented (``os.getppid()`` changes); loky
     would otherwise keep it alive until its idle timeout (minutes), and a unit it is
     running would go on writing into the run directory.
     """
+    from joblib.externals.loky import process_executor
+
+    # loky's module setting, read by the worker loop after each unit (absent: its default)
+    if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):
+        process_executor._MAX_MEMORY_LEAK_SIZE = growth_limit
     if os.getppid() != parent_pid:
         return  # not a direct child: nothing reliable to watch
 
@@ -165,7 +180,8 @@ class LocalExecutor:
     process (one job) the thread pools are left as they are: every core by default.
     Workers start with one thread per pool, idle OpenMP threads that sleep instead of
     spinning, and glibc's heap tuned (:func:`perceptogram._threads.worker_environment`);
-    they are reused between stages and exit with the parent.
+    they are reused between stages (replaced only when their memory grew by more than
+    :data:`WORKER_GROWTH_LIMIT`) and exit with the parent.
     """
 
     name = "local"
@@ -197,7 +213,8 @@ class LocalExecutor:
 
         n_cpus = usable_cpus()
         pool = get_reusable_executor(max_workers=n_jobs, timeout=300,
-                                     initializer=_exit_with_parent, initargs=(os.getpid(),),
+                                     initializer=_prepare_worker,
+                                     initargs=(os.getpid(), WORKER_GROWTH_LIMIT),
                                      env=worker_environment(1))
         board = ShareBoard(n_jobs)
         queue = list(enumerate(calls))[::-1]
