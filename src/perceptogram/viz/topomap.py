@@ -5,7 +5,8 @@ interpolated values inside it, and the sensors: small dots, and open rings
 where a mask (e.g. a significant cluster) marks them, so that the colour under
 a marked sensor stays visible even when every sensor is marked. Maps are drawn from the channel
 set's cached :class:`~perceptogram.viz.scalp.ScalpLayout`: one matrix product
-per map. Axes that hold a scalp map carry the gid :data:`SCALP_GID`, so that
+per map. Axes that hold scalp maps (a grid draws all of its maps into one axes) carry
+the gid :data:`SCALP_GID`, and so does each head outline, so that
 :func:`scalp_width_px` can measure the drawn heads of any figure.
 """
 
@@ -137,32 +138,45 @@ def plot_topomap(
         _, ax = pyplot().subplots(figsize=(2.5, 2.5))
     lim = symmetric_limit(values[layout.picks], vlim)
     low = -lim if symmetric else 0.0
+    _scalp_axes(ax, _view_limits(layout))
     return _draw(ax, layout, layout.image(values), low=low, high=lim, cmap=cmap, mask=mask,
                  sensors=sensors, contours=contours, marker_size=4.0)
 
 
-def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, low: float, high: float, cmap: str,
-          mask: np.ndarray | None, sensors: bool, contours: int, marker_size: float):
-    """Draw one interpolated ``image`` (res, res) of ``layout`` into ``ax``."""
-    from matplotlib import rcParams
-    from matplotlib.patches import Polygon
-
+def _scalp_axes(ax, limits: tuple[float, float, float, float]) -> None:
+    """Prepare ``ax`` for scalp maps: no ticks or frame, ``(xmin, xmax, ymin, ymax)`` shown."""
     ax.set_gid(SCALP_GID)
     ax.xaxis.set_ticks([])
     ax.yaxis.set_ticks([])
     ax.set_frame_on(False)
+    ax.set_xlim(*limits[:2])
+    ax.set_ylim(*limits[2:])
+
+
+def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, low: float, high: float, cmap: str,
+          mask: np.ndarray | None, sensors: bool, contours: int, marker_size: float,
+          offset: tuple[float, float] = (0.0, 0.0)):
+    """Draw one interpolated ``image`` (res, res) of ``layout`` into ``ax``, its head
+    centre moved by ``offset`` (data units; several maps may share one axes)."""
+    from matplotlib import rcParams
+    from matplotlib.patches import Polygon
+
+    dx, dy = offset
+    x0, x1, y0, y1 = layout.extent
     im = ax.imshow(image, cmap=cmap, vmin=low, vmax=high, origin="lower", aspect="equal",
-                   extent=layout.extent, interpolation="bilinear", zorder=_ZORDER["image"])
-    region = Polygon(layout.clip, closed=True, transform=ax.transData)
+                   extent=(x0 + dx, x1 + dx, y0 + dy, y1 + dy), interpolation="bilinear",
+                   zorder=_ZORDER["image"])
+    region = Polygon(layout.clip + (dx, dy), closed=True, transform=ax.transData)
     im.set_clip_path(region)
     finite = image[np.isfinite(image)]
     if contours and finite.size and np.ptp(finite) > 0:
-        lines = ax.contour(*layout.grid, image, contours, colors="k", linewidths=0.4,
-                           zorder=_ZORDER["contours"])
+        grid_x, grid_y = layout.grid
+        lines = ax.contour(grid_x + dx, grid_y + dy, image, contours, colors="k",
+                           linewidths=0.4, zorder=_ZORDER["contours"])
         lines.set_clip_path(region)
     marked = (np.zeros(layout.n_placed, bool) if mask is None
               else np.asarray(mask, dtype=bool)[layout.picks])
-    x, y = layout.pos.T
+    x, y = layout.pos.T + np.array([[dx], [dy]])
     if sensors:
         ax.plot(x[~marked], y[~marked], ls="none", markersize=max(2.2, marker_size / 2.5),
                 zorder=_ZORDER["sensors"], **SENSOR_MARKER)
@@ -170,11 +184,9 @@ def _draw(ax, layout: ScalpLayout, image: np.ndarray, *, low: float, high: float
         ax.plot(x[marked], y[marked], ls="none", markersize=marker_size,
                 zorder=_ZORDER["sensors"], **MASK_MARKER)
     for name, (line_x, line_y) in layout.outlines.items():
-        ax.plot(line_x, line_y, color=rcParams["axes.edgecolor"], linewidth=1,
-                zorder=_ZORDER["outline"], gid=SCALP_GID if name == "head" else None)
-    x0, x1, y0, y1 = _view_limits(layout)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
+        ax.plot(np.asarray(line_x) + dx, np.asarray(line_y) + dy,
+                color=rcParams["axes.edgecolor"], linewidth=1, zorder=_ZORDER["outline"],
+                gid=SCALP_GID if name == "head" else None)
     return im
 
 
@@ -272,9 +284,9 @@ def plot_topomap_grid(
     Returns
     -------
     matplotlib.figure.Figure
-        ``len(at)`` scalp-map axes (tagged :data:`SCALP_GID`), each head
-        ``head_size`` inches wide, and one colour-bar axes labelled with
-        ``unit``.
+        One axes (tagged :data:`SCALP_GID`) holding the ``len(at)`` scalp maps,
+        each head ``head_size`` inches wide under its time, and one colour-bar
+        axes labelled with ``unit``.
     """
     stack, mask_stack = check_map_stack(data, mask, ch_names, times, "plot_topomap_grid")
     if stack.shape[0] != 1:
@@ -290,25 +302,32 @@ def plot_topomap_grid(
     n = len(idx)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    # laid out by hand (no layout engine: it would cost most of the drawing time)
+    # One axes holds every map, laid out by hand: a layout engine, or an axes per map,
+    # would cost most of the drawing time.
     x0, x1, y0, y1 = _view_limits(layout)
-    width = head_size * (x1 - x0) / (2 * layout.radius)
+    width = head_size * (x1 - x0) / (2 * layout.radius)  # inches
     height = width * (y1 - y0) / (x1 - x0)
+    per_inch = (x1 - x0) / width  # data units per inch
     gap, title_h, top = 0.05, 0.22, (0.45 if title else 0.1)
     fig_w = ncols * (width + gap) + 1.0
     fig_h = nrows * (height + title_h) + top + 0.05
     fig = pyplot().figure(figsize=(fig_w, fig_h))
+    grid_w = ncols * width + (ncols - 1) * gap
+    grid_h = nrows * (height + title_h) - title_h
+    ax = fig.add_axes((0.05 / fig_w, (fig_h - top - title_h - grid_h + 0.02) / fig_h,
+                       grid_w / fig_w, grid_h / fig_h))
+    _scalp_axes(ax, (x0, x0 + grid_w * per_inch, y1 - grid_h * per_inch, y1))
     im = None
     for k in range(n):
         row, col = divmod(k, ncols)
-        left = 0.05 + col * (width + gap)
-        bottom = fig_h - top - (row + 1) * (height + title_h) + 0.02
-        ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+        offset = (col * (width + gap) * per_inch, -row * (height + title_h) * per_inch)
         t = idx[k]
         im = _draw(ax, layout, images[:, :, k], low=low, high=lim, cmap=cmap,
                    mask=None if mask_stack is None else mask_stack[0, :, t], sensors=True,
-                   contours=0, marker_size=3.0 + 2.0 * head_size)
-        ax.set_title(f"{times[t] * 1000:.0f} ms", fontsize=9, pad=2)
+                   contours=0, marker_size=3.0 + 2.0 * head_size, offset=offset)
+        ax.annotate(f"{times[t] * 1000:.0f} ms", ((x0 + x1) / 2 + offset[0], y1 + offset[1]),
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=9, annotation_clip=False)
     bar_h = min(fig_h - top - 0.3, max(1.5, 0.8 * nrows * (height + title_h)))
     cax = fig.add_axes(((0.05 + ncols * (width + gap) + 0.1) / fig_w,
                         (fig_h - top - 0.1 - bar_h) / fig_h, 0.14 / fig_w, bar_h / fig_h))
@@ -402,6 +421,7 @@ def plot_topomap_strip(
     for r in range(n_rows):
         for c, t in enumerate(idx):
             ax = axes[r, c]
+            _scalp_axes(ax, _view_limits(layout))
             im = _draw(ax, layout, images[:, :, r, c], low=-lim, high=lim, cmap=cmap,
                        mask=None if mask is None else mask[r, :, t], sensors=False,
                        contours=0, marker_size=3.0)
