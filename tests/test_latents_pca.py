@@ -62,6 +62,20 @@ def test_streaming_fit_equals_one_shot_sklearn_pca(train, image_size):
     np.testing.assert_allclose(space.encode(train), reference.transform(flat(train)), atol=1e-4)
 
 
+def test_more_components_than_the_images_span_are_still_orthonormal(train):
+    # 40 images repeating 4 distinct ones span 3 directions around their mean: the
+    # components past the third are any orthonormal completion, the first three exact.
+    images = np.tile(train[:4], (10, 1, 1, 1))
+    space = PixelPCA(n_components=6, image_size=SIZE, batch_size=16).fit(images)
+    reference = PCA(n_components=3, svd_solver="full").fit(flat(images))
+    components = space.components_.astype(float)
+    np.testing.assert_allclose(components @ components.T, np.eye(6), atol=1e-5)
+    signs = np.sign(np.sum(components[:3] * reference.components_, axis=1))
+    np.testing.assert_allclose(components[:3] * signs[:, None], reference.components_,
+                               atol=1e-4)
+    np.testing.assert_allclose(space.explained_variance_[3:], 0.0, atol=1e-8)
+
+
 def test_fit_sources_agree_and_images_are_resized(train, tmp_path):
     from_array = PixelPCA(n_components=8, image_size=SIZE, batch_size=32).fit(train)
     from_batches = PixelPCA(n_components=8, image_size=SIZE).fit(iter([train[:70], train[70:]]))
