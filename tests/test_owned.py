@@ -45,6 +45,37 @@ def test_mark_refuses_non_empty_unmarked_folder(tmp_path):
     assert owned_kind(tmp_path) is None
 
 
+def test_a_folder_another_process_is_marking_is_waited_for_not_refused(tmp_path):
+    # Two units create one shared cache folder at once: the second sees the first's
+    # temporary marker, not yet renamed into place.
+    import threading
+
+    from perceptogram._owned import MARKER, _write_marker, temp_prefix
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    pending = folder / (temp_prefix(MARKER) + "abcdefgh")  # this (live) process's
+    pending.write_text("{}")
+
+    def finish() -> None:
+        _write_marker(folder, "cache")
+        pending.unlink()
+
+    timer = threading.Timer(0.2, finish)
+    timer.start()
+    try:
+        assert mark_owned(folder, "cache") == folder
+    finally:
+        timer.join()
+    assert owned_kind(folder) == "cache"
+    # a temporary marker of a process that is gone, or with other files, is not waited for
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f".{MARKER}.tmp-999999999-elsewhere-abcdefgh").write_text("{}")
+    with pytest.raises(NotOwnedError, match="not empty"):
+        mark_owned(other, "cache")
+
+
 def test_a_marked_folder_itself_is_removed_only_with_its_kind(tmp_path):
     staging = mark_owned(tmp_path / "staging", "simulation")
     (staging / "f.txt").write_text("x")

@@ -31,6 +31,7 @@ import re
 import shutil
 import socket
 import stat
+import time
 from pathlib import Path
 
 from perceptogram._paths import links_below
@@ -213,6 +214,8 @@ def mark_owned(folder: str | os.PathLike, kind: str) -> Path:
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise NotOwnedError(f"{folder} exists and is not a folder; choose another path")
     if folder.is_dir() and any(folder.iterdir()):
+        if _marked_meanwhile(folder):
+            return folder
         if marker_state(folder) is not None:
             raise NotOwnedError(adoption_hint(folder))
         raise NotOwnedError(
@@ -222,6 +225,30 @@ def mark_owned(folder: str | os.PathLike, kind: str) -> Path:
     _make_folder(folder)
     _write_marker(folder, kind)
     return folder
+
+
+def _marked_meanwhile(folder: Path, timeout: float = 5.0) -> bool:
+    """Whether another process is marking ``folder`` now and its marker appears.
+
+    Two units may create the same shared folder (a cache) at once: the second sees
+    the first one's temporary marker before it is renamed into place. While the
+    folder's only entries are temporary markers of live processes of this host,
+    wait (at most ``timeout`` seconds) for the marker.
+    """
+    prefix = f".{MARKER}.tmp-"
+    host = _host()
+    deadline = time.monotonic() + timeout
+    while owned_kind(folder) is None:
+        names = [entry.name for entry in folder.iterdir()]
+        writers = [_TEMP_NAME.match(name) if name.startswith(prefix) else None
+                   for name in names]
+        if not names or not all(match is not None and match.group(2) == host
+                                and _alive(int(match.group(1))) for match in writers):
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def adopt_folder(folder: str | os.PathLike) -> list[Path]:
