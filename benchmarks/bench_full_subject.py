@@ -91,7 +91,8 @@ def stop_workers(before: Usage | None = None) -> float:
     ``RUSAGE_CHILDREN``; return the largest peak resident memory (MiB) of a worker.
 
     Live workers are read from ``/proc/<pid>/status`` (``VmHWM``) before they exit.
-    Loky also restarts a worker whose memory grew by more than 300 MB during a unit;
+    Loky also replaces a worker whose memory grew by more than
+    :data:`perceptogram.pipeline.executors.WORKER_GROWTH_LIMIT` since its first unit;
     such exited workers count through ``RUSAGE_CHILDREN``'s peak when it rose above
     its value at ``before`` (earlier children, such as the simulation, set that value).
     """

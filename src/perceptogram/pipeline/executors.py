@@ -120,9 +120,10 @@ def _call(plugins: tuple[str, ...], func: Callable[..., Any], args: tuple) -> An
 #: Growth of a worker's resident memory, since its first unit, beyond which loky replaces
 #: it as leaking (loky's own limit is 300 MB). Workers keep up to
 #: :data:`~perceptogram._threads.KEEP_FREE` of freed heap for reuse, and the modules and
-#: model weights their units loaded: not leaks, and each replacement cost its imports and
-#: warm-up again (about 2 s; three times in each demo run at loky's limit).
-WORKER_GROWTH_LIMIT = KEEP_FREE + (1 << 30)
+#: model weights their units loaded (torch alone: about 300 MB): not leaks, and each
+#: replacement cost its imports and warm-up again (about 2 s; three times in each demo
+#: run at loky's limit). Beyond this limit (1 GiB) a worker is still replaced.
+WORKER_GROWTH_LIMIT = KEEP_FREE + (512 << 20)
 
 
 def _prepare_worker(parent_pid: int, growth_limit: int, interval: float = 0.5) -> None:
