@@ -127,10 +127,10 @@ WORKER_GROWTH_LIMIT = KEEP_FREE + (512 << 20)
 
 
 def _prepare_worker(parent_pid: int, growth_limit: int, interval: float = 0.5) -> None:
-    """Worker initializer: replaced only beyond ``growth_limit`` bytes of growth, and
-    ended as soon as ``parent_pid`` is gone.
+    """Worker initializer: replaced beyond ``growth_limit`` bytes, ended with its parent.
 
-    A worker whose parent was killed is re-parented (``os.getppid()`` changes); loky
+    Loky replaces the worker only when its memory grew by more than ``growth_limit``
+    bytes since its first unit. A worker whose parent was killed is re-parented (``os.getppid()`` changes); loky
     would otherwise keep it alive until its idle timeout (minutes), and a unit it is
     running would go on writing into the run directory.
     """
